@@ -1,0 +1,2 @@
+//! loom models of ringgroup's protocols live in `tests/`. They compile to nothing unless built
+//! with `RUSTFLAGS="--cfg loom"`; run them through `tools/loom.sh`.

@@ -1,0 +1,153 @@
+//! The partition ring: a single-producer, multi-reader broadcast ring of fixed capacity.
+//!
+//! # What it is
+//!
+//! One [`Writer`] publishes messages at offsets 0, 1, 2, ... (64-bit, never wrapping); offset
+//! `o` lives in slot `o & (capacity - 1)`. Any number of [`Reader`]s (up to `max_readers`), added
+//! and removed at runtime through a [`Subscriber`], each see every message in order. Readers
+//! borrow messages in place (`&T`); nothing is copied out.
+//!
+//! # Algorithm
+//!
+//! - Publish: write the slot(s), then one `Release` store of `published`; readers load it with
+//!   `Acquire`. A batch or [`Claim`] costs one store.
+//! - Gating: the writer may write offset `o` only while `o < gate + capacity`, where `gate` is the
+//!   lowest registered reader cursor. It caches that bound and rescans only when it would wrap.
+//! - Joining at runtime: announce, fence, rescan on the writer; register, fence, check on the
+//!   reader (see the `shared` module).
+//! - Waiting: [`WaitStrategy`]; parking uses an event count with a `SeqCst` fence on each side.
+//!
+//! # Invariants
+//! - **I2 no loss**: the writer never overwrites a slot a registered reader has not released.
+//! - **I3 memory safety**: a slot lent in a [`Batch`] is not written until the batch is dropped.
+//! - **I7 no missed wakeup**: a parked reader or writer is woken by the event it waits for.
+//! - **I8 drop**: every message is dropped exactly once: when overwritten or with the ring.
+//!
+//! # Examples
+//!
+//! ```
+//! use ringgroup::ring::{Ring, StartAt};
+//!
+//! let (mut writer, subscriber) = Ring::<u64>::builder().capacity(1024).build()?;
+//! let mut reader = subscriber.subscribe(StartAt::Earliest)?;
+//! let consumer = std::thread::spawn(move || {
+//!     let mut sum = 0;
+//!     while let Ok(batch) = reader.poll(256) {
+//!         sum += batch.iter().sum::<u64>();
+//!     }
+//!     sum
+//! });
+//! for i in 0..10_000 {
+//!     writer.publish(i);
+//! }
+//! drop(writer); // readers drain, then see `Closed`
+//! assert_eq!(consumer.join().unwrap(), (0..10_000).sum::<u64>());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod cursor;
+mod reader;
+mod shared;
+mod wait;
+mod writer;
+
+pub use reader::{Batch, BatchIter, Reader, StartAt, Subscriber};
+pub use wait::WaitStrategy;
+pub use writer::{Claim, Writer};
+
+use crate::error::BuildError;
+use crate::sync::Arc;
+use std::marker::PhantomData;
+
+/// The largest ring, in slots, whatever the message size.
+pub const MAX_CAPACITY: usize = 1 << 30;
+
+/// Namespace for [`Ring::builder`].
+#[derive(Debug)]
+pub struct Ring<T>(PhantomData<T>);
+
+impl<T> Ring<T> {
+    /// A builder with capacity 4096, [`WaitStrategy::BusySpin`] and 16 reader slots.
+    pub fn builder() -> RingBuilder<T> {
+        RingBuilder {
+            capacity: 4096,
+            max_readers: 16,
+            strategy: WaitStrategy::BusySpin,
+            _marker: PhantomData,
+        }
+    }
+}
+
+/// Configures and builds a ring.
+///
+/// # Examples
+///
+/// ```
+/// use ringgroup::{ring::Ring, BuildError};
+///
+/// assert_eq!(Ring::<u8>::builder().capacity(0).build().err(), Some(BuildError::ZeroCapacity));
+/// assert_eq!(
+///     Ring::<u8>::builder().capacity(3).build().err(),
+///     Some(BuildError::CapacityNotPowerOfTwo(3))
+/// );
+/// assert!(Ring::<u8>::builder().capacity(8).max_readers(2).build().is_ok());
+/// ```
+#[derive(Debug)]
+#[must_use]
+pub struct RingBuilder<T> {
+    capacity: usize,
+    max_readers: usize,
+    strategy: WaitStrategy,
+    _marker: PhantomData<T>,
+}
+
+impl<T> RingBuilder<T> {
+    /// Slots in the ring: a power of two, at most [`MAX_CAPACITY`].
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// How many readers may be registered at once.
+    pub fn max_readers(mut self, max_readers: usize) -> Self {
+        self.max_readers = max_readers;
+        self
+    }
+
+    /// How blocked readers and the blocked writer wait.
+    pub fn wait_strategy(mut self, strategy: WaitStrategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// Checks the configuration and allocates the ring.
+    pub fn build(self) -> Result<(Writer<T>, Subscriber<T>), BuildError> {
+        validate_capacity::<T>(self.capacity)?;
+        if self.max_readers == 0 {
+            return Err(BuildError::ZeroReaders);
+        }
+        let shared = Arc::new(shared::Shared::new(
+            self.capacity,
+            self.max_readers,
+            self.strategy,
+        ));
+        Ok((Writer::new(shared.clone()), Subscriber::new(shared)))
+    }
+}
+
+/// Checks that `capacity` is a usable ring size for messages of type `T`.
+pub(crate) fn validate_capacity<T>(capacity: usize) -> Result<(), BuildError> {
+    let max = MAX_CAPACITY.min(isize::MAX as usize / std::mem::size_of::<T>().max(1));
+    if capacity == 0 {
+        Err(BuildError::ZeroCapacity)
+    } else if capacity > max {
+        Err(BuildError::CapacityTooLarge {
+            requested: capacity,
+            max,
+        })
+    } else if !capacity.is_power_of_two() {
+        Err(BuildError::CapacityNotPowerOfTwo(capacity))
+    } else {
+        Ok(())
+    }
+}

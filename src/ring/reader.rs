@@ -1,0 +1,388 @@
+//! Readers: independent cursors over the ring, added and removed at runtime.
+//!
+//! # Algorithm
+//!
+//! A [`Reader`] keeps its read position and a cached copy of `published` (rtrb's cached
+//! cursor), so it touches the writer's line only when its cache runs dry. [`Reader::try_poll`]
+//! lends a [`Batch`] of `&T`; releasing the batch stores the new position into the reader's
+//! registration slot with `Release`, which is what lets the writer reuse those slots.
+//!
+//! [`Subscriber::subscribe`] registers a cursor with a CAS on a free slot, fences, and checks
+//! the writer's announced limit (the joining protocol in `shared` module).
+//!
+//! # Invariants
+//! - A reader sees offsets in strictly increasing order, with no gap from its start (I2, I4).
+//! - While a [`Batch`] lives, the reader's registered cursor is at most the batch's first
+//!   offset, so none of its slots can be overwritten (I3).
+//! - Dropping a reader frees its slot, so the writer is never gated on a dead cursor.
+//! - After the writer is dropped, readers drain what is left and then get
+//!   [`PollError::Closed`].
+
+use std::time::Duration;
+
+use super::shared::{Shared, FREE};
+use super::wait::wait_until;
+use crate::error::{PollError, SubscribeError};
+use crate::sync::{fence, Arc, Deadline, Ordering};
+
+/// Where a new reader starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartAt {
+    /// The oldest offset the ring still holds.
+    Earliest,
+    /// The next offset to be published: only new messages.
+    Latest,
+    /// A given offset, which must still be retained and not beyond the next to be published.
+    Offset(u64),
+}
+
+/// A handle that adds readers to a ring. Cheap to clone and usable from any thread.
+///
+/// # Examples
+///
+/// ```
+/// use ringgroup::ring::{Ring, StartAt};
+///
+/// let (mut writer, subscriber) = Ring::<u32>::builder().capacity(4).build()?;
+/// writer.publish(1);
+/// let mut early = subscriber.subscribe(StartAt::Earliest)?;
+/// let mut late = subscriber.subscribe(StartAt::Latest)?;
+/// writer.publish(2);
+/// assert_eq!(early.try_poll(8)?.len(), 2);
+/// assert_eq!(late.try_poll(8)?.len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Subscriber<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Clone for Subscriber<T> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Subscriber<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscriber")
+            .field("capacity", &self.shared.capacity)
+            .finish()
+    }
+}
+
+impl<T> Subscriber<T> {
+    pub(crate) fn new(shared: Arc<Shared<T>>) -> Self {
+        Self { shared }
+    }
+
+    /// Adds a reader starting at `start`.
+    ///
+    /// Fails with [`SubscribeError::Closed`] once the writer is gone,
+    /// [`SubscribeError::TooManyReaders`] when every slot is taken, and for
+    /// [`StartAt::Offset`], with [`SubscribeError::NotRetained`] or
+    /// [`SubscribeError::OutOfRange`] when the offset cannot be read.
+    pub fn subscribe(&self, start: StartAt) -> Result<Reader<T>, SubscribeError> {
+        let shared = &*self.shared;
+        if shared.is_closed() {
+            return Err(SubscribeError::Closed);
+        }
+        // Acquire: pairs with the writer's `store_release` of `published`.
+        let latest = shared.published.load_acquire();
+        let mut position = match start {
+            StartAt::Earliest => shared.earliest_retained(),
+            StartAt::Latest => latest,
+            StartAt::Offset(offset) if offset > latest => {
+                return Err(SubscribeError::OutOfRange {
+                    requested: offset,
+                    latest,
+                })
+            }
+            StartAt::Offset(offset) => offset,
+        };
+        // AcqRel on success: the slot's previous owner released it with a Release store.
+        let slot = shared
+            .readers
+            .iter()
+            .position(|cursor| cursor.compare_exchange_acqrel(FREE, position).is_ok())
+            .ok_or(SubscribeError::TooManyReaders {
+                max: shared.readers.len(),
+            })?;
+        let cursor = &shared.readers[slot];
+        // SeqCst fence: pairs with the fence in `Shared::announce_limit` (Dekker): either the
+        // writer's next scan sees this cursor, or the load below sees its announcement.
+        fence(Ordering::SeqCst);
+        let earliest = shared.earliest_retained();
+        if position < earliest {
+            if let StartAt::Offset(requested) = start {
+                // Release: pairs with the writer's acquire scan; we read nothing.
+                cursor.store_release(FREE);
+                shared.notify_space();
+                return Err(SubscribeError::NotRetained {
+                    requested,
+                    earliest,
+                });
+            }
+            position = earliest;
+            // Raising a cursor never endangers the reader; no fence needed.
+            cursor.fetch_max_acqrel(position);
+        }
+        // The writer may be parked, gated on the cursor value we registered first.
+        shared.notify_space();
+        Ok(Reader {
+            shared: self.shared.clone(),
+            slot,
+            next: position,
+            cached_published: latest,
+        })
+    }
+
+    /// The ring's capacity in messages.
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity as usize
+    }
+
+    /// The next offset the writer will publish.
+    pub fn latest_offset(&self) -> u64 {
+        self.shared.published.load_acquire()
+    }
+
+    /// The earliest offset a new reader could still read.
+    pub fn earliest_offset(&self) -> u64 {
+        self.shared.earliest_retained()
+    }
+}
+
+/// One reading cursor. Every reader sees every message, in order, from its start.
+///
+/// # Examples
+///
+/// ```
+/// use ringgroup::{ring::{Ring, StartAt}, PollError};
+///
+/// let (mut writer, subscriber) = Ring::<String>::builder().capacity(4).build()?;
+/// let mut reader = subscriber.subscribe(StartAt::Earliest)?;
+/// writer.publish("hello".to_string());
+/// drop(writer);
+/// {
+///     let batch = reader.poll(8)?;
+///     assert_eq!(batch.first_offset(), 0);
+///     assert_eq!(batch.get(0).map(String::as_str), Some("hello"));
+/// } // the batch's slots are released here
+/// assert_eq!(reader.try_poll(8).err(), Some(PollError::Closed));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Reader<T> {
+    shared: Arc<Shared<T>>,
+    slot: usize,
+    /// The next offset to read.
+    next: u64,
+    /// The last value of `published` this reader loaded.
+    cached_published: u64,
+}
+
+impl<T> Reader<T> {
+    /// Lends up to `max` messages (at least one) if any are published; never waits.
+    ///
+    /// Returns [`PollError::Empty`] when nothing is new, and [`PollError::Closed`] once the
+    /// writer is gone and everything was read.
+    #[inline]
+    pub fn try_poll(&mut self, max: usize) -> Result<Batch<'_, T>, PollError> {
+        let max = max.max(1) as u64;
+        let mut available = self.available(max);
+        if available == 0 {
+            if !self.shared.is_closed() {
+                return Err(PollError::Empty);
+            }
+            // Closed: the acquire in `is_closed` makes the final `published` visible.
+            available = self.refresh_available();
+            if available == 0 {
+                return Err(PollError::Closed);
+            }
+        }
+        let len = available.min(max);
+        Ok(Batch { reader: self, len })
+    }
+
+    /// Lends up to `max` messages, waiting under the ring's wait strategy until one is
+    /// published. Fails only with [`PollError::Closed`].
+    #[inline]
+    pub fn poll(&mut self, max: usize) -> Result<Batch<'_, T>, PollError> {
+        if self.available(1) == 0 {
+            self.wait_for_data(Deadline::after(None));
+        }
+        self.try_poll(max)
+    }
+
+    /// Like [`poll`](Self::poll), giving up after `timeout` with [`PollError::Timeout`].
+    pub fn poll_timeout(&mut self, max: usize, timeout: Duration) -> Result<Batch<'_, T>, PollError> {
+        if self.available(1) == 0 && !self.wait_for_data(Deadline::after(Some(timeout))) {
+            return Err(PollError::Timeout);
+        }
+        self.try_poll(max)
+    }
+
+    /// The next offset this reader will see.
+    pub fn position(&self) -> u64 {
+        self.next
+    }
+
+    /// How many published messages this reader has not read yet.
+    pub fn lag(&self) -> u64 {
+        self.shared.published.load_acquire().saturating_sub(self.next)
+    }
+
+    #[cold]
+    fn wait_for_data(&self, deadline: Deadline) -> bool {
+        let shared = &*self.shared;
+        let next = self.next;
+        // Acquire: pairs with the writer's `store_release` of `published`.
+        wait_until(shared.strategy, &shared.data_signal, deadline, || {
+            shared.published.load_acquire() > next || shared.is_closed()
+        })
+    }
+
+    /// Messages known to be readable; reloads `published` only when the cached copy holds
+    /// fewer than `wanted`.
+    #[inline(always)]
+    fn available(&mut self, wanted: u64) -> u64 {
+        let cached = self.cached_published.saturating_sub(self.next);
+        if cached >= wanted {
+            return cached;
+        }
+        self.refresh_available()
+    }
+
+    #[inline(always)]
+    fn refresh_available(&mut self) -> u64 {
+        // Acquire: pairs with the writer's `store_release` of `published`; the slots below it
+        // are written before we read them.
+        self.cached_published = self.shared.published.load_acquire();
+        self.cached_published.saturating_sub(self.next)
+    }
+
+    /// Moves the read position and the registered cursor past `len` messages.
+    #[inline(always)]
+    fn release(&mut self, len: u64) {
+        self.next += len;
+        // Release: pairs with the writer's acquire scan in `Shared::min_reader`; our reads of
+        // the released slots happen-before the writer overwrites them.
+        self.shared.readers[self.slot].store_release(self.next);
+        self.shared.notify_space();
+    }
+}
+
+impl<T> Drop for Reader<T> {
+    fn drop(&mut self) {
+        // Release: pairs with the writer's acquire scan; our reads are done.
+        self.shared.readers[self.slot].store_release(FREE);
+        self.shared.notify_space();
+    }
+}
+
+impl<T> std::fmt::Debug for Reader<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("position", &self.next)
+            .finish()
+    }
+}
+
+/// Messages lent by a poll. Dropping the batch releases its slots to the writer.
+#[must_use = "a batch releases its messages when dropped"]
+pub struct Batch<'a, T> {
+    reader: &'a mut Reader<T>,
+    len: u64,
+}
+
+impl<T> Batch<'_, T> {
+    /// Number of messages in the batch (at least one).
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Always false: a poll that finds nothing returns an error instead of an empty batch.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The offset of the first message.
+    #[inline]
+    pub fn first_offset(&self) -> u64 {
+        self.reader.next
+    }
+
+    /// The message at `index` within the batch.
+    #[inline]
+    pub fn get(&self, index: usize) -> Option<&T> {
+        if index as u64 >= self.len {
+            return None;
+        }
+        // SAFETY: the offset is below the acquired `published` and at or above the reader's
+        // registered cursor, which cannot move while `self` borrows the reader.
+        Some(unsafe { self.reader.shared.slot_ref(self.reader.next + index as u64) })
+    }
+
+    /// The messages in offset order.
+    #[inline]
+    pub fn iter(&self) -> BatchIter<'_, T> {
+        BatchIter {
+            shared: &self.reader.shared,
+            offset: self.reader.next,
+            end: self.reader.next + self.len,
+        }
+    }
+
+    /// The messages with their offsets.
+    pub fn iter_with_offsets(&self) -> impl Iterator<Item = (u64, &T)> + '_ {
+        (self.reader.next..).zip(self.iter())
+    }
+}
+
+impl<T> Drop for Batch<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        self.reader.release(self.len);
+    }
+}
+
+impl<'b, T> IntoIterator for &'b Batch<'_, T> {
+    type Item = &'b T;
+    type IntoIter = BatchIter<'b, T>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// Iterator over a [`Batch`].
+pub struct BatchIter<'b, T> {
+    shared: &'b Shared<T>,
+    offset: u64,
+    end: u64,
+}
+
+impl<'b, T> Iterator for BatchIter<'b, T> {
+    type Item = &'b T;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'b T> {
+        if self.offset == self.end {
+            return None;
+        }
+        // SAFETY: the iterator borrows the batch, whose offsets are published and gated.
+        let value = unsafe { self.shared.slot_ref(self.offset) };
+        self.offset += 1;
+        Some(value)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = (self.end - self.offset) as usize;
+        (left, Some(left))
+    }
+}
+
+impl<T> ExactSizeIterator for BatchIter<'_, T> {}

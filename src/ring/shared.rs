@@ -1,0 +1,196 @@
+//! The state the writer and every reader share: slots, cursors, the announced write limit.
+//!
+//! # Gating (I2, I3)
+//!
+//! Each reader owns a registration slot holding its *release cursor*: the lowest offset it may
+//! still read. The writer may write offset `o` only while `o < gate + capacity`, where `gate` is
+//! the minimum over registered cursors. It caches that bound as its *effective limit* and rescans
+//! the cursors only when it reaches it (the Disruptor's cached-gating trick), so the common
+//! publish touches no reader line.
+//!
+//! # Joining at runtime
+//!
+//! A reader can register while the writer runs. Before the writer raises its effective limit it
+//! *announces* the limit (`write_limit`, monotone), issues a `SeqCst` fence and scans the cursors
+//! again. A joining reader stores its cursor, issues a `SeqCst` fence and reads the announcement.
+//! By the total order of the two fences, either the writer's second scan sees the new cursor, or
+//! the reader sees the announcement and moves its start to at least `announced - capacity`. Every
+//! offset the writer may ever write is below the announcement, so a registered reader's slots
+//! are never overwritten under it.
+//!
+//! # Layout
+//!
+//! `published`, `write_limit`, every reader cursor and each wait signal sit on their own cache
+//! line. The control words hold no pointers, so they can later move into a mapped region.
+
+use std::mem::MaybeUninit;
+
+use crossbeam_utils::CachePadded;
+
+use super::cursor::Cursor;
+use super::wait::{Signal, WaitStrategy};
+use crate::sync::{fence, AtomicBool, Ordering, UnsafeCell};
+
+/// The value of a free reader registration slot. No real cursor reaches it.
+pub(crate) const FREE: u64 = u64::MAX;
+
+pub(crate) struct Shared<T> {
+    /// One past the last published offset: every offset below it is readable.
+    pub(crate) published: Cursor,
+    /// Upper bound (exclusive, monotone) on any offset the writer may write before its next
+    /// announce-fence-scan round.
+    pub(crate) write_limit: Cursor,
+    /// Release cursors of registered readers; `FREE` when unused.
+    pub(crate) readers: Box<[Cursor]>,
+    /// Set once, when the writer is dropped.
+    pub(crate) closed: CachePadded<AtomicBool>,
+    /// Readers park here waiting for data.
+    pub(crate) data_signal: CachePadded<Signal>,
+    /// The writer parks here waiting for space.
+    pub(crate) space_signal: CachePadded<Signal>,
+    pub(crate) strategy: WaitStrategy,
+    pub(crate) capacity: u64,
+    mask: u64,
+    slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
+}
+
+// SAFETY: slots are written only by the unique writer and read by readers through `&T`
+// after an acquire of `published`; values move in from the writer's thread and are dropped on
+// whichever thread overwrites or drops them, so `T: Send` (moves) and `T: Sync` (shared reads)
+// are exactly what sharing needs.
+unsafe impl<T: Send + Sync> Sync for Shared<T> {}
+// SAFETY: as above; the struct owns `T`s that may be dropped on another thread.
+unsafe impl<T: Send> Send for Shared<T> {}
+
+impl<T> Shared<T> {
+    pub(crate) fn new(capacity: usize, max_readers: usize, strategy: WaitStrategy) -> Self {
+        let slots = (0..capacity)
+            .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
+            .collect();
+        let readers = (0..max_readers).map(|_| Cursor::new(FREE)).collect();
+        Self {
+            published: Cursor::new(0),
+            write_limit: Cursor::new(capacity as u64),
+            readers,
+            closed: CachePadded::new(AtomicBool::new(false)),
+            data_signal: CachePadded::new(Signal::new()),
+            space_signal: CachePadded::new(Signal::new()),
+            strategy,
+            capacity: capacity as u64,
+            mask: capacity as u64 - 1,
+            slots,
+        }
+    }
+
+    #[inline(always)]
+    fn slot(&self, offset: u64) -> &UnsafeCell<MaybeUninit<T>> {
+        let index = (offset & self.mask) as usize;
+        debug_assert!(index < self.slots.len());
+        // SAFETY: `mask == slots.len() - 1` and the length is a power of two, so the masked
+        // index is in bounds.
+        unsafe { self.slots.get_unchecked(index) }
+    }
+
+    /// Writes `value` at `offset`, dropping the message it replaces.
+    ///
+    /// # Safety
+    /// Only the writer calls this, with `offset` below its effective limit (so no registered
+    /// reader can still read `offset - capacity`), and offsets are written in order, so the slot
+    /// holds the message `offset - capacity` exactly when `offset >= capacity`.
+    #[inline(always)]
+    pub(crate) unsafe fn write_slot(&self, offset: u64, value: T) {
+        let replaces = std::mem::needs_drop::<T>() && offset >= self.capacity;
+        self.slot(offset).with_mut(|slot| {
+            if replaces {
+                // SAFETY: the slot holds the initialised message `offset - capacity` (caller's
+                // contract) and no reader references it. Read it out before writing so that a
+                // panicking `Drop` cannot leave the slot dropped yet marked initialised.
+                let old = unsafe { slot.replace(MaybeUninit::new(value)).assume_init() };
+                drop(old);
+            } else {
+                // SAFETY: the pointer is valid and unaliased (caller's contract); the slot is
+                // either uninitialised or holds a value that needs no drop.
+                unsafe { slot.write(MaybeUninit::new(value)) };
+            }
+        })
+    }
+
+    /// A shared reference to the message at `offset`.
+    ///
+    /// # Safety
+    /// `offset` is below a value of `published` that the caller loaded with acquire, and the
+    /// caller's registered cursor is at most `offset` for as long as the reference lives.
+    #[inline(always)]
+    pub(crate) unsafe fn slot_ref(&self, offset: u64) -> &T {
+        self.slot(offset).with(|slot| {
+            // SAFETY: the message was written and published before the caller's acquire, and
+            // the writer cannot overwrite it while the caller's cursor gates it (caller's
+            // contract).
+            unsafe { (*slot).assume_init_ref() }
+        })
+    }
+
+    /// The minimum registered cursor, at most `ceiling`.
+    pub(crate) fn min_reader(&self, ceiling: u64) -> u64 {
+        self.readers.iter().fold(ceiling, |gate, cursor| {
+            // Acquire: pairs with the reader's `store_release` when it releases slots, so its
+            // reads of those slots happen-before the writer overwrites them. `FREE` never wins.
+            gate.min(cursor.load_acquire())
+        })
+    }
+
+    /// The earliest offset a reader joining now could be sure to read.
+    pub(crate) fn earliest_retained(&self) -> u64 {
+        self.write_limit.load_relaxed().saturating_sub(self.capacity)
+    }
+
+    /// Tells a parked writer that a reader released slots. Free unless the strategy parks.
+    #[inline(always)]
+    pub(crate) fn notify_space(&self) {
+        if self.strategy.parks() {
+            self.space_signal.notify();
+        }
+    }
+
+    /// Tells parked readers that messages were published. Free unless the strategy parks.
+    #[inline(always)]
+    pub(crate) fn notify_data(&self) {
+        if self.strategy.parks() {
+            self.data_signal.notify();
+        }
+    }
+
+    /// True once the writer is gone.
+    #[inline]
+    pub(crate) fn is_closed(&self) -> bool {
+        // Acquire: pairs with the writer's release store in `Writer::drop`, so every offset it
+        // published is visible to a reader that sees the ring closed.
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Announces a new write limit; must precede the fence and rescan that validate it.
+    pub(crate) fn announce_limit(&self, limit: u64) {
+        // Relaxed: ordered before the writer's rescan by the SeqCst fence that follows.
+        self.write_limit.store_relaxed(limit);
+        // SeqCst fence: pairs with the fence in `Subscriber::subscribe` (Dekker): a joining
+        // reader sees this announcement or the writer's next scan sees the reader's cursor.
+        fence(Ordering::SeqCst);
+    }
+}
+
+impl<T> Drop for Shared<T> {
+    fn drop(&mut self) {
+        if !std::mem::needs_drop::<T>() {
+            return;
+        }
+        // Every handle is gone (`&mut self`), so plain loads see the final state.
+        let published = self.published.load_relaxed();
+        for offset in published.saturating_sub(self.capacity)..published {
+            self.slot(offset).with_mut(|slot| {
+                // SAFETY: offsets in the last `capacity` below `published` hold initialised
+                // messages, each in its own slot, and nothing else can reach them now.
+                unsafe { (*slot).assume_init_drop() }
+            });
+        }
+    }
+}

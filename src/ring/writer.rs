@@ -1,0 +1,352 @@
+//! The writer: the unique producing end of a ring.
+//!
+//! # Algorithm
+//!
+//! The writer keeps `head` (the next offset to write) and a cached *effective limit* in its own
+//! struct, not in shared memory. A publish checks `head < limit` (a register compare), writes the
+//! slot, and stores `published` with `Release`, one store per call whatever the batch size.
+//! Only when `head` reaches the limit does it announce, fence and rescan the reader cursors (see
+//! `shared` module), then spin, yield or park under the wait strategy until space frees.
+//!
+//! # Invariants
+//! - Single writer: [`Writer`] is `Send`, not `Clone`, and every write takes `&mut self`.
+//! - A slot is written only below the effective limit, which is never above the announced limit
+//!   (I3).
+//! - Offsets are written in order and published in order; `published` only grows.
+//! - Dropping the writer publishes what was written, then marks the ring closed and wakes readers.
+
+use super::shared::Shared;
+use super::wait::wait_until;
+use crate::error::{ClaimError, PublishError};
+use crate::sync::{Arc, Deadline, Ordering};
+use std::time::Duration;
+
+/// The producing end of a ring. Created by [`RingBuilder::build`](super::RingBuilder::build).
+///
+/// # Examples
+///
+/// ```
+/// use ringgroup::ring::{Ring, StartAt};
+///
+/// let (mut writer, subscriber) = Ring::<u64>::builder().capacity(8).build()?;
+/// let mut reader = subscriber.subscribe(StartAt::Earliest)?;
+/// writer.publish(7);
+/// writer.publish_batch([8, 9]);
+/// let batch = reader.try_poll(16)?;
+/// assert_eq!(batch.iter().copied().collect::<Vec<_>>(), [7, 8, 9]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Writer<T> {
+    shared: Arc<Shared<T>>,
+    gate: Gate,
+}
+
+/// The writer's private view of how far it may write.
+#[derive(Debug)]
+struct Gate {
+    /// The next offset to write.
+    head: u64,
+    /// Effective limit: every offset below it may be written without a rescan.
+    limit: u64,
+    /// The highest limit announced so far (the announcement is monotone).
+    announced: u64,
+}
+
+impl Gate {
+    /// Makes room for `n` more slots if the readers allow it, without waiting.
+    fn refresh<T>(&mut self, shared: &Shared<T>, n: u64) -> bool {
+        let need = self.head + n;
+        if need <= self.limit {
+            return true;
+        }
+        let wanted = shared.min_reader(self.head) + shared.capacity;
+        if wanted > self.announced {
+            self.announced = wanted;
+            shared.announce_limit(wanted);
+            // A reader that joined before the fence in `announce_limit` is visible now; one
+            // that joins after it sees the announcement and starts at or above
+            // `wanted - capacity`.
+            self.limit = wanted.min(shared.min_reader(self.head) + shared.capacity);
+        } else {
+            // Covered by an earlier announcement, whose fence precedes this scan.
+            self.limit = wanted;
+        }
+        need <= self.limit
+    }
+}
+
+impl<T> Writer<T> {
+    pub(crate) fn new(shared: Arc<Shared<T>>) -> Self {
+        let capacity = shared.capacity;
+        Self {
+            shared,
+            gate: Gate {
+                head: 0,
+                limit: capacity,
+                announced: capacity,
+            },
+        }
+    }
+
+    /// The ring's capacity in messages.
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity as usize
+    }
+
+    /// The offset the next message will get.
+    pub fn next_offset(&self) -> u64 {
+        self.gate.head
+    }
+
+    /// Messages that can be written now without waiting (rescans the readers if needed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut writer, _subscriber) = ringgroup::ring::Ring::<u8>::builder().capacity(4).build()?;
+    /// assert_eq!(writer.free_slots(), 4);
+    /// # Ok::<(), ringgroup::BuildError>(())
+    /// ```
+    pub fn free_slots(&mut self) -> usize {
+        self.gate.refresh(&self.shared, self.shared.capacity);
+        self.gate.limit.saturating_sub(self.gate.head) as usize
+    }
+
+    /// Publishes one message if there is space now; otherwise hands it back as
+    /// [`PublishError::Full`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringgroup::{ring::{Ring, StartAt}, PublishError};
+    ///
+    /// let (mut writer, subscriber) = Ring::builder().capacity(1).build()?;
+    /// let _reader = subscriber.subscribe(StartAt::Earliest)?;
+    /// assert_eq!(writer.try_publish("a"), Ok(()));
+    /// assert_eq!(writer.try_publish("b"), Err(PublishError::Full("b")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn try_publish(&mut self, value: T) -> Result<(), PublishError<T>> {
+        if self.gate.head >= self.gate.limit && !self.gate.refresh(&self.shared, 1) {
+            return Err(PublishError::Full(value));
+        }
+        self.write_and_publish(value);
+        Ok(())
+    }
+
+    /// Publishes one message, waiting under the ring's wait strategy while the slowest reader
+    /// holds the slot it needs (lossless back-pressure).
+    ///
+    /// Do not call it from a thread that holds a [`Batch`](super::Batch) of the same ring: the
+    /// writer may be waiting for exactly that batch to be released.
+    #[inline]
+    pub fn publish(&mut self, value: T) {
+        if self.gate.head >= self.gate.limit {
+            self.wait_for_space(1, Deadline::after(None));
+        }
+        self.write_and_publish(value);
+    }
+
+    /// Like [`publish`](Self::publish), giving up after `timeout` with
+    /// [`PublishError::Timeout`].
+    pub fn publish_timeout(&mut self, value: T, timeout: Duration) -> Result<(), PublishError<T>> {
+        if self.gate.head >= self.gate.limit
+            && !self.wait_for_space(1, Deadline::after(Some(timeout)))
+        {
+            return Err(PublishError::Timeout(value));
+        }
+        self.write_and_publish(value);
+        Ok(())
+    }
+
+    /// Publishes every message of `messages`, in order, waiting for space as needed. Each run of
+    /// messages that fits in the free space is made visible with a single `Release` store.
+    /// Returns how many were published.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut writer, subscriber) = ringgroup::ring::Ring::builder().capacity(4).build()?;
+    /// let mut reader = subscriber.subscribe(ringgroup::ring::StartAt::Earliest)?;
+    /// assert_eq!(writer.publish_batch(1..=3_u32), 3);
+    /// assert_eq!(reader.try_poll(8)?.len(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn publish_batch<I: IntoIterator<Item = T>>(&mut self, messages: I) -> usize {
+        let mut messages = messages.into_iter();
+        let start = self.gate.head;
+        while let Some(first) = messages.next() {
+            let wanted = (1 + messages.size_hint().0 as u64).min(self.shared.capacity);
+            if self.gate.head + wanted > self.gate.limit {
+                self.gate.refresh(&self.shared, wanted);
+            }
+            if self.gate.head >= self.gate.limit {
+                self.wait_for_space(1, Deadline::after(None));
+            }
+            // SAFETY (both writes): `head` is below the effective limit and is the next offset.
+            unsafe { self.shared.write_slot(self.gate.head, first) };
+            self.gate.head += 1;
+            while self.gate.head < self.gate.limit {
+                let Some(value) = messages.next() else { break };
+                // SAFETY: as above.
+                unsafe { self.shared.write_slot(self.gate.head, value) };
+                self.gate.head += 1;
+            }
+            self.publish_head();
+        }
+        (self.gate.head - start) as usize
+    }
+
+    /// Claims `n` consecutive slots to write in place, then publish with one store; waits for
+    /// space as needed. Fails only if `n` exceeds the capacity.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut writer, subscriber) = ringgroup::ring::Ring::builder().capacity(8).build()?;
+    /// let mut reader = subscriber.subscribe(ringgroup::ring::StartAt::Earliest)?;
+    /// let mut claim = writer.claim(3)?;
+    /// for i in 0..3_u64 {
+    ///     claim.push(i * 10).unwrap();
+    /// }
+    /// claim.publish();
+    /// assert_eq!(reader.try_poll(8)?.iter().sum::<u64>(), 30);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn claim(&mut self, n: usize) -> Result<Claim<'_, T>, ClaimError> {
+        self.claim_inner(n, Some(Deadline::after(None)))
+    }
+
+    /// Claims `n` slots if they are free now, else [`ClaimError::Full`].
+    pub fn try_claim(&mut self, n: usize) -> Result<Claim<'_, T>, ClaimError> {
+        self.claim_inner(n, None)
+    }
+
+    /// Claims `n` slots, waiting at most `timeout`.
+    pub fn claim_timeout(&mut self, n: usize, timeout: Duration) -> Result<Claim<'_, T>, ClaimError> {
+        self.claim_inner(n, Some(Deadline::after(Some(timeout))))
+    }
+
+    fn claim_inner(&mut self, n: usize, wait: Option<Deadline>) -> Result<Claim<'_, T>, ClaimError> {
+        if n as u64 > self.shared.capacity {
+            return Err(ClaimError::TooLarge {
+                requested: n,
+                capacity: self.shared.capacity as usize,
+            });
+        }
+        let n = n as u64;
+        if !self.gate.refresh(&self.shared, n) {
+            match wait {
+                None => return Err(ClaimError::Full),
+                Some(deadline) => {
+                    if !self.wait_for_space(n, deadline) {
+                        return Err(ClaimError::Timeout);
+                    }
+                }
+            }
+        }
+        let end = self.gate.head + n;
+        Ok(Claim { writer: self, end })
+    }
+
+    /// Waits until `n` slots are free or the deadline passes.
+    #[cold]
+    fn wait_for_space(&mut self, n: u64, deadline: Deadline) -> bool {
+        let shared = &*self.shared;
+        let gate = &mut self.gate;
+        wait_until(shared.strategy, &shared.space_signal, deadline, || {
+            gate.refresh(shared, n)
+        })
+    }
+
+    #[inline(always)]
+    fn write_and_publish(&mut self, value: T) {
+        // SAFETY: the callers checked `head < limit`; `head` is the next offset in order.
+        unsafe { self.shared.write_slot(self.gate.head, value) };
+        self.gate.head += 1;
+        self.publish_head();
+    }
+
+    /// Makes every written offset visible to readers.
+    #[inline(always)]
+    fn publish_head(&self) {
+        // Release: pairs with the reader's `load_acquire` of `published`; orders the slot
+        // writes before the new cursor.
+        self.shared.published.store_release(self.gate.head);
+        self.shared.notify_data();
+    }
+}
+
+impl<T> Drop for Writer<T> {
+    fn drop(&mut self) {
+        self.publish_head();
+        // Release: pairs with the acquire in `Shared::is_closed`; a reader that sees the ring
+        // closed also sees every published offset.
+        self.shared.closed.store(true, Ordering::Release);
+        if self.shared.strategy.parks() {
+            self.shared.data_signal.notify();
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Writer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("capacity", &self.shared.capacity)
+            .field("next_offset", &self.gate.head)
+            .finish()
+    }
+}
+
+/// Slots claimed by [`Writer::claim`]: write them in place with [`push`](Claim::push), then
+/// [`publish`](Claim::publish). Dropping the claim publishes what was pushed.
+pub struct Claim<'a, T> {
+    writer: &'a mut Writer<T>,
+    /// One past the last claimed offset.
+    end: u64,
+}
+
+impl<T> Claim<'_, T> {
+    /// Slots still free in this claim.
+    pub fn remaining(&self) -> usize {
+        (self.end - self.writer.gate.head) as usize
+    }
+
+    /// The offset the next pushed message gets.
+    pub fn next_offset(&self) -> u64 {
+        self.writer.gate.head
+    }
+
+    /// Writes `value` straight into the next claimed slot. Hands it back when the claim is full.
+    #[inline]
+    pub fn push(&mut self, value: T) -> Result<(), T> {
+        if self.writer.gate.head == self.end {
+            return Err(value);
+        }
+        // SAFETY: the claim holds `head < end <= limit`; `head` is the next offset in order.
+        unsafe { self.writer.shared.write_slot(self.writer.gate.head, value) };
+        self.writer.gate.head += 1;
+        Ok(())
+    }
+
+    /// Makes every pushed message visible with one `Release` store.
+    pub fn publish(self) {}
+}
+
+impl<T> Extend<T> for Claim<'_, T> {
+    /// Pushes messages until the claim is full; the rest of the iterator is not consumed.
+    fn extend<I: IntoIterator<Item = T>>(&mut self, messages: I) {
+        let mut messages = messages.into_iter();
+        while self.remaining() > 0 {
+            let Some(value) = messages.next() else { break };
+            let _ = self.push(value);
+        }
+    }
+}
+
+impl<T> Drop for Claim<'_, T> {
+    fn drop(&mut self) {
+        self.writer.publish_head();
+    }
+}
