@@ -99,7 +99,10 @@ impl fmt::Display for ClaimError {
             ClaimError::TooLarge {
                 requested,
                 capacity,
-            } => write!(f, "claim of {requested} slots exceeds the capacity {capacity}"),
+            } => write!(
+                f,
+                "claim of {requested} slots exceeds the capacity {capacity}"
+            ),
             ClaimError::Timeout => write!(f, "timed out waiting for free slots"),
         }
     }

@@ -216,7 +216,11 @@ impl<T> Reader<T> {
     }
 
     /// Like [`poll`](Self::poll), giving up after `timeout` with [`PollError::Timeout`].
-    pub fn poll_timeout(&mut self, max: usize, timeout: Duration) -> Result<Batch<'_, T>, PollError> {
+    pub fn poll_timeout(
+        &mut self,
+        max: usize,
+        timeout: Duration,
+    ) -> Result<Batch<'_, T>, PollError> {
         if self.available(1) == 0 && !self.wait_for_data(Deadline::after(Some(timeout))) {
             return Err(PollError::Timeout);
         }
@@ -230,7 +234,10 @@ impl<T> Reader<T> {
 
     /// How many published messages this reader has not read yet.
     pub fn lag(&self) -> u64 {
-        self.shared.published.load_acquire().saturating_sub(self.next)
+        self.shared
+            .published
+            .load_acquire()
+            .saturating_sub(self.next)
     }
 
     #[cold]

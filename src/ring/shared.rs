@@ -141,7 +141,9 @@ impl<T> Shared<T> {
 
     /// The earliest offset a reader joining now could be sure to read.
     pub(crate) fn earliest_retained(&self) -> u64 {
-        self.write_limit.load_relaxed().saturating_sub(self.capacity)
+        self.write_limit
+            .load_relaxed()
+            .saturating_sub(self.capacity)
     }
 
     /// Tells a parked writer that a reader released slots. Free unless the strategy parks.

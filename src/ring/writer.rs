@@ -184,7 +184,7 @@ impl<T> Writer<T> {
             if self.gate.head >= self.gate.limit {
                 self.wait_for_space(1, Deadline::after(None));
             }
-            // SAFETY (both writes): `head` is below the effective limit and is the next offset.
+            // SAFETY: `head` is below the effective limit and is the next offset in order.
             unsafe { self.shared.write_slot(self.gate.head, first) };
             self.gate.head += 1;
             while self.gate.head < self.gate.limit {
@@ -224,11 +224,19 @@ impl<T> Writer<T> {
     }
 
     /// Claims `n` slots, waiting at most `timeout`.
-    pub fn claim_timeout(&mut self, n: usize, timeout: Duration) -> Result<Claim<'_, T>, ClaimError> {
+    pub fn claim_timeout(
+        &mut self,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<Claim<'_, T>, ClaimError> {
         self.claim_inner(n, Some(Deadline::after(Some(timeout))))
     }
 
-    fn claim_inner(&mut self, n: usize, wait: Option<Deadline>) -> Result<Claim<'_, T>, ClaimError> {
+    fn claim_inner(
+        &mut self,
+        n: usize,
+        wait: Option<Deadline>,
+    ) -> Result<Claim<'_, T>, ClaimError> {
         if n as u64 > self.shared.capacity {
             return Err(ClaimError::TooLarge {
                 requested: n,
