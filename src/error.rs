@@ -19,6 +19,11 @@ pub enum BuildError {
     },
     /// `max_readers` was 0.
     ZeroReaders,
+    /// The memory for the slots could not be allocated.
+    AllocationFailed {
+        /// Bytes asked for.
+        bytes: usize,
+    },
 }
 
 impl fmt::Display for BuildError {
@@ -32,6 +37,9 @@ impl fmt::Display for BuildError {
                 write!(f, "capacity {requested} exceeds the maximum of {max}")
             }
             BuildError::ZeroReaders => write!(f, "max_readers must be at least 1"),
+            BuildError::AllocationFailed { bytes } => {
+                write!(f, "could not allocate {bytes} bytes for the ring's slots")
+            }
         }
     }
 }

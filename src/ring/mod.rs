@@ -130,7 +130,7 @@ impl<T> RingBuilder<T> {
             self.capacity,
             self.max_readers,
             self.strategy,
-        ));
+        )?);
         Ok((Writer::new(shared.clone()), Subscriber::new(shared)))
     }
 }

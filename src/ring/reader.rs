@@ -110,6 +110,9 @@ impl<T> Subscriber<T> {
                 max: shared.readers.len(),
             })?;
         let cursor = &shared.readers[slot];
+        // Relaxed: raised before the fence below, so the writer's post-fence scan covers the
+        // slot just claimed.
+        shared.readers_high.fetch_max(slot + 1, Ordering::Relaxed);
         // SeqCst fence: pairs with the fence in `Shared::announce_limit` (Dekker): either the
         // writer's next scan sees this cursor, or the load below sees its announcement.
         fence(Ordering::SeqCst);
@@ -275,15 +278,24 @@ impl<T> Reader<T> {
         self.next += len;
         // Release: pairs with the writer's acquire scan in `Shared::min_reader`; our reads of
         // the released slots happen-before the writer overwrites them.
-        self.shared.readers[self.slot].store_release(self.next);
+        self.cursor().store_release(self.next);
         self.shared.notify_space();
+    }
+
+    /// This reader's registration slot.
+    #[inline(always)]
+    fn cursor(&self) -> &super::cursor::Cursor {
+        debug_assert!(self.slot < self.shared.readers.len());
+        // SAFETY: `slot` came from a position in `readers` at subscribe time and the array
+        // never changes length.
+        unsafe { self.shared.readers.get_unchecked(self.slot) }
     }
 }
 
 impl<T> Drop for Reader<T> {
     fn drop(&mut self) {
         // Release: pairs with the writer's acquire scan; our reads are done.
-        self.shared.readers[self.slot].store_release(FREE);
+        self.cursor().store_release(FREE);
         self.shared.notify_space();
     }
 }
@@ -336,11 +348,41 @@ impl<T> Batch<'_, T> {
     /// The messages in offset order.
     #[inline]
     pub fn iter(&self) -> BatchIter<'_, T> {
+        #[cfg(not(loom))]
+        {
+            let (head, tail) = self.as_slices();
+            BatchIter(head.iter().chain(tail))
+        }
+        #[cfg(loom)]
         BatchIter {
             shared: &self.reader.shared,
             offset: self.reader.next,
             end: self.reader.next + self.len,
         }
+    }
+
+    /// The messages as two contiguous slices (the second is empty unless the batch wraps
+    /// around the end of the ring), for bulk copies and vectorised loops.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut writer, subscriber) = ringgroup::ring::Ring::builder().capacity(4).build()?;
+    /// let mut reader = subscriber.subscribe(ringgroup::ring::StartAt::Earliest)?;
+    /// writer.publish_batch([1, 2, 3]);
+    /// drop(reader.try_poll(2)?); // read 1 and 2
+    /// writer.publish_batch([4, 5]); // 5 wraps to slot 0
+    /// let batch = reader.try_poll(8)?;
+    /// assert_eq!(batch.as_slices(), (&[3, 4][..], &[5][..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(not(loom))]
+    #[inline]
+    pub fn as_slices(&self) -> (&[T], &[T]) {
+        // SAFETY: every offset of the batch is below the acquired `published`, at or above the
+        // reader's registered cursor (fixed while `self` borrows the reader), and `len` is at
+        // most the capacity.
+        unsafe { self.reader.shared.slices(self.reader.next, self.len) }
     }
 
     /// The messages with their offsets.
@@ -366,16 +408,41 @@ impl<'b, T> IntoIterator for &'b Batch<'_, T> {
 }
 
 /// Iterator over a [`Batch`].
+#[cfg(not(loom))]
+pub struct BatchIter<'b, T>(std::iter::Chain<std::slice::Iter<'b, T>, std::slice::Iter<'b, T>>);
+
+#[cfg(not(loom))]
+impl<'b, T> Iterator for BatchIter<'b, T> {
+    type Item = &'b T;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'b T> {
+        self.0.next()
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+
+    #[inline]
+    fn fold<B, F: FnMut(B, &'b T) -> B>(self, init: B, f: F) -> B {
+        self.0.fold(init, f)
+    }
+}
+
+/// Iterator over a [`Batch`] (under loom: one tracked cell access per message).
+#[cfg(loom)]
 pub struct BatchIter<'b, T> {
     shared: &'b Shared<T>,
     offset: u64,
     end: u64,
 }
 
+#[cfg(loom)]
 impl<'b, T> Iterator for BatchIter<'b, T> {
     type Item = &'b T;
 
-    #[inline]
     fn next(&mut self) -> Option<&'b T> {
         if self.offset == self.end {
             return None;

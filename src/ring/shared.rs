@@ -29,7 +29,8 @@ use crossbeam_utils::CachePadded;
 
 use super::cursor::Cursor;
 use super::wait::{Signal, WaitStrategy};
-use crate::sync::{fence, AtomicBool, Ordering, UnsafeCell};
+use crate::error::BuildError;
+use crate::sync::{fence, AtomicBool, AtomicUsize, Ordering, UnsafeCell};
 
 /// The value of a free reader registration slot. No real cursor reaches it.
 pub(crate) const FREE: u64 = u64::MAX;
@@ -42,6 +43,8 @@ pub(crate) struct Shared<T> {
     pub(crate) write_limit: Cursor,
     /// Release cursors of registered readers; `FREE` when unused.
     pub(crate) readers: Box<[Cursor]>,
+    /// One past the highest reader slot ever claimed: the writer scans only below it.
+    pub(crate) readers_high: CachePadded<AtomicUsize>,
     /// Set once, when the writer is dropped.
     pub(crate) closed: CachePadded<AtomicBool>,
     /// Readers park here waiting for data.
@@ -63,23 +66,33 @@ unsafe impl<T: Send + Sync> Sync for Shared<T> {}
 unsafe impl<T: Send> Send for Shared<T> {}
 
 impl<T> Shared<T> {
-    pub(crate) fn new(capacity: usize, max_readers: usize, strategy: WaitStrategy) -> Self {
-        let slots = (0..capacity)
-            .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
-            .collect();
+    /// Allocates the slots fallibly: an absurd capacity is an error, not an abort.
+    pub(crate) fn new(
+        capacity: usize,
+        max_readers: usize,
+        strategy: WaitStrategy,
+    ) -> Result<Self, BuildError> {
+        let mut slots = Vec::new();
+        slots
+            .try_reserve_exact(capacity)
+            .map_err(|_| BuildError::AllocationFailed {
+                bytes: capacity.saturating_mul(std::mem::size_of::<T>()),
+            })?;
+        slots.extend((0..capacity).map(|_| UnsafeCell::new(MaybeUninit::uninit())));
         let readers = (0..max_readers).map(|_| Cursor::new(FREE)).collect();
-        Self {
+        Ok(Self {
             published: Cursor::new(0),
             write_limit: Cursor::new(capacity as u64),
             readers,
+            readers_high: CachePadded::new(AtomicUsize::new(0)),
             closed: CachePadded::new(AtomicBool::new(false)),
             data_signal: CachePadded::new(Signal::new()),
             space_signal: CachePadded::new(Signal::new()),
             strategy,
             capacity: capacity as u64,
             mask: capacity as u64 - 1,
-            slots,
-        }
+            slots: slots.into_boxed_slice(),
+        })
     }
 
     #[inline(always)]
@@ -130,9 +143,38 @@ impl<T> Shared<T> {
         })
     }
 
+    /// The messages `start..start + len` as at most two contiguous slices.
+    ///
+    /// # Safety
+    /// As for [`slot_ref`](Self::slot_ref), for every offset in the range; `len <= capacity`.
+    #[cfg(not(loom))]
+    #[inline(always)]
+    pub(crate) unsafe fn slices(&self, start: u64, len: u64) -> (&[T], &[T]) {
+        let first = (start & self.mask) as usize;
+        let len = len as usize;
+        let head_len = len.min(self.slots.len() - first);
+        let base = self.slots.as_ptr() as *const T;
+        // SAFETY: `UnsafeCell<MaybeUninit<T>>` has `T`'s layout (both wrappers are
+        // `repr(transparent)`); the ranges `first..first + head_len` and `0..len - head_len`
+        // are in bounds and initialised, and the writer does not write them while the caller's
+        // cursor gates them (caller's contract).
+        unsafe {
+            (
+                std::slice::from_raw_parts(base.add(first), head_len),
+                std::slice::from_raw_parts(base, len - head_len),
+            )
+        }
+    }
+
     /// The minimum registered cursor, at most `ceiling`.
     pub(crate) fn min_reader(&self, ceiling: u64) -> u64 {
-        self.readers.iter().fold(ceiling, |gate, cursor| {
+        // Relaxed: a joining reader raises `readers_high` before its SeqCst fence, so any scan
+        // that must see its cursor (one after the matching writer fence) sees this too.
+        let used = self
+            .readers_high
+            .load(Ordering::Relaxed)
+            .min(self.readers.len());
+        self.readers[..used].iter().fold(ceiling, |gate, cursor| {
             // Acquire: pairs with the reader's `store_release` when it releases slots, so its
             // reads of those slots happen-before the writer overwrites them. `FREE` never wins.
             gate.min(cursor.load_acquire())
@@ -185,14 +227,41 @@ impl<T> Drop for Shared<T> {
         if !std::mem::needs_drop::<T>() {
             return;
         }
+        /// The messages still to drop. Normally the loop below empties it; if a message's
+        /// `Drop` panics, the guard's own drop finishes the rest during unwinding (as `Vec`
+        /// does), so none leaks.
+        struct Remaining<'a, T> {
+            shared: &'a Shared<T>,
+            next: u64,
+            end: u64,
+        }
+        impl<T> Remaining<'_, T> {
+            fn drop_all(&mut self) {
+                while self.next < self.end {
+                    let offset = self.next;
+                    self.next += 1;
+                    self.shared.slot(offset).with_mut(|slot| {
+                        // SAFETY: offsets in the last `capacity` below `published` hold
+                        // initialised messages, each in its own slot; `next` moves past each
+                        // before it is dropped, so none is visited twice, and nothing else can
+                        // reach them now.
+                        unsafe { (*slot).assume_init_drop() }
+                    });
+                }
+            }
+        }
+        impl<T> Drop for Remaining<'_, T> {
+            fn drop(&mut self) {
+                self.drop_all();
+            }
+        }
         // Every handle is gone (`&mut self`), so plain loads see the final state.
         let published = self.published.load_relaxed();
-        for offset in published.saturating_sub(self.capacity)..published {
-            self.slot(offset).with_mut(|slot| {
-                // SAFETY: offsets in the last `capacity` below `published` hold initialised
-                // messages, each in its own slot, and nothing else can reach them now.
-                unsafe { (*slot).assume_init_drop() }
-            });
-        }
+        let mut remaining = Remaining {
+            shared: self,
+            next: published.saturating_sub(self.capacity),
+            end: published,
+        };
+        remaining.drop_all();
     }
 }

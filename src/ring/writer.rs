@@ -54,15 +54,25 @@ struct Gate {
 
 impl Gate {
     /// Makes room for `n` more slots if the readers allow it, without waiting.
+    #[inline]
     fn refresh<T>(&mut self, shared: &Shared<T>, n: u64) -> bool {
         let need = self.head + n;
-        if need <= self.limit {
-            return true;
-        }
+        need <= self.limit || self.rescan(shared, need)
+    }
+
+    /// Rescans the reader cursors; true when `need` is now below the effective limit.
+    ///
+    /// An announcement runs up to a quarter of the capacity ahead of what the writer needs (but
+    /// never past `head + capacity`), so a writer that keeps the ring full pays the fence about
+    /// once per quarter-ring, not per rescan. Over-announcing is safe: it only moves a joining
+    /// reader's earliest start forward, and the cap keeps that start at or below `published`.
+    #[cold]
+    #[inline(never)]
+    fn rescan<T>(&mut self, shared: &Shared<T>, need: u64) -> bool {
         let wanted = shared.min_reader(self.head) + shared.capacity;
         if wanted > self.announced {
-            self.announced = wanted;
-            shared.announce_limit(wanted);
+            self.announced = (wanted + shared.capacity / 4).min(self.head + shared.capacity);
+            shared.announce_limit(self.announced);
             // A reader that joined before the fence in `announce_limit` is visible now; one
             // that joins after it sees the announcement and starts at or above
             // `wanted - capacity`.
@@ -177,7 +187,7 @@ impl<T> Writer<T> {
         let mut messages = messages.into_iter();
         let start = self.gate.head;
         while let Some(first) = messages.next() {
-            let wanted = (1 + messages.size_hint().0 as u64).min(self.shared.capacity);
+            let wanted = (1 + messages.size_hint().0 as u64).min(self.shared.capacity / 2);
             if self.gate.head + wanted > self.gate.limit {
                 self.gate.refresh(&self.shared, wanted);
             }
@@ -254,8 +264,12 @@ impl<T> Writer<T> {
                 }
             }
         }
-        let end = self.gate.head + n;
-        Ok(Claim { writer: self, end })
+        let head = self.gate.head;
+        Ok(Claim {
+            writer: self,
+            head,
+            end: head + n,
+        })
     }
 
     /// Waits until `n` slots are free or the deadline passes.
@@ -311,6 +325,8 @@ impl<T> std::fmt::Debug for Writer<T> {
 /// [`publish`](Claim::publish). Dropping the claim publishes what was pushed.
 pub struct Claim<'a, T> {
     writer: &'a mut Writer<T>,
+    /// The next offset to write (the writer's head is updated on publish).
+    head: u64,
     /// One past the last claimed offset.
     end: u64,
 }
@@ -318,23 +334,23 @@ pub struct Claim<'a, T> {
 impl<T> Claim<'_, T> {
     /// Slots still free in this claim.
     pub fn remaining(&self) -> usize {
-        (self.end - self.writer.gate.head) as usize
+        (self.end - self.head) as usize
     }
 
     /// The offset the next pushed message gets.
     pub fn next_offset(&self) -> u64 {
-        self.writer.gate.head
+        self.head
     }
 
     /// Writes `value` straight into the next claimed slot. Hands it back when the claim is full.
     #[inline]
     pub fn push(&mut self, value: T) -> Result<(), T> {
-        if self.writer.gate.head == self.end {
+        if self.head == self.end {
             return Err(value);
         }
         // SAFETY: the claim holds `head < end <= limit`; `head` is the next offset in order.
-        unsafe { self.writer.shared.write_slot(self.writer.gate.head, value) };
-        self.writer.gate.head += 1;
+        unsafe { self.writer.shared.write_slot(self.head, value) };
+        self.head += 1;
         Ok(())
     }
 
@@ -345,16 +361,18 @@ impl<T> Claim<'_, T> {
 impl<T> Extend<T> for Claim<'_, T> {
     /// Pushes messages until the claim is full; the rest of the iterator is not consumed.
     fn extend<I: IntoIterator<Item = T>>(&mut self, messages: I) {
-        let mut messages = messages.into_iter();
-        while self.remaining() > 0 {
-            let Some(value) = messages.next() else { break };
-            let _ = self.push(value);
+        let shared = &*self.writer.shared;
+        for value in messages.into_iter().take(self.remaining()) {
+            // SAFETY: `take` keeps `head < end <= limit`; `head` is the next offset in order.
+            unsafe { shared.write_slot(self.head, value) };
+            self.head += 1;
         }
     }
 }
 
 impl<T> Drop for Claim<'_, T> {
     fn drop(&mut self) {
+        self.writer.gate.head = self.head;
         self.writer.publish_head();
     }
 }
