@@ -30,4 +30,9 @@ pub mod ring;
 #[doc(hidden)]
 pub mod sync;
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use error::{BuildError, ClaimError, PollError, PublishError, SubscribeError};
