@@ -190,3 +190,214 @@ impl fmt::Display for SubscribeError {
 }
 
 impl std::error::Error for SubscribeError {}
+
+/// Why a topic could not be built.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TopicError {
+    /// A topic needs at least one partition.
+    NoPartitions,
+    /// The name is empty.
+    EmptyName,
+    /// A partition's ring could not be built.
+    Ring(BuildError),
+}
+
+impl fmt::Display for TopicError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TopicError::NoPartitions => write!(f, "a topic needs at least one partition"),
+            TopicError::EmptyName => write!(f, "a topic needs a name"),
+            TopicError::Ring(e) => write!(f, "partition ring: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TopicError {}
+
+/// Why a message was not sent. The message is handed back.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SendError<T> {
+    /// No such partition.
+    UnknownPartition {
+        /// The partition asked for.
+        partition: u32,
+        /// How many the topic has.
+        partitions: u32,
+        /// The message.
+        value: T,
+    },
+}
+
+impl<T> fmt::Debug for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::UnknownPartition {
+                partition,
+                partitions,
+                ..
+            } => write!(
+                f,
+                "UnknownPartition {{ partition: {partition}, partitions: {partitions}, .. }}"
+            ),
+        }
+    }
+}
+
+impl<T> fmt::Display for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::UnknownPartition {
+                partition,
+                partitions,
+                ..
+            } => write!(
+                f,
+                "partition {partition} does not exist (the topic has {partitions})"
+            ),
+        }
+    }
+}
+
+impl<T> std::error::Error for SendError<T> {}
+
+/// Why a group could not be created or joined.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GroupError {
+    /// `max_poll_interval` was zero.
+    ZeroPollInterval,
+    /// The group's cursor on a partition could not be registered.
+    Subscribe {
+        /// The partition.
+        partition: u32,
+        /// Why.
+        source: SubscribeError,
+    },
+    /// The group has used up its 2^24 - 1 member ids.
+    TooManyJoins,
+}
+
+impl fmt::Display for GroupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GroupError::ZeroPollInterval => write!(f, "max_poll_interval must be above zero"),
+            GroupError::Subscribe { partition, source } => {
+                write!(
+                    f,
+                    "cannot start the group on partition {partition}: {source}"
+                )
+            }
+            GroupError::TooManyJoins => write!(f, "the group has run out of member ids"),
+        }
+    }
+}
+
+impl std::error::Error for GroupError {}
+
+/// Why a member's poll returned no batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsumeError {
+    /// Nothing arrived within the timeout.
+    Timeout,
+    /// This member was evicted (it stopped polling for `max_poll_interval`); its partitions
+    /// went to others. Drop it and join again.
+    Fenced,
+    /// The producer is gone and this member's partitions are drained.
+    Closed,
+}
+
+impl fmt::Display for ConsumeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConsumeError::Timeout => write!(f, "no message within the timeout"),
+            ConsumeError::Fenced => write!(f, "this member was evicted from its group"),
+            ConsumeError::Closed => write!(f, "the producer is gone and every message was read"),
+        }
+    }
+}
+
+impl std::error::Error for ConsumeError {}
+
+/// Why a commit or seek was rejected. A rejected call changes nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommitError {
+    /// This member's tenure on the partition ended (revoked, lost or evicted).
+    Fenced {
+        /// The partition.
+        partition: u32,
+        /// The epoch of the tenure that ended.
+        epoch: u32,
+    },
+    /// This member does not own the partition.
+    NotOwned {
+        /// The partition.
+        partition: u32,
+    },
+    /// No such partition.
+    UnknownPartition {
+        /// The partition.
+        partition: u32,
+    },
+    /// The offset is beyond what this member has polled (or what was published, for a seek).
+    BeyondPolled {
+        /// The partition.
+        partition: u32,
+        /// The offset asked for.
+        offset: u64,
+        /// The limit.
+        polled: u64,
+    },
+    /// The offset is below the committed one; commits never move back (seek does).
+    Behind {
+        /// The partition.
+        partition: u32,
+        /// The offset asked for.
+        offset: u64,
+        /// The committed offset.
+        committed: u64,
+    },
+    /// A seek back to an offset the ring no longer holds.
+    Seek {
+        /// The partition.
+        partition: u32,
+        /// Why.
+        source: SubscribeError,
+    },
+}
+
+impl fmt::Display for CommitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommitError::Fenced { partition, epoch } => write!(
+                f,
+                "fenced: this member no longer owns partition {partition} (tenure epoch {epoch})"
+            ),
+            CommitError::NotOwned { partition } => {
+                write!(f, "this member does not own partition {partition}")
+            }
+            CommitError::UnknownPartition { partition } => {
+                write!(f, "partition {partition} does not exist")
+            }
+            CommitError::BeyondPolled {
+                partition,
+                offset,
+                polled,
+            } => write!(
+                f,
+                "offset {offset} on partition {partition} is beyond {polled}"
+            ),
+            CommitError::Behind {
+                partition,
+                offset,
+                committed,
+            } => write!(
+                f,
+                "offset {offset} on partition {partition} is below the committed {committed}"
+            ),
+            CommitError::Seek { partition, source } => {
+                write!(f, "cannot seek partition {partition}: {source}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CommitError {}

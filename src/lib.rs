@@ -25,14 +25,21 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod affinity;
+pub mod dedupe;
 mod error;
+pub mod group;
+pub mod partitioner;
 pub mod ring;
 #[doc(hidden)]
 pub mod sync;
+pub mod topic;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-pub use error::{BuildError, ClaimError, PollError, PublishError, SubscribeError};
+pub use error::{
+    BuildError, ClaimError, CommitError, ConsumeError, GroupError, PollError, PublishError,
+    SendError, SubscribeError, TopicError,
+};

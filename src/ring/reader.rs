@@ -23,7 +23,7 @@ use std::time::Duration;
 use super::shared::{Shared, FREE};
 use super::wait::wait_until;
 use crate::error::{PollError, SubscribeError};
-use crate::sync::{fence, Arc, Deadline, Ordering};
+use crate::sync::{Arc, Deadline, Ordering};
 
 /// Where a new reader starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,34 +110,27 @@ impl<T> Subscriber<T> {
                 max: shared.readers.len(),
             })?;
         let cursor = &shared.readers[slot];
-        // Relaxed: raised before the fence below, so the writer's post-fence scan covers the
-        // slot just claimed.
+        // Relaxed: raised before the fence in `confirm_start`, so the writer's post-fence scan
+        // covers the slot just claimed.
         shared.readers_high.fetch_max(slot + 1, Ordering::Relaxed);
-        // SeqCst fence: pairs with the fence in `Shared::announce_limit` (Dekker): either the
-        // writer's next scan sees this cursor, or the load below sees its announcement.
-        fence(Ordering::SeqCst);
-        let earliest = shared.earliest_retained();
-        if position < earliest {
-            if let StartAt::Offset(requested) = start {
+        match shared.confirm_start(cursor, position, matches!(start, StartAt::Offset(_))) {
+            Ok(confirmed) => position = confirmed,
+            Err(earliest) => {
                 // Release: pairs with the writer's acquire scan; we read nothing.
                 cursor.store_release(FREE);
                 shared.notify_space();
                 return Err(SubscribeError::NotRetained {
-                    requested,
+                    requested: position,
                     earliest,
                 });
             }
-            position = earliest;
-            // Raising a cursor never endangers the reader; no fence needed.
-            cursor.fetch_max_acqrel(position);
         }
-        // The writer may be parked, gated on the cursor value we registered first.
-        shared.notify_space();
         Ok(Reader {
             shared: self.shared.clone(),
             slot,
             next: position,
             cached_published: latest,
+            release_on_drop: true,
         })
     }
 
@@ -154,6 +147,11 @@ impl<T> Subscriber<T> {
     /// The earliest offset a new reader could still read.
     pub fn earliest_offset(&self) -> u64 {
         self.shared.earliest_retained()
+    }
+
+    /// The released offset of the reader registered in `slot`.
+    pub(crate) fn released_at(&self, slot: usize) -> u64 {
+        self.shared.readers[slot].load_relaxed()
     }
 }
 
@@ -183,6 +181,9 @@ pub struct Reader<T> {
     next: u64,
     /// The last value of `published` this reader loaded.
     cached_published: u64,
+    /// True for plain readers: a dropped batch releases its slots. Group cursors release only
+    /// on commit, so uncommitted messages stay readable for a new owner.
+    release_on_drop: bool,
 }
 
 impl<T> Reader<T> {
@@ -193,19 +194,31 @@ impl<T> Reader<T> {
     #[inline]
     pub fn try_poll(&mut self, max: usize) -> Result<Batch<'_, T>, PollError> {
         let max = max.max(1) as u64;
-        let mut available = self.available(max);
-        if available == 0 {
-            if !self.shared.is_closed() {
-                return Err(PollError::Empty);
-            }
-            // Closed: the acquire in `is_closed` makes the final `published` visible.
-            available = self.refresh_available();
-            if available == 0 {
-                return Err(PollError::Closed);
-            }
+        let available = match self.available(max) {
+            0 => self.readiness()?,
+            n => n,
+        };
+        Ok(Batch {
+            len: available.min(max),
+            reader: self,
+        })
+    }
+
+    /// How many messages are readable now: `Err(Empty)` if none yet, `Err(Closed)` once the
+    /// writer is gone and everything was read. Consumes nothing.
+    pub(crate) fn readiness(&mut self) -> Result<u64, PollError> {
+        let available = self.available(1);
+        if available > 0 {
+            return Ok(available);
         }
-        let len = available.min(max);
-        Ok(Batch { reader: self, len })
+        if !self.shared.is_closed() {
+            return Err(PollError::Empty);
+        }
+        // Closed: the acquire in `is_closed` makes the final `published` visible.
+        match self.refresh_available() {
+            0 => Err(PollError::Closed),
+            n => Ok(n),
+        }
     }
 
     /// Lends up to `max` messages, waiting under the ring's wait strategy until one is
@@ -272,14 +285,65 @@ impl<T> Reader<T> {
         self.cached_published.saturating_sub(self.next)
     }
 
-    /// Moves the read position and the registered cursor past `len` messages.
+    /// Moves the read position past `len` messages, and the registered cursor with it unless
+    /// this reader releases only on commit.
     #[inline(always)]
-    fn release(&mut self, len: u64) {
+    fn advance(&mut self, len: u64) {
         self.next += len;
+        if self.release_on_drop {
+            self.release_to(self.next);
+        }
+    }
+
+    /// Stores `offset` as the lowest offset this reader may still read: the writer may reuse
+    /// every slot below it. Callers keep it monotone and at most `position()`.
+    #[inline(always)]
+    pub(crate) fn release_to(&self, offset: u64) {
         // Release: pairs with the writer's acquire scan in `Shared::min_reader`; our reads of
         // the released slots happen-before the writer overwrites them.
-        self.cursor().store_release(self.next);
+        self.cursor().store_release(offset);
         self.shared.notify_space();
+    }
+
+    /// This reader's registration slot index.
+    pub(crate) fn slot_index(&self) -> usize {
+        self.slot
+    }
+
+    /// The released offset (for a group cursor: the committed offset).
+    pub(crate) fn released(&self) -> u64 {
+        self.cursor().load_relaxed()
+    }
+
+    /// Moves the released offset back to `offset`, if the ring still holds it (the joining
+    /// protocol again: store, fence, check the writer's announcement).
+    pub(crate) fn rewind_release(&mut self, offset: u64) -> Result<(), SubscribeError> {
+        let shared = &*self.shared;
+        let previous = self.released();
+        let cursor = self.cursor();
+        cursor.store_relaxed(offset);
+        match shared.confirm_start(cursor, offset, true) {
+            Ok(_) => Ok(()),
+            Err(earliest) => {
+                cursor.store_release(previous);
+                shared.notify_space();
+                Err(SubscribeError::NotRetained {
+                    requested: offset,
+                    earliest,
+                })
+            }
+        }
+    }
+
+    /// Makes dropped batches advance only the read position (group cursors).
+    pub(crate) fn release_on_commit_only(&mut self) {
+        self.release_on_drop = false;
+    }
+
+    /// Moves the read position to `offset`, which must lie between the released offset and
+    /// the published end; used when an owner seeks or a new owner resumes at the commit.
+    pub(crate) fn set_position(&mut self, offset: u64) {
+        self.next = offset;
     }
 
     /// This reader's registration slot.
@@ -385,6 +449,16 @@ impl<T> Batch<'_, T> {
         unsafe { self.reader.shared.slices(self.reader.next, self.len) }
     }
 
+    /// Gives the batch back unread: dropping it then moves nothing.
+    pub(crate) fn abandon(&mut self) {
+        self.len = 0;
+    }
+
+    /// Commits (releases to the writer) every offset below `end` of this batch.
+    pub(crate) fn commit_through(&self, end: u64) {
+        self.reader.release_to(end);
+    }
+
     /// The messages with their offsets.
     pub fn iter_with_offsets(&self) -> impl Iterator<Item = (u64, &T)> + '_ {
         (self.reader.next..).zip(self.iter())
@@ -394,7 +468,7 @@ impl<T> Batch<'_, T> {
 impl<T> Drop for Batch<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        self.reader.release(self.len);
+        self.reader.advance(self.len);
     }
 }
 

@@ -188,6 +188,34 @@ impl<T> Shared<T> {
             .saturating_sub(self.capacity)
     }
 
+    /// Validates a cursor just stored at `position` (by a joining or rewinding reader).
+    ///
+    /// Returns the position to use, raised to the earliest retained offset when `exact` is
+    /// false, or `Err(earliest)` when `exact` is true and `position` is no longer retained.
+    pub(crate) fn confirm_start(
+        &self,
+        cursor: &Cursor,
+        position: u64,
+        exact: bool,
+    ) -> Result<u64, u64> {
+        // SeqCst fence: pairs with the fence in `announce_limit` (Dekker): either the writer's
+        // next scan sees this cursor, or the load below sees its announcement.
+        fence(Ordering::SeqCst);
+        let earliest = self.earliest_retained();
+        if position >= earliest {
+            // The writer may be parked, gated on an earlier value of this cursor.
+            self.notify_space();
+            return Ok(position);
+        }
+        if exact {
+            return Err(earliest);
+        }
+        // Raising a cursor never endangers the reader; no fence needed.
+        cursor.fetch_max_acqrel(earliest);
+        self.notify_space();
+        Ok(earliest)
+    }
+
     /// Tells a parked writer that a reader released slots. Free unless the strategy parks.
     #[inline(always)]
     pub(crate) fn notify_space(&self) {

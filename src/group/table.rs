@@ -1,0 +1,215 @@
+//! The epoch-based assignment table: one packed atomic word per partition, plus a group epoch.
+//!
+//! # The word
+//!
+//! ```text
+//!  63            32 31                 8 7       0
+//! +----------------+--------------------+---------+
+//! |  epoch (u32)   |  owner (24 bits)   |  flags  |     owner 0 = nobody
+//! +----------------+--------------------+---------+     flags: BUSY, REVOKING
+//! ```
+//!
+//! - `epoch` grows by one at every change of owner, so `(epoch, owner)` names one *tenure*; a
+//!   member remembers the epoch it acquired a partition at, and everything it does is checked
+//!   against that tenure.
+//! - `BUSY` is the owner's *lease*: set (CAS, owner and epoch checked) before the owner touches
+//!   the partition's group cursor, and cleared after: for the whole life of a borrowed batch,
+//!   or for the instant of a commit or seek.
+//! - `REVOKING` is the controller's request that the owner hand the partition on.
+//!
+//! # Protocol (release before acquire, KIP-848)
+//!
+//! - Ownership changes only by a CAS from a word *without* `BUSY` to `(epoch + 1, new, 0)`. So a
+//!   partition never changes hands while its owner holds a batch or is mid-commit (I1, I3), and
+//!   a commit whose lease CAS fails, because the tenure moved on, changes nothing (I5).
+//! - The partition's group cursor (a ring [`Reader`]) lives in an `UnsafeCell` and is touched only
+//!   under the lease. The lease CAS is `Acquire` and its release is `Release`, and each transfer
+//!   CAS is `AcqRel`, so every tenure's accesses happen-after the previous tenure's.
+//! - The controller bumps the group epoch with `Release` after changing words; a member checks
+//!   it with one `Acquire` load per poll and rescans the table only when it moved.
+
+use crossbeam_utils::CachePadded;
+
+use crate::ring::{Reader, Subscriber};
+use crate::sync::{AtomicU64, Ordering, UnsafeCell};
+
+/// The owner's lease on the partition's cursor.
+pub(crate) const BUSY: u64 = 1;
+/// The controller asks the owner to hand the partition on.
+pub(crate) const REVOKING: u64 = 2;
+const FLAGS: u64 = 0xff;
+const OWNER_BITS: u32 = 24;
+/// Largest member id that fits the word.
+pub(crate) const MAX_OWNER: u32 = (1 << OWNER_BITS) - 1;
+
+/// One decoded assignment word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Word(pub(crate) u64);
+
+impl Word {
+    pub(crate) fn new(epoch: u32, owner: u32, flags: u64) -> Self {
+        debug_assert!(owner <= MAX_OWNER && flags <= FLAGS);
+        Word(((epoch as u64) << 32) | ((owner as u64) << 8) | flags)
+    }
+
+    pub(crate) fn epoch(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+
+    pub(crate) fn owner(self) -> u32 {
+        ((self.0 >> 8) as u32) & MAX_OWNER
+    }
+
+    pub(crate) fn has(self, flag: u64) -> bool {
+        self.0 & flag != 0
+    }
+
+    /// The word after a change of owner: next epoch, no flags.
+    pub(crate) fn handed_to(self, owner: u32) -> Word {
+        Word::new(self.epoch().wrapping_add(1), owner, 0)
+    }
+}
+
+/// Why a lease could not be taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LeaseError {
+    /// The tenure ended: another owner, or another epoch.
+    Fenced(Word),
+}
+
+/// A partition's entry: the word, the pending owner of a requested handoff, the group cursor.
+pub(crate) struct PartitionEntry<T> {
+    word: CachePadded<AtomicU64>,
+    /// The member a cooperative revoke hands the partition to. Written and read under the
+    /// group's control lock only.
+    pending: AtomicU64,
+    cursor: UnsafeCell<Reader<T>>,
+    /// The ring and the cursor's slot in it, to read the committed offset without a lease.
+    ring: Subscriber<T>,
+    slot: usize,
+}
+
+// SAFETY: the `Reader` in `cursor` is reached only by the holder of the `BUSY` lease (or by
+// `&mut self`), one thread at a time, with happens-before between holders (module docs);
+// `Reader<T>` is `Send` when `T: Send + Sync`.
+unsafe impl<T: Send + Sync> Sync for PartitionEntry<T> {}
+
+impl<T> PartitionEntry<T> {
+    pub(crate) fn new(ring: Subscriber<T>, cursor: Reader<T>) -> Self {
+        Self {
+            slot: cursor.slot_index(),
+            ring,
+            word: CachePadded::new(AtomicU64::new(Word::new(0, 0, 0).0)),
+            pending: AtomicU64::new(0),
+            cursor: UnsafeCell::new(cursor),
+        }
+    }
+
+    /// The current word.
+    #[inline]
+    pub(crate) fn load(&self) -> Word {
+        // Acquire: pairs with the AcqRel transfer CAS and the Release lease end, so a member
+        // that sees itself as owner also sees the cursor state the previous tenure left.
+        Word(self.word.load(Ordering::Acquire))
+    }
+
+    /// Takes the lease for the tenure `(epoch, owner)`.
+    #[inline]
+    pub(crate) fn lease(&self, owner: u32, epoch: u32) -> Result<Lease<'_, T>, LeaseError> {
+        let mut current = self.load();
+        loop {
+            if current.owner() != owner || current.epoch() != epoch || current.has(BUSY) {
+                return Err(LeaseError::Fenced(current));
+            }
+            // Acquire on success: pairs with the Release that ended the previous lease or the
+            // AcqRel transfer, so the cursor is seen as its last holder left it.
+            match self.word.compare_exchange_weak(
+                current.0,
+                current.0 | BUSY,
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Ok(Lease { entry: self }),
+                Err(seen) => current = Word(seen),
+            }
+        }
+    }
+
+    /// Hands the partition from the tenure in `from` (which must not be leased) to `owner`.
+    /// Fails, changing nothing, if the word moved on since `from` was read.
+    pub(crate) fn transfer(&self, from: Word, owner: u32) -> Result<Word, Word> {
+        if from.has(BUSY) {
+            return Err(from);
+        }
+        let to = from.handed_to(owner);
+        // AcqRel: acquires the last lease holder's cursor accesses (its Release) and releases
+        // them to the next owner's Acquire lease.
+        self.word
+            .compare_exchange(from.0, to.0, Ordering::AcqRel, Ordering::Acquire)
+            .map(|_| to)
+            .map_err(Word)
+    }
+
+    /// Asks the owner in `from` to hand the partition to `pending`. Control lock held.
+    pub(crate) fn request_revoke(&self, pending: u32) {
+        self.pending.store(pending as u64, Ordering::Relaxed);
+        // Release: pairs with the owner's Acquire load of the word; no data rides on it, but
+        // the flag must not be seen before `pending` by a handoff under the same lock.
+        self.word.fetch_or(REVOKING, Ordering::Release);
+    }
+
+    /// Withdraws a revoke request if the owner is still `owner`. Control lock held.
+    pub(crate) fn cancel_revoke(&self) {
+        // Relaxed: clears a request only; no data rides on it.
+        self.word.fetch_and(!REVOKING, Ordering::Relaxed);
+    }
+
+    /// The member a requested handoff goes to. Control lock held.
+    pub(crate) fn pending(&self) -> u32 {
+        self.pending.load(Ordering::Relaxed) as u32
+    }
+
+    /// The group's committed offset (a relaxed read, for metrics and lag).
+    pub(crate) fn committed(&self) -> u64 {
+        self.ring.released_at(self.slot)
+    }
+}
+
+/// The owner's lease on one partition; ends (clears `BUSY`) when dropped.
+pub(crate) struct Lease<'a, T> {
+    entry: &'a PartitionEntry<T>,
+}
+
+impl<'a, T> Lease<'a, T> {
+    /// The partition's group cursor, exclusively ours while the lease lives.
+    #[inline]
+    pub(crate) fn cursor(&mut self) -> &mut Reader<T> {
+        self.entry.cursor.with_mut(|cursor| {
+            // SAFETY: we hold `BUSY` for this tenure; no transfer can happen and no other
+            // member can lease it until we clear it (module docs).
+            unsafe { &mut *cursor }
+        })
+    }
+
+    /// Splits into the cursor and the lease, both living `'a`, so a batch can borrow the
+    /// cursor while the lease guard ends the lease after the batch is gone.
+    #[inline]
+    pub(crate) fn into_parts(self) -> (&'a mut Reader<T>, Lease<'a, T>) {
+        let entry = self.entry;
+        let cursor = entry.cursor.with_mut(|cursor| {
+            // SAFETY: as in `cursor`; the returned lease ends only after the caller drops
+            // the cursor borrow (the caller declares the batch before the lease).
+            unsafe { &mut *cursor }
+        });
+        (cursor, self)
+    }
+}
+
+impl<T> Drop for Lease<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        // Release: pairs with the Acquire of the next lease or transfer; our cursor accesses
+        // happen-before theirs.
+        self.entry.word.fetch_and(!BUSY, Ordering::Release);
+    }
+}
