@@ -7,10 +7,10 @@
 
 use std::time::Duration;
 
-use loom::sync::atomic::{AtomicBool, Ordering};
-use loom::sync::Arc;
 use loom::thread;
+use ringgroup::group::assignor::{Assignor, MemberInfo};
 use ringgroup::group::{Consumer, Group};
+use ringgroup::ring::WaitStrategy;
 use ringgroup::topic::{Producer, Topic};
 use ringgroup::{CommitError, ConsumeError};
 
@@ -25,6 +25,12 @@ fn topic(capacity: usize) -> (Topic<u64>, Producer<u64>) {
         .unwrap()
 }
 
+/// Polls once without waiting.
+fn poll_offsets_now(member: &mut Consumer<u64>) -> Result<Vec<u64>, ConsumeError> {
+    let records = member.poll(1, Duration::ZERO)?;
+    Ok(records.iter().map(|r| r.offset).collect())
+}
+
 /// Polls one batch and returns its offsets, checking each value equals its offset.
 fn poll_offsets(member: &mut Consumer<u64>, max: usize) -> Result<Vec<u64>, ConsumeError> {
     let records = member.poll(max, WAIT)?;
@@ -37,35 +43,64 @@ fn poll_offsets(member: &mut Consumer<u64>, max: usize) -> Result<Vec<u64>, Cons
         .collect())
 }
 
-/// Handoff: A owns the partition and consumes while B waits; A leaves and B takes over at the
-/// committed offset. Nothing is lost, skipped or seen twice (auto-commit), and the two never
-/// touch the cursor at once.
+/// Gives every partition to the newest member, so a join always moves partitions.
+#[derive(Debug)]
+struct Newest;
+
+impl Assignor for Newest {
+    fn name(&self) -> &'static str {
+        "newest"
+    }
+    fn assign(&self, partitions: u32, members: &[MemberInfo]) -> Vec<usize> {
+        vec![members.len() - 1; partitions as usize]
+    }
+}
+
+/// Handoff: A consumes while B's join asks for the partition. A hands it over between batches
+/// (release before acquire) and B resumes at A's commit: 0 and 1 are seen once each, in order,
+/// and the two never touch the cursor at once (the cell check).
 #[test]
 fn handoff_moves_one_partition_without_loss() {
     loom::model(|| {
         let (topic, mut producer) = topic(2);
-        let group: Group<u64> = topic.group("g").build().unwrap();
+        let group: Group<u64> = topic.group("g").assignor(Newest).build().unwrap();
         let mut a = group.join().unwrap();
-        let mut b = group.join().unwrap(); // range: partition 0 stays with A (lower id)
         producer.send_to(0, 0).unwrap();
         producer.send_to(0, 1).unwrap();
-        let leaver = thread::spawn(move || {
-            let seen = poll_offsets(&mut a, 1).unwrap();
-            drop(a); // leave: the commit of `seen` stands, the partition goes to B
-            seen
+        let mut seen = poll_offsets(&mut a, 1).unwrap(); // A owns partition 0, read 0
+        let consumer_a = thread::spawn(move || {
+            let mut seen = Vec::new();
+            for _ in 0..2 {
+                match poll_offsets_now(&mut a) {
+                    Ok(offsets) => seen.extend(offsets),
+                    Err(ConsumeError::Timeout) => {}
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+            (seen, a)
         });
-        // B polls concurrently; it gets the partition only once A has left.
-        let seen_by_b = poll_offsets(&mut b, 2).unwrap();
-        let seen_by_a = leaver.join().unwrap();
-        let mut all = seen_by_a.clone();
-        all.extend(&seen_by_b);
-        assert_eq!(all, vec![0, 1], "a: {seen_by_a:?} b: {seen_by_b:?}");
+        let joiner = {
+            let group = group.clone();
+            thread::spawn(move || group.join().unwrap())
+        };
+        let mut b = joiner.join().unwrap();
+        let (seen_by_a, mut a) = consumer_a.join().unwrap();
+        seen.extend(seen_by_a);
+        // If A has not seen the revoke yet, its next poll hands over before reading.
+        let _ = poll_offsets_now(&mut a);
+        if seen.len() < 2 {
+            seen.extend(poll_offsets(&mut b, 2).unwrap());
+        }
+        assert_eq!(poll_offsets_now(&mut b), Err(ConsumeError::Timeout)); // B has synced
+        assert_eq!(seen, vec![0, 1]);
+        assert_eq!(a.assignment(), vec![]);
+        assert_eq!(b.assignment().len(), 1);
     });
 }
 
-/// Fenced commit: A's commit races an eviction that hands the partition to B. Either the
-/// commit landed before the eviction (B starts at 2), or it is rejected as fenced and changes
-/// nothing (B starts at the old commit, 0). A stale commit never lands.
+/// Fenced commit: A's commit of offset 2 races A's eviction and B taking over, reading and
+/// committing. Either A's commit landed first (B starts at 2), or it is fenced and changes
+/// nothing (B starts at 0). It never lands under B: B's own commit always stands.
 #[test]
 fn a_revoked_members_commit_never_lands() {
     loom::model(|| {
@@ -77,71 +112,69 @@ fn a_revoked_members_commit_never_lands() {
         }
         assert_eq!(poll_offsets(&mut a, 2).unwrap(), vec![0, 1]);
         let a_id = a.id();
-        let committer = thread::spawn(move || a.commit_offset(0, 2));
-        let evictor = {
-            let group = group.clone();
-            thread::spawn(move || assert!(group.evict(a_id)))
-        };
-        evictor.join().unwrap();
+        // The thread hands `a` back: dropping it would be a clean leave, not the race we want.
+        let committer = thread::spawn(move || (a.commit_offset(0, 2), a));
+        assert!(group.evict(a_id));
         let mut b = group.join().unwrap();
-        let commit = committer.join().unwrap();
-        let first_for_b = match poll_offsets(&mut b, 1) {
-            Ok(offsets) => offsets[0],
-            Err(ConsumeError::Timeout) => unreachable!("B waits for an hour"),
-            Err(e) => panic!("{e:?}"),
-        };
+        let first_for_b = poll_offsets(&mut b, 1).unwrap()[0];
+        b.commit_offset(0, first_for_b + 1)
+            .expect("the owner's commit stands");
+        let (commit, _a) = committer.join().unwrap();
         match commit {
-            Ok(()) => assert_eq!(first_for_b, 2, "a landed commit must move B's start"),
+            Ok(()) => assert_eq!(first_for_b, 2, "a landed commit must precede B's start"),
             Err(CommitError::Fenced { partition: 0, .. }) => {
                 assert_eq!(first_for_b, 0, "a fenced commit must change nothing")
             }
             Err(e) => panic!("unexpected {e:?}"),
         }
+        assert_eq!(group.metrics().partitions[0].committed, first_for_b + 1);
     });
 }
 
-/// Eviction during a borrowed batch: A holds a batch while it is evicted and the producer
-/// keeps publishing into a ring of 2. The slots A borrows are not overwritten (loom checks the
-/// cells), and B gets the partition only after A drops the batch, starting at the commit.
+/// Eviction during a borrowed batch: A may hold a batch while it is evicted and the producer
+/// publishes into a full ring of 2. The slots A borrows are not overwritten (loom checks the
+/// cells), B cannot touch the partition until A drops the batch (the cursor cell again), and
+/// between them A and B see 0, 1, 2 exactly once, in order.
 #[test]
 fn eviction_waits_for_the_borrowed_batch() {
-    loom::model(|| {
-        let (topic, mut producer) = topic(2);
+    // B spins in `poll` while A holds its batch: more branches than loom's default budget.
+    let mut model = loom::model::Builder::new();
+    model.max_branches = 100_000;
+    model.check(|| {
+        let (topic, mut producer) = Topic::builder("t")
+            .partitions(1)
+            .capacity(2)
+            .max_groups(1)
+            .wait_strategy(WaitStrategy::SpinThenPark)
+            .build()
+            .unwrap();
         let group: Group<u64> = topic.group("g").build().unwrap();
         let mut a = group.join().unwrap();
         producer.send_to(0, 0).unwrap();
         producer.send_to(0, 1).unwrap();
         let a_id = a.id();
-        let holding = Arc::new(AtomicBool::new(false));
-        let holder = {
-            let holding = holding.clone();
-            thread::spawn(move || {
-                let records = a.poll(2, WAIT).unwrap();
-                // Release: pairs with the Acquire spins below.
-                holding.store(true, Ordering::Release);
-                let values: Vec<u64> = records.iter().map(|r| *r.value).collect();
-                assert_eq!(values, vec![0, 1]);
-                drop(records); // auto-commit 2, then the lease ends
-                a
-            })
-        };
-        let wait_for_holder = |holding: &AtomicBool| {
-            while !holding.load(Ordering::Acquire) {
-                thread::yield_now();
-            }
-        };
-        let evictor = {
-            let (group, holding) = (group.clone(), holding.clone());
-            thread::spawn(move || {
-                wait_for_holder(&holding);
-                assert!(group.evict(a_id));
-            })
-        };
-        wait_for_holder(&holding);
-        producer.send_to(0, 2).unwrap(); // waits until A's batch is committed
-        evictor.join().unwrap();
-        let _a = holder.join().unwrap();
+        let holder = thread::spawn(move || {
+            let seen = match poll_offsets(&mut a, 2) {
+                Ok(seen) => seen, // read inside the batch, committed when it dropped
+                Err(ConsumeError::Fenced) => Vec::new(), // evicted before its first poll
+                Err(e) => panic!("{e:?}"),
+            };
+            (seen, a)
+        });
+        let publisher = thread::spawn(move || {
+            producer.send_to(0, 2).unwrap(); // waits while offset 0 is uncommitted
+            producer
+        });
+        assert!(group.evict(a_id));
+        // B joins while A may still hold its batch: it gets the partition only after.
         let mut b = group.join().unwrap();
-        assert_eq!(poll_offsets(&mut b, 4).unwrap(), vec![2]);
+        let mut seen_by_b = Vec::new();
+        while seen_by_b.last() != Some(&2) {
+            seen_by_b.extend(poll_offsets(&mut b, 4).unwrap());
+        }
+        let (mut seen, _a) = holder.join().unwrap();
+        let _producer = publisher.join().unwrap();
+        seen.extend(seen_by_b);
+        assert_eq!(seen, vec![0, 1, 2]);
     });
 }

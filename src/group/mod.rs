@@ -65,7 +65,8 @@ pub struct GroupBuilder<T> {
     topic: Topic<T>,
     name: String,
     start: StartAt,
-    assignor: Arc<dyn Assignor>,
+    assignor: Box<dyn Assignor>,
+    #[cfg_attr(loom, allow(dead_code))] // read by the supervisor, which loom does not run
     max_poll_interval: Duration,
     auto_commit: bool,
 }
@@ -76,7 +77,7 @@ impl<T: Send + Sync + 'static> GroupBuilder<T> {
             topic,
             name,
             start: StartAt::Earliest,
-            assignor: Arc::new(RangeAssignor),
+            assignor: Box::new(RangeAssignor),
             max_poll_interval: Duration::from_secs(5),
             auto_commit: true,
         }
@@ -90,7 +91,7 @@ impl<T: Send + Sync + 'static> GroupBuilder<T> {
 
     /// The assignor (default: range).
     pub fn assignor(mut self, assignor: impl Assignor) -> Self {
-        self.assignor = Arc::new(assignor);
+        self.assignor = Box::new(assignor);
         self
     }
 
@@ -180,7 +181,8 @@ struct GroupInner<T> {
     /// Bumped (Release) after every change to the table.
     epoch: CachePadded<AtomicU64>,
     control: Mutex<Control>,
-    assignor: Arc<dyn Assignor>,
+    assignor: Box<dyn Assignor>,
+    #[cfg_attr(loom, allow(dead_code))] // read by the supervisor, which loom does not run
     max_poll_interval: Duration,
     auto_commit: bool,
     rebalances: AtomicU64,
@@ -198,6 +200,7 @@ struct MemberRecord {
     weight: u32,
     liveness: Arc<Liveness>,
     /// The supervisor's last sample: (poll count, when it last changed).
+    #[cfg_attr(loom, allow(dead_code))]
     last_seen: (u64, Instant),
 }
 
@@ -395,6 +398,25 @@ impl<T> GroupInner<T> {
         self.epoch.fetch_add(1, Ordering::Release);
     }
 
+    /// Finishes handoffs whose owner left or was evicted while it held a lease. Called by idle
+    /// members, so such a partition moves as soon as the lease ends, not at the supervisor's
+    /// next tick. Takes the control lock only when some partition has a pending revoke.
+    fn rescue_orphans(&self) {
+        if !self.entries.iter().any(|entry| entry.load().has(REVOKING)) {
+            return;
+        }
+        let mut control = self.lock();
+        let orphaned = self.entries.iter().any(|entry| {
+            let word = entry.load();
+            word.has(REVOKING)
+                && !word.has(BUSY)
+                && !control.members.iter().any(|m| m.id == word.owner())
+        });
+        if orphaned {
+            self.rebalance(&mut control);
+        }
+    }
+
     /// Finishes handoffs whose owner is gone and evicts members that stopped polling.
     #[cfg(not(loom))]
     fn supervise(&self) {
@@ -546,7 +568,11 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     /// Errors: [`ConsumeError::Timeout`], [`ConsumeError::Fenced`] once this member was
     /// evicted, [`ConsumeError::Closed`] when the producer is gone and this member's partitions
     /// are drained.
-    pub fn poll(&mut self, max: usize, timeout: Duration) -> Result<Records<'_, T>, ConsumeError> {
+    pub fn poll<'a>(
+        &'a mut self,
+        max: usize,
+        timeout: Duration,
+    ) -> Result<Records<'a, T>, ConsumeError> {
         let deadline = Instant::now().checked_add(timeout);
         let mut idle_rounds: u32 = 0;
         loop {
@@ -559,10 +585,19 @@ impl<T: Send + Sync + 'static> Consumer<T> {
             if self.liveness.evicted.load(Ordering::Acquire) {
                 return Err(ConsumeError::Fenced);
             }
-            match self.find_batch() {
-                Found::Batch(turn) => return Ok(self.take_batch(turn, max)),
+            // SAFETY: `self.group` is an `Arc` that `self` keeps alive and never replaces; the
+            // returned batch borrows `self` mutably for `'a` (the signature), so the group
+            // outlives every use of this reference. It is taken from a raw pointer only so that
+            // returning a batch from inside the loop does not hold `self` borrowed across
+            // iterations (a borrow-checker limitation, not an aliasing need).
+            let group: &'a GroupInner<T> = unsafe { &*(&*self.group as *const GroupInner<T>) };
+            match self.next_batch(group, max) {
+                Found::Batch(records) => return Ok(records),
                 Found::AllClosed => return Err(ConsumeError::Closed),
                 Found::Nothing => {}
+            }
+            if idle_rounds % 64 == 0 {
+                self.group.rescue_orphans();
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(ConsumeError::Timeout);
@@ -572,18 +607,28 @@ impl<T: Send + Sync + 'static> Consumer<T> {
         }
     }
 
-    /// Finds the next partition, in turn order, with something to read.
-    fn find_batch(&mut self) -> Found {
+    /// Takes a batch from the next partition, in turn order, that has one. The lease taken to
+    /// look is the lease the batch keeps: a partition moved meanwhile is just skipped.
+    fn next_batch<'a>(&mut self, group: &'a GroupInner<T>, max: usize) -> Found<'a, T> {
         let count = self.owned.len();
         let mut closed = 0;
         for step in 0..count {
             let turn = (self.next_turn + step) % count;
             let Owned { partition, epoch } = self.owned[turn];
-            let Ok(mut lease) = self.group.entries[partition as usize].lease(self.id, epoch) else {
-                continue; // moved on; the next sync drops it
+            let Ok(lease) = group.entries[partition as usize].lease(self.id, epoch) else {
+                continue; // the tenure ended; the next sync drops it
             };
-            match lease.cursor().readiness() {
-                Ok(_) => return Found::Batch(turn),
+            let (cursor, lease) = lease.into_parts();
+            match cursor.try_poll(max) {
+                Ok(batch) => {
+                    self.next_turn = turn + 1;
+                    return Found::Batch(Records {
+                        partition,
+                        batch,
+                        auto_commit: group.auto_commit,
+                        _lease: lease,
+                    });
+                }
                 Err(crate::PollError::Closed) => closed += 1,
                 Err(_) => {}
             }
@@ -592,26 +637,6 @@ impl<T: Send + Sync + 'static> Consumer<T> {
             Found::AllClosed
         } else {
             Found::Nothing
-        }
-    }
-
-    fn take_batch(&mut self, turn: usize, max: usize) -> Records<'_, T> {
-        self.next_turn = turn + 1;
-        let Owned { partition, epoch } = self.owned[turn];
-        let auto_commit = self.group.auto_commit;
-        let entry = &self.group.entries[partition as usize];
-        let lease = entry
-            .lease(self.id, epoch)
-            .unwrap_or_else(|_| unreachable!("only this member ends its own tenure"));
-        let (cursor, lease) = lease.into_parts();
-        let batch = cursor
-            .try_poll(max)
-            .unwrap_or_else(|_| unreachable!("data was seen under the same lease"));
-        Records {
-            partition,
-            batch,
-            auto_commit,
-            _lease: lease,
         }
     }
 
@@ -828,8 +853,8 @@ enum Change {
     Lost,
 }
 
-enum Found {
-    Batch(usize),
+enum Found<'a, T> {
+    Batch(Records<'a, T>),
     AllClosed,
     Nothing,
 }
