@@ -673,6 +673,11 @@ impl<T: Send + Sync + 'static> Consumer<T> {
                             epoch: word.epoch(),
                         });
                         assigned.push(partition);
+                        // Assigned and already asked for (a later join): hand it on now, or no
+                        // later epoch change would make this member look at it again.
+                        if word.has(REVOKING) {
+                            revoked.push(partition);
+                        }
                     }
                 }
                 None => {}
