@@ -1,22 +1,38 @@
 //! The hot path allocates nothing: a counting global allocator watches publish, batch publish,
-//! claim, poll and release after construction, on one thread and across two.
+//! claim, poll and release after construction, on one thread and across two, and the consumer
+//! group's poll and commits.
 //!
-//! This file holds one test so no other test allocates concurrently.
+//! This file holds one test so no other test allocates concurrently; only the threads that run
+//! the hot path are counted.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use std::time::Duration;
+
 use ringgroup::ring::{Ring, StartAt, WaitStrategy};
+use ringgroup::topic::Topic;
 
 struct Counting;
 
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 static COUNTING: AtomicBool = AtomicBool::new(false);
 
+thread_local! {
+    /// Set on the threads that run the hot path; others (such as a group's supervisor thread
+    /// starting up) are not counted. Const-initialised, so reading it never allocates.
+    static TRACKED: Cell<bool> = const { Cell::new(false) };
+}
+
+fn tracked() -> bool {
+    COUNTING.load(Ordering::Relaxed) && TRACKED.with(Cell::get)
+}
+
 // SAFETY: forwards to the system allocator unchanged; only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
+        if tracked() {
             ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         }
         // SAFETY: same contract as ours.
@@ -29,7 +45,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
+        if tracked() {
             ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         }
         // SAFETY: same contract as ours.
@@ -50,6 +66,7 @@ fn counted<R>(f: impl FnOnce() -> R) -> (R, usize) {
 
 #[test]
 fn publish_and_poll_allocate_nothing() {
+    TRACKED.with(|t| t.set(true));
     // The counter itself can see an allocation, or the check would assert on nothing.
     let (_, probe) = counted(|| Box::new(1_u8));
     assert_eq!(probe, 1);
@@ -83,6 +100,7 @@ fn publish_and_poll_allocate_nothing() {
         .unwrap();
     let mut reader = subscriber.subscribe(StartAt::Earliest).unwrap();
     let consumer = std::thread::spawn(move || {
+        TRACKED.with(|t| t.set(true));
         let mut count = 0_u64;
         while let Ok(batch) = reader.poll(32) {
             count += batch.len() as u64;
@@ -97,4 +115,43 @@ fn publish_and_poll_allocate_nothing() {
     drop(writer);
     assert_eq!(consumer.join().unwrap(), 200_000);
     assert_eq!(allocations, 0, "cross-thread hot path allocated");
+
+    // Consumer groups: producer send, member poll, auto-commit and explicit commits, after
+    // the first poll has synced the assignment (the control path may allocate).
+    let (topic, mut producer) = Topic::<u64>::builder("t")
+        .partitions(2)
+        .capacity(64)
+        .build()
+        .unwrap();
+    let auto = topic.group("auto").build().unwrap();
+    let manual = topic.group("manual").auto_commit(false).build().unwrap();
+    let mut auto_member = auto.join().unwrap();
+    let mut manual_member = manual.join().unwrap();
+    let _ = auto_member.poll(1, Duration::ZERO);
+    let _ = manual_member.poll(1, Duration::ZERO);
+    let (seen, allocations) = counted(|| {
+        let mut seen = 0_u64;
+        for round in 0..2_000_u64 {
+            producer.send_to((round % 2) as u32, round).unwrap();
+            producer.send(round);
+            while let Ok(records) = auto_member.poll(8, Duration::ZERO) {
+                seen += records.iter().filter(|r| r.partition < 2).count() as u64;
+            }
+            loop {
+                let (partition, end) = match manual_member.poll(8, Duration::ZERO) {
+                    Ok(records) => (
+                        records.partition(),
+                        records.first_offset() + records.len() as u64,
+                    ),
+                    Err(_) => break,
+                };
+                manual_member.commit_offset(partition, end).unwrap();
+            }
+            manual_member.commit().unwrap();
+            assert!(auto_member.is_owner(0));
+        }
+        seen
+    });
+    assert_eq!(seen, 4_000);
+    assert_eq!(allocations, 0, "group hot path allocated");
 }
