@@ -337,7 +337,7 @@ pub enum CommitError {
         /// The partition.
         partition: u32,
     },
-    /// The offset is beyond what this member has polled (or what was published, for a seek).
+    /// The offset is beyond what this member has polled.
     BeyondPolled {
         /// The partition.
         partition: u32,
@@ -354,6 +354,15 @@ pub enum CommitError {
         offset: u64,
         /// The committed offset.
         committed: u64,
+    },
+    /// A seek beyond the next offset to be published.
+    BeyondLatest {
+        /// The partition.
+        partition: u32,
+        /// The offset asked for.
+        offset: u64,
+        /// The next offset to be published.
+        latest: u64,
     },
     /// A seek back to an offset the ring no longer holds.
     Seek {
@@ -392,6 +401,14 @@ impl fmt::Display for CommitError {
             } => write!(
                 f,
                 "offset {offset} on partition {partition} is below the committed {committed}"
+            ),
+            CommitError::BeyondLatest {
+                partition,
+                offset,
+                latest,
+            } => write!(
+                f,
+                "offset {offset} on partition {partition} is beyond the next to be published ({latest})"
             ),
             CommitError::Seek { partition, source } => {
                 write!(f, "cannot seek partition {partition}: {source}")

@@ -110,7 +110,7 @@ fn seek_rewinds_and_redelivers_while_retained() {
     assert_eq!(again, vec![2, 3, 4, 5]);
     assert!(matches!(
         member.seek(0, 100),
-        Err(CommitError::BeyondPolled { .. })
+        Err(CommitError::BeyondLatest { .. })
     ));
     // Fill past the capacity: offset 0 is gone, so seeking to it is refused and changes nothing.
     for value in 6..20 {
@@ -287,4 +287,111 @@ fn closing_the_producer_closes_the_group_after_draining() {
     drop(producer);
     assert_eq!(drain(&mut member).len(), 2);
     assert_eq!(member.poll(1, SHORT).err(), Some(ConsumeError::Closed));
+}
+
+#[test]
+fn a_member_evicted_while_holding_a_batch_cannot_commit_or_seek_afterwards() {
+    let (topic, mut producer) = Topic::<u64>::builder("t").build().unwrap();
+    let group = topic.group("g").auto_commit(false).build().unwrap();
+    let mut zombie = group.join().unwrap();
+    for value in 0..3 {
+        producer.send_to(0, value).unwrap();
+    }
+    let zombie_id = zombie.id();
+    let records = zombie.poll(2, SHORT).unwrap();
+    assert!(group.evict(zombie_id));
+    drop(records);
+    assert!(matches!(
+        zombie.commit_offset(0, 2),
+        Err(CommitError::Fenced { partition: 0, .. })
+    ));
+    assert!(matches!(
+        zombie.seek(0, 0),
+        Err(CommitError::Fenced { partition: 0, .. })
+    ));
+    assert!(zombie.commit().is_err());
+    assert_eq!(
+        group.metrics().partitions[0].committed,
+        0,
+        "a zombie changed the commit"
+    );
+    // The partition moves to the next member, which starts at the untouched commit.
+    let mut next = group.join().unwrap();
+    assert_eq!(next.poll(8, SHORT).unwrap().first_offset(), 0);
+}
+
+#[test]
+fn heartbeats_during_a_long_batch_keep_a_member_in() {
+    let (topic, mut producer) = Topic::<u64>::builder("t").build().unwrap();
+    let group = topic
+        .group("g")
+        .max_poll_interval(Duration::from_millis(30))
+        .build()
+        .unwrap();
+    let mut member = group.join().unwrap();
+    producer.send_to(0, 1).unwrap();
+    {
+        let records = member.poll(1, SHORT).unwrap();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(200) {
+            records.heartbeat();
+            std::thread::sleep(Duration::from_millis(3)); // the slow processing simulated
+        }
+    }
+    producer.send_to(0, 2).unwrap();
+    assert_eq!(
+        *member.poll(1, SHORT).unwrap().iter().next().unwrap().value,
+        2
+    );
+}
+
+#[test]
+fn a_member_without_partitions_sees_closed_once_the_group_is_drained() {
+    let (topic, mut producer) = Topic::<u64>::builder("t").build().unwrap();
+    let group = topic.group("g").build().unwrap();
+    let mut owner = group.join().unwrap();
+    let mut idle = group.join().unwrap(); // range: partition 0 stays with `owner`
+    producer.send_to(0, 1).unwrap();
+    drop(producer);
+    assert_eq!(
+        idle.poll(1, Duration::ZERO).err(),
+        Some(ConsumeError::Timeout)
+    );
+    assert_eq!(drain(&mut owner).len(), 1);
+    assert_eq!(idle.poll(1, SHORT).err(), Some(ConsumeError::Closed));
+}
+
+/// Breaks the assignor contract in every way it can.
+#[derive(Debug)]
+struct Broken;
+
+impl ringgroup::group::assignor::Assignor for Broken {
+    fn name(&self) -> &'static str {
+        "broken"
+    }
+    fn assign(
+        &self,
+        partitions: u32,
+        members: &[ringgroup::group::assignor::MemberInfo],
+    ) -> Vec<usize> {
+        match members.len() {
+            1 => vec![7; partitions as usize],     // index out of range
+            2 => vec![0; partitions as usize + 3], // too long
+            _ => panic!("broken assignor"),
+        }
+    }
+}
+
+#[test]
+fn a_broken_custom_assignor_falls_back_to_range() {
+    let (topic, _producer) = Topic::<u64>::builder("t").partitions(4).build().unwrap();
+    let group = topic.group("g").assignor(Broken).build().unwrap();
+    let mut members: Vec<_> = (0..3).map(|_| group.join().unwrap()).collect();
+    for _ in 0..3 {
+        for member in &mut members {
+            let _ = member.poll(1, Duration::ZERO);
+        }
+    }
+    let counts: Vec<usize> = members.iter().map(|m| m.assignment().len()).collect();
+    assert_eq!(counts, vec![2, 1, 1]);
 }

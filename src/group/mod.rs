@@ -46,7 +46,7 @@ use crate::ring::{Batch, StartAt};
 use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, Ordering};
 use crate::topic::Topic;
 use assignor::{Assignor, MemberInfo, RangeAssignor};
-use table::{Lease, PartitionEntry, BUSY, MAX_OWNER, REVOKING};
+use table::{Lease, LeaseEnd, PartitionEntry, BUSY, MAX_OWNER, REVOKING};
 
 /// Callbacks a member receives when its assignment changes (Kafka's
 /// `ConsumerRebalanceListener`). All run on the member's own thread, inside `poll`.
@@ -210,6 +210,14 @@ struct Liveness {
     evicted: AtomicBool,
 }
 
+impl Liveness {
+    #[inline]
+    fn beat(&self) {
+        // Relaxed: a progress counter; the supervisor only compares samples.
+        self.polls.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Options for [`Group::join_with`].
 pub struct JoinOptions<T> {
     /// Capacity weight for the weighted assignor (default 1).
@@ -261,7 +269,6 @@ impl<T: Send + Sync + 'static> Group<T> {
             owned: Vec::new(),
             seen_epoch: u64::MAX,
             next_turn: 0,
-            polls: 0,
             listener: options.listener,
             liveness,
         })
@@ -350,10 +357,9 @@ impl<T> GroupInner<T> {
                         .collect(),
                 })
                 .collect();
-            let target = self.assignor.assign(self.entries.len() as u32, &infos);
+            let target = self.target(&infos);
             for (partition, &member) in target.iter().enumerate() {
-                let want = control.members[member.min(control.members.len() - 1)].id;
-                self.move_partition(control, partition, want);
+                self.move_partition(control, partition, control.members[member].id);
             }
         } else {
             for partition in 0..self.entries.len() {
@@ -364,6 +370,22 @@ impl<T> GroupInner<T> {
         self.last_rebalance_ns
             .store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         self.publish_epoch();
+    }
+
+    /// The assignor's target, checked: a custom assignor that panics or breaks the contract
+    /// (wrong length, index out of range) is replaced by the range assignor for this round, so
+    /// the controller never panics while holding the lock.
+    fn target(&self, infos: &[MemberInfo]) -> Vec<usize> {
+        let partitions = self.entries.len() as u32;
+        let valid = |target: &Vec<usize>| {
+            target.len() == partitions as usize && target.iter().all(|&m| m < infos.len())
+        };
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.assignor.assign(partitions, infos)
+        })) {
+            Ok(target) if valid(&target) => target,
+            _ => RangeAssignor.assign(partitions, infos),
+        }
     }
 
     /// Moves one partition toward `want`: at once if its owner is gone, else by request.
@@ -380,9 +402,13 @@ impl<T> GroupInner<T> {
             }
             let owner_alive = owner != 0 && control.members.iter().any(|m| m.id == owner);
             if owner_alive || word.has(BUSY) {
-                // A live owner hands over itself; a dead one still holding a batch is
-                // finished by the supervisor once the batch is dropped.
+                // A live owner hands over itself. A dead one still holding a batch is fenced
+                // (no new lease: no commit or seek after its batch) and the move finishes once
+                // the batch is dropped (`rescue_orphans`, or the supervisor).
                 entry.request_revoke(want);
+                if !owner_alive {
+                    entry.fence_owner();
+                }
                 return;
             }
             match entry.transfer(word, want) {
@@ -481,7 +507,6 @@ pub struct Consumer<T> {
     owned: Vec<Owned>,
     seen_epoch: u64,
     next_turn: usize,
-    polls: u64,
     listener: Option<Box<dyn RebalanceListener<T>>>,
     liveness: Arc<Liveness>,
 }
@@ -505,8 +530,9 @@ pub struct Records<'a, T> {
     partition: u32,
     batch: Batch<'a, T>,
     auto_commit: bool,
+    liveness: &'a Liveness,
     // Declared after `batch`: the lease ends after the batch has released the cursor.
-    _lease: Lease<'a, T>,
+    _lease: LeaseEnd<'a, T>,
 }
 
 impl<'a, T> Records<'a, T> {
@@ -528,6 +554,11 @@ impl<'a, T> Records<'a, T> {
     /// The first offset in the batch.
     pub fn first_offset(&self) -> u64 {
         self.batch.first_offset()
+    }
+
+    /// Tells the group this member is alive while it works through a long batch.
+    pub fn heartbeat(&self) {
+        self.liveness.beat();
     }
 
     /// The messages with partition and offset, in offset order.
@@ -591,7 +622,9 @@ impl<T: Send + Sync + 'static> Consumer<T> {
             // returning a batch from inside the loop does not hold `self` borrowed across
             // iterations (a borrow-checker limitation, not an aliasing need).
             let group: &'a GroupInner<T> = unsafe { &*(&*self.group as *const GroupInner<T>) };
-            match self.next_batch(group, max) {
+            // SAFETY: as above: `self.liveness` is an `Arc` kept alive and unchanged by `self`.
+            let liveness: &'a Liveness = unsafe { &*(&*self.liveness as *const Liveness) };
+            match self.next_batch(group, liveness, max) {
                 Found::Batch(records) => return Ok(records),
                 Found::AllClosed => return Err(ConsumeError::Closed),
                 Found::Nothing => {}
@@ -609,7 +642,12 @@ impl<T: Send + Sync + 'static> Consumer<T> {
 
     /// Takes a batch from the next partition, in turn order, that has one. The lease taken to
     /// look is the lease the batch keeps: a partition moved meanwhile is just skipped.
-    fn next_batch<'a>(&mut self, group: &'a GroupInner<T>, max: usize) -> Found<'a, T> {
+    fn next_batch<'a>(
+        &mut self,
+        group: &'a GroupInner<T>,
+        liveness: &'a Liveness,
+        max: usize,
+    ) -> Found<'a, T> {
         let count = self.owned.len();
         let mut closed = 0;
         for step in 0..count {
@@ -626,6 +664,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
                         partition,
                         batch,
                         auto_commit: group.auto_commit,
+                        liveness,
                         _lease: lease,
                     });
                 }
@@ -633,7 +672,13 @@ impl<T: Send + Sync + 'static> Consumer<T> {
                 Err(_) => {}
             }
         }
-        if count > 0 && closed == count {
+        let drained = if count == 0 {
+            // A member with no partitions is done once every partition is closed and drained.
+            group.entries.iter().all(PartitionEntry::drained)
+        } else {
+            closed == count
+        };
+        if drained {
             Found::AllClosed
         } else {
             Found::Nothing
@@ -643,13 +688,11 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     /// Tells the group this member is alive without polling (a slow but healthy member).
     #[inline]
     pub fn heartbeat(&mut self) {
-        self.polls += 1;
-        self.liveness.polls.store(self.polls, Ordering::Relaxed);
+        self.liveness.beat();
     }
 
     /// Picks up assignment changes: new partitions, revoke requests, lost partitions.
     fn sync(&mut self, epoch: u64) -> Result<(), ConsumeError> {
-        self.seen_epoch = epoch;
         let (mut assigned, mut revoked, mut lost) = (Vec::new(), Vec::new(), Vec::new());
         let group = self.group.clone();
         for (partition, entry) in group.entries.iter().enumerate() {
@@ -688,8 +731,12 @@ impl<T: Send + Sync + 'static> Consumer<T> {
         self.notify(&assigned, Change::Assigned);
         if !revoked.is_empty() {
             self.notify(&revoked, Change::Revoked);
-            self.hand_off(&revoked);
+            // A revoke cancelled meanwhile leaves the partition here: say it is ours again.
+            let kept = self.hand_off(&revoked);
+            self.notify(&kept, Change::Assigned);
         }
+        // Only now: a panicking listener leaves the epoch unseen, so the next poll syncs again.
+        self.seen_epoch = epoch;
         if self.liveness.evicted.load(Ordering::Acquire) {
             let all: Vec<u32> = self.owned.drain(..).map(|o| o.partition).collect();
             self.notify(&all, Change::Lost);
@@ -703,17 +750,23 @@ impl<T: Send + Sync + 'static> Consumer<T> {
             return;
         }
         if let Some(mut listener) = self.listener.take() {
-            match change {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match change {
                 Change::Assigned => listener.on_assigned(self, partitions),
                 Change::Revoked => listener.on_revoked(self, partitions),
                 Change::Lost => listener.on_lost(self, partitions),
-            }
+            }));
+            // Put the listener back even if it panicked, then let the panic go on.
             self.listener = Some(listener);
+            if let Err(panic) = outcome {
+                std::panic::resume_unwind(panic);
+            }
         }
     }
 
     /// Commits (when auto-commit is on) and hands each revoked partition to its new owner.
-    fn hand_off(&mut self, partitions: &[u32]) {
+    /// Returns the partitions it kept because their revoke was cancelled.
+    fn hand_off(&mut self, partitions: &[u32]) -> Vec<u32> {
+        let mut kept = Vec::new();
         let group = self.group.clone();
         let control = group.lock();
         for &partition in partitions {
@@ -729,6 +782,9 @@ impl<T: Send + Sync + 'static> Consumer<T> {
             }
             let word = entry.load();
             if word.owner() != self.id || !word.has(REVOKING) {
+                if word.owner() == self.id {
+                    kept.push(partition);
+                }
                 continue;
             }
             let pending = entry.pending();
@@ -743,17 +799,30 @@ impl<T: Send + Sync + 'static> Consumer<T> {
         }
         drop(control);
         group.publish_epoch();
+        kept
     }
 
     /// Commits every polled offset of every owned partition.
+    ///
+    /// Every partition is tried; the first error (a partition whose tenure ended) is returned
+    /// after the others were committed.
     pub fn commit(&mut self) -> Result<(), CommitError> {
+        let mut first_error = Ok(());
         for i in 0..self.owned.len() {
             let Owned { partition, epoch } = self.owned[i];
-            let mut lease = self.lease_for(partition, epoch)?;
-            let cursor = lease.cursor();
-            cursor.release_to(cursor.position());
+            match self.lease_for(partition, epoch) {
+                Ok(mut lease) => {
+                    let cursor = lease.cursor();
+                    cursor.release_to(cursor.position());
+                }
+                Err(e) => {
+                    if first_error.is_ok() {
+                        first_error = Err(e);
+                    }
+                }
+            }
         }
-        Ok(())
+        first_error
     }
 
     /// Commits `offset` (the next offset to read) on `partition`.
@@ -793,12 +862,15 @@ impl<T: Send + Sync + 'static> Consumer<T> {
             cursor
                 .rewind_release(offset)
                 .map_err(|source| CommitError::Seek { partition, source })?;
-        } else if offset > self.group.topic.subscriber(partition).latest_offset() {
-            return Err(CommitError::BeyondPolled {
-                partition,
-                offset,
-                polled: self.group.topic.subscriber(partition).latest_offset(),
-            });
+        } else {
+            let latest = self.group.topic.subscriber(partition).latest_offset();
+            if offset > latest {
+                return Err(CommitError::BeyondLatest {
+                    partition,
+                    offset,
+                    latest,
+                });
+            }
         }
         cursor.set_position(offset);
         Ok(())
@@ -821,7 +893,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
         self.owned.iter().map(|o| (o.partition, o.epoch)).collect()
     }
 
-    /// Messages published but not yet polled, per owned partition.
+    /// Messages published but not yet committed by the group, per owned partition.
     pub fn lag(&self) -> Vec<(u32, u64)> {
         self.owned
             .iter()

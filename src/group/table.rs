@@ -16,6 +16,9 @@
 //!   the partition's group cursor, and cleared after: for the whole life of a borrowed batch,
 //!   or for the instant of a commit or seek.
 //! - `REVOKING` is the controller's request that the owner hand the partition on.
+//! - `FENCED` marks a tenure whose owner is gone while it held the lease: the lease it holds
+//!   ends normally (its batch's commit stands, as the partition never moved), but no new lease
+//!   is granted, so a zombie's later commit or seek is rejected (I5).
 //!
 //! # Protocol (release before acquire, KIP-848)
 //!
@@ -37,6 +40,9 @@ use crate::sync::{AtomicU64, Ordering, UnsafeCell};
 pub(crate) const BUSY: u64 = 1;
 /// The controller asks the owner to hand the partition on.
 pub(crate) const REVOKING: u64 = 2;
+/// The owner is gone (evicted or left) but still held the lease when it went: no new lease
+/// (commit, seek, poll) is granted to it; the lease it holds still ends normally.
+pub(crate) const FENCED: u64 = 4;
 const FLAGS: u64 = 0xff;
 const OWNER_BITS: u32 = 24;
 /// Largest member id that fits the word.
@@ -118,7 +124,11 @@ impl<T> PartitionEntry<T> {
     pub(crate) fn lease(&self, owner: u32, epoch: u32) -> Result<Lease<'_, T>, LeaseError> {
         let mut current = self.load();
         loop {
-            if current.owner() != owner || current.epoch() != epoch || current.has(BUSY) {
+            if current.owner() != owner
+                || current.epoch() != epoch
+                || current.has(BUSY)
+                || current.has(FENCED)
+            {
                 return Err(LeaseError::Fenced(current));
             }
             // Acquire on success: pairs with the Release that ended the previous lease or the
@@ -158,6 +168,12 @@ impl<T> PartitionEntry<T> {
         self.word.fetch_or(REVOKING, Ordering::Release);
     }
 
+    /// Fences the current tenure: its owner is gone. Control lock held.
+    pub(crate) fn fence_owner(&self) {
+        // Release: pairs with the Acquire loads in `lease`; no data rides on it.
+        self.word.fetch_or(FENCED, Ordering::Release);
+    }
+
     /// Withdraws a revoke request if the owner is still `owner`. Control lock held.
     pub(crate) fn cancel_revoke(&self) {
         // Relaxed: clears a request only; no data rides on it.
@@ -167,6 +183,19 @@ impl<T> PartitionEntry<T> {
     /// The member a requested handoff goes to. Control lock held.
     pub(crate) fn pending(&self) -> u32 {
         self.pending.load(Ordering::Relaxed) as u32
+    }
+
+    /// Clears `BUSY`.
+    #[inline]
+    fn end_lease(&self) {
+        // Release: pairs with the Acquire of the next lease or transfer; our cursor accesses
+        // happen-before theirs.
+        self.word.fetch_and(!BUSY, Ordering::Release);
+    }
+
+    /// True when the writer is gone and the group has committed everything published.
+    pub(crate) fn drained(&self) -> bool {
+        self.ring.is_closed() && self.committed() >= self.ring.latest_offset()
     }
 
     /// The group's committed offset (a relaxed read, for metrics and lag).
@@ -191,25 +220,37 @@ impl<'a, T> Lease<'a, T> {
         })
     }
 
-    /// Splits into the cursor and the lease, both living `'a`, so a batch can borrow the
-    /// cursor while the lease guard ends the lease after the batch is gone.
+    /// Splits into the cursor and a guard that only ends the lease, both living `'a`, so a
+    /// batch can borrow the cursor while the guard ends the lease after the batch is gone.
     #[inline]
-    pub(crate) fn into_parts(self) -> (&'a mut Reader<T>, Lease<'a, T>) {
+    pub(crate) fn into_parts(self) -> (&'a mut Reader<T>, LeaseEnd<'a, T>) {
         let entry = self.entry;
+        std::mem::forget(self);
         let cursor = entry.cursor.with_mut(|cursor| {
-            // SAFETY: as in `cursor`; the returned lease ends only after the caller drops
-            // the cursor borrow (the caller declares the batch before the lease).
+            // SAFETY: as in `cursor`; the lease is now held by the returned `LeaseEnd`, which
+            // cannot reach the cursor and ends the lease only when dropped (the caller
+            // declares the batch before it, so the batch is gone by then).
             unsafe { &mut *cursor }
         });
-        (cursor, self)
+        (cursor, LeaseEnd { entry })
+    }
+}
+
+/// The end of a lease split by [`Lease::into_parts`]: clears `BUSY` when dropped.
+pub(crate) struct LeaseEnd<'a, T> {
+    entry: &'a PartitionEntry<T>,
+}
+
+impl<T> Drop for LeaseEnd<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        self.entry.end_lease();
     }
 }
 
 impl<T> Drop for Lease<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        // Release: pairs with the Acquire of the next lease or transfer; our cursor accesses
-        // happen-before theirs.
-        self.entry.word.fetch_and(!BUSY, Ordering::Release);
+        self.entry.end_lease();
     }
 }

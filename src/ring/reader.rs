@@ -149,6 +149,11 @@ impl<T> Subscriber<T> {
         self.shared.earliest_retained()
     }
 
+    /// True once the writer is gone.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.shared.is_closed()
+    }
+
     /// The released offset of the reader registered in `slot`.
     pub(crate) fn released_at(&self, slot: usize) -> u64 {
         self.shared.readers[slot].load_relaxed()
