@@ -20,6 +20,8 @@
 
 use std::time::Duration;
 
+use crossbeam_utils::CachePadded;
+
 use super::shared::{Shared, FREE};
 use super::wait::wait_until;
 use crate::error::{PollError, SubscribeError};
@@ -128,8 +130,10 @@ impl<T> Subscriber<T> {
         Ok(Reader {
             shared: self.shared.clone(),
             slot,
-            next: position,
-            cached_published: latest,
+            local: CachePadded::new(ReadPosition {
+                next: position,
+                cached_published: latest,
+            }),
             release_on_drop: true,
         })
     }
@@ -182,10 +186,9 @@ impl<T> Subscriber<T> {
 pub struct Reader<T> {
     shared: Arc<Shared<T>>,
     slot: usize,
-    /// The next offset to read.
-    next: u64,
-    /// The last value of `published` this reader loaded.
-    cached_published: u64,
+    /// The next offset to read, and the last value of `published` this reader loaded. Padded:
+    /// written on every poll, and the handle may sit next to the writer's.
+    local: CachePadded<ReadPosition>,
     /// True for plain readers: a dropped batch releases its slots. Group cursors release only
     /// on commit, so uncommitted messages stay readable for a new owner.
     release_on_drop: bool,
@@ -250,7 +253,7 @@ impl<T> Reader<T> {
 
     /// The next offset this reader will see.
     pub fn position(&self) -> u64 {
-        self.next
+        self.local.next
     }
 
     /// How many published messages this reader has not read yet.
@@ -258,13 +261,13 @@ impl<T> Reader<T> {
         self.shared
             .published
             .load_acquire()
-            .saturating_sub(self.next)
+            .saturating_sub(self.local.next)
     }
 
     #[cold]
     fn wait_for_data(&self, deadline: Deadline) -> bool {
         let shared = &*self.shared;
-        let next = self.next;
+        let next = self.local.next;
         // Acquire: pairs with the writer's `store_release` of `published`.
         wait_until(shared.strategy, &shared.data_signal, deadline, || {
             shared.published.load_acquire() > next || shared.is_closed()
@@ -275,7 +278,7 @@ impl<T> Reader<T> {
     /// fewer than `wanted`.
     #[inline(always)]
     fn available(&mut self, wanted: u64) -> u64 {
-        let cached = self.cached_published.saturating_sub(self.next);
+        let cached = self.local.cached_published.saturating_sub(self.local.next);
         if cached >= wanted {
             return cached;
         }
@@ -286,17 +289,17 @@ impl<T> Reader<T> {
     fn refresh_available(&mut self) -> u64 {
         // Acquire: pairs with the writer's `store_release` of `published`; the slots below it
         // are written before we read them.
-        self.cached_published = self.shared.published.load_acquire();
-        self.cached_published.saturating_sub(self.next)
+        self.local.cached_published = self.shared.published.load_acquire();
+        self.local.cached_published.saturating_sub(self.local.next)
     }
 
     /// Moves the read position past `len` messages, and the registered cursor with it unless
     /// this reader releases only on commit.
     #[inline(always)]
     fn advance(&mut self, len: u64) {
-        self.next += len;
+        self.local.next += len;
         if self.release_on_drop {
-            self.release_to(self.next);
+            self.release_to(self.local.next);
         }
     }
 
@@ -348,7 +351,7 @@ impl<T> Reader<T> {
     /// Moves the read position to `offset`, which must lie between the released offset and
     /// the published end; used when an owner seeks or a new owner resumes at the commit.
     pub(crate) fn set_position(&mut self, offset: u64) {
-        self.next = offset;
+        self.local.next = offset;
     }
 
     /// This reader's registration slot.
@@ -372,9 +375,16 @@ impl<T> Drop for Reader<T> {
 impl<T> std::fmt::Debug for Reader<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reader")
-            .field("position", &self.next)
+            .field("position", &self.local.next)
             .finish()
     }
+}
+
+/// A reader's private position.
+#[derive(Debug)]
+struct ReadPosition {
+    next: u64,
+    cached_published: u64,
 }
 
 /// Messages lent by a poll. Dropping the batch releases its slots to the writer.
@@ -400,7 +410,7 @@ impl<T> Batch<'_, T> {
     /// The offset of the first message.
     #[inline]
     pub fn first_offset(&self) -> u64 {
-        self.reader.next
+        self.reader.local.next
     }
 
     /// The message at `index` within the batch.
@@ -411,7 +421,11 @@ impl<T> Batch<'_, T> {
         }
         // SAFETY: the offset is below the acquired `published` and at or above the reader's
         // registered cursor, which cannot move while `self` borrows the reader.
-        Some(unsafe { self.reader.shared.slot_ref(self.reader.next + index as u64) })
+        Some(unsafe {
+            self.reader
+                .shared
+                .slot_ref(self.reader.local.next + index as u64)
+        })
     }
 
     /// The messages in offset order.
@@ -425,8 +439,8 @@ impl<T> Batch<'_, T> {
         #[cfg(loom)]
         BatchIter {
             shared: &self.reader.shared,
-            offset: self.reader.next,
-            end: self.reader.next + self.len,
+            offset: self.reader.local.next,
+            end: self.reader.local.next + self.len,
         }
     }
 
@@ -451,7 +465,7 @@ impl<T> Batch<'_, T> {
         // SAFETY: every offset of the batch is below the acquired `published`, at or above the
         // reader's registered cursor (fixed while `self` borrows the reader), and `len` is at
         // most the capacity.
-        unsafe { self.reader.shared.slices(self.reader.next, self.len) }
+        unsafe { self.reader.shared.slices(self.reader.local.next, self.len) }
     }
 
     /// Gives the batch back unread: dropping it then moves nothing.
@@ -466,7 +480,7 @@ impl<T> Batch<'_, T> {
 
     /// The messages with their offsets.
     pub fn iter_with_offsets(&self) -> impl Iterator<Item = (u64, &T)> + '_ {
-        (self.reader.next..).zip(self.iter())
+        (self.reader.local.next..).zip(self.iter())
     }
 }
 

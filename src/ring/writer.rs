@@ -15,6 +15,8 @@
 //! - Offsets are written in order and published in order; `published` only grows.
 //! - Dropping the writer publishes what was written, then marks the ring closed and wakes readers.
 
+use crossbeam_utils::CachePadded;
+
 use super::shared::Shared;
 use super::wait::wait_until;
 use crate::error::{ClaimError, PublishError};
@@ -38,7 +40,9 @@ use std::time::Duration;
 /// ```
 pub struct Writer<T> {
     shared: Arc<Shared<T>>,
-    gate: Gate,
+    /// Padded: the handle may sit next to a reader handle (same struct, same stack frame), and
+    /// `head` is written on every publish.
+    gate: CachePadded<Gate>,
 }
 
 /// The writer's private view of how far it may write.
@@ -90,11 +94,11 @@ impl<T> Writer<T> {
         let capacity = shared.capacity;
         Self {
             shared,
-            gate: Gate {
+            gate: CachePadded::new(Gate {
                 head: 0,
                 limit: capacity,
                 announced: capacity,
-            },
+            }),
         }
     }
 
