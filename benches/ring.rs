@@ -13,6 +13,11 @@
 //! available core and the consumer to the second (no pinning on a one-core machine). All three
 //! systems busy-spin while waiting.
 //!
+//! Every system's handles are wrapped in `CachePadded`: the handles of one ring live side by
+//! side in this function's frame, and unpadded they can share a cache line that the producer
+//! and the consumer both write (false sharing that halves some systems' figures by chance of
+//! layout).
+//!
 //! Structure per system: `ringgroup` and `rtrb` run producer and consumer on two fresh threads
 //! ([`run_pair`]). `disruptor` runs its consumer as its own managed event-handler thread
 //! (pinned with `pin_at_core`), so only the producer is our thread ([`run_producer`]); the
@@ -27,6 +32,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use crossbeam_utils::CachePadded;
 use disruptor::{BusySpin, ProcessorSettings as _, Producer as _, Sequence};
 use ringgroup::affinity::{available_cores, pin_current_thread};
 use ringgroup::ring::{Ring, StartAt, WaitStrategy};
@@ -144,14 +150,15 @@ fn run_producer(produce_and_wait: impl FnOnce() + Send) -> Duration {
 /// ringgroup: `publish` / `poll(1)`, or `claim(256)` / `poll(256)`.
 fn ringgroup(mode: Mode) -> Duration {
     let n = mode.messages();
-    let (mut writer, subscriber) = Ring::<u64>::builder()
+    let (writer, subscriber) = Ring::<u64>::builder()
         .capacity(CAPACITY)
         .wait_strategy(WaitStrategy::BusySpin)
         .build()
         .expect("valid ring configuration");
-    let mut reader = subscriber
+    let reader = subscriber
         .subscribe(StartAt::Earliest)
         .expect("a free reader slot");
+    let (mut writer, mut reader) = (CachePadded::new(writer), CachePadded::new(reader));
     let max_poll = match mode {
         Mode::Single => 1,
         Mode::Batch => BATCH,
@@ -190,7 +197,8 @@ fn ringgroup(mode: Mode) -> Duration {
 /// rtrb: `push` / `pop`, or `write_chunk_uninit(256)` / `read_chunk(up to 256)`.
 fn rtrb(mode: Mode) -> Duration {
     let n = mode.messages();
-    let (mut producer, mut consumer) = rtrb::RingBuffer::<u64>::new(CAPACITY);
+    let (producer, consumer) = rtrb::RingBuffer::<u64>::new(CAPACITY);
+    let (mut producer, mut consumer) = (CachePadded::new(producer), CachePadded::new(consumer));
     match mode {
         Mode::Single => run_pair(
             || {
@@ -271,7 +279,7 @@ fn disruptor(mode: Mode) -> Duration {
         Some(core) => builder.pin_at_core(core.id),
         None => builder,
     };
-    let mut producer = builder.handle_events_with(handler).build();
+    let mut producer = CachePadded::new(builder.handle_events_with(handler).build());
     run_producer(|| {
         match mode {
             Mode::Single => {
