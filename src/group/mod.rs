@@ -775,10 +775,8 @@ impl<T: Send + Sync + 'static> Consumer<T> {
             };
             let entry = &group.entries[partition as usize];
             if group.auto_commit {
-                if let Ok(mut lease) = entry.lease(self.id, self.owned[i].epoch) {
-                    let cursor = lease.cursor();
-                    cursor.release_to(cursor.position());
-                }
+                // A failure means the tenure already ended; the handoff below then skips it.
+                let _ = entry.commit_polled(self.id, self.owned[i].epoch);
             }
             let word = entry.load();
             if word.owner() != self.id || !word.has(REVOKING) {
@@ -810,16 +808,9 @@ impl<T: Send + Sync + 'static> Consumer<T> {
         let mut first_error = Ok(());
         for i in 0..self.owned.len() {
             let Owned { partition, epoch } = self.owned[i];
-            match self.lease_for(partition, epoch) {
-                Ok(mut lease) => {
-                    let cursor = lease.cursor();
-                    cursor.release_to(cursor.position());
-                }
-                Err(e) => {
-                    if first_error.is_ok() {
-                        first_error = Err(e);
-                    }
-                }
+            let entry = &self.group.entries[partition as usize];
+            if entry.commit_polled(self.id, epoch).is_err() && first_error.is_ok() {
+                first_error = Err(CommitError::Fenced { partition, epoch });
             }
         }
         first_error
@@ -897,11 +888,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     pub fn lag(&self) -> Vec<(u32, u64)> {
         self.owned
             .iter()
-            .map(|o| {
-                let latest = self.group.topic.subscriber(o.partition).latest_offset();
-                let committed = self.group.entries[o.partition as usize].committed();
-                (o.partition, latest.saturating_sub(committed))
-            })
+            .map(|o| (o.partition, self.group.entries[o.partition as usize].lag()))
             .collect()
     }
 
@@ -958,10 +945,8 @@ impl<T> Drop for Consumer<T> {
         for owned in self.owned.drain(..) {
             let entry = &group.entries[owned.partition as usize];
             if group.auto_commit {
-                if let Ok(mut lease) = entry.lease(self.id, owned.epoch) {
-                    let cursor = lease.cursor();
-                    cursor.release_to(cursor.position());
-                }
+                // A failure means the tenure already ended: nothing of ours to commit.
+                let _ = entry.commit_polled(self.id, owned.epoch);
             }
             let word = entry.load();
             if word.owner() == self.id && word.epoch() == owned.epoch {

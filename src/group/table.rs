@@ -168,6 +168,14 @@ impl<T> PartitionEntry<T> {
         self.word.fetch_or(REVOKING, Ordering::Release);
     }
 
+    /// Commits everything the owner has polled, under a lease for its tenure `(owner, epoch)`.
+    pub(crate) fn commit_polled(&self, owner: u32, epoch: u32) -> Result<(), LeaseError> {
+        let mut lease = self.lease(owner, epoch)?;
+        let cursor = lease.cursor();
+        cursor.release_to(cursor.position());
+        Ok(())
+    }
+
     /// Fences the current tenure: its owner is gone. Control lock held.
     pub(crate) fn fence_owner(&self) {
         // Release: pairs with the Acquire loads in `lease`; no data rides on it.
@@ -196,6 +204,11 @@ impl<T> PartitionEntry<T> {
     /// True when the writer is gone and the group has committed everything published.
     pub(crate) fn drained(&self) -> bool {
         self.ring.is_closed() && self.committed() >= self.ring.latest_offset()
+    }
+
+    /// Published messages the group has not committed (relaxed reads, for metrics).
+    pub(crate) fn lag(&self) -> u64 {
+        self.ring.latest_offset().saturating_sub(self.committed())
     }
 
     /// The group's committed offset (a relaxed read, for metrics and lag).
