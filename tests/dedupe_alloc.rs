@@ -3,64 +3,18 @@
 //!
 //! This file holds one test so no other test allocates concurrently.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
 use ringgroup::dedupe::{message_id, DedupeWindow};
 
-struct Counting;
+mod support;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-static COUNTING: AtomicBool = AtomicBool::new(false);
-
-// SAFETY: every method forwards to the system allocator unchanged; the only addition is a
-// relaxed counter update, which neither allocates nor touches the memory handed out.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which is System's too.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: the caller upholds `GlobalAlloc::alloc_zeroed`'s contract, which is System's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from this allocator, i.e. from System, with this `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: `ptr` came from System with `layout`; the caller upholds the rest of
-        // `GlobalAlloc::realloc`'s contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use support::{counted, track_this_thread, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// Runs `f` and returns its result with the number of allocations (and reallocations) it made.
-fn counted<R>(f: impl FnOnce() -> R) -> (R, usize) {
-    ALLOCATIONS.store(0, Ordering::SeqCst);
-    COUNTING.store(true, Ordering::SeqCst);
-    let result = f();
-    COUNTING.store(false, Ordering::SeqCst);
-    (result, ALLOCATIONS.load(Ordering::SeqCst))
-}
-
 #[test]
 fn first_time_allocates_nothing_after_new() {
+    track_this_thread();
     // The counter itself sees an allocation, or the checks below would assert on nothing.
     let (boxed, probe) = counted(|| Box::new(1_u8));
     assert_eq!(probe, 1, "the counting allocator missed a Box::new");

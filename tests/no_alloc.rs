@@ -5,68 +5,21 @@
 //! This file holds one test so no other test allocates concurrently; only the threads that run
 //! the hot path are counted.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
 use std::time::Duration;
 
 use ringgroup::ring::{Ring, StartAt, WaitStrategy};
 use ringgroup::topic::Topic;
 
-struct Counting;
+mod support;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-static COUNTING: AtomicBool = AtomicBool::new(false);
-
-thread_local! {
-    /// Set on the threads that run the hot path; others (such as a group's supervisor thread
-    /// starting up) are not counted. Const-initialised, so reading it never allocates.
-    static TRACKED: Cell<bool> = const { Cell::new(false) };
-}
-
-fn tracked() -> bool {
-    COUNTING.load(Ordering::Relaxed) && TRACKED.with(Cell::get)
-}
-
-// SAFETY: forwards to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if tracked() {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if tracked() {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use support::{counted, track_this_thread, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-fn counted<R>(f: impl FnOnce() -> R) -> (R, usize) {
-    ALLOCATIONS.store(0, Ordering::SeqCst);
-    COUNTING.store(true, Ordering::SeqCst);
-    let result = f();
-    COUNTING.store(false, Ordering::SeqCst);
-    (result, ALLOCATIONS.load(Ordering::SeqCst))
-}
-
 #[test]
 fn publish_and_poll_allocate_nothing() {
-    TRACKED.with(|t| t.set(true));
+    track_this_thread();
     // The counter itself can see an allocation, or the check would assert on nothing.
     let (_, probe) = counted(|| Box::new(1_u8));
     assert_eq!(probe, 1);
@@ -100,7 +53,7 @@ fn publish_and_poll_allocate_nothing() {
         .unwrap();
     let mut reader = subscriber.subscribe(StartAt::Earliest).unwrap();
     let consumer = std::thread::spawn(move || {
-        TRACKED.with(|t| t.set(true));
+        track_this_thread();
         let mut count = 0_u64;
         while let Ok(batch) = reader.poll(32) {
             count += batch.len() as u64;
