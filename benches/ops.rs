@@ -1,0 +1,2 @@
+//! Micro-operations: not written yet.
+fn main() {}

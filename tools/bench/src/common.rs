@@ -1,0 +1,77 @@
+//! What every subcommand shares: the common flags and the context scenarios run in.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::cores::Cores;
+use crate::progress::Progress;
+use crate::report::{Record, Report};
+
+/// Flags every subcommand takes.
+#[derive(Args, Clone, Debug, Default)]
+pub struct Common {
+    /// Messages per run (each scenario has its own default).
+    #[arg(long)]
+    pub messages: Option<u64>,
+    /// Runs per measurement; figures are the median, with min and max.
+    #[arg(long, default_value_t = 5)]
+    pub runs: u32,
+    /// Print one JSON object per result line on stdout instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress lines on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Core ids to pin threads to, e.g. `--cores 0,1` (default: every core this process may use).
+    #[arg(long, value_delimiter = ',')]
+    pub cores: Vec<usize>,
+    /// Where to save results (default: the repository's `bench-results/`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Do not save results (no dated JSON, no README refresh).
+    #[arg(long)]
+    pub no_save: bool,
+}
+
+impl Common {
+    /// `--messages`, or `default`; at least 1.
+    pub fn messages_or(&self, default: u64) -> u64 {
+        self.messages.unwrap_or(default).max(1)
+    }
+
+    /// `--runs`, at least 1.
+    pub fn runs(&self) -> u32 {
+        self.runs.max(1)
+    }
+}
+
+/// What a scenario runs with.
+pub struct Ctx {
+    /// Where threads go.
+    pub cores: Cores,
+    /// Progress lines.
+    pub progress: Progress,
+    /// Results so far.
+    pub report: Report,
+}
+
+impl Ctx {
+    /// Builds the context from the flags.
+    pub fn new(common: &Common) -> Result<Self, Box<dyn std::error::Error>> {
+        Ok(Self {
+            cores: Cores::new(&common.cores)?,
+            progress: Progress::new(common.quiet),
+            report: Report::new(common.json),
+        })
+    }
+
+    /// Adds the core placement of `threads` threads to `record` and emits it.
+    pub fn emit(&mut self, record: Record, threads: usize) {
+        let record = record
+            .param("threads", threads)
+            .param("cores", self.cores.count())
+            .figure("threads_sharing_core", self.cores.sharing(threads));
+        self.report.emit(record);
+    }
+}

@@ -1,0 +1,182 @@
+//! `ringgroup-bench`: ringgroup measured the way queue benchmarks should be, side by side with
+//! rtrb, disruptor, crossbeam and bus in the same process.
+//!
+//! With no subcommand it runs the default suite: every scenario at modest sizes, about a minute.
+//! Each subcommand is one scenario; `--help` on any of them lists its flags. The output contract
+//! (JSON lines, saved files) is in `report.rs` and `tools/bench/README.md`.
+
+mod alloc;
+mod common;
+mod cores;
+mod peers;
+mod progress;
+mod report;
+mod scenarios;
+mod stats;
+mod threads;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use common::{Common, Ctx};
+use scenarios::{balance, chaos, compare, fanout, latency, rebalance, scale, throughput};
+
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
+
+/// Benchmarks ringgroup beside rtrb, disruptor, crossbeam and bus. With no subcommand: the
+/// default suite (every scenario at modest sizes, about a minute).
+#[derive(Parser, Debug)]
+#[command(name = "ringgroup-bench", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Messages per second through partitions × groups × members.
+    Throughput(throughput::Args),
+    /// Ping-pong round trip and fixed-rate one-way latency percentiles.
+    Latency(latency::Args),
+    /// One partition read by several groups.
+    Fanout(fanout::Args),
+    /// Throughput as partitions, groups and members grow.
+    Scale(scale::Args),
+    /// Handoff time, stalls and duplicates while members join and leave.
+    Rebalance(rebalance::Args),
+    /// Members of unequal speed under each assignor, against T = max(m_i / v_i).
+    Balance(balance::Args),
+    /// ringgroup against each peer on spsc, spsc-batch, fanout-3 and ping-pong, alternating.
+    Compare(compare::Args),
+    /// The consumer-group chaos workload; exits non-zero if an invariant broke.
+    Chaos(chaos::Args),
+}
+
+impl Command {
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Throughput(_) => "throughput",
+            Command::Latency(_) => "latency",
+            Command::Fanout(_) => "fanout",
+            Command::Scale(_) => "scale",
+            Command::Rebalance(_) => "rebalance",
+            Command::Balance(_) => "balance",
+            Command::Compare(_) => "compare",
+            Command::Chaos(_) => "chaos",
+        }
+    }
+
+    fn common(&self) -> &Common {
+        match self {
+            Command::Throughput(a) => &a.common,
+            Command::Latency(a) => &a.common,
+            Command::Fanout(a) => &a.common,
+            Command::Scale(a) => &a.common,
+            Command::Rebalance(a) => &a.common,
+            Command::Balance(a) => &a.common,
+            Command::Compare(a) => &a.common,
+            Command::Chaos(a) => &a.common,
+        }
+    }
+
+    fn run(&self, ctx: &mut Ctx) -> scenarios::Outcome {
+        match self {
+            Command::Throughput(a) => throughput::run(a, ctx),
+            Command::Latency(a) => latency::run(a, ctx),
+            Command::Fanout(a) => fanout::run(a, ctx),
+            Command::Scale(a) => scale::run(a, ctx),
+            Command::Rebalance(a) => rebalance::run(a, ctx),
+            Command::Balance(a) => balance::run(a, ctx),
+            Command::Compare(a) => compare::run(a, ctx),
+            Command::Chaos(a) => chaos::run(a, ctx),
+        }
+    }
+}
+
+/// The default suite: every scenario at modest sizes. Flags given on the command line
+/// (`--messages`, `--runs`) override the suite's own.
+fn suite(common: &Common) -> Vec<Command> {
+    let messages = |default: &str| common.messages.map_or(default.to_owned(), |m| m.to_string());
+    let runs = |default: &str| if common.runs != 5 { common.runs.to_string() } else { default.to_owned() };
+    let args = |name: &str, m: &str, r: &str, extra: &[&str]| {
+        let mut v = vec![
+            "ringgroup-bench".to_owned(),
+            name.to_owned(),
+            "--messages".to_owned(),
+            messages(m),
+            "--runs".to_owned(),
+            runs(r),
+        ];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        Cli::parse_from(v).command.expect("a suite entry names a subcommand")
+    };
+    vec![
+        args("compare", "2000000", "5", &[]),
+        args("throughput", "4000000", "3", &[]),
+        args("latency", "200000", "3", &[]),
+        args("fanout", "2000000", "3", &[]),
+        args("scale", "1000000", "1", &[]),
+        args("rebalance", "2000000", "3", &[]),
+        args("balance", "200000", "1", &[]),
+        args("chaos", "0", "1", &["--seconds", "5"]),
+    ]
+}
+
+fn default_out() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench-results"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Read the core list before any thread is pinned (see `cores.rs`).
+    let _ = ringgroup::affinity::available_cores();
+    let (name, commands, common) = match cli.command {
+        Some(command) => {
+            let common = command.common().clone();
+            (command.name(), vec![command], common)
+        }
+        None => ("suite", suite(&cli.common), cli.common.clone()),
+    };
+    let mut ctx = match Ctx::new(&common) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    ctx.progress.step(format!(
+        "{name}: cores {:?}, {} available",
+        ctx.cores.ids(),
+        ringgroup::affinity::available_cores().len()
+    ));
+    let mut failed = Vec::new();
+    for command in &commands {
+        ctx.progress.step(format!("-- {}", command.name()));
+        if let Err(e) = command.run(&mut ctx) {
+            eprintln!("error: {}: {e}", command.name());
+            failed.push(command.name());
+        }
+    }
+    ctx.report.print_tables();
+    if !common.no_save {
+        let out = common.out.clone().unwrap_or_else(default_out);
+        match ctx.report.save(&out, name) {
+            Ok(path) => ctx.progress.step(format!("saved {}", path.display())),
+            Err(e) => {
+                eprintln!("error: saving results in {}: {e}", out.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("failed: {}", failed.join(", "));
+        ExitCode::FAILURE
+    }
+}

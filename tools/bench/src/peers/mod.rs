@@ -1,0 +1,1 @@
+//! Peer queues, each behind the same small interface.

@@ -1,0 +1,181 @@
+//! The topic workload that `throughput`, `fanout` and `scale` measure.
+//!
+//! One producer thread owns every partition's writer and publishes `batch` messages to each
+//! partition in turn. Each of `groups` groups has `members` consumer threads polling up to
+//! `batch` messages at a time, with auto-commit. Every message carries its partition offset in
+//! its first word and every consumer checks it against the record's offset, and each group must
+//! end with exactly `messages` deliveries (stable membership: no loss, no duplicates), so a run
+//! that measured nothing cannot pass. The timed span runs from the start line (all threads
+//! joined, assigned and spinning) to the last consumer seeing its partitions closed and drained.
+
+use std::sync::atomic::AtomicUsize;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ringgroup::topic::Topic;
+
+use crate::alloc;
+use crate::cores::Cores;
+use crate::threads::start_line;
+
+/// A message of `W` words (8 × `W` bytes); word 0 is the partition offset.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct Message<const W: usize>(pub [u64; W]);
+
+/// What to run.
+#[derive(Clone, Copy, Debug)]
+pub struct Workload {
+    /// Partitions in the topic.
+    pub partitions: u32,
+    /// Consumer groups, each reading every message.
+    pub groups: u32,
+    /// Members per group.
+    pub members: u32,
+    /// Messages per publish and at most per poll.
+    pub batch: usize,
+    /// Slots per partition ring.
+    pub capacity: usize,
+    /// Messages published in total (split evenly over the partitions).
+    pub messages: u64,
+    /// Message size in bytes: 8, 64 or 256.
+    pub size: usize,
+}
+
+/// What one run measured.
+#[derive(Clone, Copy, Debug)]
+pub struct Measurement {
+    /// From the start line to the last consumer done.
+    pub elapsed: Duration,
+    /// Messages published (a multiple of the partition count).
+    pub published: u64,
+    /// Allocations on the producer and consumer threads during the run, per published message.
+    pub allocs_per_msg: f64,
+}
+
+impl Measurement {
+    /// Published messages per second, in millions.
+    pub fn mmsgs_per_s(&self) -> f64 {
+        self.published as f64 / self.elapsed.as_secs_f64() / 1e6
+    }
+}
+
+impl Workload {
+    /// Threads this workload runs: one producer plus every member.
+    pub fn threads(&self) -> usize {
+        1 + (self.groups * self.members) as usize
+    }
+
+    /// Runs once; `Err` when the topic cannot be built or a check failed.
+    pub fn run(&self, cores: &Cores) -> Result<Measurement, String> {
+        match self.size {
+            8 => self.run_sized::<1>(cores),
+            64 => self.run_sized::<8>(cores),
+            256 => self.run_sized::<32>(cores),
+            other => Err(format!("message size {other} is not one of 8, 64, 256")),
+        }
+    }
+
+    fn run_sized<const W: usize>(&self, cores: &Cores) -> Result<Measurement, String> {
+        let per_partition = (self.messages / u64::from(self.partitions)).max(1);
+        let published = per_partition * u64::from(self.partitions);
+        let (topic, producer) = Topic::<Message<W>>::builder("bench")
+            .partitions(self.partitions)
+            .capacity(self.capacity)
+            .max_groups(self.groups as usize)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut consumers = Vec::new();
+        let mut groups = Vec::new();
+        for g in 0..self.groups {
+            let group = topic.group(format!("g{g}")).build().map_err(|e| e.to_string())?;
+            for _ in 0..self.members {
+                consumers.push((g, group.join().map_err(|e| e.to_string())?));
+            }
+            groups.push(group);
+        }
+        let mut writers = producer.into_partition_writers();
+        let batch = self.batch.max(1);
+        let threads = self.threads();
+        let arrived = AtomicUsize::new(0);
+        let before = alloc::allocations();
+        let (start, ends, delivered) = thread::scope(|s| {
+            let arrived = &arrived;
+            let mut handles = Vec::new();
+            for (slot, (group, mut consumer)) in consumers.into_iter().enumerate() {
+                handles.push(s.spawn(move || {
+                    cores.pin(slot + 1);
+                    // Settle the assignment before the clock starts.
+                    let _ = consumer.poll(batch, Duration::ZERO);
+                    alloc::count_this_thread();
+                    start_line(arrived, threads);
+                    let mut seen = 0u64;
+                    let mut broken = None;
+                    loop {
+                        match consumer.poll(batch, Duration::from_secs(5)) {
+                            Ok(records) => {
+                                for r in records.iter() {
+                                    if r.value.0[0] != r.offset && broken.is_none() {
+                                        broken = Some((r.partition, r.offset, r.value.0[0]));
+                                    }
+                                }
+                                seen += records.len() as u64;
+                            }
+                            Err(ringgroup::ConsumeError::Closed) => break,
+                            Err(e) => {
+                                alloc::stop_counting_this_thread();
+                                return Err(format!("group {group}: poll failed: {e}"));
+                            }
+                        }
+                    }
+                    let end = Instant::now();
+                    alloc::stop_counting_this_thread();
+                    drop(consumer);
+                    match broken {
+                        Some((p, o, v)) => Err(format!("partition {p} offset {o} carried {v}")),
+                        None => Ok((group, seen, end)),
+                    }
+                }));
+            }
+            cores.pin(0);
+            alloc::count_this_thread();
+            start_line(arrived, threads);
+            let start = Instant::now();
+            let mut sent = 0u64;
+            while sent < per_partition {
+                let n = (per_partition - sent).min(batch as u64);
+                for writer in &mut writers {
+                    if n == 1 {
+                        writer.publish(Message([sent; W]));
+                    } else {
+                        writer.publish_batch((sent..sent + n).map(|o| Message([o; W])));
+                    }
+                }
+                sent += n;
+            }
+            alloc::stop_counting_this_thread();
+            writers.clear(); // closes every partition
+            let mut ends = Vec::new();
+            let mut delivered = vec![0u64; self.groups as usize];
+            for h in handles {
+                let (group, seen, end) = h.join().map_err(|_| "a consumer panicked".to_owned())??;
+                delivered[group as usize] += seen;
+                ends.push(end);
+            }
+            Ok::<_, String>((start, ends, delivered))
+        })?;
+        for (g, &n) in delivered.iter().enumerate() {
+            if n != published {
+                return Err(format!("group {g} received {n} of {published} messages"));
+            }
+        }
+        let end = ends.into_iter().max().unwrap_or(start);
+        drop(groups);
+        drop(topic);
+        Ok(Measurement {
+            elapsed: end.saturating_duration_since(start),
+            published,
+            allocs_per_msg: alloc::per_message(before, published),
+        })
+    }
+}
