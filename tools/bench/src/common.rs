@@ -75,3 +75,31 @@ impl Ctx {
         self.report.emit(record);
     }
 }
+
+/// The `--wait` flag: how a blocked producer or reader waits.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Wait {
+    /// Busy-spin while every thread has its own core, else yield (spinning on a shared core
+    /// waits for the scheduler's time slice, milliseconds).
+    #[default]
+    Auto,
+    /// Always spin.
+    Spin,
+    /// Yield the time slice between checks.
+    Yield,
+    /// Spin, yield, then park.
+    Park,
+}
+
+impl Wait {
+    /// The strategy for a scenario of `threads` threads on `cores` cores.
+    pub fn strategy(self, threads: usize, cores: usize) -> ringgroup::ring::WaitStrategy {
+        use ringgroup::ring::WaitStrategy;
+        match self {
+            Wait::Auto if threads <= cores => WaitStrategy::BusySpin,
+            Wait::Auto | Wait::Yield => WaitStrategy::Yield,
+            Wait::Spin => WaitStrategy::BusySpin,
+            Wait::Park => WaitStrategy::SpinThenPark,
+        }
+    }
+}

@@ -24,7 +24,11 @@ pub struct NoSuchCore {
 
 impl fmt::Display for NoSuchCore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "--cores names core {}, but this process may run on cores {:?}", self.core, self.available)
+        write!(
+            f,
+            "--cores names core {}, but this process may run on cores {:?}",
+            self.core, self.available
+        )
     }
 }
 
@@ -36,7 +40,9 @@ impl Cores {
     pub fn new(wanted: &[usize]) -> Result<Self, NoSuchCore> {
         let available: Vec<usize> = available_cores().iter().map(|c| c.id).collect();
         if wanted.is_empty() {
-            return Ok(Self { chosen: (0..available.len()).collect() });
+            return Ok(Self {
+                chosen: (0..available.len()).collect(),
+            });
         }
         let chosen = wanted
             .iter()
@@ -44,7 +50,10 @@ impl Cores {
                 available
                     .iter()
                     .position(|&id| id == core)
-                    .ok_or_else(|| NoSuchCore { core, available: available.clone() })
+                    .ok_or_else(|| NoSuchCore {
+                        core,
+                        available: available.clone(),
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self { chosen })

@@ -101,8 +101,18 @@ impl Command {
 /// The default suite: every scenario at modest sizes. Flags given on the command line
 /// (`--messages`, `--runs`) override the suite's own.
 fn suite(common: &Common) -> Vec<Command> {
-    let messages = |default: &str| common.messages.map_or(default.to_owned(), |m| m.to_string());
-    let runs = |default: &str| if common.runs != 5 { common.runs.to_string() } else { default.to_owned() };
+    let messages = |default: &str| {
+        common
+            .messages
+            .map_or(default.to_owned(), |m| m.to_string())
+    };
+    let runs = |default: &str| {
+        if common.runs != 5 {
+            common.runs.to_string()
+        } else {
+            default.to_owned()
+        }
+    };
     let args = |name: &str, m: &str, r: &str, extra: &[&str]| {
         let mut v = vec![
             "ringgroup-bench".to_owned(),
@@ -113,7 +123,9 @@ fn suite(common: &Common) -> Vec<Command> {
             runs(r),
         ];
         v.extend(extra.iter().map(|s| s.to_string()));
-        Cli::parse_from(v).command.expect("a suite entry names a subcommand")
+        Cli::parse_from(v)
+            .command
+            .expect("a suite entry names a subcommand")
     };
     vec![
         args("compare", "2000000", "5", &[]),

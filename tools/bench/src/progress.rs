@@ -12,13 +12,21 @@ pub struct Progress {
 impl Progress {
     /// A reporter; `quiet` silences it.
     pub fn new(quiet: bool) -> Self {
-        Self { quiet, started: Instant::now(), last: None }
+        Self {
+            quiet,
+            started: Instant::now(),
+            last: None,
+        }
     }
 
     /// Prints `message` (a finished step) unconditionally, unless quiet.
     pub fn step(&mut self, message: impl AsRef<str>) {
         if !self.quiet {
-            eprintln!("[{:>6.1}s] {}", self.started.elapsed().as_secs_f64(), message.as_ref());
+            eprintln!(
+                "[{:>6.1}s] {}",
+                self.started.elapsed().as_secs_f64(),
+                message.as_ref()
+            );
             self.last = Some(Instant::now());
         }
     }
@@ -28,7 +36,10 @@ impl Progress {
         if self.quiet {
             return;
         }
-        if self.last.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+        if self
+            .last
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        {
             self.step(message());
         }
     }

@@ -65,8 +65,10 @@ impl Record {
     pub fn summary(mut self, key: &str, samples: &[f64]) -> Self {
         let s = Summary::of(samples);
         self.figures.insert(key.to_owned(), round(s.median).into());
-        self.figures.insert(format!("{key}_min"), round(s.min).into());
-        self.figures.insert(format!("{key}_max"), round(s.max).into());
+        self.figures
+            .insert(format!("{key}_min"), round(s.min).into());
+        self.figures
+            .insert(format!("{key}_max"), round(s.max).into());
         self
     }
 
@@ -119,7 +121,10 @@ pub struct Report {
 impl Report {
     /// An empty report.
     pub fn new(json: bool) -> Self {
-        Self { json, records: Vec::new() }
+        Self {
+            json,
+            records: Vec::new(),
+        }
     }
 
     /// Adds a record (and prints it at once as a JSON line under `--json`).
@@ -175,13 +180,14 @@ pub fn machine() -> Value {
     let kernel = fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|_| std::env::consts::OS.into());
-    let rustc = std::process::Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
-        .arg("--version")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|| "unknown".into());
+    let rustc =
+        std::process::Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+            .arg("--version")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|| "unknown".into());
     json!({
         "cpu": cpu,
         "cores": ringgroup::affinity::available_cores().len(),
@@ -193,7 +199,10 @@ pub fn machine() -> Value {
 
 /// `("2026-11-22 14:03:07 UTC", "2026-11-22T140307Z")` for now.
 fn utc_now() -> (String, String) {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let (y, m, d) = civil_from_days((secs / 86_400) as i64);
     let (hh, mm, ss) = (secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
     (
@@ -236,15 +245,23 @@ pub fn saved_runs(dir: &Path) -> std::io::Result<Vec<SavedRun>> {
     names.sort();
     let mut runs = Vec::new();
     for file in names {
-        let Ok(text) = fs::read_to_string(dir.join(&file)) else { continue };
-        let Ok(value) = serde_json::from_str::<Value>(&text) else { continue };
+        let Ok(text) = fs::read_to_string(dir.join(&file)) else {
+            continue;
+        };
+        let Ok(value) = serde_json::from_str::<Value>(&text) else {
+            continue;
+        };
         let records = value
             .get("records")
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(Record::from_json).collect())
             .unwrap_or_default();
         runs.push(SavedRun {
-            date: value.get("date").and_then(Value::as_str).unwrap_or("").to_owned(),
+            date: value
+                .get("date")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
             machine: value.get("machine").cloned().unwrap_or(Value::Null),
             file,
             records,
@@ -264,7 +281,9 @@ const CHARTS: [(&str, &str); 4] = [
 /// Rewrites `dir/README.md`: for each scenario, the table from the newest run that has it.
 fn refresh_readme(dir: &Path) -> std::io::Result<()> {
     let runs = saved_runs(dir)?;
-    let Some(newest) = runs.last() else { return Ok(()) };
+    let Some(newest) = runs.last() else {
+        return Ok(());
+    };
     // scenario family (before any '/') -> the newest run holding it
     let mut latest: BTreeMap<String, &SavedRun> = BTreeMap::new();
     for run in &runs {
@@ -273,7 +292,11 @@ fn refresh_readme(dir: &Path) -> std::io::Result<()> {
         }
     }
     let m = &newest.machine;
-    let text = |k: &str| m.get(k).map(|v| v.to_string().trim_matches('"').to_owned()).unwrap_or_default();
+    let text = |k: &str| {
+        m.get(k)
+            .map(|v| v.to_string().trim_matches('"').to_owned())
+            .unwrap_or_default()
+    };
     let mut out = String::new();
     let _ = writeln!(out, "# Benchmark results\n");
     let _ = writeln!(
@@ -283,11 +306,19 @@ fn refresh_readme(dir: &Path) -> std::io::Result<()> {
          one. Charts: `cargo run --release -p ringgroup-plot`.\n"
     );
     let _ = writeln!(out, "## Machine\n");
-    let _ = writeln!(out, "- CPU: {} ({} cores available)", text("cpu"), text("cores"));
+    let _ = writeln!(
+        out,
+        "- CPU: {} ({} cores available)",
+        text("cpu"),
+        text("cores")
+    );
     let _ = writeln!(out, "- Kernel: {} ({})", text("kernel"), text("arch"));
     let _ = writeln!(out, "- Compiler: {}", text("rustc"));
     let _ = writeln!(out, "- Newest run: {} (`{}`)\n", newest.date, newest.file);
-    let charts: Vec<_> = CHARTS.iter().filter(|(f, _)| dir.join(f).exists()).collect();
+    let charts: Vec<_> = CHARTS
+        .iter()
+        .filter(|(f, _)| dir.join(f).exists())
+        .collect();
     if !charts.is_empty() {
         let _ = writeln!(out, "## Charts\n");
         for (file, caption) in charts {
@@ -301,7 +332,11 @@ fn refresh_readme(dir: &Path) -> std::io::Result<()> {
             .filter(|r| family(&r.scenario) == family_name)
             .cloned()
             .collect();
-        let _ = writeln!(out, "## {family_name}\n\nFrom `{}` ({}).\n", run.file, run.date);
+        let _ = writeln!(
+            out,
+            "## {family_name}\n\nFrom `{}` ({}).\n",
+            run.file, run.date
+        );
         out.push_str(&tables(&records, true));
     }
     fs::write(dir.join("README.md"), out)
@@ -335,7 +370,9 @@ pub fn tables(records: &[Record], markdown: bool) -> String {
                     continue; // curves and histograms are for the charts, not the table
                 }
                 let spread = k.ends_with("_min") || k.ends_with("_max");
-                if !(spread && r.figures.contains_key(&k[..k.len() - 4])) && !figures.contains(&k.as_str()) {
+                if !(spread && r.figures.contains_key(&k[..k.len() - 4]))
+                    && !figures.contains(&k.as_str())
+                {
                     figures.push(k);
                 }
             }
@@ -346,7 +383,11 @@ pub fn tables(records: &[Record], markdown: bool) -> String {
         let mut body: Vec<Vec<String>> = Vec::new();
         for r in &rows {
             let mut row = vec![r.system.clone()];
-            row.extend(params.iter().map(|k| r.params.get(*k).map(show).unwrap_or_default()));
+            row.extend(
+                params
+                    .iter()
+                    .map(|k| r.params.get(*k).map(show).unwrap_or_default()),
+            );
             row.extend(figures.iter().map(|k| cell(r, k)));
             body.push(row);
         }
@@ -360,10 +401,20 @@ pub fn tables(records: &[Record], markdown: bool) -> String {
             out.push('\n');
         } else {
             let widths: Vec<usize> = (0..header.len())
-                .map(|c| body.iter().map(|row| row[c].len()).chain([header[c].len()]).max().unwrap_or(0))
+                .map(|c| {
+                    body.iter()
+                        .map(|row| row[c].len())
+                        .chain([header[c].len()])
+                        .max()
+                        .unwrap_or(0)
+                })
                 .collect();
             let line = |row: &[String]| {
-                row.iter().zip(&widths).map(|(s, w)| format!("{s:<w$}")).collect::<Vec<_>>().join("  ")
+                row.iter()
+                    .zip(&widths)
+                    .map(|(s, w)| format!("{s:<w$}"))
+                    .collect::<Vec<_>>()
+                    .join("  ")
             };
             let _ = writeln!(out, "\n== {scenario}");
             let _ = writeln!(out, "{}", line(&header).trim_end());
@@ -377,8 +428,13 @@ pub fn tables(records: &[Record], markdown: bool) -> String {
 
 /// `12.3 (11.9–12.8)` when the figure has a spread, else the value.
 fn cell(r: &Record, key: &str) -> String {
-    let Some(v) = r.figures.get(key) else { return String::new() };
-    match (r.figures.get(&format!("{key}_min")), r.figures.get(&format!("{key}_max"))) {
+    let Some(v) = r.figures.get(key) else {
+        return String::new();
+    };
+    match (
+        r.figures.get(&format!("{key}_min")),
+        r.figures.get(&format!("{key}_max")),
+    ) {
         (Some(lo), Some(hi)) if lo != hi => format!("{} ({}–{})", show(v), show(lo), show(hi)),
         _ => show(v),
     }
@@ -436,6 +492,9 @@ mod tests {
         let back = Record::from_json(&r.to_json()).unwrap();
         assert_eq!(back.get("mmsgs_per_s_max"), Some(3.0));
         let table = tables(&[back], true);
-        assert!(table.contains("| ringgroup | 4096 | 2.00 (1.00–3.00) | 1.50 |"), "{table}");
+        assert!(
+            table.contains("| ringgroup | 4096 | 2.00 (1.00–3.00) | 1.50 |"),
+            "{table}"
+        );
     }
 }

@@ -17,5 +17,7 @@ pub fn start_line(arrived: &AtomicUsize, n: usize) {
 
 /// Threads the machine runs in parallel.
 pub fn parallelism() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }

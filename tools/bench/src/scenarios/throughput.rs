@@ -3,9 +3,10 @@
 //! (published × groups).
 
 use clap::Parser;
+use ringgroup::ring::WaitStrategy;
 
 use super::workload::Workload;
-use crate::common::{Common, Ctx};
+use crate::common::{Common, Ctx, Wait};
 use crate::report::Record;
 
 /// Flags of `throughput`.
@@ -29,6 +30,9 @@ pub struct Args {
     /// Slots per partition.
     #[arg(long, default_value_t = 4096)]
     pub capacity: usize,
+    /// How a blocked producer waits.
+    #[arg(long, value_enum, default_value_t = Wait::Auto)]
+    pub wait: Wait,
     #[command(flatten)]
     pub common: Common,
 }
@@ -51,6 +55,7 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
         capacity: args.capacity,
         messages: args.common.messages_or(10_000_000),
         size: args.size,
+        wait: WaitStrategy::BusySpin,
     };
     let record = measure("throughput", &workload, args.common.runs(), ctx)?;
     ctx.emit(record, workload.threads());

@@ -12,6 +12,7 @@ use std::sync::atomic::AtomicUsize;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use ringgroup::ring::WaitStrategy;
 use ringgroup::topic::Topic;
 
 use crate::alloc;
@@ -40,6 +41,8 @@ pub struct Workload {
     pub messages: u64,
     /// Message size in bytes: 8, 64 or 256.
     pub size: usize,
+    /// How a blocked producer waits (consumers wait inside `Consumer::poll`).
+    pub wait: WaitStrategy,
 }
 
 /// What one run measured.
@@ -66,6 +69,14 @@ impl Workload {
         1 + (self.groups * self.members) as usize
     }
 
+    /// This workload with the producer's wait strategy chosen by `wait` for `cores` cores.
+    pub fn waiting(self, wait: crate::common::Wait, cores: usize) -> Self {
+        Self {
+            wait: wait.strategy(self.threads(), cores),
+            ..self
+        }
+    }
+
     /// Runs once; `Err` when the topic cannot be built or a check failed.
     pub fn run(&self, cores: &Cores) -> Result<Measurement, String> {
         match self.size {
@@ -83,12 +94,16 @@ impl Workload {
             .partitions(self.partitions)
             .capacity(self.capacity)
             .max_groups(self.groups as usize)
+            .wait_strategy(self.wait)
             .build()
             .map_err(|e| e.to_string())?;
         let mut consumers = Vec::new();
         let mut groups = Vec::new();
         for g in 0..self.groups {
-            let group = topic.group(format!("g{g}")).build().map_err(|e| e.to_string())?;
+            let group = topic
+                .group(format!("g{g}"))
+                .build()
+                .map_err(|e| e.to_string())?;
             for _ in 0..self.members {
                 consumers.push((g, group.join().map_err(|e| e.to_string())?));
             }
@@ -158,7 +173,8 @@ impl Workload {
             let mut ends = Vec::new();
             let mut delivered = vec![0u64; self.groups as usize];
             for h in handles {
-                let (group, seen, end) = h.join().map_err(|_| "a consumer panicked".to_owned())??;
+                let (group, seen, end) =
+                    h.join().map_err(|_| "a consumer panicked".to_owned())??;
                 delivered[group as usize] += seen;
                 ends.push(end);
             }
