@@ -1,20 +1,505 @@
-//! `chaos`: not written yet.
+//! `chaos`: the consumer-group chaos workload as a user-facing check.
+//!
+//! Two groups (sticky and round-robin assignors) read one topic while a producer publishes a
+//! numbered sequence per partition for `--seconds` (or until `--messages`). In each group,
+//! `--workers` threads live member lives one after another: join, poll a random number of
+//! batches, then leave cleanly, panic mid-batch, or stall past `max_poll_interval` (and must
+//! be evicted and fenced). When the producer stops, the lives go on until every group has
+//! delivered every offset, or a drain deadline passes.
+//!
+//! Checked with bounded memory, per group and partition (the holder of a partition's batch is
+//! exclusive, so these counters have one writer at a time):
+//!
+//! - `lost`: an offset skipped (a delivery beyond the next undelivered offset) or never delivered;
+//! - `reordered`: a member seeing a partition's offsets go backwards or repeat within one life;
+//! - `concurrent_owners`: two members holding batches of one partition at once;
+//! - `duplicates`: deliveries of an offset already delivered. Allowed only from uncommitted
+//!   windows: `duplicates` must not exceed `uncommitted_window`, the messages of batches
+//!   abandoned by a panic;
+//! - `duplicates_after_dedupe`: offsets processed twice through a per-partition `DedupeWindow`.
+//!
+//! The subcommand exits non-zero if any of these invariants broke (or a stalled member was not
+//! fenced). It reports no timings.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
+use ringgroup::dedupe::{message_id, DedupeWindow};
+use ringgroup::group::assignor::{RoundRobinAssignor, StickyAssignor};
+use ringgroup::group::Group;
+use ringgroup::ring::WaitStrategy;
+use ringgroup::topic::Topic;
+use ringgroup::{ConsumeError, PublishError};
 
 use crate::common::{Common, Ctx};
+use crate::report::Record;
 
 /// Flags of `chaos`.
 #[derive(Parser, Debug)]
 pub struct Args {
-    /// How long to run.
-    #[arg(long, default_value_t = 10)]
+    /// How long the producer publishes, per run.
+    #[arg(long, default_value_t = 2)]
     pub seconds: u64,
+    /// Partitions in the topic.
+    #[arg(long, default_value_t = 4)]
+    pub partitions: u32,
+    /// Worker threads per group, each living member lives one after another.
+    #[arg(long, default_value_t = 3)]
+    pub workers: u32,
+    /// Messages per poll (and so the largest uncommitted batch).
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Entries in each partition's dedupe window.
+    #[arg(long, default_value_t = 256)]
+    pub dedupe_window: usize,
+    /// Members that neither poll nor heartbeat for this long are evicted (milliseconds).
+    #[arg(long, default_value_t = 40)]
+    pub poll_interval_ms: u64,
+    /// Seed of the members' random fates.
+    #[arg(long, default_value_t = 0xC0FFEE)]
+    pub seed: u64,
     #[command(flatten)]
     pub common: Common,
 }
 
+/// How long the groups may take to deliver the rest once the producer stops.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(60);
+
+/// One group's view of what happened; the counters of a partition are written by its holder.
+struct Ledger {
+    partitions: Vec<PartitionLedger>,
+    deliveries: AtomicU64,
+    lost_by_gap: AtomicU64,
+    reordered: AtomicU64,
+    concurrent_owners: AtomicU64,
+    duplicates: AtomicU64,
+    duplicates_after_dedupe: AtomicU64,
+    abandoned: AtomicU64,
+    lives: AtomicU64,
+    unfenced_stalls: AtomicU64,
+}
+
+struct PartitionLedger {
+    /// The member holding a batch of this partition, 0 when none.
+    holder: AtomicU32,
+    /// Every offset below this was delivered.
+    delivered_below: AtomicU64,
+    /// Every offset below this was processed (passed the dedupe window).
+    processed_below: AtomicU64,
+    dedupe: Mutex<DedupeWindow>,
+}
+
+impl Ledger {
+    fn new(partitions: u32, window: usize) -> Result<Self, String> {
+        let partitions = (0..partitions)
+            .map(|_| {
+                Ok(PartitionLedger {
+                    holder: AtomicU32::new(0),
+                    delivered_below: AtomicU64::new(0),
+                    processed_below: AtomicU64::new(0),
+                    dedupe: Mutex::new(DedupeWindow::new(window).map_err(|e| e.to_string())?),
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Self {
+            partitions,
+            deliveries: AtomicU64::new(0),
+            lost_by_gap: AtomicU64::new(0),
+            reordered: AtomicU64::new(0),
+            concurrent_owners: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
+            duplicates_after_dedupe: AtomicU64::new(0),
+            abandoned: AtomicU64::new(0),
+            lives: AtomicU64::new(0),
+            unfenced_stalls: AtomicU64::new(0),
+        })
+    }
+
+    /// Accounts one delivery by the partition's current holder.
+    fn deliver(&self, partition: u32, offset: u64) {
+        let p = &self.partitions[partition as usize];
+        self.deliveries.fetch_add(1, Ordering::Relaxed);
+        let below = p.delivered_below.load(Ordering::Relaxed);
+        if offset < below {
+            self.duplicates.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.lost_by_gap
+                .fetch_add(offset - below, Ordering::Relaxed);
+            p.delivered_below.store(offset + 1, Ordering::Relaxed);
+        }
+        let first = p
+            .dedupe
+            .lock()
+            .map(|mut w| w.first_time(message_id(partition, offset)))
+            .unwrap_or(true);
+        if first {
+            if offset < p.processed_below.load(Ordering::Relaxed) {
+                self.duplicates_after_dedupe.fetch_add(1, Ordering::Relaxed);
+            } else {
+                p.processed_below.store(offset + 1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn delivered_all(&self, published: &[u64]) -> bool {
+        self.partitions
+            .iter()
+            .zip(published)
+            .all(|(p, &n)| p.delivered_below.load(Ordering::Relaxed) >= n)
+    }
+}
+
+/// xorshift64: deterministic fates without a dependency.
+fn next_random(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+enum Fate {
+    Leave,
+    Panic,
+    Stall,
+}
+
+/// What a member life needs.
+struct Life<'a> {
+    group: &'a Group<u64>,
+    ledger: &'a Ledger,
+    done: &'a AtomicBool,
+    batch: usize,
+    poll_interval: Duration,
+}
+
+impl Life<'_> {
+    /// One member's life: join, poll a random number of batches, then leave, panic or stall.
+    fn live(&self, seed: u64) {
+        let mut state = seed | 1;
+        let Ok(mut member) = self.group.join() else {
+            return;
+        };
+        self.ledger.lives.fetch_add(1, Ordering::Relaxed);
+        let id = member.id() + 1; // 0 means "no holder"
+        let polls = 20 + next_random(&mut state) % 400;
+        let fate = match next_random(&mut state) % 10 {
+            0 => Fate::Panic,
+            1 => Fate::Stall,
+            _ => Fate::Leave,
+        };
+        let mut last_seen = vec![None::<u64>; self.ledger.partitions.len()];
+        for round in 0..polls {
+            if self.done.load(Ordering::Relaxed) {
+                return;
+            }
+            let records = match member.poll(self.batch, Duration::from_millis(5)) {
+                Ok(records) => records,
+                Err(ConsumeError::Timeout) => continue,
+                Err(ConsumeError::Closed | ConsumeError::Fenced) => return,
+            };
+            let partition = records.partition();
+            let p = &self.ledger.partitions[partition as usize];
+            // AcqRel: pairs with the previous holder's Release store below, so its ledger
+            // writes happen-before ours.
+            if p.holder
+                .compare_exchange(0, id, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                self.ledger
+                    .concurrent_owners
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            let panic_at = matches!(fate, Fate::Panic)
+                .then_some(())
+                .filter(|_| round + 1 == polls);
+            for (i, record) in records.iter().enumerate() {
+                let seen = &mut last_seen[partition as usize];
+                if *record.value != record.offset || seen.is_some_and(|last| record.offset <= last)
+                {
+                    self.ledger.reordered.fetch_add(1, Ordering::Relaxed);
+                }
+                *seen = Some(record.offset);
+                self.ledger.deliver(partition, record.offset);
+                if panic_at.is_some() && i == records.len() / 2 {
+                    self.ledger
+                        .abandoned
+                        .fetch_add(records.len() as u64, Ordering::Relaxed);
+                    // Release: pairs with the next holder's AcqRel compare_exchange above.
+                    p.holder.store(0, Ordering::Release);
+                    std::panic::panic_any(ChaosPanic);
+                }
+            }
+            // Release: pairs with the next holder's AcqRel compare_exchange above.
+            p.holder.store(0, Ordering::Release);
+        }
+        if let Fate::Stall = fate {
+            // A stuck member: it neither polls nor heartbeats, so it must be evicted. The sleep
+            // is the fault being injected, not synchronisation.
+            thread::sleep(self.poll_interval * 3);
+            match member.poll(self.batch, Duration::ZERO) {
+                Err(ConsumeError::Fenced | ConsumeError::Closed) => {}
+                Err(ConsumeError::Timeout) if self.done.load(Ordering::Relaxed) => {}
+                _ => {
+                    self.ledger.unfenced_stalls.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+/// The payload of an injected panic, told apart from real ones by the panic hook.
+struct ChaosPanic;
+
+/// One run's outcome for one group.
+struct GroupOutcome {
+    name: &'static str,
+    published: u64,
+    deliveries: u64,
+    lost: u64,
+    reordered: u64,
+    concurrent_owners: u64,
+    duplicates: u64,
+    duplicates_after_dedupe: u64,
+    uncommitted_window: u64,
+    lives: u64,
+    rebalances: u64,
+    unfenced_stalls: u64,
+}
+
+impl GroupOutcome {
+    fn broken(&self) -> Vec<String> {
+        let mut broken = Vec::new();
+        let mut check = |ok: bool, what: String| {
+            if !ok {
+                broken.push(format!("{}: {what}", self.name));
+            }
+        };
+        check(self.lost == 0, format!("{} lost", self.lost));
+        check(self.reordered == 0, format!("{} reordered", self.reordered));
+        check(
+            self.concurrent_owners == 0,
+            format!("{} concurrent owners", self.concurrent_owners),
+        );
+        check(
+            self.duplicates <= self.uncommitted_window,
+            format!(
+                "{} duplicates beyond the {} uncommitted",
+                self.duplicates, self.uncommitted_window
+            ),
+        );
+        check(
+            self.duplicates_after_dedupe == 0,
+            format!(
+                "{} processed twice despite dedupe",
+                self.duplicates_after_dedupe
+            ),
+        );
+        check(
+            self.unfenced_stalls == 0,
+            format!("{} stalled members not fenced", self.unfenced_stalls),
+        );
+        broken
+    }
+}
+
 /// Runs the scenario.
-pub fn run(_args: &Args, _ctx: &mut Ctx) -> super::Outcome {
-    Err("not written yet".into())
+pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
+    if args.partitions == 0 || args.workers == 0 || args.batch == 0 {
+        return Err("--partitions, --workers and --batch must be at least 1".into());
+    }
+    let previous = Arc::new(std::panic::take_hook());
+    let hook = previous.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        if !info.payload().is::<ChaosPanic>() {
+            hook(info);
+        }
+    }));
+    let mut outcomes: Vec<Vec<GroupOutcome>> = Vec::new();
+    let mut result = Ok(());
+    for run in 1..=args.common.runs() {
+        match run_once(args, ctx, u64::from(run)) {
+            Ok(groups) => {
+                for g in &groups {
+                    ctx.progress.step(format!(
+                        "chaos run {run}: {}: {} lives, {} rebalances, {} deliveries of {}, {} duplicates (window {}), {} lost",
+                        g.name, g.lives, g.rebalances, g.deliveries, g.published, g.duplicates, g.uncommitted_window, g.lost
+                    ));
+                }
+                outcomes.push(groups);
+            }
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    let _ = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| previous(info)));
+    result?;
+
+    let mut broken = Vec::new();
+    let threads = 2 + 2 * args.workers as usize;
+    for g in 0..2 {
+        let runs: Vec<&GroupOutcome> = outcomes.iter().map(|o| &o[g]).collect();
+        let sum = |f: fn(&GroupOutcome) -> u64| runs.iter().map(|o| f(o)).sum::<u64>();
+        for o in &runs {
+            broken.extend(o.broken());
+        }
+        let record = Record::new("chaos", "ringgroup", runs.len() as u32)
+            .param("group", runs[0].name)
+            .param("partitions", args.partitions)
+            .param("workers", args.workers)
+            .param("seconds", args.seconds)
+            .param("batch", args.batch)
+            .figure("published", sum(|o| o.published))
+            .figure("deliveries", sum(|o| o.deliveries))
+            .figure("lost", sum(|o| o.lost))
+            .figure("reordered", sum(|o| o.reordered))
+            .figure("concurrent_owners", sum(|o| o.concurrent_owners))
+            .figure("duplicates", sum(|o| o.duplicates))
+            .figure("uncommitted_window", sum(|o| o.uncommitted_window))
+            .figure(
+                "duplicates_after_dedupe",
+                sum(|o| o.duplicates_after_dedupe),
+            )
+            .figure("unfenced_stalls", sum(|o| o.unfenced_stalls))
+            .figure("member_lives", sum(|o| o.lives))
+            .figure("rebalances", sum(|o| o.rebalances));
+        ctx.emit(record, threads);
+    }
+    if broken.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("invariants broken: {}", broken.join("; ")).into())
+    }
+}
+
+fn run_once(args: &Args, ctx: &mut Ctx, run: u64) -> Result<Vec<GroupOutcome>, String> {
+    let poll_interval = Duration::from_millis(args.poll_interval_ms.max(1));
+    let (topic, producer) = Topic::<u64>::builder("chaos")
+        .partitions(args.partitions)
+        .capacity(1024)
+        .wait_strategy(WaitStrategy::SpinThenPark)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let build = |name: &'static str| {
+        let builder = topic.group(name).max_poll_interval(poll_interval);
+        let builder = if name == "sticky" {
+            builder.assignor(StickyAssignor)
+        } else {
+            builder.assignor(RoundRobinAssignor)
+        };
+        builder.build().map_err(|e| e.to_string())
+    };
+    let groups = [
+        ("sticky", build("sticky")?),
+        ("round-robin", build("round-robin")?),
+    ];
+    let ledgers: Vec<Ledger> = groups
+        .iter()
+        .map(|_| Ledger::new(args.partitions, args.dedupe_window))
+        .collect::<Result<_, _>>()?;
+    let done = AtomicBool::new(false);
+    let stop_producing = AtomicBool::new(false);
+    let limit = args.common.messages.unwrap_or(u64::MAX);
+    let mut writers = producer.into_partition_writers();
+    let published: Vec<u64> = thread::scope(|s| {
+        for (g, ((_, group), ledger)) in groups.iter().zip(&ledgers).enumerate() {
+            for worker in 0..u64::from(args.workers) {
+                let life = Life {
+                    group,
+                    ledger,
+                    done: &done,
+                    batch: args.batch,
+                    poll_interval,
+                };
+                let mut state = (args.seed ^ run.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                    + (g as u64 * 131 + worker) * 7919
+                    + 1;
+                s.spawn(move || {
+                    while !life.done.load(Ordering::Relaxed) {
+                        let seed = next_random(&mut state);
+                        let _ = catch_unwind(AssertUnwindSafe(|| life.live(seed)));
+                    }
+                });
+            }
+        }
+        let producer = s.spawn(|| {
+            let mut sent = 0u64;
+            let mut next = vec![0u64; writers.len()];
+            while !stop_producing.load(Ordering::Relaxed) && sent < limit {
+                let mut progressed = false;
+                for (writer, offset) in writers.iter_mut().zip(&mut next) {
+                    match writer.try_publish(*offset) {
+                        Ok(()) => {
+                            *offset += 1;
+                            sent += 1;
+                            progressed = true;
+                        }
+                        Err(PublishError::Full(_)) => {}
+                        Err(_) => return next, // closed: cannot happen while we hold the writer
+                    }
+                }
+                if !progressed {
+                    thread::yield_now();
+                }
+            }
+            next
+        });
+        let started = Instant::now();
+        let seconds = Duration::from_secs(args.seconds);
+        while started.elapsed() < seconds && !producer.is_finished() {
+            ctx.progress.tick(|| {
+                format!(
+                    "chaos run {run}: {:.0} s of {}",
+                    started.elapsed().as_secs_f64(),
+                    args.seconds
+                )
+            });
+            thread::sleep(Duration::from_millis(20)); // a progress poll, not synchronisation
+        }
+        stop_producing.store(true, Ordering::Relaxed);
+        let published = producer.join().unwrap_or_default();
+        let drain = Instant::now();
+        while !ledgers.iter().all(|l| l.delivered_all(&published))
+            && drain.elapsed() < DRAIN_DEADLINE
+        {
+            ctx.progress.tick(|| format!("chaos run {run}: draining"));
+            thread::sleep(Duration::from_millis(20)); // a progress poll, not synchronisation
+        }
+        done.store(true, Ordering::Relaxed);
+        published
+    });
+    drop(writers);
+    let total: u64 = published.iter().sum();
+    Ok(groups
+        .iter()
+        .zip(&ledgers)
+        .map(|((name, group), l)| {
+            let undelivered: u64 = l
+                .partitions
+                .iter()
+                .zip(&published)
+                .map(|(p, &n)| n.saturating_sub(p.delivered_below.load(Ordering::Relaxed)))
+                .sum();
+            GroupOutcome {
+                name,
+                published: total,
+                deliveries: l.deliveries.load(Ordering::Relaxed),
+                lost: l.lost_by_gap.load(Ordering::Relaxed) + undelivered,
+                reordered: l.reordered.load(Ordering::Relaxed),
+                concurrent_owners: l.concurrent_owners.load(Ordering::Relaxed),
+                duplicates: l.duplicates.load(Ordering::Relaxed),
+                duplicates_after_dedupe: l.duplicates_after_dedupe.load(Ordering::Relaxed),
+                uncommitted_window: l.abandoned.load(Ordering::Relaxed),
+                lives: l.lives.load(Ordering::Relaxed),
+                rebalances: group.metrics().rebalances,
+                unfenced_stalls: l.unfenced_stalls.load(Ordering::Relaxed),
+            }
+        })
+        .collect())
 }
