@@ -55,6 +55,9 @@ enum Command {
     Compare(compare::Args),
     /// The consumer-group chaos workload; exits non-zero if an invariant broke.
     Chaos(chaos::Args),
+    /// Checks `--json` output read from stdin against the output contract (for CI).
+    #[command(hide = true)]
+    Validate,
 }
 
 impl Command {
@@ -68,6 +71,7 @@ impl Command {
             Command::Balance(_) => "balance",
             Command::Compare(_) => "compare",
             Command::Chaos(_) => "chaos",
+            Command::Validate => "validate",
         }
     }
 
@@ -81,6 +85,7 @@ impl Command {
             Command::Balance(a) => &a.common,
             Command::Compare(a) => &a.common,
             Command::Chaos(a) => &a.common,
+            Command::Validate => unreachable!("validate runs no scenario"),
         }
     }
 
@@ -94,12 +99,14 @@ impl Command {
             Command::Balance(a) => balance::run(a, ctx),
             Command::Compare(a) => compare::run(a, ctx),
             Command::Chaos(a) => chaos::run(a, ctx),
+            Command::Validate => Ok(()),
         }
     }
 }
 
 /// The default suite: every scenario at modest sizes. Flags given on the command line
-/// (`--messages`, `--runs`) override the suite's own.
+/// (`--messages`, `--runs`) override the suite's own. An empty message count leaves the
+/// scenario's own default (chaos runs for its `--seconds`).
 fn suite(common: &Common) -> Vec<Command> {
     let messages = |default: &str| {
         common
@@ -114,14 +121,11 @@ fn suite(common: &Common) -> Vec<Command> {
         }
     };
     let args = |name: &str, m: &str, r: &str, extra: &[&str]| {
-        let mut v = vec![
-            "ringgroup-bench".to_owned(),
-            name.to_owned(),
-            "--messages".to_owned(),
-            messages(m),
-            "--runs".to_owned(),
-            runs(r),
-        ];
+        let mut v = vec!["ringgroup-bench".to_owned(), name.to_owned(), "--runs".to_owned(), runs(r)];
+        let messages = messages(m);
+        if !messages.is_empty() {
+            v.extend(["--messages".to_owned(), messages]);
+        }
         v.extend(extra.iter().map(|s| s.to_string()));
         Cli::parse_from(v)
             .command
@@ -135,7 +139,7 @@ fn suite(common: &Common) -> Vec<Command> {
         args("scale", "1000000", "1", &[]),
         args("rebalance", "2000000", "3", &[]),
         args("balance", "200000", "1", &[]),
-        args("chaos", "0", "1", &["--seconds", "5"]),
+        args("chaos", "", "1", &["--seconds", "5"]),
     ]
 }
 
@@ -145,6 +149,18 @@ fn default_out() -> PathBuf {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Validate) = cli.command {
+        return match report::validate(std::io::stdin().lock()) {
+            Ok(n) => {
+                println!("{n} valid records");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("invalid: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     // Read the core list before any thread is pinned (see `cores.rs`).
     let _ = ringgroup::affinity::available_cores();
     let (name, commands, common) = match cli.command {

@@ -166,6 +166,28 @@ impl Report {
     }
 }
 
+/// Checks JSON lines against the output contract; returns how many records were read.
+pub fn validate(input: impl std::io::BufRead) -> Result<usize, String> {
+    let mut count = 0;
+    for (i, line) in input.lines().enumerate() {
+        let line = line.map_err(|e| e.to_string())?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: Value = serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", i + 1))?;
+        let record = Record::from_json(&value)
+            .ok_or_else(|| format!("line {}: not a record (scenario, system, params, runs, figures)", i + 1))?;
+        if record.figures.is_empty() {
+            return Err(format!("line {}: {} has no figures", i + 1, record.scenario));
+        }
+        count += 1;
+    }
+    if count == 0 {
+        return Err("no records".into());
+    }
+    Ok(count)
+}
+
 /// The machine's description: CPU model, cores, kernel, rustc.
 pub fn machine() -> Value {
     let cpu = fs::read_to_string("/proc/cpuinfo")
