@@ -137,11 +137,6 @@ impl Report {
         self.records.push(record);
     }
 
-    /// The records so far.
-    pub fn records(&self) -> &[Record] {
-        &self.records
-    }
-
     /// Prints the tables (unless `--json`, whose lines are already out).
     pub fn print_tables(&self) {
         if !self.json {
@@ -174,11 +169,20 @@ pub fn validate(input: impl std::io::BufRead) -> Result<usize, String> {
         if line.trim().is_empty() {
             continue;
         }
-        let value: Value = serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", i + 1))?;
-        let record = Record::from_json(&value)
-            .ok_or_else(|| format!("line {}: not a record (scenario, system, params, runs, figures)", i + 1))?;
+        let value: Value =
+            serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", i + 1))?;
+        let record = Record::from_json(&value).ok_or_else(|| {
+            format!(
+                "line {}: not a record (scenario, system, params, runs, figures)",
+                i + 1
+            )
+        })?;
         if record.figures.is_empty() {
-            return Err(format!("line {}: {} has no figures", i + 1, record.scenario));
+            return Err(format!(
+                "line {}: {} has no figures",
+                i + 1,
+                record.scenario
+            ));
         }
         count += 1;
     }
@@ -391,10 +395,9 @@ pub fn tables(records: &[Record], markdown: bool) -> String {
                 if v.is_array() || v.is_object() {
                     continue; // curves and histograms are for the charts, not the table
                 }
-                let spread = k.ends_with("_min") || k.ends_with("_max");
-                if !(spread && r.figures.contains_key(&k[..k.len() - 4]))
-                    && !figures.contains(&k.as_str())
-                {
+                let is_spread = (k.ends_with("_min") || k.ends_with("_max"))
+                    && r.figures.contains_key(&k[..k.len() - 4]);
+                if !is_spread && !figures.contains(&k.as_str()) {
                     figures.push(k);
                 }
             }

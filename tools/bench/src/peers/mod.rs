@@ -1,1 +1,551 @@
-//! Peer queues, each behind the same small interface.
+//! ringgroup's ring and the peer queues behind one small interface, and the drivers that run
+//! them the same way.
+//!
+//! - [`Tx`] / [`Rx`]: non-blocking send and receive of `u64` messages, one at a time or (where
+//!   the system has a batch operation) a batch at a time. Every adapter uses only the system's
+//!   `try_*` operations; all waiting is done here, by [`Idle`], so every system waits the same
+//!   way ([`Waiting`]: spin with the CPU's spin hint, or yield the time slice).
+//! - [`drive`]: the generic stream (one producer, one or more consumers) and ping-pong drivers.
+//!   `disruptor` runs its consumers as its own managed threads, so it has its own stream driver
+//!   (`disruptor_ring`), with the same checks.
+//! - Checks: every consumer checks that it receives `0, 1, 2, ...` exactly ([`Expect`]); a
+//!   waiting thread that sees no progress for [`STALL`] gives up with an error (a lost message
+//!   would otherwise hang the run), so a run cannot pass while measuring nothing.
+//!
+//! Handles are moved into their threads inside `CachePadded`, so a producer's and a consumer's
+//! handles never share a cache line.
+
+mod bus_broadcast;
+mod crossbeam;
+mod disruptor_ring;
+pub mod drive;
+mod ringgroup_ring;
+mod rtrb_ring;
+
+use std::hint::spin_loop;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use crate::cores::Cores;
+
+/// A system under comparison.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum System {
+    /// ringgroup's partition ring (`ringgroup::ring`: `Writer` / `Reader`).
+    Ringgroup,
+    /// `rtrb::RingBuffer`.
+    Rtrb,
+    /// `disruptor::build_single_producer`.
+    Disruptor,
+    /// `crossbeam_channel::bounded`.
+    CrossbeamChannel,
+    /// `crossbeam_queue::ArrayQueue`.
+    CrossbeamQueue,
+    /// `bus::Bus`.
+    Bus,
+}
+
+impl System {
+    /// Every system, ringgroup first.
+    pub const ALL: [System; 6] = [
+        System::Ringgroup,
+        System::Rtrb,
+        System::Disruptor,
+        System::CrossbeamChannel,
+        System::CrossbeamQueue,
+        System::Bus,
+    ];
+
+    /// The name used in records: `ringgroup` or the peer crate's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            System::Ringgroup => "ringgroup",
+            System::Rtrb => "rtrb",
+            System::Disruptor => "disruptor",
+            System::CrossbeamChannel => "crossbeam-channel",
+            System::CrossbeamQueue => "crossbeam-queue",
+            System::Bus => "bus",
+        }
+    }
+
+    /// Whether the system can express `case`: only broadcast queues can fan out.
+    pub fn can_run(self, case: Case) -> bool {
+        match case {
+            Case::Fanout3 => matches!(self, System::Ringgroup | System::Disruptor | System::Bus),
+            Case::Spsc | Case::SpscBatch | Case::PingPong => true,
+        }
+    }
+
+    /// Whether the system has a batch send and receive (the others send a batch one by one).
+    pub fn native_batch(self) -> bool {
+        matches!(self, System::Ringgroup | System::Rtrb | System::Disruptor)
+    }
+
+    /// The system is slow enough that its runs are scaled down to stay short.
+    pub fn is_slow(self) -> bool {
+        self == System::Bus
+    }
+}
+
+/// A comparison case.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Case {
+    /// One producer, one consumer, one message per send and per receive.
+    Spsc,
+    /// One producer, one consumer, batches per send and per receive.
+    SpscBatch,
+    /// One producer, three consumers each receiving every message.
+    #[value(name = "fanout-3")]
+    Fanout3,
+    /// Round trip of one message through two queues, a thread echoing.
+    PingPong,
+}
+
+impl Case {
+    /// Every case, in report order.
+    pub const ALL: [Case; 4] = [Case::Spsc, Case::SpscBatch, Case::Fanout3, Case::PingPong];
+
+    /// The case's name in `compare/<name>`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Case::Spsc => "spsc",
+            Case::SpscBatch => "spsc-batch",
+            Case::Fanout3 => "fanout-3",
+            Case::PingPong => "ping-pong",
+        }
+    }
+
+    /// Threads a run of this case keeps busy.
+    pub fn threads(self) -> usize {
+        match self {
+            Case::Fanout3 => 4,
+            Case::Spsc | Case::SpscBatch | Case::PingPong => 2,
+        }
+    }
+}
+
+/// How a thread that cannot make progress waits, in every system alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waiting {
+    /// Spin with the CPU's spin hint.
+    Spin,
+    /// Yield the time slice between checks.
+    Yield,
+}
+
+impl Waiting {
+    /// The name used in records.
+    pub fn name(self) -> &'static str {
+        match self {
+            Waiting::Spin => "spin",
+            Waiting::Yield => "yield",
+        }
+    }
+
+    /// ringgroup's matching strategy (its own waits are not used: the adapters call `try_*`).
+    pub fn ring_strategy(self) -> ringgroup::ring::WaitStrategy {
+        match self {
+            Waiting::Spin => ringgroup::ring::WaitStrategy::BusySpin,
+            Waiting::Yield => ringgroup::ring::WaitStrategy::Yield,
+        }
+    }
+
+    /// One pause.
+    #[inline(always)]
+    pub fn pause(self) {
+        match self {
+            Waiting::Spin => spin_loop(),
+            Waiting::Yield => thread::yield_now(),
+        }
+    }
+}
+
+/// How long a waiting thread may see no progress before the run fails.
+pub const STALL: Duration = Duration::from_secs(10);
+
+/// Pauses between clock reads while idle: the clock stays off the fast path.
+const PAUSES_PER_CLOCK_READ: u32 = 1 << 12;
+
+/// The waiting of one thread between two steps of progress: pauses, and fails after [`STALL`].
+pub struct Idle {
+    waiting: Waiting,
+    pauses: u32,
+    since: Option<Instant>,
+}
+
+impl Idle {
+    /// Not idle yet.
+    #[inline(always)]
+    pub fn new(waiting: Waiting) -> Self {
+        Self {
+            waiting,
+            pauses: 0,
+            since: None,
+        }
+    }
+
+    /// Progress was made: the stall clock starts over.
+    #[inline(always)]
+    pub fn reset(&mut self) {
+        if self.pauses != 0 {
+            self.pauses = 0;
+            self.since = None;
+        }
+    }
+
+    /// Pauses once; `Err` once no progress was made for [`STALL`].
+    #[inline(always)]
+    pub fn wait(&mut self) -> Result<(), String> {
+        self.waiting.pause();
+        self.pauses = self.pauses.wrapping_add(1);
+        if self.pauses % PAUSES_PER_CLOCK_READ == 0 {
+            self.check()
+        } else {
+            Ok(())
+        }
+    }
+
+    #[cold]
+    fn check(&mut self) -> Result<(), String> {
+        let now = Instant::now();
+        match self.since {
+            None => self.since = Some(now),
+            Some(since) if now - since >= STALL => {
+                return Err(format!("no progress for {} s", STALL.as_secs()));
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+}
+
+/// The sending side of a queue of `u64`, without waiting.
+pub trait Tx: Send {
+    /// Sends `value` if there is room now, else hands it back.
+    fn try_send(&mut self, value: u64) -> Result<(), u64>;
+
+    /// Sends `first..first + n`, waiting under `waiting` as needed. The default sends them one
+    /// by one; systems with a batch operation override it.
+    fn send_batch(&mut self, first: u64, n: usize, waiting: Waiting) -> Result<(), String> {
+        for value in first..first + n as u64 {
+            send(self, value, waiting)?;
+        }
+        Ok(())
+    }
+}
+
+/// The receiving side of a queue of `u64`, without waiting.
+pub trait Rx: Send {
+    /// The next message, if one is ready.
+    fn try_recv(&mut self) -> Option<u64>;
+
+    /// Hands up to `max` ready messages to `each`, in order, and returns how many (0: none
+    /// ready). The default takes one; systems with a batch operation override it.
+    fn try_recv_batch(&mut self, max: usize, each: &mut impl FnMut(u64)) -> usize {
+        let _ = max;
+        match self.try_recv() {
+            Some(value) => {
+                each(value);
+                1
+            }
+            None => 0,
+        }
+    }
+}
+
+/// Sends `value`, waiting under `waiting` while the queue is full.
+#[inline(always)]
+pub fn send<T: Tx + ?Sized>(tx: &mut T, value: u64, waiting: Waiting) -> Result<(), String> {
+    let mut value = value;
+    let mut idle = Idle::new(waiting);
+    loop {
+        match tx.try_send(value) {
+            Ok(()) => return Ok(()),
+            Err(back) => {
+                value = back;
+                idle.wait()?;
+            }
+        }
+    }
+}
+
+/// Receives the next message, waiting under `waiting` while the queue is empty.
+#[inline(always)]
+pub fn recv<R: Rx + ?Sized>(rx: &mut R, waiting: Waiting) -> Result<u64, String> {
+    let mut idle = Idle::new(waiting);
+    loop {
+        match rx.try_recv() {
+            Some(value) => return Ok(value),
+            None => idle.wait()?,
+        }
+    }
+}
+
+/// A consumer's check: the messages must be exactly `0, 1, 2, ...`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Expect {
+    /// The next value expected (also: how many messages were received).
+    pub next: u64,
+    /// The first wrong message: (received, expected).
+    broken: Option<(u64, u64)>,
+}
+
+impl Expect {
+    /// Checks one received message.
+    #[inline(always)]
+    pub fn check(&mut self, value: u64) {
+        if value != self.next {
+            self.note(value);
+        }
+        self.next += 1;
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn note(&mut self, value: u64) {
+        if self.broken.is_none() {
+            self.broken = Some((value, self.next));
+        }
+    }
+
+    /// The first wrong message, if any: (received, expected).
+    pub fn broken(&self) -> Option<(u64, u64)> {
+        self.broken
+    }
+
+    /// `Err` describing the first wrong message, if any.
+    pub fn verdict(&self) -> Result<(), String> {
+        match self.broken {
+            None => Ok(()),
+            Some((got, want)) => Err(format!("received {got} where {want} was expected")),
+        }
+    }
+}
+
+/// What one run is given.
+pub struct Plan<'a> {
+    /// Where threads go: producer (or pinger) in slot 0, consumers (or echo) in slots 1, 2, ...
+    pub cores: &'a Cores,
+    /// Slots in every queue.
+    pub capacity: usize,
+    /// Messages per send and receive in `spsc-batch`; at most per receive in `fanout-3`.
+    pub batch: usize,
+    /// Messages per run (round trips for `ping-pong`).
+    pub messages: u64,
+    /// How waiting threads wait.
+    pub waiting: Waiting,
+}
+
+impl Plan<'_> {
+    /// The core id of thread `slot`, for systems that pin their own threads; `None` when the OS
+    /// gives no core list.
+    pub fn core_id(&self, slot: usize) -> Option<usize> {
+        let ids = self.cores.ids();
+        (!ids.is_empty()).then(|| ids[slot % ids.len()])
+    }
+
+    /// Round trips in this ping-pong run that warm up and are not recorded.
+    pub fn warmup_round_trips(&self) -> u64 {
+        warmup_round_trips(self.messages)
+    }
+}
+
+/// Round trips that warm up a ping-pong run of `round_trips` and are not recorded: a tenth, at
+/// most 10 000.
+pub fn warmup_round_trips(round_trips: u64) -> u64 {
+    (round_trips / 10).min(10_000)
+}
+
+/// What one run measured.
+pub enum Sample {
+    /// A stream case: messages per second.
+    Rate {
+        /// Messages per second, in millions.
+        mmsgs_per_s: f64,
+        /// Allocations on the data-path threads, per message sent.
+        allocs_per_msg: f64,
+    },
+    /// Ping-pong: the round-trip histogram.
+    RoundTrip {
+        /// Round-trip times in nanoseconds.
+        histogram: Histogram<u64>,
+        /// Allocations on the two threads, per one-way message.
+        allocs_per_msg: f64,
+    },
+}
+
+impl Sample {
+    /// Allocations per message of this run.
+    pub fn allocs_per_msg(&self) -> f64 {
+        match self {
+            Sample::Rate { allocs_per_msg, .. } | Sample::RoundTrip { allocs_per_msg, .. } => {
+                *allocs_per_msg
+            }
+        }
+    }
+}
+
+/// Runs `case` once on `system`.
+pub fn run(system: System, case: Case, plan: &Plan) -> Result<Sample, String> {
+    match case {
+        Case::Spsc | Case::SpscBatch => {
+            let batch = (case == Case::SpscBatch).then_some(plan.batch);
+            match system {
+                System::Ringgroup => {
+                    let (tx, rx) = ringgroup_ring::broadcast(plan, 1)?;
+                    drive::stream(tx, rx, batch, batch, plan)
+                }
+                System::Rtrb => {
+                    let (tx, rx) = rtrb_ring::pair(plan);
+                    drive::stream(tx, vec![rx], batch, batch, plan)
+                }
+                System::Disruptor => disruptor_ring::spsc(batch, plan),
+                System::CrossbeamChannel => {
+                    let (tx, rx) = crossbeam::channel(plan);
+                    drive::stream(tx, vec![rx], batch, batch, plan)
+                }
+                System::CrossbeamQueue => {
+                    let (tx, rx) = crossbeam::queue(plan);
+                    drive::stream(tx, vec![rx], batch, batch, plan)
+                }
+                System::Bus => {
+                    let (tx, rx) = bus_broadcast::broadcast(plan, 1);
+                    drive::stream(tx, rx, batch, batch, plan)
+                }
+            }
+            .map(drive::Throughput::sample)
+        }
+        Case::Fanout3 => match system {
+            System::Ringgroup => {
+                let (tx, rx) = ringgroup_ring::broadcast(plan, 3)?;
+                drive::stream(tx, rx, None, Some(plan.batch), plan)
+            }
+            System::Disruptor => disruptor_ring::fanout3(plan),
+            System::Bus => {
+                let (tx, rx) = bus_broadcast::broadcast(plan, 3);
+                drive::stream(tx, rx, None, Some(plan.batch), plan)
+            }
+            other => Err(format!("{} cannot broadcast", other.name())),
+        }
+        .map(drive::Throughput::sample),
+        Case::PingPong => match system {
+            System::Ringgroup => {
+                let (ping_tx, mut ping_rx) = ringgroup_ring::broadcast(plan, 1)?;
+                let (pong_tx, mut pong_rx) = ringgroup_ring::broadcast(plan, 1)?;
+                let (ping_rx, pong_rx) = (only(&mut ping_rx)?, only(&mut pong_rx)?);
+                drive::ping_pong((ping_tx, pong_rx), (ping_rx, pong_tx), plan)
+            }
+            System::Rtrb => {
+                let ((ping_tx, ping_rx), (pong_tx, pong_rx)) =
+                    (rtrb_ring::pair(plan), rtrb_ring::pair(plan));
+                drive::ping_pong((ping_tx, pong_rx), (ping_rx, pong_tx), plan)
+            }
+            System::Disruptor => disruptor_ring::ping_pong(plan),
+            System::CrossbeamChannel => {
+                let ((ping_tx, ping_rx), (pong_tx, pong_rx)) =
+                    (crossbeam::channel(plan), crossbeam::channel(plan));
+                drive::ping_pong((ping_tx, pong_rx), (ping_rx, pong_tx), plan)
+            }
+            System::CrossbeamQueue => {
+                let ((ping_tx, ping_rx), (pong_tx, pong_rx)) =
+                    (crossbeam::queue(plan), crossbeam::queue(plan));
+                drive::ping_pong((ping_tx, pong_rx), (ping_rx, pong_tx), plan)
+            }
+            System::Bus => {
+                let (ping_tx, mut ping_rx) = bus_broadcast::broadcast(plan, 1);
+                let (pong_tx, mut pong_rx) = bus_broadcast::broadcast(plan, 1);
+                let (ping_rx, pong_rx) = (only(&mut ping_rx)?, only(&mut pong_rx)?);
+                drive::ping_pong((ping_tx, pong_rx), (ping_rx, pong_tx), plan)
+            }
+        }
+        .map(drive::RoundTrips::sample),
+    }
+}
+
+/// The single reader of a one-reader broadcast.
+fn only<R>(readers: &mut Vec<R>) -> Result<R, String> {
+    match (readers.pop(), readers.is_empty()) {
+        (Some(reader), true) => Ok(reader),
+        _ => Err("expected exactly one reader".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(cores: &Cores, messages: u64) -> Plan<'_> {
+        Plan {
+            cores,
+            capacity: 64,
+            batch: 16,
+            messages,
+            waiting: Waiting::Yield,
+        }
+    }
+
+    #[test]
+    fn every_system_runs_every_case_it_can() {
+        let cores = Cores::new(&[]).unwrap();
+        for case in Case::ALL {
+            for system in System::ALL.into_iter().filter(|s| s.can_run(case)) {
+                let sample = run(system, case, &plan(&cores, 1000));
+                assert!(
+                    sample.is_ok(),
+                    "{}/{}: {:?}",
+                    case.name(),
+                    system.name(),
+                    sample.err()
+                );
+            }
+        }
+        assert!(run(System::Rtrb, Case::Fanout3, &plan(&cores, 10)).is_err());
+    }
+
+    /// Sends 99 in place of 5.
+    struct Corrupting<T>(T);
+
+    impl<T: Tx> Tx for Corrupting<T> {
+        fn try_send(&mut self, value: u64) -> Result<(), u64> {
+            let sent = if value == 5 { 99 } else { value };
+            self.0.try_send(sent).map_err(|_| value)
+        }
+    }
+
+    /// Echoes `value + 1`.
+    struct OffByOne<R>(R);
+
+    impl<R: Rx> Rx for OffByOne<R> {
+        fn try_recv(&mut self) -> Option<u64> {
+            self.0.try_recv().map(|v| v + 1)
+        }
+    }
+
+    #[test]
+    fn a_wrong_message_fails_the_run() {
+        let cores = Cores::new(&[]).unwrap();
+        let plan = plan(&cores, 1000);
+        for batch in [None, Some(16)] {
+            let (tx, rx) = ringgroup_ring::broadcast(&plan, 2).unwrap();
+            let err = drive::stream(Corrupting(tx), rx, batch, batch, &plan).err();
+            assert!(err.is_some_and(|e| e.contains("received 99 where 5 was expected")));
+        }
+        let ((ping_tx, ping_rx), (pong_tx, pong_rx)) =
+            (rtrb_ring::pair(&plan), rtrb_ring::pair(&plan));
+        let err = drive::ping_pong((ping_tx, pong_rx), (OffByOne(ping_rx), pong_tx), &plan).err();
+        assert!(err.is_some_and(|e| e.contains("received 1 where 0 was expected")));
+    }
+
+    #[test]
+    fn expect_keeps_the_first_wrong_message() {
+        let mut expect = Expect::default();
+        for v in [0, 1, 7, 8, 4] {
+            expect.check(v);
+        }
+        assert_eq!(expect.next, 5);
+        assert_eq!(expect.broken(), Some((7, 2)));
+        assert!(expect.verdict().is_err());
+    }
+}

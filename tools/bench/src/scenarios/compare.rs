@@ -1,17 +1,339 @@
-//! `compare`: not written yet.
+//! `compare`: ringgroup side by side with each peer that can express a case, alternating
+//! A B A B in one process, and the ratio of ringgroup to each peer.
+//!
+//! # Cases
+//!
+//! Every system moves `u64` messages through queues of `--capacity` slots (4096). ringgroup here
+//! is the partition ring itself (`ringgroup::ring`: `Writer` / `Reader`), the fair counterpart
+//! of the peers' queues.
+//!
+//! - `compare/spsc`: one producer sends `0..n` to one consumer, one message per send and per
+//!   receive. Systems: ringgroup, rtrb, disruptor, crossbeam-channel, crossbeam-queue, bus (one
+//!   reader).
+//! - `compare/spsc-batch`: the same in batches of `--batch` (256) per send and up to that per
+//!   receive: ringgroup `try_claim` / `try_poll(256)`, rtrb `write_chunk_uninit` /
+//!   `read_chunk`, disruptor `try_batch_publish` (its handler always drains what is there).
+//!   crossbeam-channel, crossbeam-queue and bus have no batch operation, so their batches go one
+//!   message at a time (`native_batch: false` on their records).
+//! - `compare/fanout-3`: one producer, three consumers each receiving every message: ringgroup
+//!   (one ring, three readers), disruptor (three handlers), bus (three readers). rtrb and the
+//!   crossbeam queues cannot broadcast and are skipped. The producer sends one message at a
+//!   time; each consumer takes what is ready, up to `--batch` per receive (ringgroup
+//!   `try_poll(256)`; disruptor's handlers always drain what is ready; bus has no batch receive).
+//!   That is 4 threads on a 2-core machine: `threads_sharing_core` says so, and every system
+//!   then yields instead of spinning.
+//! - `compare/ping-pong`: the pinger sends `i` through one queue, an echo thread sends it back
+//!   through a second, the pinger checks it and records the round trip (hdrhistogram:
+//!   `p50_ns` ... `max_ns`). Every system takes part; disruptor through its event-poller API,
+//!   since a managed handler thread cannot be the timing thread (see `peers::disruptor_ring`).
+//!   The first tenth of the round trips (at most 10 000) warm up and are not recorded.
+//!
+//! # Method
+//!
+//! - Alternating: `for run in 1..=runs { for system in systems { measure } }`; never all runs of
+//!   one system in a row. Figures are the median over runs, with `_min` and `_max`.
+//! - Threads: the producer (or pinger) is pinned to thread slot 0, consumers (or the echo) to
+//!   slots 1, 2, 3 (`ctx.cores`); disruptor's managed handlers get the same cores through its
+//!   builder's `pin_at_core`. Threads meet at a start line; a stream's time runs from the
+//!   producer leaving it until the last consumer has checked the last message.
+//! - Waiting (`--wait`): every system uses only non-blocking operations and waits the same way,
+//!   spinning with the CPU's spin hint while every thread has its own core, else yielding.
+//! - Checks: every consumer checks that it receives exactly `0, 1, 2, ...`; a thread that makes
+//!   no progress for 10 s fails the run (a lost message cannot hang it or pass).
+//! - Allocations (`allocs_per_msg`, worst run): counted on the data-path threads only, per
+//!   message sent (per one-way message in ping-pong).
+//!
+//! # Sizes
+//!
+//! `--messages` (default 10 000 000) is the size of `spsc` and `spsc-batch` runs (rounded up to
+//! a whole number of batches). `fanout-3` runs a fifth of it (each message is delivered three
+//! times, on shared cores) and `ping-pong` a fiftieth as round trips. bus, an order of magnitude
+//! slower, runs a tenth of each. Rates are per second, so the sizes do not change the figures;
+//! the `messages` or `round_trips` parameter of each record says what ran.
+//!
+//! # Ratios
+//!
+//! On the ringgroup record of each case, `ratio_vs_<peer>` is the median over runs of the
+//! per-run ratio (run `i` of ringgroup against run `i` of the peer, measured side by side), with
+//! `ratio_vs_<peer>_min` and `_max`. A ratio above 1 always means ringgroup did better:
+//!
+//! - throughput cases: ringgroup M msg/s / peer M msg/s;
+//! - ping-pong: peer p50 / ringgroup p50, and `p99_ratio_vs_<peer>` = peer p99 / ringgroup p99.
 
 use clap::Parser;
 
 use crate::common::{Common, Ctx};
+use crate::peers::{self, Case, Plan, Sample, System, Waiting};
+use crate::report::{round, Record};
 
 /// Flags of `compare`.
 #[derive(Parser, Debug)]
 pub struct Args {
+    /// Cases to run (comma list).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Case::ALL)]
+    pub cases: Vec<Case>,
+    /// Systems to run (comma list); each runs only the cases it can express. Ratios need
+    /// ringgroup.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = System::ALL)]
+    pub systems: Vec<System>,
+    /// Slots in every queue: a power of two (ringgroup and disruptor need one).
+    #[arg(long, default_value_t = 4096)]
+    pub capacity: usize,
+    /// Messages per send and at most per receive in spsc-batch; at most per receive in
+    /// fanout-3.
+    #[arg(long, default_value_t = 256)]
+    pub batch: usize,
+    /// How every waiting thread of every system waits.
+    #[arg(long, value_enum, default_value_t = WaitMode::Auto)]
+    pub wait: WaitMode,
     #[command(flatten)]
     pub common: Common,
 }
 
+/// The `--wait` flag of `compare` (the same for every system).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitMode {
+    /// Spin while every thread has its own core, else yield.
+    Auto,
+    /// Always spin with the CPU's spin hint.
+    Spin,
+    /// Always yield the time slice between checks.
+    Yield,
+}
+
+impl WaitMode {
+    fn resolve(self, threads: usize, cores: usize) -> Waiting {
+        match self {
+            WaitMode::Auto if threads <= cores => Waiting::Spin,
+            WaitMode::Auto | WaitMode::Yield => Waiting::Yield,
+            WaitMode::Spin => Waiting::Spin,
+        }
+    }
+}
+
+/// The largest `--capacity` accepted.
+const MAX_CAPACITY: usize = 1 << 26;
+
+/// Percentile keys of ping-pong records, with their quantiles (`None`: the maximum).
+const PERCENTILES: [(&str, Option<f64>); 6] = [
+    ("p50_ns", Some(0.5)),
+    ("p90_ns", Some(0.9)),
+    ("p99_ns", Some(0.99)),
+    ("p99_9_ns", Some(0.999)),
+    ("p99_99_ns", Some(0.9999)),
+    ("max_ns", None),
+];
+
 /// Runs the scenario.
-pub fn run(_args: &Args, _ctx: &mut Ctx) -> super::Outcome {
-    Err("not written yet".into())
+pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
+    validate(args)?;
+    let base = args.common.messages_or(10_000_000);
+    let mut ran = 0;
+    for case in unique(&args.cases) {
+        let (systems, skipped): (Vec<System>, Vec<System>) = unique(&args.systems)
+            .into_iter()
+            .partition(|s| s.can_run(case));
+        if !skipped.is_empty() {
+            let names: Vec<_> = skipped.iter().map(|s| s.name()).collect();
+            ctx.progress.step(format!(
+                "compare/{}: {} cannot express it: skipped",
+                case.name(),
+                names.join(", ")
+            ));
+        }
+        if !systems.is_empty() {
+            run_case(case, &systems, base, args, ctx)?;
+            ran += 1;
+        }
+    }
+    if ran == 0 {
+        return Err("none of --systems can express any of --cases".into());
+    }
+    Ok(())
+}
+
+fn validate(args: &Args) -> Result<(), String> {
+    if !args.capacity.is_power_of_two() || args.capacity < 2 || args.capacity > MAX_CAPACITY {
+        return Err(format!(
+            "--capacity {}: use a power of two from 2 to {MAX_CAPACITY}",
+            args.capacity
+        ));
+    }
+    if args.batch == 0 || args.batch > args.capacity {
+        return Err(format!(
+            "--batch {}: use 1 to the capacity ({})",
+            args.batch, args.capacity
+        ));
+    }
+    Ok(())
+}
+
+/// `items` without repeats, in first-seen order.
+fn unique<T: Copy + PartialEq>(items: &[T]) -> Vec<T> {
+    let mut out = Vec::new();
+    for &item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+/// Messages (round trips for ping-pong) per run of `system` in `case`; see the module docs.
+fn messages_for(case: Case, system: System, base: u64, batch: usize) -> u64 {
+    let case_divisor = match case {
+        Case::Spsc | Case::SpscBatch => 1,
+        Case::Fanout3 => 5,
+        Case::PingPong => 50,
+    };
+    let divisor = case_divisor * if system.is_slow() { 10 } else { 1 };
+    let messages = (base / divisor).max(1);
+    match case {
+        Case::SpscBatch => messages.div_ceil(batch as u64).saturating_mul(batch as u64),
+        _ => messages,
+    }
+}
+
+/// Runs every system of one case, alternating, and emits a record per system.
+fn run_case(
+    case: Case,
+    systems: &[System],
+    base: u64,
+    args: &Args,
+    ctx: &mut Ctx,
+) -> Result<(), String> {
+    let runs = args.common.runs();
+    let waiting = args.wait.resolve(case.threads(), ctx.cores.count());
+    let scenario = format!("compare/{}", case.name());
+    let mut samples: Vec<Vec<Sample>> = systems.iter().map(|_| Vec::new()).collect();
+    for run in 1..=runs {
+        for (i, &system) in systems.iter().enumerate() {
+            let plan = Plan {
+                cores: &ctx.cores,
+                capacity: args.capacity,
+                batch: args.batch,
+                messages: messages_for(case, system, base, args.batch),
+                waiting,
+            };
+            let sample = peers::run(system, case, &plan)
+                .map_err(|e| format!("{scenario} {}: run {run}: {e}", system.name()))?;
+            ctx.progress.step(format!(
+                "{scenario} run {run}/{runs} {}: {}",
+                system.name(),
+                describe(&sample)
+            ));
+            samples[i].push(sample);
+        }
+    }
+    let ringgroup = systems.iter().position(|&s| s == System::Ringgroup);
+    for (i, &system) in systems.iter().enumerate() {
+        let mut record = Record::new(scenario.clone(), system.name(), runs)
+            .param("capacity", args.capacity)
+            .param("wait", waiting.name());
+        let messages = messages_for(case, system, base, args.batch);
+        if case == Case::PingPong {
+            let warmup = peers::warmup_round_trips(messages);
+            record = record
+                .param("round_trips", messages)
+                .param("warmup_round_trips", warmup);
+        } else {
+            record = record.param("messages", messages);
+        }
+        match case {
+            Case::SpscBatch => {
+                record = record
+                    .param("batch", args.batch)
+                    .param("native_batch", system.native_batch());
+            }
+            Case::Fanout3 => record = record.param("recv_batch", args.batch),
+            Case::Spsc | Case::PingPong => {}
+        }
+        if system == System::Disruptor {
+            let consumer = if case == Case::PingPong {
+                "event poller"
+            } else {
+                "managed handler threads"
+            };
+            record = record.param("consumer", consumer);
+        }
+        record = figures(record, &samples[i]);
+        if Some(i) == ringgroup {
+            for (j, &peer) in systems.iter().enumerate() {
+                if j != i {
+                    record = ratios(record, peer, &samples[i], &samples[j]);
+                }
+            }
+        }
+        ctx.emit(record, case.threads());
+    }
+    Ok(())
+}
+
+/// The value at `quantile` (`None`: the maximum) of a run's round trips, in ns.
+fn percentile(sample: &Sample, quantile: Option<f64>) -> f64 {
+    match sample {
+        Sample::RoundTrip { histogram, .. } => match quantile {
+            Some(q) => histogram.value_at_quantile(q) as f64,
+            None => histogram.max() as f64,
+        },
+        Sample::Rate { .. } => f64::NAN,
+    }
+}
+
+/// A run's rate in M msg/s.
+fn rate(sample: &Sample) -> f64 {
+    match sample {
+        Sample::Rate { mmsgs_per_s, .. } => *mmsgs_per_s,
+        Sample::RoundTrip { .. } => f64::NAN,
+    }
+}
+
+fn describe(sample: &Sample) -> String {
+    match sample {
+        Sample::Rate { mmsgs_per_s, .. } => format!("{mmsgs_per_s:.1} M msg/s"),
+        Sample::RoundTrip { .. } => format!(
+            "round trip p50 {:.0} ns, p99 {:.0} ns",
+            percentile(sample, Some(0.5)),
+            percentile(sample, Some(0.99))
+        ),
+    }
+}
+
+/// Adds one system's figures over its runs.
+fn figures(mut record: Record, samples: &[Sample]) -> Record {
+    match samples.first() {
+        Some(Sample::RoundTrip { .. }) => {
+            for (key, quantile) in PERCENTILES {
+                let values: Vec<f64> = samples.iter().map(|s| percentile(s, quantile)).collect();
+                record = record.summary(key, &values);
+            }
+        }
+        _ => {
+            let rates: Vec<f64> = samples.iter().map(rate).collect();
+            record = record.summary("mmsgs_per_s", &rates);
+        }
+    }
+    let worst = samples
+        .iter()
+        .map(Sample::allocs_per_msg)
+        .fold(0.0, f64::max);
+    record.figure("allocs_per_msg", round(worst))
+}
+
+/// Adds ringgroup's per-run ratios against `peer` (above 1: ringgroup did better).
+fn ratios(record: Record, peer: System, ours: &[Sample], theirs: &[Sample]) -> Record {
+    let per_run = |f: &dyn Fn(&Sample, &Sample) -> f64| -> Vec<f64> {
+        ours.iter().zip(theirs).map(|(a, b)| f(a, b)).collect()
+    };
+    let key = format!("ratio_vs_{}", peer.name());
+    match ours.first() {
+        Some(Sample::RoundTrip { .. }) => {
+            let p50 = per_run(&|a, b| percentile(b, Some(0.5)) / percentile(a, Some(0.5)));
+            let p99 = per_run(&|a, b| percentile(b, Some(0.99)) / percentile(a, Some(0.99)));
+            record
+                .summary(&key, &p50)
+                .summary(&format!("p99_{key}"), &p99)
+        }
+        _ => record.summary(&key, &per_run(&|a, b| rate(a) / rate(b))),
+    }
 }

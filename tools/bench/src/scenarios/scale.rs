@@ -41,6 +41,9 @@ pub struct Args {
     pub common: Common,
 }
 
+/// A series: its scenario name, the counts it runs, and how a count shapes the workload.
+type Series<'a> = (&'a str, &'a [u32], fn(Workload, u32) -> Workload);
+
 /// Runs the scenario.
 pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
     let base = Workload {
@@ -53,7 +56,7 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
         size: args.size,
         wait: WaitStrategy::BusySpin,
     };
-    let series: [(&str, &[u32], fn(Workload, u32) -> Workload); 3] = [
+    let series: [Series; 3] = [
         ("scale/partitions", &args.partitions, |w, n| Workload {
             partitions: n,
             ..w

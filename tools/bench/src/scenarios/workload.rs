@@ -122,8 +122,8 @@ impl Workload {
                     cores.pin(slot + 1);
                     // Settle the assignment before the clock starts.
                     let _ = consumer.poll(batch, Duration::ZERO);
-                    alloc::count_this_thread();
                     start_line(arrived, threads);
+                    alloc::count_this_thread();
                     let mut seen = 0u64;
                     let mut broken = None;
                     loop {
@@ -153,8 +153,8 @@ impl Workload {
                 }));
             }
             cores.pin(0);
-            alloc::count_this_thread();
             start_line(arrived, threads);
+            alloc::count_this_thread();
             let start = Instant::now();
             let mut sent = 0u64;
             while sent < per_partition {

@@ -1,0 +1,60 @@
+//! `crossbeam-channel` (bounded: `try_send` / `try_recv`) and `crossbeam-queue`
+//! (`ArrayQueue`: `push` / `pop`). Neither has a batch operation: batches go one by one.
+
+use std::sync::Arc;
+
+use crossbeam_queue::ArrayQueue;
+
+use super::{Plan, Rx, Tx};
+
+/// The sender of a bounded channel.
+pub struct ChannelTx(crossbeam_channel::Sender<u64>);
+
+/// The receiver of a bounded channel.
+pub struct ChannelRx(crossbeam_channel::Receiver<u64>);
+
+/// A bounded channel of `plan.capacity` slots.
+pub fn channel(plan: &Plan) -> (ChannelTx, ChannelRx) {
+    let (tx, rx) = crossbeam_channel::bounded(plan.capacity);
+    (ChannelTx(tx), ChannelRx(rx))
+}
+
+impl Tx for ChannelTx {
+    #[inline(always)]
+    fn try_send(&mut self, value: u64) -> Result<(), u64> {
+        self.0.try_send(value).map_err(|e| e.into_inner())
+    }
+}
+
+impl Rx for ChannelRx {
+    #[inline(always)]
+    fn try_recv(&mut self) -> Option<u64> {
+        self.0.try_recv().ok()
+    }
+}
+
+/// The pushing side of a shared `ArrayQueue`.
+pub struct QueueTx(Arc<ArrayQueue<u64>>);
+
+/// The popping side of a shared `ArrayQueue`.
+pub struct QueueRx(Arc<ArrayQueue<u64>>);
+
+/// An `ArrayQueue` of `plan.capacity` slots, shared by one pusher and one popper.
+pub fn queue(plan: &Plan) -> (QueueTx, QueueRx) {
+    let queue = Arc::new(ArrayQueue::new(plan.capacity));
+    (QueueTx(Arc::clone(&queue)), QueueRx(queue))
+}
+
+impl Tx for QueueTx {
+    #[inline(always)]
+    fn try_send(&mut self, value: u64) -> Result<(), u64> {
+        self.0.push(value)
+    }
+}
+
+impl Rx for QueueRx {
+    #[inline(always)]
+    fn try_recv(&mut self) -> Option<u64> {
+        self.0.pop()
+    }
+}

@@ -1,0 +1,257 @@
+//! `disruptor` (single producer): `try_publish`, and `try_batch_publish(n)` for batches.
+//!
+//! - Streams (`spsc`, `spsc-batch`, `fanout-3`): the consumers are the disruptor's own managed
+//!   event-handler threads, its usual form, pinned with the builder's `pin_at_core` to the cores
+//!   of thread slots 1, 2, ... (ids from `--cores`). Our only thread is the producer, which
+//!   times from its first publish until every handler has checked the last message (they count
+//!   down through an atomic). A handler drains everything published before it moves its cursor,
+//!   so its consumer batches even in `spsc`. Handlers wait with [`Pause`], the same pause as
+//!   every other system.
+//! - Ping-pong: a managed handler cannot be the timing thread, so both ends use the disruptor's
+//!   public event-poller API (`new_event_poller`, `take(1)`) on our own pinned threads: two
+//!   disruptors, each with one poller, driven like every other queue.
+//!
+//! `pin_at_core` checks the core id against the *calling* thread's affinity mask (and panics if
+//! it is missing), so the disruptor is built on the calling thread, which the harness never pins;
+//! a refusal is turned into an error.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread;
+use std::time::Instant;
+
+use crossbeam_utils::CachePadded;
+use disruptor::wait_strategies::WaitStrategy;
+use disruptor::{
+    build_single_producer, EventPoller, ProcessorSettings, Producer, Sequence,
+    SingleConsumerBarrier, SingleProducer, SingleProducerBarrier,
+};
+
+use super::drive::{self, RoundTrips, Throughput};
+use super::{Expect, Idle, Plan, Rx, Tx, Waiting};
+use crate::alloc;
+
+/// The disruptor's wait strategy: the same pause as every other system.
+#[derive(Clone, Copy)]
+pub struct Pause(Waiting);
+
+impl WaitStrategy for Pause {
+    #[inline(always)]
+    fn wait_for(&self, _sequence: Sequence) {
+        self.0.pause();
+    }
+}
+
+/// How the handlers report back to the producer thread.
+#[derive(Default)]
+struct Finish {
+    /// Handlers that have checked every message.
+    done: AtomicUsize,
+    /// The first wrong message any handler saw: (received, expected).
+    broken: OnceLock<(u64, u64)>,
+}
+
+/// Runs on a handler thread before its first event: count its allocations from here.
+fn start_counting() -> Expect {
+    alloc::count_this_thread();
+    Expect::default()
+}
+
+/// A handler that checks `0..messages` and reports to `finish` after the last one.
+fn handler(
+    messages: u64,
+    finish: Arc<Finish>,
+) -> impl FnMut(&mut Expect, &u64, Sequence, bool) + Send + 'static {
+    move |expect, value, _sequence, _end_of_batch| {
+        expect.check(*value);
+        if expect.next == messages {
+            if let Some(broken) = expect.broken() {
+                let _ = finish.broken.set(broken);
+            }
+            alloc::stop_counting_this_thread();
+            // Release: pairs with the Acquire load in `wait_for_handlers`; this handler's
+            // checks and allocations happen-before the producer reads the verdict.
+            finish.done.fetch_add(1, Ordering::Release);
+        }
+    }
+}
+
+/// `builder`, with its next handler pinned to `core` when there is a core list.
+fn pinned<B: ProcessorSettings<u64, Pause>>(builder: B, core: Option<usize>) -> B {
+    match core {
+        Some(id) => builder.pin_at_core(id),
+        None => builder,
+    }
+}
+
+/// Builds with `make`, turning a `pin_at_core` refusal (a panic) into an error.
+fn build<P>(plan: &Plan, make: impl FnOnce() -> P) -> Result<P, String> {
+    catch_unwind(AssertUnwindSafe(make)).map_err(|_| {
+        format!(
+            "disruptor refused to pin its handlers to cores {:?}: pin_at_core checks the calling \
+             thread's affinity mask",
+            plan.cores.ids()
+        )
+    })
+}
+
+/// One producer, one managed handler.
+pub fn spsc(batch: Option<usize>, plan: &Plan) -> Result<Throughput, String> {
+    let finish = Arc::new(Finish::default());
+    let before = alloc::allocations();
+    let consumer = handler(plan.messages, Arc::clone(&finish));
+    let producer = build(plan, || {
+        let builder = build_single_producer(plan.capacity, || 0_u64, Pause(plan.waiting));
+        pinned(builder, plan.core_id(1))
+            .handle_events_and_state_with(consumer, start_counting)
+            .build()
+    })?;
+    stream(producer, &finish, 1, batch, plan, before)
+}
+
+/// One producer, three managed handlers, each seeing every message.
+pub fn fanout3(plan: &Plan) -> Result<Throughput, String> {
+    let finish = Arc::new(Finish::default());
+    let before = alloc::allocations();
+    let handlers = [(); 3].map(|()| handler(plan.messages, Arc::clone(&finish)));
+    let producer = build(plan, || {
+        let [first, second, third] = handlers;
+        let builder = build_single_producer(plan.capacity, || 0_u64, Pause(plan.waiting));
+        let builder =
+            pinned(builder, plan.core_id(1)).handle_events_and_state_with(first, start_counting);
+        let builder =
+            pinned(builder, plan.core_id(2)).handle_events_and_state_with(second, start_counting);
+        pinned(builder, plan.core_id(3))
+            .handle_events_and_state_with(third, start_counting)
+            .build()
+    })?;
+    stream(producer, &finish, 3, None, plan, before)
+}
+
+/// Publishes `0..messages` and waits for `handlers` handlers to check them all, on a pinned
+/// producer thread; dropping the producer afterwards stops and joins the handlers.
+fn stream<P: Producer<u64> + Send>(
+    producer: P,
+    finish: &Finish,
+    handlers: usize,
+    batch: Option<usize>,
+    plan: &Plan,
+    before: u64,
+) -> Result<Throughput, String> {
+    let (messages, waiting) = (plan.messages, plan.waiting);
+    let mut producer = CachePadded::new(producer);
+    let elapsed = thread::scope(|s| {
+        s.spawn(move || {
+            plan.cores.pin(0);
+            alloc::count_this_thread();
+            let start = Instant::now();
+            let result = publish(&mut *producer, messages, batch, waiting)
+                .and_then(|()| wait_for_handlers(finish, handlers, waiting));
+            let end = Instant::now();
+            alloc::stop_counting_this_thread();
+            drop(producer);
+            result.map(|()| end.saturating_duration_since(start))
+        })
+        .join()
+    })
+    .map_err(|_| "producer thread panicked".to_owned())?
+    .map_err(|e| format!("producer: {e}"))?;
+    if let Some((got, want)) = finish.broken.get() {
+        return Err(format!(
+            "a handler received {got} where {want} was expected"
+        ));
+    }
+    Ok(Throughput {
+        elapsed,
+        messages,
+        allocs_per_msg: alloc::per_message(before, messages),
+    })
+}
+
+/// Publishes `0..messages`, singly or in batches of `batch`, waiting while the ring is full.
+fn publish<P: Producer<u64>>(
+    producer: &mut P,
+    messages: u64,
+    batch: Option<usize>,
+    waiting: Waiting,
+) -> Result<(), String> {
+    let mut idle = Idle::new(waiting);
+    let step = batch.unwrap_or(1) as u64;
+    let mut first = 0;
+    while first < messages {
+        let n = (messages - first).min(step);
+        let sent = if n == 1 {
+            producer.try_publish(|slot| *slot = first).is_ok()
+        } else {
+            producer
+                .try_batch_publish(n as usize, |slots| {
+                    for (slot, value) in slots.zip(first..) {
+                        *slot = value;
+                    }
+                })
+                .is_ok()
+        };
+        if sent {
+            first += n;
+            idle.reset();
+        } else {
+            idle.wait()?;
+        }
+    }
+    Ok(())
+}
+
+/// Waits until `handlers` handlers have reported.
+fn wait_for_handlers(finish: &Finish, handlers: usize, waiting: Waiting) -> Result<(), String> {
+    let mut idle = Idle::new(waiting);
+    // Acquire: pairs with the Release `fetch_add` in `handler`.
+    while finish.done.load(Ordering::Acquire) < handlers {
+        idle.wait().map_err(|e| {
+            format!(
+                "{e} while waiting for the handlers ({} of {handlers} done)",
+                finish.done.load(Ordering::Relaxed)
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// The producer of a disruptor read by one event poller.
+pub struct PollerTx(SingleProducer<u64, SingleConsumerBarrier>);
+
+/// The event poller of a disruptor.
+pub struct PollerRx(EventPoller<u64, SingleProducerBarrier>);
+
+/// A disruptor of `plan.capacity` slots with one event poller.
+fn polled(plan: &Plan) -> (PollerTx, PollerRx) {
+    let (poller, builder) =
+        build_single_producer(plan.capacity, || 0_u64, Pause(plan.waiting)).new_event_poller();
+    (PollerTx(builder.build()), PollerRx(poller))
+}
+
+impl Tx for PollerTx {
+    #[inline(always)]
+    fn try_send(&mut self, value: u64) -> Result<(), u64> {
+        self.0
+            .try_publish(|slot| *slot = value)
+            .map(drop)
+            .map_err(|_| value)
+    }
+}
+
+impl Rx for PollerRx {
+    #[inline(always)]
+    fn try_recv(&mut self) -> Option<u64> {
+        // Dropping the guard releases the event.
+        let mut guard = self.0.take(1).ok()?;
+        (&mut guard).next().copied()
+    }
+}
+
+/// Ping-pong through two event-polled disruptors.
+pub fn ping_pong(plan: &Plan) -> Result<RoundTrips, String> {
+    let (ping_tx, ping_rx) = polled(plan);
+    let (pong_tx, pong_rx) = polled(plan);
+    drive::ping_pong((ping_tx, pong_rx), (ping_rx, pong_tx), plan)
+}

@@ -1,0 +1,273 @@
+//! The generic drivers: a stream (one producer, one or more consumers) and a ping-pong.
+//!
+//! - Stream: the producer (thread slot 0) sends `0..messages`, one at a time or in batches; each
+//!   consumer (slots 1, 2, ...) checks that it receives exactly that sequence. All threads are
+//!   pinned, then meet at a start line; the time runs from the producer leaving the line until
+//!   the last consumer has checked the last message.
+//! - Ping-pong: the pinger (slot 0) sends `i`, waits for it to come back through the second
+//!   queue, checks it, and records the round trip in an hdrhistogram; the echo (slot 1) sends
+//!   back every message it receives. The first [`Plan::warmup_round_trips`] are not recorded.
+//!
+//! Allocations are counted on the data-path threads from the start line until their last
+//! message; their handles are dropped after counting stops.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::{self, ScopedJoinHandle};
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::CachePadded;
+use hdrhistogram::Histogram;
+
+use super::{recv, send, Expect, Idle, Plan, Rx, Sample, Tx, Waiting};
+use crate::alloc;
+
+/// Longest round trip the histogram tracks exactly (longer ones are recorded as this).
+const MAX_TRACKED_NS: u64 = 60_000_000_000;
+
+/// What one stream run measured.
+#[derive(Clone, Copy, Debug)]
+pub struct Throughput {
+    /// From the start line until the last consumer was done.
+    pub elapsed: Duration,
+    /// Messages sent (each consumer received all of them).
+    pub messages: u64,
+    /// Allocations on the data-path threads, per message sent.
+    pub allocs_per_msg: f64,
+}
+
+impl Throughput {
+    /// As a [`Sample`].
+    pub fn sample(self) -> Sample {
+        Sample::Rate {
+            mmsgs_per_s: self.messages as f64 / self.elapsed.as_secs_f64().max(1e-9) / 1e6,
+            allocs_per_msg: self.allocs_per_msg,
+        }
+    }
+}
+
+/// What one ping-pong run measured.
+pub struct RoundTrips {
+    /// Round-trip times in nanoseconds (warm-up excluded).
+    pub histogram: Histogram<u64>,
+    /// Allocations on the two threads, per one-way message.
+    pub allocs_per_msg: f64,
+}
+
+impl RoundTrips {
+    /// As a [`Sample`].
+    pub fn sample(self) -> Sample {
+        Sample::RoundTrip {
+            histogram: self.histogram,
+            allocs_per_msg: self.allocs_per_msg,
+        }
+    }
+}
+
+/// Pauses under `waiting` until `n` threads have arrived: a start line that adds no futex
+/// wake-up to a timed span. (Unlike `threads::start_line`, it asks nothing of the OS while
+/// waiting, so it neither allocates nor makes system calls.)
+fn start_line(arrived: &AtomicUsize, n: usize, waiting: Waiting) {
+    // AcqRel/Acquire: every thread's setup happens-before every thread leaves the line.
+    arrived.fetch_add(1, Ordering::AcqRel);
+    while arrived.load(Ordering::Acquire) < n {
+        waiting.pause();
+    }
+}
+
+/// Joins a data-path thread, turning a panic into an error.
+fn join<T>(handle: ScopedJoinHandle<'_, Result<T, String>>, who: &str) -> Result<T, String> {
+    handle
+        .join()
+        .map_err(|_| format!("{who} thread panicked"))?
+        .map_err(|e| format!("{who}: {e}"))
+}
+
+/// Sends `0..messages`, singly or in batches of `batch`.
+fn produce<T: Tx>(
+    tx: &mut T,
+    messages: u64,
+    batch: Option<usize>,
+    waiting: Waiting,
+) -> Result<(), String> {
+    match batch {
+        None => {
+            for value in 0..messages {
+                send(tx, value, waiting)?;
+            }
+        }
+        Some(batch) => {
+            let mut first = 0;
+            while first < messages {
+                let n = (messages - first).min(batch as u64);
+                tx.send_batch(first, n as usize, waiting)?;
+                first += n;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Receives and checks `messages` messages, singly or up to `batch` at a time.
+fn consume<R: Rx>(
+    rx: &mut R,
+    messages: u64,
+    batch: Option<usize>,
+    waiting: Waiting,
+) -> Result<(), String> {
+    let mut expect = Expect::default();
+    let stalled = |e: String, received: u64| format!("{e} after {received} of {messages} messages");
+    match batch {
+        None => {
+            while expect.next < messages {
+                let value = recv(rx, waiting).map_err(|e| stalled(e, expect.next))?;
+                expect.check(value);
+            }
+        }
+        Some(batch) => {
+            let mut idle = Idle::new(waiting);
+            while expect.next < messages {
+                if rx.try_recv_batch(batch, &mut |value| expect.check(value)) == 0 {
+                    idle.wait().map_err(|e| stalled(e, expect.next))?;
+                } else {
+                    idle.reset();
+                }
+            }
+        }
+    }
+    expect
+        .verdict()
+        .map_err(|e| format!("{e} (after {} messages)", expect.next))
+}
+
+/// Runs one producer sending through `tx` to every reader of `readers`.
+///
+/// `send_batch`: messages per send (`None`: one at a time); `recv_batch`: at most per receive.
+pub fn stream<T: Tx, R: Rx>(
+    tx: T,
+    readers: Vec<R>,
+    send_batch: Option<usize>,
+    recv_batch: Option<usize>,
+    plan: &Plan,
+) -> Result<Throughput, String> {
+    if readers.is_empty() {
+        return Err("a stream needs at least one reader".into());
+    }
+    let (messages, waiting) = (plan.messages, plan.waiting);
+    let threads = 1 + readers.len();
+    let arrived = AtomicUsize::new(0);
+    let before = alloc::allocations();
+    let (start, ends) = thread::scope(|s| {
+        let arrived = &arrived;
+        let consumers: Vec<_> = readers
+            .into_iter()
+            .enumerate()
+            .map(|(i, rx)| {
+                let mut rx = CachePadded::new(rx);
+                s.spawn(move || {
+                    plan.cores.pin(1 + i);
+                    start_line(arrived, threads, waiting);
+                    alloc::count_this_thread();
+                    let result = consume(&mut *rx, messages, recv_batch, waiting);
+                    let end = Instant::now();
+                    alloc::stop_counting_this_thread();
+                    result.map(|()| end)
+                })
+            })
+            .collect();
+        let mut tx = CachePadded::new(tx);
+        let producer = s.spawn(move || {
+            plan.cores.pin(0);
+            start_line(arrived, threads, waiting);
+            alloc::count_this_thread();
+            let start = Instant::now();
+            let result = produce(&mut *tx, messages, send_batch, waiting);
+            alloc::stop_counting_this_thread();
+            result.map(|()| start)
+        });
+        let start = join(producer, "producer");
+        let ends: Vec<_> = consumers.into_iter().map(|h| join(h, "consumer")).collect();
+        (start, ends)
+    });
+    let start = start?;
+    let mut last = start;
+    for end in ends {
+        last = last.max(end?);
+    }
+    Ok(Throughput {
+        elapsed: last.saturating_duration_since(start),
+        messages,
+        allocs_per_msg: alloc::per_message(before, messages),
+    })
+}
+
+/// Runs `plan.messages` recorded round trips: the pinger sends on `pinger.0` and receives on
+/// `pinger.1`; the echo receives on `echo.0` and sends back on `echo.1`.
+pub fn ping_pong<PT: Tx, PR: Rx, ER: Rx, ET: Tx>(
+    pinger: (PT, PR),
+    echo: (ER, ET),
+    plan: &Plan,
+) -> Result<RoundTrips, String> {
+    let waiting = plan.waiting;
+    let warmup = plan.warmup_round_trips();
+    let total = warmup + plan.messages;
+    let mut histogram =
+        Histogram::<u64>::new_with_bounds(1, MAX_TRACKED_NS, 3).map_err(|e| e.to_string())?;
+    let arrived = AtomicUsize::new(0);
+    let before = alloc::allocations();
+    let (pinged, echoed) = thread::scope(|s| {
+        let arrived = &arrived;
+        let mut echo = CachePadded::new(echo);
+        let echoer = s.spawn(move || {
+            plan.cores.pin(1);
+            start_line(arrived, 2, waiting);
+            alloc::count_this_thread();
+            let mut result = Ok(());
+            for _ in 0..total {
+                result =
+                    recv(&mut echo.0, waiting).and_then(|value| send(&mut echo.1, value, waiting));
+                if result.is_err() {
+                    break;
+                }
+            }
+            alloc::stop_counting_this_thread();
+            result
+        });
+        let mut pinger = CachePadded::new(pinger);
+        let histogram = &mut histogram;
+        let pinger = s.spawn(move || {
+            plan.cores.pin(0);
+            start_line(arrived, 2, waiting);
+            alloc::count_this_thread();
+            let mut expect = Expect::default();
+            let mut result = Ok(());
+            for i in 0..total {
+                let sent = Instant::now();
+                let value = match send(&mut pinger.0, i, waiting)
+                    .and_then(|()| recv(&mut pinger.1, waiting))
+                {
+                    Ok(value) => value,
+                    Err(e) => {
+                        result = Err(format!("{e} (round trip {i})"));
+                        break;
+                    }
+                };
+                let round_trip = sent.elapsed();
+                expect.check(value);
+                if i >= warmup {
+                    histogram.saturating_record(
+                        round_trip.as_nanos().min(u128::from(MAX_TRACKED_NS)) as u64,
+                    );
+                }
+            }
+            alloc::stop_counting_this_thread();
+            result.and_then(|()| expect.verdict())
+        });
+        (join(pinger, "pinger"), join(echoer, "echo"))
+    });
+    pinged?;
+    echoed?;
+    Ok(RoundTrips {
+        histogram,
+        allocs_per_msg: alloc::per_message(before, 2 * total),
+    })
+}

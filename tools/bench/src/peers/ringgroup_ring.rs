@@ -1,0 +1,74 @@
+//! ringgroup's partition ring: `try_publish` / `try_poll(1)`, and `try_claim(n)` /
+//! `try_poll(n)` for batches. One ring with `readers` readers is a broadcast: every reader sees
+//! every message.
+
+use ringgroup::ring::{Reader, Ring, StartAt, Writer};
+use ringgroup::ClaimError;
+
+use super::{Idle, Plan, Rx, Tx, Waiting};
+
+/// The writer of a ring.
+pub struct RingTx(Writer<u64>);
+
+/// One reader of a ring.
+pub struct RingRx(Reader<u64>);
+
+/// A ring of `plan.capacity` slots with `readers` readers, all starting at offset 0.
+pub fn broadcast(plan: &Plan, readers: usize) -> Result<(RingTx, Vec<RingRx>), String> {
+    let (writer, subscriber) = Ring::<u64>::builder()
+        .capacity(plan.capacity)
+        .max_readers(readers)
+        .wait_strategy(plan.waiting.ring_strategy())
+        .build()
+        .map_err(|e| format!("building the ring: {e}"))?;
+    let readers = (0..readers)
+        .map(|_| subscriber.subscribe(StartAt::Earliest).map(RingRx))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("subscribing: {e}"))?;
+    Ok((RingTx(writer), readers))
+}
+
+impl Tx for RingTx {
+    #[inline(always)]
+    fn try_send(&mut self, value: u64) -> Result<(), u64> {
+        self.0.try_publish(value).map_err(|e| e.into_inner())
+    }
+
+    fn send_batch(&mut self, first: u64, n: usize, waiting: Waiting) -> Result<(), String> {
+        let mut idle = Idle::new(waiting);
+        loop {
+            match self.0.try_claim(n) {
+                Ok(mut claim) => {
+                    claim.extend(first..first + n as u64);
+                    claim.publish();
+                    return Ok(());
+                }
+                Err(ClaimError::Full) => idle.wait()?,
+                Err(e) => return Err(format!("claiming {n} slots: {e}")),
+            }
+        }
+    }
+}
+
+impl Rx for RingRx {
+    #[inline(always)]
+    fn try_recv(&mut self) -> Option<u64> {
+        // Dropping the batch releases its slot.
+        self.0
+            .try_poll(1)
+            .ok()
+            .and_then(|batch| batch.get(0).copied())
+    }
+
+    #[inline(always)]
+    fn try_recv_batch(&mut self, max: usize, each: &mut impl FnMut(u64)) -> usize {
+        let Ok(batch) = self.0.try_poll(max) else {
+            return 0;
+        };
+        let (head, tail) = batch.as_slices();
+        for &value in head.iter().chain(tail) {
+            each(value);
+        }
+        batch.len()
+    }
+}
