@@ -99,7 +99,7 @@ impl Record {
     }
 }
 
-/// Keeps four significant decimals: enough for any figure here, and short JSON.
+/// Keeps five significant digits: enough for any figure here, and short JSON.
 pub fn round(x: f64) -> f64 {
     if x == 0.0 || !x.is_finite() {
         return x;
@@ -502,8 +502,8 @@ mod tests {
     }
 
     #[test]
-    fn rounding_keeps_four_significant_decimals() {
-        assert_eq!(round(123.456_789), 123.456_8);
+    fn rounding_keeps_five_significant_digits() {
+        assert_eq!(round(123.456_789), 123.46);
         assert_eq!(round(0.000_123_456), 0.000_123_46);
         assert_eq!(round(123_456.7), 123_457.0);
     }

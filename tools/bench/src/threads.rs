@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Spins until `n` threads have arrived: a start line that adds no futex wake-up to a timed span.
 pub fn start_line(arrived: &AtomicUsize, n: usize) {
     // AcqRel/Acquire: every thread's setup happens-before every thread leaves the line.
-    // Read once: `available_parallelism` reads cgroup files (and allocates) on every call.
     let crowded = n > parallelism();
     arrived.fetch_add(1, Ordering::AcqRel);
     while arrived.load(Ordering::Acquire) < n {
