@@ -39,6 +39,7 @@ pub struct Topic<T> {
 struct TopicInner<T> {
     name: String,
     subscribers: Vec<Subscriber<T>>,
+    strategy: WaitStrategy,
 }
 
 impl<T> Clone for Topic<T> {
@@ -79,6 +80,11 @@ impl<T> Topic<T> {
     /// How many partitions it has.
     pub fn partitions(&self) -> u32 {
         self.inner.subscribers.len() as u32
+    }
+
+    /// How blocked writers, readers and group members of this topic wait.
+    pub(crate) fn wait_strategy(&self) -> WaitStrategy {
+        self.inner.strategy
     }
 
     /// The next offset to be published on `partition`, or `None` if there is no such partition.
@@ -173,6 +179,7 @@ impl<T> TopicBuilder<T> {
             inner: Arc::new(TopicInner {
                 name: self.name,
                 subscribers,
+                strategy: self.strategy,
             }),
         };
         Ok((

@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use crossbeam_utils::CachePadded;
 
 use crate::error::{CommitError, ConsumeError, GroupError};
-use crate::ring::{Batch, StartAt};
+use crate::ring::{Batch, StartAt, WaitStrategy};
 use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, Ordering};
 use crate::topic::Topic;
 use assignor::{Assignor, MemberInfo, RangeAssignor};
@@ -636,7 +636,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
                 return Err(ConsumeError::Timeout);
             }
             idle_rounds = idle_rounds.saturating_add(1);
-            backoff(idle_rounds);
+            backoff(idle_rounds, self.group.topic.wait_strategy());
         }
     }
 
@@ -923,18 +923,21 @@ enum Found<'a, T> {
     Nothing,
 }
 
-/// Spin, then yield, then sleep in short steps: a member may own many partitions, so it
-/// cannot park on one ring's signal.
-fn backoff(round: u32) {
-    if round < 64 {
-        crate::sync::spin_hint();
-    } else if round < 128 {
-        crate::sync::thread::yield_now();
-    } else {
-        #[cfg(not(loom))]
-        std::thread::sleep(Duration::from_micros(50));
-        #[cfg(loom)]
-        crate::sync::thread::yield_now();
+/// An idle member's wait between looks, under the topic's wait strategy: `BusySpin` spins,
+/// `Yield` yields, and `SpinThenPark` spins, yields, then sleeps in 50 µs steps (a member may
+/// own many partitions, so it cannot park on one ring's signal).
+fn backoff(round: u32, strategy: WaitStrategy) {
+    match strategy {
+        WaitStrategy::BusySpin => crate::sync::spin_hint(),
+        WaitStrategy::Yield => crate::sync::thread::yield_now(),
+        WaitStrategy::SpinThenPark if round < 64 => crate::sync::spin_hint(),
+        WaitStrategy::SpinThenPark if round < 128 => crate::sync::thread::yield_now(),
+        WaitStrategy::SpinThenPark => {
+            #[cfg(not(loom))]
+            std::thread::sleep(Duration::from_micros(50));
+            #[cfg(loom)]
+            crate::sync::thread::yield_now();
+        }
     }
 }
 

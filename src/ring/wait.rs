@@ -22,7 +22,9 @@
 
 use crate::sync::{fence, thread, AtomicUsize, Condvar, Deadline, Mutex, Ordering};
 
-/// How a blocked reader or writer waits.
+/// How a blocked reader or writer waits. A topic's strategy also sets how its idle group
+/// members wait in `Consumer::poll` (with `SpinThenPark` they sleep in 50 µs steps after the
+/// yield phase, since a member cannot park on several rings at once).
 ///
 /// # Examples
 ///
