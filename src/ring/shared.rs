@@ -104,28 +104,33 @@ impl<T> Shared<T> {
         unsafe { self.slots.get_unchecked(index) }
     }
 
+    /// The slots, mask and capacity as a small copy for a run of writes (see [`SlotWriter`]).
+    #[inline(always)]
+    pub(crate) fn slot_writer(&self) -> SlotWriter<'_, T> {
+        SlotWriter {
+            slots: &self.slots,
+            mask: self.mask,
+            capacity: self.capacity,
+        }
+    }
+
     /// Writes `value` at `offset`, dropping the message it replaces.
     ///
     /// # Safety
-    /// Only the writer calls this, with `offset` below its effective limit (so no registered
-    /// reader can still read `offset - capacity`), and offsets are written in order, so the slot
-    /// holds the message `offset - capacity` exactly when `offset >= capacity`.
+    /// As for [`SlotWriter::write`].
     #[inline(always)]
     pub(crate) unsafe fn write_slot(&self, offset: u64, value: T) {
-        let replaces = std::mem::needs_drop::<T>() && offset >= self.capacity;
-        self.slot(offset).with_mut(|slot| {
-            if replaces {
-                // SAFETY: the slot holds the initialised message `offset - capacity` (caller's
-                // contract) and no reader references it. Read it out before writing so that a
-                // panicking `Drop` cannot leave the slot dropped yet marked initialised.
-                let old = unsafe { slot.replace(MaybeUninit::new(value)).assume_init() };
-                drop(old);
-            } else {
-                // SAFETY: the pointer is valid and unaliased (caller's contract); the slot is
-                // either uninitialised or holds a value that needs no drop.
-                unsafe { slot.write(MaybeUninit::new(value)) };
-            }
-        })
+        // SAFETY: the caller's contract is `SlotWriter::write`'s.
+        unsafe { self.slot_writer().write(offset, value) }
+    }
+
+    /// Makes every offset below `head` visible to readers and wakes parked ones.
+    #[inline(always)]
+    pub(crate) fn publish(&self, head: u64) {
+        // Release: pairs with the reader's `load_acquire` of `published`; orders the slot
+        // writes before the new cursor.
+        self.published.store_release(head);
+        self.notify_data();
     }
 
     /// A shared reference to the message at `offset`.
@@ -291,5 +296,75 @@ impl<T> Drop for Shared<T> {
             end: published,
         };
         remaining.drop_all();
+    }
+}
+
+/// The writer's view of the slots, copied out of [`Shared`]: a write through a slot pointer could
+/// alias `Shared`'s own fields as far as the compiler knows, so writing through `&Shared` reloads
+/// the slot base and mask for every message. Held in locals, they stay in registers for a run.
+pub(crate) struct SlotWriter<'a, T> {
+    slots: &'a [UnsafeCell<MaybeUninit<T>>],
+    mask: u64,
+    capacity: u64,
+}
+
+impl<T> Clone for SlotWriter<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for SlotWriter<'_, T> {}
+
+impl<T> SlotWriter<'_, T> {
+    /// Writes `value` at `offset`, dropping the message it replaces.
+    ///
+    /// # Safety
+    /// Only the writer calls this, with `offset` below its effective limit (so no registered
+    /// reader can still read `offset - capacity`), and offsets are written in order, so the slot
+    /// holds the message `offset - capacity` exactly when `offset >= capacity`.
+    #[inline(always)]
+    pub(crate) unsafe fn write(&self, offset: u64, value: T) {
+        let replaces = std::mem::needs_drop::<T>() && offset >= self.capacity;
+        let index = (offset & self.mask) as usize;
+        debug_assert!(index < self.slots.len());
+        // SAFETY: `mask == slots.len() - 1` and the length is a power of two, so the masked
+        // index is in bounds.
+        let slot = unsafe { self.slots.get_unchecked(index) };
+        slot.with_mut(|slot| {
+            if replaces {
+                // SAFETY: the slot holds the initialised message `offset - capacity` (caller's
+                // contract) and no reader references it. Read it out before writing so that a
+                // panicking `Drop` cannot leave the slot dropped yet marked initialised.
+                let old = unsafe { slot.replace(MaybeUninit::new(value)).assume_init() };
+                drop(old);
+            } else {
+                // SAFETY: the pointer is valid and unaliased (caller's contract); the slot is
+                // either uninitialised or holds a value that needs no drop.
+                unsafe { slot.write(MaybeUninit::new(value)) };
+            }
+        })
+    }
+
+    /// Writes messages from `messages` at `from, from + 1, ...`, stopping before `to` or when
+    /// the iterator ends; returns the first offset not written.
+    ///
+    /// # Safety
+    /// As for [`write`](Self::write), for every offset in `from..to`.
+    #[inline(always)]
+    pub(crate) unsafe fn write_run(
+        &self,
+        from: u64,
+        to: u64,
+        messages: &mut impl Iterator<Item = T>,
+    ) -> u64 {
+        let mut head = from;
+        while head < to {
+            let Some(value) = messages.next() else { break };
+            // SAFETY: `from <= head < to` (caller's contract).
+            unsafe { self.write(head, value) };
+            head += 1;
+        }
+        head
     }
 }

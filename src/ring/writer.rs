@@ -17,7 +17,7 @@
 
 use crossbeam_utils::CachePadded;
 
-use super::shared::Shared;
+use super::shared::{Shared, SlotWriter};
 use super::wait::wait_until;
 use crate::error::{ClaimError, PublishError};
 use crate::sync::{Arc, Deadline, Ordering};
@@ -198,15 +198,13 @@ impl<T> Writer<T> {
             if self.gate.head >= self.gate.limit {
                 self.wait_for_space(1, Deadline::after(None));
             }
+            let slots = self.shared.slot_writer();
+            let gate = &mut *self.gate;
             // SAFETY: `head` is below the effective limit and is the next offset in order.
-            unsafe { self.shared.write_slot(self.gate.head, first) };
-            self.gate.head += 1;
-            while self.gate.head < self.gate.limit {
-                let Some(value) = messages.next() else { break };
-                // SAFETY: as above.
-                unsafe { self.shared.write_slot(self.gate.head, value) };
-                self.gate.head += 1;
-            }
+            unsafe { slots.write(gate.head, first) };
+            // SAFETY: every offset from `head + 1` up to the effective limit may be written, in
+            // order.
+            gate.head = unsafe { slots.write_run(gate.head + 1, gate.limit, &mut messages) };
             self.publish_head();
         }
         (self.gate.head - start) as usize
@@ -270,7 +268,9 @@ impl<T> Writer<T> {
         }
         let head = self.gate.head;
         Ok(Claim {
-            writer: self,
+            shared: &self.shared,
+            slots: self.shared.slot_writer(),
+            writer_head: &mut self.gate.head,
             head,
             end: head + n,
         })
@@ -297,10 +297,7 @@ impl<T> Writer<T> {
     /// Makes every written offset visible to readers.
     #[inline(always)]
     fn publish_head(&self) {
-        // Release: pairs with the reader's `load_acquire` of `published`; orders the slot
-        // writes before the new cursor.
-        self.shared.published.store_release(self.gate.head);
-        self.shared.notify_data();
+        self.shared.publish(self.gate.head);
     }
 }
 
@@ -328,8 +325,11 @@ impl<T> std::fmt::Debug for Writer<T> {
 /// Slots claimed by [`Writer::claim`]: write them in place with [`push`](Claim::push), then
 /// [`publish`](Claim::publish). Dropping the claim publishes what was pushed.
 pub struct Claim<'a, T> {
-    writer: &'a mut Writer<T>,
-    /// The next offset to write (the writer's head is updated on publish).
+    shared: &'a Shared<T>,
+    slots: SlotWriter<'a, T>,
+    /// The writer's head, updated on publish.
+    writer_head: &'a mut u64,
+    /// The next offset to write.
     head: u64,
     /// One past the last claimed offset.
     end: u64,
@@ -353,7 +353,7 @@ impl<T> Claim<'_, T> {
             return Err(value);
         }
         // SAFETY: the claim holds `head < end <= limit`; `head` is the next offset in order.
-        unsafe { self.writer.shared.write_slot(self.head, value) };
+        unsafe { self.slots.write(self.head, value) };
         self.head += 1;
         Ok(())
     }
@@ -365,18 +365,17 @@ impl<T> Claim<'_, T> {
 impl<T> Extend<T> for Claim<'_, T> {
     /// Pushes messages until the claim is full; the rest of the iterator is not consumed.
     fn extend<I: IntoIterator<Item = T>>(&mut self, messages: I) {
-        let shared = &*self.writer.shared;
-        for value in messages.into_iter().take(self.remaining()) {
-            // SAFETY: `take` keeps `head < end <= limit`; `head` is the next offset in order.
-            unsafe { shared.write_slot(self.head, value) };
-            self.head += 1;
-        }
+        // SAFETY: the claim holds `head <= end <= limit`, offsets written in order.
+        self.head = unsafe {
+            self.slots
+                .write_run(self.head, self.end, &mut messages.into_iter())
+        };
     }
 }
 
 impl<T> Drop for Claim<'_, T> {
     fn drop(&mut self) {
-        self.writer.gate.head = self.head;
-        self.writer.publish_head();
+        *self.writer_head = self.head;
+        self.shared.publish(self.head);
     }
 }

@@ -121,7 +121,12 @@ fn suite(common: &Common) -> Vec<Command> {
         }
     };
     let args = |name: &str, m: &str, r: &str, extra: &[&str]| {
-        let mut v = vec!["ringgroup-bench".to_owned(), name.to_owned(), "--runs".to_owned(), runs(r)];
+        let mut v = vec![
+            "ringgroup-bench".to_owned(),
+            name.to_owned(),
+            "--runs".to_owned(),
+            runs(r),
+        ];
         let messages = messages(m);
         if !messages.is_empty() {
             v.extend(["--messages".to_owned(), messages]);
