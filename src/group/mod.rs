@@ -604,7 +604,8 @@ impl<T: Send + Sync + 'static> Consumer<T> {
         max: usize,
         timeout: Duration,
     ) -> Result<Records<'a, T>, ConsumeError> {
-        let deadline = Instant::now().checked_add(timeout);
+        // Read the clock only once nothing was found: a clock read costs more than a poll.
+        let mut deadline: Option<Option<Instant>> = None;
         let mut idle_rounds: u32 = 0;
         loop {
             self.heartbeat();
@@ -632,6 +633,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
             if idle_rounds % 64 == 0 {
                 self.group.rescue_orphans();
             }
+            let deadline = *deadline.get_or_insert_with(|| Instant::now().checked_add(timeout));
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(ConsumeError::Timeout);
             }
