@@ -49,11 +49,15 @@
 //!
 //! # Waiting
 //!
-//! Consumers wait inside `Consumer::poll`, as a user's would: it spins 64 rounds, yields 64, then
-//! sleeps 50 µs at a time, whatever the topic's wait strategy. Below a few hundred thousand
-//! messages per second the fixed-rate consumer is often in that sleep when a message comes, and
-//! its latency shows it. The fixed-rate producer spins (yields, when both threads share one
-//! core) until each message's intended time.
+//! `--wait` sets the topics' wait strategy, which governs both how the producer waits for ring
+//! space and how an idle consumer waits inside `Consumer::poll`, as a user's would: `spin`
+//! busy-spins, `yield` yields between looks, `park` spins 64 rounds, yields 64, then sleeps
+//! 50 µs at a time. The default (`auto`) spins while both threads have a core of their own, else
+//! yields. Under `park`, a message that finds the consumer asleep waits out the rest of its
+//! sleep (50 µs plus the kernel's timer slack), which shapes the fixed-rate percentiles whenever
+//! messages are further apart than the spin and yield phases last. The record's `wait`
+//! parameter names the strategy used. The fixed-rate producer spins until each message's
+//! intended time (yields, when both threads share one core).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
@@ -84,6 +88,9 @@ pub struct Args {
     /// Slots per partition: a power of two.
     #[arg(long, default_value_t = 4096)]
     pub capacity: usize,
+    /// How the producer waits for ring space and an idle consumer for messages.
+    #[arg(long, value_enum, default_value_t = Wait::Auto)]
+    pub wait: Wait,
     #[command(flatten)]
     pub common: Common,
 }
@@ -174,13 +181,14 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
         .into());
     }
     let runs = args.common.runs();
+    let strategy = wait_strategy(args.wait, ctx);
     if matches!(args.mode, Mode::PingPong | Mode::Both) {
         let round_trips = args.common.messages_or(DEFAULT_ROUND_TRIPS);
         let warmup = warmup_round_trips(round_trips);
         let scenario = "latency/ping-pong";
         let mut samples = Vec::new();
         for run in 1..=runs {
-            let sample = ping_pong(args.capacity, round_trips, warmup, ctx)
+            let sample = ping_pong(args.capacity, strategy, round_trips, warmup, ctx)
                 .map_err(|e| format!("{scenario}: run {run}: {e}"))?;
             ctx.progress.step(format!(
                 "{scenario}: run {run}/{runs}: {}",
@@ -190,6 +198,7 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
         }
         let record = summarise(scenario, &samples)?
             .param("capacity", args.capacity)
+            .param("wait", wait_name(strategy))
             .param("round_trips", round_trips)
             .param("warmup_round_trips", warmup)
             .param("size_bytes", std::mem::size_of::<u64>());
@@ -201,7 +210,7 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
         let scenario = "latency/fixed-rate";
         let mut samples = Vec::new();
         for run in 1..=runs {
-            let sample = fixed_rate(args.capacity, args.rate, messages, warmup, ctx)
+            let sample = fixed_rate(args.capacity, strategy, args.rate, messages, warmup, ctx)
                 .map_err(|e| format!("{scenario}: run {run}: {e}"))?;
             let late = sample.schedule.map_or(0, |s| s.late_sends);
             ctx.progress.step(format!(
@@ -218,6 +227,7 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
         let late: Vec<f64> = schedules.iter().map(|s| s.late_sends as f64).collect();
         let record = summarise(scenario, &samples)?
             .param("capacity", args.capacity)
+            .param("wait", wait_name(strategy))
             .param("rate_msgs_per_s", args.rate)
             .param("messages", messages)
             .param("warmup_messages", warmup)
@@ -232,43 +242,6 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
 
 /// `p50 701 ns, p99 975 ns, p99.99 1170 ns, max 24084 ns` for a progress line.
 fn headline(h: &Histogram<u64>) -> String {
-    if std::env::var_os("LATENCY_DEBUG").is_some() {
-        let edges = [
-            0u64,
-            500,
-            1000,
-            2000,
-            5000,
-            10_000,
-            20_000,
-            40_000,
-            60_000,
-            80_000,
-            100_000,
-            120_000,
-            150_000,
-            200_000,
-            500_000,
-            1_000_000,
-            u64::MAX,
-        ];
-        let total = h.len() as f64;
-        let mut line = String::new();
-        for w in edges.windows(2) {
-            let c = h.count_between(w[0], w[1].saturating_sub(1).max(w[0]));
-            line += &format!(
-                "[{}us,{}us):{:.3}% ",
-                w[0] as f64 / 1e3,
-                if w[1] == u64::MAX {
-                    f64::INFINITY
-                } else {
-                    w[1] as f64 / 1e3
-                },
-                100.0 * c as f64 / total
-            );
-        }
-        eprintln!("{line}");
-    }
     format!(
         "p50 {} ns, p99 {} ns, p99.99 {} ns, max {} ns",
         h.value_at_quantile(0.5),
@@ -327,9 +300,18 @@ fn new_histogram() -> Result<Histogram<u64>, String> {
     Histogram::new_with_bounds(1, MAX_TRACKED_NS, 3).map_err(|e| format!("histogram: {e:?}"))
 }
 
-/// How the producers of a two-thread run wait for ring space.
-fn wait_strategy(ctx: &Ctx) -> WaitStrategy {
-    Wait::Auto.strategy(2, ctx.cores.count())
+/// The topics' wait strategy: `--wait` resolved for two threads on the chosen cores.
+fn wait_strategy(wait: Wait, ctx: &Ctx) -> WaitStrategy {
+    wait.strategy(2, ctx.cores.count())
+}
+
+/// The `wait` parameter: the strategy's name as `--wait` spells it.
+fn wait_name(strategy: WaitStrategy) -> &'static str {
+    match strategy {
+        WaitStrategy::BusySpin => "spin",
+        WaitStrategy::Yield => "yield",
+        WaitStrategy::SpinThenPark => "park",
+    }
 }
 
 /// A one-partition topic read by one group of one member (auto-commit).
@@ -405,8 +387,13 @@ fn both<A, B>(a: Result<A, String>, b: Result<B, String>) -> Result<(A, B), Stri
 }
 
 /// One ping-pong run: `warmup` unrecorded round trips, then `round_trips` recorded ones.
-fn ping_pong(capacity: usize, round_trips: u64, warmup: u64, ctx: &Ctx) -> Result<Run, String> {
-    let strategy = wait_strategy(ctx);
+fn ping_pong(
+    capacity: usize,
+    strategy: WaitStrategy,
+    round_trips: u64,
+    warmup: u64,
+    ctx: &Ctx,
+) -> Result<Run, String> {
     let ping = OnePartition::<u64>::new("ping", capacity, strategy)?;
     let pong = OnePartition::<u64>::new("pong", capacity, strategy)?;
     let (mut ping_writer, mut ping_reader) = (ping.writer, ping.consumer);
@@ -422,7 +409,8 @@ fn ping_pong(capacity: usize, round_trips: u64, warmup: u64, ctx: &Ctx) -> Resul
         let echo = s.spawn(move || {
             cores.pin(1);
             start_line(arrived, 2);
-            // Counted from here: `start_line` allocates while it waits (see the report).
+            // Counted only from here: `start_line` allocates while it waits (it asks std for the
+            // core count on every spin).
             alloc::count_this_thread();
             let result = echo_loop(&mut ping_reader, &mut pong_writer, total);
             alloc::stop_counting_this_thread();
@@ -433,7 +421,8 @@ fn ping_pong(capacity: usize, round_trips: u64, warmup: u64, ctx: &Ctx) -> Resul
         let pinger = s.spawn(move || {
             cores.pin(0);
             start_line(arrived, 2);
-            // Counted from here: `start_line` allocates while it waits (see the report).
+            // Counted only from here: `start_line` allocates while it waits (it asks std for the
+            // core count on every spin).
             alloc::count_this_thread();
             let result = ping_loop(&mut ping_writer, &mut pong_reader, total, warmup, histogram);
             alloc::stop_counting_this_thread();
@@ -509,12 +498,13 @@ fn echo_loop(
 /// `rate` per second.
 fn fixed_rate(
     capacity: usize,
+    strategy: WaitStrategy,
     rate: u64,
     messages: u64,
     warmup: u64,
     ctx: &Ctx,
 ) -> Result<Run, String> {
-    let timed = OnePartition::<Stamped>::new("timed", capacity, wait_strategy(ctx))?;
+    let timed = OnePartition::<Stamped>::new("timed", capacity, strategy)?;
     let (mut writer, mut reader) = (timed.writer, timed.consumer);
     let total = warmup + messages;
     let shared_core = ctx.cores.count() < 2;
@@ -530,7 +520,8 @@ fn fixed_rate(
         let consumer = s.spawn(move || {
             cores.pin(1);
             start_line(arrived, 2);
-            // Counted from here: `start_line` allocates while it waits (see the report).
+            // Counted only from here: `start_line` allocates while it waits (it asks std for the
+            // core count on every spin).
             alloc::count_this_thread();
             let result = receive_timed(&mut reader, clock, total, warmup, histogram);
             alloc::stop_counting_this_thread();
@@ -544,7 +535,8 @@ fn fixed_rate(
         let producer = s.spawn(move || {
             cores.pin(0);
             start_line(arrived, 2);
-            // Counted from here: `start_line` allocates while it waits (see the report).
+            // Counted only from here: `start_line` allocates while it waits (it asks std for the
+            // core count on every spin).
             alloc::count_this_thread();
             let pacing = Pacing {
                 clock,
@@ -595,13 +587,14 @@ fn send_timed(
     let t0 = pacing.clock.now_ns();
     let mut late_sends = 0u64;
     let mut last_send_ns = t0;
+    // When the producer reached the current message: message 0 is reached at `t0` exactly.
+    let mut now = t0;
     for i in 0..total {
         // Relaxed: a stop hint set by the consumer on failure (its error comes back by join).
         if consumer_failed.load(Ordering::Relaxed) {
             return Err(format!("stopped at message {i}: the consumer failed"));
         }
         let intended_ns = t0.saturating_add(pacing.offset_ns(i));
-        let mut now = pacing.clock.now_ns();
         if now > intended_ns {
             late_sends += u64::from(i >= warmup);
         } else {
@@ -622,6 +615,7 @@ fn send_timed(
             .publish_timeout(message, STALL_TIMEOUT)
             .map_err(|_| format!("message {i}: the ring stayed full for {STALL_TIMEOUT:?}"))?;
         last_send_ns = now;
+        now = pacing.clock.now_ns();
     }
     let recorded = total - warmup;
     let first_recorded_ns = t0.saturating_add(pacing.offset_ns(warmup));
