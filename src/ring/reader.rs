@@ -203,7 +203,8 @@ impl<T> Reader<T> {
     pub fn try_poll(&mut self, max: usize) -> Result<Batch<'_, T>, PollError> {
         let max = max.max(1) as u64;
         let available = match self.available(max) {
-            0 => self.readiness()?,
+            // `available` found nothing even after reloading `published`.
+            0 => self.nothing_new()?,
             n => n,
         };
         Ok(Batch {
@@ -212,13 +213,11 @@ impl<T> Reader<T> {
         })
     }
 
-    /// How many messages are readable now: `Err(Empty)` if none yet, `Err(Closed)` once the
-    /// writer is gone and everything was read. Consumes nothing.
-    pub(crate) fn readiness(&mut self) -> Result<u64, PollError> {
-        let available = self.available(1);
-        if available > 0 {
-            return Ok(available);
-        }
+    /// Called when a fresh look at `published` found nothing new: `Err(Empty)`, or
+    /// `Err(Closed)` once the writer is gone and everything was read. A closed ring is looked
+    /// at once more, since the writer may have published just before closing.
+    #[cold]
+    fn nothing_new(&mut self) -> Result<u64, PollError> {
         if !self.shared.is_closed() {
             return Err(PollError::Empty);
         }
