@@ -426,12 +426,18 @@ impl<T> GroupInner<T> {
 
     /// Finishes handoffs whose owner left or was evicted while it held a lease. Called by idle
     /// members, so such a partition moves as soon as the lease ends, not at the supervisor's
-    /// next tick. Takes the control lock only when some partition has a pending revoke.
+    /// next tick. Looks only when some partition has a pending revoke, and only if the control
+    /// lock is free: a held lock means a handoff or rebalance is under way, and blocking it
+    /// (idle members poll often) would only delay that handoff.
     fn rescue_orphans(&self) {
         if !self.entries.iter().any(|entry| entry.load().has(REVOKING)) {
             return;
         }
-        let mut control = self.lock();
+        let mut control = match self.control.try_lock() {
+            Ok(control) => control,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return,
+        };
         let orphaned = self.entries.iter().any(|entry| {
             let word = entry.load();
             word.has(REVOKING)

@@ -137,14 +137,14 @@ fn suite(common: &Common) -> Vec<Command> {
             .expect("a suite entry names a subcommand")
     };
     vec![
-        args("compare", "2000000", "5", &[]),
-        args("throughput", "4000000", "3", &[]),
+        args("compare", "10000000", "5", &[]),
+        args("throughput", "10000000", "5", &[]),
         args("latency", "200000", "3", &[]),
-        args("fanout", "2000000", "3", &[]),
-        args("scale", "1000000", "1", &[]),
-        args("rebalance", "2000000", "3", &[]),
-        args("balance", "200000", "1", &[]),
-        args("chaos", "", "1", &["--seconds", "5"]),
+        args("fanout", "4000000", "3", &[]),
+        args("scale", "2000000", "3", &[]),
+        args("rebalance", "2000000", "5", &[]),
+        args("balance", "400000", "3", &[]),
+        args("chaos", "", "1", &["--seconds", "10"]),
     ]
 }
 
