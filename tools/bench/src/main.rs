@@ -58,6 +58,13 @@ enum Command {
     /// Checks `--json` output read from stdin against the output contract (for CI).
     #[command(hide = true)]
     Validate,
+    /// Rewrites `bench-results/README.md` from the saved runs (after `cargo plot`, say).
+    #[command(hide = true)]
+    Readme {
+        /// The results directory (default: the repository's `bench-results/`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 impl Command {
@@ -72,6 +79,7 @@ impl Command {
             Command::Compare(_) => "compare",
             Command::Chaos(_) => "chaos",
             Command::Validate => "validate",
+            Command::Readme { .. } => "readme",
         }
     }
 
@@ -85,7 +93,7 @@ impl Command {
             Command::Balance(a) => &a.common,
             Command::Compare(a) => &a.common,
             Command::Chaos(a) => &a.common,
-            Command::Validate => unreachable!("validate runs no scenario"),
+            Command::Validate | Command::Readme { .. } => unreachable!("runs no scenario"),
         }
     }
 
@@ -99,7 +107,7 @@ impl Command {
             Command::Balance(a) => balance::run(a, ctx),
             Command::Compare(a) => compare::run(a, ctx),
             Command::Chaos(a) => chaos::run(a, ctx),
-            Command::Validate => Ok(()),
+            Command::Validate | Command::Readme { .. } => Ok(()),
         }
     }
 }
@@ -154,6 +162,16 @@ fn default_out() -> PathBuf {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Readme { out }) = &cli.command {
+        let dir = out.clone().unwrap_or_else(default_out);
+        return match report::refresh_readme(&dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {}: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(Command::Validate) = cli.command {
         return match report::validate(std::io::stdin().lock()) {
             Ok(n) => {

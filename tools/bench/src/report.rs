@@ -304,8 +304,20 @@ const CHARTS: [(&str, &str); 4] = [
     ("handoff.svg", "Rebalance handoff times"),
 ];
 
+/// The order of the README's sections: the suite's order, then anything else.
+const FAMILY_ORDER: [&str; 8] = [
+    "compare",
+    "throughput",
+    "latency",
+    "fanout",
+    "scale",
+    "rebalance",
+    "balance",
+    "chaos",
+];
+
 /// Rewrites `dir/README.md`: for each scenario, the table from the newest run that has it.
-fn refresh_readme(dir: &Path) -> std::io::Result<()> {
+pub fn refresh_readme(dir: &Path) -> std::io::Result<()> {
     let runs = saved_runs(dir)?;
     let Some(newest) = runs.last() else {
         return Ok(());
@@ -351,7 +363,14 @@ fn refresh_readme(dir: &Path) -> std::io::Result<()> {
             let _ = writeln!(out, "![{caption}]({file})\n");
         }
     }
-    for (family_name, run) in &latest {
+    let mut families: Vec<(&String, &&SavedRun)> = latest.iter().collect();
+    families.sort_by_key(|(name, _)| {
+        FAMILY_ORDER
+            .iter()
+            .position(|f| f == name)
+            .unwrap_or(FAMILY_ORDER.len())
+    });
+    for (family_name, run) in families {
         let records: Vec<Record> = run
             .records
             .iter()
