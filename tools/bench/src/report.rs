@@ -353,6 +353,13 @@ pub fn refresh_readme(dir: &Path) -> std::io::Result<()> {
     let _ = writeln!(out, "- Kernel: {} ({})", text("kernel"), text("arch"));
     let _ = writeln!(out, "- Compiler: {}", text("rustc"));
     let _ = writeln!(out, "- Newest run: {} (`{}`)\n", newest.date, newest.file);
+    if dir.join("targets.md").exists() {
+        let _ = writeln!(
+            out,
+            "How these figures stand against the project's targets, with profiles where they \
+             fall short: [targets.md](targets.md).\n"
+        );
+    }
     let charts: Vec<_> = CHARTS
         .iter()
         .filter(|(f, _)| dir.join(f).exists())
