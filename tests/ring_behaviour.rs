@@ -236,6 +236,63 @@ fn every_message_is_dropped_exactly_once() {
     }
 }
 
+/// A numbered message that counts its drops.
+struct Tagged(u64, Arc<AtomicUsize>);
+
+impl Drop for Tagged {
+    fn drop(&mut self) {
+        self.1.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn batch_writes_wrap_around_the_slot_array() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (mut writer, subscriber) = Ring::builder().capacity(8).build().unwrap();
+    let mut reader = subscriber.subscribe(StartAt::Earliest).unwrap();
+    let tagged = |from: u64, to: u64| (from..to).map(|i| Tagged(i, drops.clone()));
+    let (mut next, mut read, mut wrapped) = (0_u64, Vec::new(), 0);
+    let mut drain = |reader: &mut ringgroup::ring::Reader<Tagged>, read: &mut Vec<u64>| {
+        let batch = reader.try_poll(8).unwrap();
+        let (head, tail) = batch.as_slices();
+        wrapped += usize::from(!tail.is_empty());
+        read.extend(head.iter().chain(tail).map(|m| m.0));
+    };
+    // Runs of every length from every slot: many cross the end of the array, the first
+    // (6, 7, 8) where the writer starts replacing messages.
+    for len in [3, 5, 1, 8, 2, 7, 4, 6] {
+        for _ in 0..8 {
+            assert_eq!(writer.publish_batch(tagged(next, next + len)), len as usize);
+            next += len;
+            drain(&mut reader, &mut read);
+        }
+    }
+    // A claim whose iterators end early: inside the first run, then inside the second.
+    for _ in 0..6 {
+        writer.publish(Tagged(next, drops.clone()));
+        next += 1;
+        drain(&mut reader, &mut read);
+    }
+    assert_eq!(
+        next % 8,
+        6,
+        "the claim below must start two slots before the end"
+    );
+    let mut claim = writer.claim(6).unwrap();
+    claim.extend(tagged(next, next + 1));
+    claim.extend(tagged(next + 1, next + 4));
+    assert_eq!((claim.remaining(), claim.next_offset()), (2, next + 4));
+    claim.publish();
+    next += 4;
+    drain(&mut reader, &mut read);
+    assert!(wrapped > 0, "no batch crossed the end of the slot array");
+    assert_eq!(read, (0..next).collect::<Vec<_>>());
+    // Every overwritten message was dropped once, by the writer; the last 8 by the ring.
+    assert_eq!(drops.load(Ordering::Relaxed), next as usize - 8);
+    drop((writer, reader, subscriber));
+    assert_eq!(drops.load(Ordering::Relaxed), next as usize);
+}
+
 /// Panics in its drop when `explode` is set.
 struct Fragile {
     drops: Arc<AtomicUsize>,
