@@ -258,26 +258,44 @@ fn batch_writes_wrap_around_the_slot_array() {
         wrapped += usize::from(!tail.is_empty());
         read.extend(head.iter().chain(tail).map(|m| m.0));
     };
-    // Runs of every length from every slot: many cross the end of the array, the first
-    // (6, 7, 8) where the writer starts replacing messages.
+    let single = |writer: &mut ringgroup::ring::Writer<Tagged>, next: &mut u64| {
+        writer.publish(Tagged(*next, drops.clone()));
+        *next += 1;
+    };
+    // Runs of every length from every slot: each batch of `len` is followed by `pad` single
+    // messages so that the stride `len + pad` is odd, hence coprime with 8, and 8 strides visit
+    // all 8 start slots. Many runs cross the end of the array, the first (6, 7, 8) where the
+    // writer starts replacing messages.
     for len in [3, 5, 1, 8, 2, 7, 4, 6] {
+        let pad = 1 - len % 2;
+        let mut starts = [false; 8];
         for _ in 0..8 {
+            starts[(next % 8) as usize] = true;
             assert_eq!(writer.publish_batch(tagged(next, next + len)), len as usize);
             next += len;
             drain(&mut reader, &mut read);
+            for _ in 0..pad {
+                single(&mut writer, &mut next);
+                drain(&mut reader, &mut read);
+            }
         }
+        assert_eq!(starts, [true; 8], "batches of {len} missed a start slot");
     }
+    // The whole ring in one claim, from a slot other than the first.
+    single(&mut writer, &mut next);
+    drain(&mut reader, &mut read);
+    assert_ne!(next % 8, 0);
+    let mut claim = writer.claim(8).unwrap();
+    claim.extend(tagged(next, next + 8));
+    assert_eq!(claim.remaining(), 0);
+    claim.publish();
+    next += 8;
+    drain(&mut reader, &mut read);
     // A claim whose iterators end early: inside the first run, then inside the second.
-    for _ in 0..6 {
-        writer.publish(Tagged(next, drops.clone()));
-        next += 1;
+    while next % 8 != 6 {
+        single(&mut writer, &mut next);
         drain(&mut reader, &mut read);
     }
-    assert_eq!(
-        next % 8,
-        6,
-        "the claim below must start two slots before the end"
-    );
     let mut claim = writer.claim(6).unwrap();
     claim.extend(tagged(next, next + 1));
     claim.extend(tagged(next + 1, next + 4));
@@ -285,6 +303,7 @@ fn batch_writes_wrap_around_the_slot_array() {
     claim.publish();
     next += 4;
     drain(&mut reader, &mut read);
+    // A guard on the set-up: the reader saw batches split by the end of the array.
     assert!(wrapped > 0, "no batch crossed the end of the slot array");
     assert_eq!(read, (0..next).collect::<Vec<_>>());
     // Every overwritten message was dropped once, by the writer; the last 8 by the ring.

@@ -337,7 +337,8 @@ impl<T> SlotWriter<'_, T> {
     /// Writes `value` into `slot`, the slot of `offset`.
     ///
     /// # Safety
-    /// As for [`write`](Self::write).
+    /// `slot` is the slot of `offset` (`slots[offset & mask]`), and the contract of
+    /// [`write`](Self::write) holds for `offset`.
     #[inline(always)]
     unsafe fn write_slot(&self, slot: &UnsafeCell<MaybeUninit<T>>, offset: u64, value: T) {
         let replaces = std::mem::needs_drop::<T>() && offset >= self.capacity;
@@ -376,7 +377,7 @@ impl<T> SlotWriter<'_, T> {
         let mut head = from;
         while head < to {
             let index = (head & self.mask) as usize;
-            let len = ((to - head) as usize).min(self.slots.len() - index);
+            let len = (to - head).min((self.slots.len() - index) as u64) as usize;
             // SAFETY: `index < slots.len()` (masked, as in `write`) and
             // `index + len <= slots.len()` by the `min` above.
             let run = unsafe { self.slots.get_unchecked(index..index + len) };

@@ -13,10 +13,11 @@
 //! the instants `T_k = t0 + k·I`, `I = duration / (changes + 2)`: alternately a new member joins
 //! (a new thread) and the oldest member leaves (drops its `Consumer`). Members poll up to
 //! `--batch` messages at a time; each member thread is pinned to its own seat (slots 1, 2, ...).
-//! A member that left keeps its thread, parked, until the traffic is over: a thread exit
-//! unmaps its stack, and the TLB shootdown that sends to the other cores, with the rest of the
-//! teardown, would land inside the handoff being measured. That is the OS's cost of ending a
-//! thread, not the group's cost of a leave (it put p99 at about 190 µs instead of 75 µs).
+//! A member that left keeps its thread, parked and idle on its seat's core, until the traffic is
+//! over: a thread exit unmaps its stack, and the TLB shootdown that sends to the other cores,
+//! with the rest of the teardown, would land inside the handoff being measured. That is the OS's
+//! cost of ending a thread, not the group's cost of a leave (in an A/B at 20 changes a run, p99
+//! was 185 µs with the exit and 75 µs without).
 //!
 //! # What is measured
 //!
@@ -528,19 +529,25 @@ fn run_once(plan: &Plan, cores: &Cores) -> Result<RunOutcome, String> {
     let seats = plan.initial + 1;
     let leave: Vec<AtomicBool> = (0..=seats).map(|_| AtomicBool::new(false)).collect();
     let writers = producer.into_partition_writers();
-    let (go_tx, go_rx) = mpsc::channel::<()>();
     let (started_tx, started_rx) = mpsc::channel::<Instant>();
     let (ack_tx, ack_rx) = mpsc::channel::<Result<u64, String>>();
 
     let (changes, produced, mut errors) = thread::scope(|s| {
         let (shared, group, leave) = (&shared, &group, &leave);
+        // Inside the scope: if the driver panics, this sender is dropped while unwinding, which
+        // unblocks a producer still waiting for the start.
+        let (go_tx, go_rx) = mpsc::channel::<()>();
         let producer = s.spawn(move || produce(writers, plan, cores, go_rx, started_tx));
-        let mut members = Vec::new();
+        let mut members = MemberThreads {
+            handles: Vec::new(),
+            shared,
+        };
         let mut spawn = |seat: usize| {
-            // Relaxed: the seat's previous thread is gone; the spawn orders this store first.
+            // Relaxed: the seat's previous thread no longer reads its flag (it left, and at most
+            // waits parked for the end of the run); the spawn orders this store first.
             leave[seat].store(false, Ordering::Relaxed);
             let acks = ack_tx.clone();
-            members.push(
+            members.handles.push(
                 s.spawn(move || member(seat, group, shared, &leave[seat], &acks, cores, plan)),
             );
         };
@@ -602,13 +609,8 @@ fn run_once(plan: &Plan, cores: &Cores) -> Result<RunOutcome, String> {
             .unwrap_or_else(|_| Err("the producer panicked".into()))
             .map_err(|e| errors.push(e))
             .ok();
-        // Release: pairs with the Acquire load of a parked member that left (`member`); the
-        // unpark below wakes it to see the flag.
-        shared.traffic_done.store(true, Ordering::Release);
-        for m in &members {
-            m.thread().unpark();
-        }
-        for m in members {
+        members.release();
+        for m in std::mem::take(&mut members.handles) {
             if let Err(e) = m.join().unwrap_or_else(|_| Err("a member panicked".into())) {
                 errors.push(e);
             }
@@ -627,6 +629,32 @@ fn run_once(plan: &Plan, cores: &Cores) -> Result<RunOutcome, String> {
     drop(group);
     drop(topic);
     Ok(outcome)
+}
+
+/// The member threads of a run. Dropping it, after they were joined or while the driver unwinds
+/// from a panic, releases them, so no member that left stays parked and the scope never waits
+/// on it forever.
+struct MemberThreads<'scope, 'a> {
+    handles: Vec<thread::ScopedJoinHandle<'scope, Result<(), String>>>,
+    shared: &'a Shared,
+}
+
+impl MemberThreads<'_, '_> {
+    /// Tells every member that the traffic is over and wakes those parked after leaving.
+    fn release(&self) {
+        // Release: pairs with the Acquire load of a parked member that left (`member`); the
+        // unparks below wake it to see the flag.
+        self.shared.traffic_done.store(true, Ordering::Release);
+        for handle in &self.handles {
+            handle.thread().unpark();
+        }
+    }
+}
+
+impl Drop for MemberThreads<'_, '_> {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 fn sleep_until(deadline: Instant) {
@@ -687,7 +715,8 @@ fn produce(
 }
 
 /// A member's life: join (stamping the change), poll until told to leave or the topic is
-/// drained, leave (stamping the change).
+/// drained, leave (stamping the change), then stay parked until the traffic is over (module
+/// docs).
 fn member(
     seat: usize,
     group: &Group<u64>,
