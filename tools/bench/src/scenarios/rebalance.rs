@@ -547,9 +547,15 @@ fn run_once(plan: &Plan, cores: &Cores) -> Result<RunOutcome, String> {
             // waits parked for the end of the run); the spawn orders this store first.
             leave[seat].store(false, Ordering::Relaxed);
             let acks = ack_tx.clone();
-            members.handles.push(
-                s.spawn(move || member(seat, group, shared, &leave[seat], &acks, cores, plan)),
-            );
+            // Members that left stay parked until the end, so a run with very many changes
+            // holds many threads: a refused thread is an error, not a panic.
+            let handle = thread::Builder::new()
+                .spawn_scoped(s, move || {
+                    member(seat, group, shared, &leave[seat], &acks, cores, plan)
+                })
+                .map_err(|e| format!("starting a member thread: {e}"))?;
+            members.handles.push(handle);
+            Ok::<(), String>(())
         };
         let acked = |what: &str| match ack_rx.recv_timeout(STUCK) {
             Ok(at) => at,
@@ -561,7 +567,7 @@ fn run_once(plan: &Plan, cores: &Cores) -> Result<RunOutcome, String> {
             let mut free: Vec<usize> = (1..=seats).rev().collect();
             for _ in 0..plan.initial {
                 let seat = free.pop().ok_or("no free seat")?;
-                spawn(seat);
+                spawn(seat)?;
                 acked("joined")?;
                 live.push_back(seat);
             }
@@ -578,7 +584,7 @@ fn run_once(plan: &Plan, cores: &Cores) -> Result<RunOutcome, String> {
                 }
                 let at = if k % 2 == 1 {
                     let seat = free.pop().ok_or("no free seat")?;
-                    spawn(seat);
+                    spawn(seat)?;
                     live.push_back(seat);
                     acked("joined")?
                 } else {
