@@ -331,7 +331,7 @@ impl<T> SlotWriter<'_, T> {
         // index is in bounds.
         let slot = unsafe { self.slots.get_unchecked(index) };
         // SAFETY: `slot` is `offset`'s slot; the rest is the caller's contract.
-        unsafe { self.write_slot(slot, offset, value) }
+        unsafe { self.write_into(slot, offset, value) }
     }
 
     /// Writes `value` into `slot`, the slot of `offset`.
@@ -340,7 +340,7 @@ impl<T> SlotWriter<'_, T> {
     /// `slot` is the slot of `offset` (`slots[offset & mask]`), and the contract of
     /// [`write`](Self::write) holds for `offset`.
     #[inline(always)]
-    unsafe fn write_slot(&self, slot: &UnsafeCell<MaybeUninit<T>>, offset: u64, value: T) {
+    unsafe fn write_into(&self, slot: &UnsafeCell<MaybeUninit<T>>, offset: u64, value: T) {
         let replaces = std::mem::needs_drop::<T>() && offset >= self.capacity;
         slot.with_mut(|slot| {
             if replaces {
@@ -386,7 +386,7 @@ impl<T> SlotWriter<'_, T> {
                 let Some(value) = messages.next() else { break };
                 // SAFETY: `slot` is the slot of `head + written`, which lies in `from..to`
                 // (caller's contract).
-                unsafe { self.write_slot(slot, head + written as u64, value) };
+                unsafe { self.write_into(slot, head + written as u64, value) };
                 written += 1;
             }
             head += written as u64;
