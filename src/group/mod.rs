@@ -32,6 +32,7 @@
 //!   [`Consumer::seek`] moves the commit back.
 
 pub mod assignor;
+mod member_id;
 pub(crate) mod table;
 
 use std::fmt;
@@ -46,6 +47,7 @@ use crate::ring::{Batch, StartAt, WaitStrategy};
 use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, Ordering};
 use crate::topic::Topic;
 use assignor::{Assignor, MemberInfo, RangeAssignor};
+pub use member_id::MemberId;
 use table::{Lease, LeaseEnd, PartitionEntry, BUSY, MAX_OWNER, REVOKING};
 
 /// Callbacks a member receives when its assignment changes (Kafka's
