@@ -8,7 +8,7 @@
 //! Asking for a core that does not exist is an error, never a panic.
 
 use std::fmt;
-use std::sync::OnceLock;
+use crate::sync::OnceLock;
 
 use core_affinity::CoreId;
 

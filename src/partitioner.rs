@@ -1,8 +1,12 @@
 //! Routing messages to partitions, compatible with Kafka's producer.
 //!
 //! A topic-level producer asks a [`Router`] which partition each message goes to. The
-//! router applies one of three strategies ([`Partitioner`]):
+//! router applies one of four strategies ([`Partitioner`]):
 //!
+//! * [`Partitioner::Default`] (a topic's default): a record with a key goes where
+//!   [`Partitioner::KeyHash`] puts it, a record without one goes round-robin. This is Kafka's
+//!   default partitioner; Kafka spreads keyless records in sticky batches, which with no
+//!   client-side batching here is the same spread as round-robin.
 //! * [`Partitioner::KeyHash`]: the partition is `to_positive(murmur2(key)) % partitions`.
 //!   [`murmur2`] is a bit-for-bit port of Kafka's `Utils.murmur2` (MurmurHash2, 32-bit,
 //!   seed `0x9747b28c`, `m = 0x5bd1e995`, `r = 24`, little-endian 4-byte blocks, a 3/2/1
@@ -22,8 +26,7 @@
 //! **Keyless messages under `KeyHash`** are an error ([`RouteError::MissingKey`]), not a
 //! silent fallback. Kafka spreads null-key records with its sticky partitioner; here a
 //! topic that hashes keys is assumed to rely on per-key ordering, so a missing key is more
-//! likely a bug than a request to spread. Use [`Partitioner::RoundRobin`] for keyless
-//! traffic.
+//! likely a bug than a request to spread. Use [`Partitioner::Default`] for mixed traffic.
 //!
 //! # Examples
 //!
@@ -145,8 +148,12 @@ pub fn kafka_partition(key: &[u8], partitions: u32) -> u32 {
 /// assert_eq!(router.partitioner(), Partitioner::RoundRobin);
 /// # Ok::<(), ringgroup::partitioner::RouteError>(())
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Partitioner {
+    /// Kafka's default: hash the key like [`KeyHash`](Partitioner::KeyHash) when there is one,
+    /// otherwise the next partition in turn like [`RoundRobin`](Partitioner::RoundRobin).
+    #[default]
+    Default,
     /// Hash the key with Kafka's murmur2 ([`kafka_partition`]); a message without a key
     /// is refused with [`RouteError::MissingKey`].
     KeyHash,
@@ -299,6 +306,8 @@ impl Router {
     /// If `explicit` is `Some`, it is used whatever the strategy (after checking it
     /// exists), and the round-robin counter does not advance. Otherwise:
     ///
+    /// * [`Partitioner::Default`]: [`kafka_partition`] of the key if there is one, else the
+    ///   next partition in turn.
     /// * [`Partitioner::KeyHash`]: [`kafka_partition`] of the key.
     /// * [`Partitioner::RoundRobin`]: the next partition in turn; the key is ignored.
     /// * [`Partitioner::Explicit`]: an error, since no partition was given.
@@ -335,11 +344,12 @@ impl Router {
                 })
             };
         }
-        match self.partitioner {
-            Partitioner::KeyHash => key
+        match (self.partitioner, key) {
+            (Partitioner::Default, Some(key)) => Ok(kafka_partition(key, self.partitions)),
+            (Partitioner::KeyHash, key) => key
                 .map(|k| kafka_partition(k, self.partitions))
                 .ok_or(RouteError::MissingKey),
-            Partitioner::RoundRobin => {
+            (Partitioner::RoundRobin | Partitioner::Default, _) => {
                 let partition = self.next;
                 // `next < partitions`, so `next + 1 <= partitions <= u32::MAX`: no overflow.
                 self.next = if partition + 1 == self.partitions {
@@ -349,7 +359,7 @@ impl Router {
                 };
                 Ok(partition)
             }
-            Partitioner::Explicit => Err(RouteError::MissingPartition),
+            (Partitioner::Explicit, _) => Err(RouteError::MissingPartition),
         }
     }
 }

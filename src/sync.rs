@@ -1,78 +1,168 @@
 //! The loom facade: the one place that names `std` or `loom` synchronisation types.
 //!
-//! Under `--cfg loom` every atomic, cell, lock, thread and spin hint resolves to loom's model
-//! checker; otherwise to `std`. Code elsewhere imports from `crate::sync` only, so a loom model
-//! exercises exactly the code that ships (the pattern of tokio's `src/loom` and crossbeam's
-//! `primitive` module).
+//! Built with `RUSTFLAGS="--cfg ringgroup_loom"`, every atomic, cell, lock, thread and spin hint
+//! resolves to loom's model checker; otherwise to `std`. Code elsewhere imports from
+//! `crate::sync` only, so a loom model exercises exactly the code that ships (the pattern of
+//! tokio's `src/loom` and crossbeam's `primitive` module). The cfg is namespaced, as crossbeam's
+//! `crossbeam_loom` is, so a downstream crate's own `--cfg loom` run leaves ringgroup alone.
 //!
 //! [`UnsafeCell`] exposes `with`/`with_mut` closures (loom's API) so that loom can track each
 //! access causally: a write must happen-after every earlier read of the same cell, or the model
-//! fails.
+//! fails. [`Mutex`] never poisons (tokio's pattern): a panic while the lock is held cannot turn
+//! every later `lock` into a panic, and the code under the lock keeps its own invariants.
 
-#[cfg(loom)]
-pub(crate) use loom::{
-    sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering},
-    sync::{Arc, Condvar, Mutex, MutexGuard},
+#[cfg(ringgroup_loom)]
+pub(crate) use loom::sync::{
+    atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    Arc,
 };
+/// Process-wide lazy statics (core lists); loom has no model of them and needs none.
+pub(crate) use std::sync::OnceLock;
 
-#[cfg(not(loom))]
+#[cfg(not(ringgroup_loom))]
 pub(crate) use std::sync::{
     atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering},
-    Arc, Condvar, Mutex, MutexGuard,
+    Arc, Weak,
 };
 
+/// std's `Arc` in every build, for values no model races on (an error's source).
+pub(crate) type StdArc<T> = std::sync::Arc<T>;
+
+#[cfg(ringgroup_loom)]
+use loom::sync as imp;
+#[cfg(not(ringgroup_loom))]
+use std::sync as imp;
+
+/// A mutual-exclusion lock that ignores poisoning.
+#[derive(Debug)]
+pub(crate) struct Mutex<T>(imp::Mutex<T>);
+
+/// The guard of a [`Mutex`].
+pub(crate) type MutexGuard<'a, T> = imp::MutexGuard<'a, T>;
+
+impl<T> Mutex<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self(imp::Mutex::new(value))
+    }
+
+    /// Locks, waiting as long as it takes. A previous holder's panic does not poison it.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        self.0.lock().unwrap_or_else(imp::PoisonError::into_inner)
+    }
+
+    /// Locks if no one holds the lock now.
+    pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        match self.0.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(imp::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(imp::TryLockError::WouldBlock) => None,
+        }
+    }
+}
+
+/// A condition variable for [`Mutex`], ignoring poisoning.
+#[derive(Debug)]
+pub(crate) struct Condvar(imp::Condvar);
+
+impl Condvar {
+    pub(crate) fn new() -> Self {
+        Self(imp::Condvar::new())
+    }
+
+    /// Waits for a notification (or a spurious wake-up).
+    pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        self.0
+            .wait(guard)
+            .unwrap_or_else(imp::PoisonError::into_inner)
+    }
+
+    /// Waits for a notification, a spurious wake-up or `timeout`.
+    pub(crate) fn wait_timeout<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        timeout: std::time::Duration,
+    ) -> MutexGuard<'a, T> {
+        #[cfg(ringgroup_loom)]
+        {
+            // loom does not model time: a timed wait is an untimed one.
+            let _ = timeout;
+            self.wait(guard)
+        }
+        #[cfg(not(ringgroup_loom))]
+        self.0
+            .wait_timeout(guard, timeout)
+            .unwrap_or_else(imp::PoisonError::into_inner)
+            .0
+    }
+
+    pub(crate) fn notify_all(&self) {
+        self.0.notify_all()
+    }
+}
+
 /// Threads, under loom or std.
-pub mod thread {
-    #[cfg(loom)]
-    pub use loom::thread::{current, park, spawn, yield_now, JoinHandle, Thread};
-    #[cfg(not(loom))]
-    pub use std::thread::{current, park, spawn, yield_now, JoinHandle, Thread};
+pub(crate) mod thread {
+    #[cfg(ringgroup_loom)]
+    pub(crate) use loom::thread::yield_now;
+    #[cfg(not(ringgroup_loom))]
+    pub(crate) use std::thread::yield_now;
+
+    /// Sleeps for `duration`; under loom (which has no time) it yields instead.
+    pub(crate) fn sleep(duration: std::time::Duration) {
+        #[cfg(ringgroup_loom)]
+        {
+            let _ = duration;
+            yield_now();
+        }
+        #[cfg(not(ringgroup_loom))]
+        std::thread::sleep(duration);
+    }
 }
 
 /// The hint to call inside every spin loop. Under loom it yields to the scheduler, so a spin
 /// loop cannot hang a model.
 #[inline(always)]
-pub fn spin_hint() {
-    #[cfg(loom)]
+pub(crate) fn spin_hint() {
+    #[cfg(ringgroup_loom)]
     loom::hint::spin_loop();
-    #[cfg(not(loom))]
+    #[cfg(not(ringgroup_loom))]
     std::hint::spin_loop();
 }
 
 /// An `UnsafeCell` with loom's closure API.
-#[cfg(loom)]
+#[cfg(ringgroup_loom)]
 #[derive(Debug)]
 pub(crate) struct UnsafeCell<T>(loom::cell::UnsafeCell<T>);
 
 /// An `UnsafeCell` with loom's closure API.
-#[cfg(not(loom))]
+#[cfg(not(ringgroup_loom))]
 #[derive(Debug)]
 #[repr(transparent)]
 pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
 
 impl<T> UnsafeCell<T> {
     pub(crate) fn new(value: T) -> Self {
-        #[cfg(loom)]
+        #[cfg(ringgroup_loom)]
         return Self(loom::cell::UnsafeCell::new(value));
-        #[cfg(not(loom))]
+        #[cfg(not(ringgroup_loom))]
         Self(std::cell::UnsafeCell::new(value))
     }
 
     /// Runs `f` with a shared pointer to the contents.
     #[inline(always)]
     pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
-        #[cfg(loom)]
+        #[cfg(ringgroup_loom)]
         return self.0.with(f);
-        #[cfg(not(loom))]
+        #[cfg(not(ringgroup_loom))]
         f(self.0.get())
     }
 
     /// Runs `f` with a unique pointer to the contents.
     #[inline(always)]
     pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
-        #[cfg(loom)]
+        #[cfg(ringgroup_loom)]
         return self.0.with_mut(f);
-        #[cfg(not(loom))]
+        #[cfg(not(ringgroup_loom))]
         f(self.0.get())
     }
 }
@@ -80,25 +170,25 @@ impl<T> UnsafeCell<T> {
 /// A time source that loom can live with: loom does not model time, so under loom a deadline
 /// never passes and a timed wait behaves as an untimed one.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Deadline(#[cfg(not(loom))] Option<std::time::Instant>);
+pub(crate) struct Deadline(#[cfg(not(ringgroup_loom))] Option<std::time::Instant>);
 
 impl Deadline {
     /// A deadline `timeout` from now; `None` waits forever.
     pub(crate) fn after(timeout: Option<std::time::Duration>) -> Self {
-        #[cfg(loom)]
+        #[cfg(ringgroup_loom)]
         {
             let _ = timeout;
             Self()
         }
-        #[cfg(not(loom))]
+        #[cfg(not(ringgroup_loom))]
         Self(timeout.and_then(|t| std::time::Instant::now().checked_add(t)))
     }
 
     /// Time left, or `None` when waiting forever.
     pub(crate) fn remaining(&self) -> Option<std::time::Duration> {
-        #[cfg(loom)]
+        #[cfg(ringgroup_loom)]
         return None;
-        #[cfg(not(loom))]
+        #[cfg(not(ringgroup_loom))]
         self.0
             .map(|d| d.saturating_duration_since(std::time::Instant::now()))
     }

@@ -6,7 +6,7 @@
 //!  63            32 31                 8 7       0
 //! +----------------+--------------------+---------+
 //! |  epoch (u32)   |  owner (24 bits)   |  flags  |     owner 0 = nobody
-//! +----------------+--------------------+---------+     flags: BUSY, REVOKING
+//! +----------------+--------------------+---------+     flags: BUSY, REVOKING, FENCED
 //! ```
 //!
 //! - `epoch` grows by one at every change of owner, so `(epoch, owner)` names one *tenure*; a
@@ -25,15 +25,16 @@
 //! - Ownership changes only by a CAS from a word *without* `BUSY` to `(epoch + 1, new, 0)`. So a
 //!   partition never changes hands while its owner holds a batch or is mid-commit (I1, I3), and
 //!   a commit whose lease CAS fails, because the tenure moved on, changes nothing (I5).
-//! - The partition's group cursor (a ring [`Reader`]) lives in an `UnsafeCell` and is touched only
-//!   under the lease. The lease CAS is `Acquire` and its release is `Release`, and each transfer
+//! - The partition's group cursor (a ring `GroupCursor`) lives in an `UnsafeCell` and is touched
+//!   only under the lease. The lease CAS is `Acquire` and its release is `Release`, and each transfer
 //!   CAS is `AcqRel`, so every tenure's accesses happen-after the previous tenure's.
 //! - The controller bumps the group epoch with `Release` after changing words; a member checks
 //!   it with one `Acquire` load per poll and rescans the table only when it moved.
 
 use crossbeam_utils::CachePadded;
 
-use crate::ring::{Reader, Subscriber};
+use crate::ring::group_cursor::{committed_at, GroupCursor};
+use crate::ring::Subscriber;
 use crate::sync::{AtomicU64, Ordering, UnsafeCell};
 
 /// The owner's lease on the partition's cursor.
@@ -89,21 +90,21 @@ pub(crate) struct PartitionEntry<T> {
     /// The member a cooperative revoke hands the partition to. Written and read under the
     /// group's control lock only.
     pending: AtomicU64,
-    cursor: UnsafeCell<Reader<T>>,
+    cursor: UnsafeCell<GroupCursor<T>>,
     /// The ring and the cursor's slot in it, to read the committed offset without a lease.
     ring: Subscriber<T>,
     slot: usize,
 }
 
-// SAFETY: the `Reader` in `cursor` is reached only by the holder of the `BUSY` lease (or by
-// `&mut self`), one thread at a time, with happens-before between holders (module docs);
-// `Reader<T>` is `Send` when `T: Send + Sync`.
+// SAFETY: the `GroupCursor` in `cursor` is reached only by the holder of the `BUSY` lease (or
+// by `&mut self`), one thread at a time, with happens-before between holders (module docs); it
+// owns an `Arc` of the ring, which is `Send` when `T: Send + Sync`.
 unsafe impl<T: Send + Sync> Sync for PartitionEntry<T> {}
 
 impl<T> PartitionEntry<T> {
-    pub(crate) fn new(ring: Subscriber<T>, cursor: Reader<T>) -> Self {
+    pub(crate) fn new(ring: Subscriber<T>, cursor: GroupCursor<T>) -> Self {
         Self {
-            slot: cursor.slot_index(),
+            slot: cursor.slot(),
             ring,
             word: CachePadded::new(AtomicU64::new(Word::new(0, 0, 0).0)),
             pending: AtomicU64::new(0),
@@ -172,7 +173,7 @@ impl<T> PartitionEntry<T> {
     pub(crate) fn commit_polled(&self, owner: u32, epoch: u32) -> Result<(), LeaseError> {
         let mut lease = self.lease(owner, epoch)?;
         let cursor = lease.cursor();
-        cursor.release_to(cursor.position());
+        cursor.commit(cursor.position());
         Ok(())
     }
 
@@ -213,7 +214,37 @@ impl<T> PartitionEntry<T> {
 
     /// The group's committed offset (a relaxed read, for metrics and lag).
     pub(crate) fn committed(&self) -> u64 {
-        self.ring.released_at(self.slot)
+        committed_at(self.ring.shared(), self.slot)
+    }
+
+    /// The partition's ring.
+    pub(crate) fn ring(&self) -> &Subscriber<T> {
+        &self.ring
+    }
+
+    /// The group cursor, for the holder of a lease kept past its guard ([`Lease::hold`]).
+    ///
+    /// # Safety
+    /// The caller holds this entry's lease (taken by `lease`, kept by `hold`, not yet ended by
+    /// [`end_held_lease`](Self::end_held_lease)), and no other reference to the cursor is live.
+    #[inline]
+    #[allow(clippy::mut_from_ref)] // exclusivity comes from the lease, not from `&mut self`
+    pub(crate) unsafe fn held_cursor(&self) -> &mut GroupCursor<T> {
+        self.cursor.with_mut(|cursor| {
+            // SAFETY: the caller holds `BUSY` for its tenure (contract above); no transfer and no
+            // other lease can happen until it ends it (module docs).
+            unsafe { &mut *cursor }
+        })
+    }
+
+    /// Ends a lease kept past its guard.
+    ///
+    /// # Safety
+    /// The caller holds this entry's lease through [`Lease::hold`] and uses no reference from
+    /// [`held_cursor`](Self::held_cursor) after this.
+    #[inline]
+    pub(crate) unsafe fn end_held_lease(&self) {
+        self.end_lease();
     }
 }
 
@@ -222,42 +253,20 @@ pub(crate) struct Lease<'a, T> {
     entry: &'a PartitionEntry<T>,
 }
 
-impl<'a, T> Lease<'a, T> {
+impl<T> Lease<'_, T> {
     /// The partition's group cursor, exclusively ours while the lease lives.
     #[inline]
-    pub(crate) fn cursor(&mut self) -> &mut Reader<T> {
-        self.entry.cursor.with_mut(|cursor| {
-            // SAFETY: we hold `BUSY` for this tenure; no transfer can happen and no other
-            // member can lease it until we clear it (module docs).
-            unsafe { &mut *cursor }
-        })
+    pub(crate) fn cursor(&mut self) -> &mut GroupCursor<T> {
+        // SAFETY: we hold `BUSY` for this tenure, and `&mut self` keeps this the only reference
+        // to the cursor until the lease ends.
+        unsafe { self.entry.held_cursor() }
     }
 
-    /// Splits into the cursor and a guard that only ends the lease, both living `'a`, so a
-    /// batch can borrow the cursor while the guard ends the lease after the batch is gone.
+    /// Keeps the lease past this guard (for records lent to the caller): it ends only through
+    /// [`PartitionEntry::end_held_lease`].
     #[inline]
-    pub(crate) fn into_parts(self) -> (&'a mut Reader<T>, LeaseEnd<'a, T>) {
-        let entry = self.entry;
+    pub(crate) fn hold(self) {
         std::mem::forget(self);
-        let cursor = entry.cursor.with_mut(|cursor| {
-            // SAFETY: as in `cursor`; the lease is now held by the returned `LeaseEnd`, which
-            // cannot reach the cursor and ends the lease only when dropped (the caller
-            // declares the batch before it, so the batch is gone by then).
-            unsafe { &mut *cursor }
-        });
-        (cursor, LeaseEnd { entry })
-    }
-}
-
-/// The end of a lease split by [`Lease::into_parts`]: clears `BUSY` when dropped.
-pub(crate) struct LeaseEnd<'a, T> {
-    entry: &'a PartitionEntry<T>,
-}
-
-impl<T> Drop for LeaseEnd<'_, T> {
-    #[inline]
-    fn drop(&mut self) {
-        self.entry.end_lease();
     }
 }
 

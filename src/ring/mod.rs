@@ -45,22 +45,31 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod batch;
 mod cursor;
+mod error;
+pub(crate) mod group_cursor;
 mod reader;
 mod shared;
 mod wait;
 mod writer;
 
-pub use reader::{Batch, BatchIter, Reader, StartAt, Subscriber};
+pub use batch::{Batch, BatchIter};
+pub(crate) use batch::Span;
+pub use error::{BuildError, ClaimError, PollError, PublishError, SubscribeError};
+pub use reader::{Reader, StartAt, Subscriber};
 pub use wait::WaitStrategy;
 pub use writer::{Claim, Writer};
 
-use crate::error::BuildError;
 use crate::sync::Arc;
 use std::marker::PhantomData;
 
 /// The largest ring, in slots, whatever the message size.
 pub const MAX_CAPACITY: usize = 1 << 30;
+
+/// The most readers (plain readers and consumer groups together) one ring can register. Each
+/// takes a 128-byte cache line that the writer scans when it would wrap.
+pub const MAX_READERS: usize = 1 << 16;
 
 /// Namespace for [`Ring::builder`].
 #[derive(Debug)]
@@ -83,7 +92,7 @@ impl<T> Ring<T> {
 /// # Examples
 ///
 /// ```
-/// use ringgroup::{ring::Ring, BuildError};
+/// use ringgroup::{ring::{Ring, MAX_READERS}, BuildError};
 ///
 /// assert_eq!(Ring::<u8>::builder().capacity(0).build().err(), Some(BuildError::ZeroCapacity));
 /// assert_eq!(
@@ -91,6 +100,10 @@ impl<T> Ring<T> {
 ///     Some(BuildError::CapacityNotPowerOfTwo(3))
 /// );
 /// assert!(Ring::<u8>::builder().capacity(8).max_readers(2).build().is_ok());
+/// assert_eq!(
+///     Ring::<u8>::builder().max_readers(usize::MAX).build().err(),
+///     Some(BuildError::TooManyReaders { requested: usize::MAX, max: MAX_READERS })
+/// );
 /// ```
 #[derive(Debug)]
 #[must_use]
@@ -108,7 +121,7 @@ impl<T> RingBuilder<T> {
         self
     }
 
-    /// How many readers may be registered at once.
+    /// How many readers may be registered at once: 1 to [`MAX_READERS`].
     pub fn max_readers(mut self, max_readers: usize) -> Self {
         self.max_readers = max_readers;
         self
@@ -123,15 +136,27 @@ impl<T> RingBuilder<T> {
     /// Checks the configuration and allocates the ring.
     pub fn build(self) -> Result<(Writer<T>, Subscriber<T>), BuildError> {
         validate_capacity::<T>(self.capacity)?;
-        if self.max_readers == 0 {
-            return Err(BuildError::ZeroReaders);
-        }
+        validate_readers(self.max_readers)?;
         let shared = Arc::new(shared::Shared::new(
             self.capacity,
             self.max_readers,
             self.strategy,
         )?);
         Ok((Writer::new(shared.clone()), Subscriber::new(shared)))
+    }
+}
+
+/// Checks that `max_readers` is a usable reader count.
+pub(crate) fn validate_readers(max_readers: usize) -> Result<(), BuildError> {
+    if max_readers == 0 {
+        Err(BuildError::ZeroReaders)
+    } else if max_readers > MAX_READERS {
+        Err(BuildError::TooManyReaders {
+            requested: max_readers,
+            max: MAX_READERS,
+        })
+    } else {
+        Ok(())
     }
 }
 

@@ -22,9 +22,9 @@ use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
+use super::batch::{Batch, Span};
+use super::error::{PollError, SubscribeError};
 use super::shared::{Shared, FREE};
-use super::wait::wait_until;
-use crate::error::{PollError, SubscribeError};
 use crate::sync::{Arc, Deadline, Ordering};
 
 /// Where a new reader starts.
@@ -36,6 +36,13 @@ pub enum StartAt {
     Latest,
     /// A given offset, which must still be retained and not beyond the next to be published.
     Offset(u64),
+}
+
+/// A claimed registration slot: its index, the confirmed start, and `published` as loaded then.
+pub(crate) struct Registration {
+    pub(crate) slot: usize,
+    pub(crate) position: u64,
+    pub(crate) latest: u64,
 }
 
 /// A handle that adds readers to a ring. Cheap to clone and usable from any thread.
@@ -86,13 +93,27 @@ impl<T> Subscriber<T> {
     /// [`StartAt::Offset`], with [`SubscribeError::NotRetained`] or
     /// [`SubscribeError::OutOfRange`] when the offset cannot be read.
     pub fn subscribe(&self, start: StartAt) -> Result<Reader<T>, SubscribeError> {
+        let registration = self.register(start)?;
+        Ok(Reader {
+            shared: self.shared.clone(),
+            slot: registration.slot,
+            local: CachePadded::new(ReadPosition::new(
+                registration.position,
+                registration.latest,
+            )),
+        })
+    }
+
+    /// Claims a registration slot with its cursor at `start` (the joining protocol in the
+    /// `shared` module). Shared by plain readers and group cursors.
+    pub(crate) fn register(&self, start: StartAt) -> Result<Registration, SubscribeError> {
         let shared = &*self.shared;
         if shared.is_closed() {
             return Err(SubscribeError::Closed);
         }
         // Acquire: pairs with the writer's `store_release` of `published`.
         let latest = shared.published.load_acquire();
-        let mut position = match start {
+        let position = match start {
             StartAt::Earliest => shared.earliest_retained(),
             StartAt::Latest => latest,
             StartAt::Offset(offset) if offset > latest => {
@@ -116,26 +137,26 @@ impl<T> Subscriber<T> {
         // covers the slot just claimed.
         shared.readers_high.fetch_max(slot + 1, Ordering::Relaxed);
         match shared.confirm_start(cursor, position, matches!(start, StartAt::Offset(_))) {
-            Ok(confirmed) => position = confirmed,
+            Ok(position) => Ok(Registration {
+                slot,
+                position,
+                latest,
+            }),
             Err(earliest) => {
                 // Release: pairs with the writer's acquire scan; we read nothing.
                 cursor.store_release(FREE);
                 shared.notify_space();
-                return Err(SubscribeError::NotRetained {
+                Err(SubscribeError::NotRetained {
                     requested: position,
                     earliest,
-                });
+                })
             }
         }
-        Ok(Reader {
-            shared: self.shared.clone(),
-            slot,
-            local: CachePadded::new(ReadPosition {
-                next: position,
-                cached_published: latest,
-            }),
-            release_on_drop: true,
-        })
+    }
+
+    /// The ring this subscriber adds readers to.
+    pub(crate) fn shared(&self) -> &Arc<Shared<T>> {
+        &self.shared
     }
 
     /// The ring's capacity in messages.
@@ -158,10 +179,6 @@ impl<T> Subscriber<T> {
         self.shared.is_closed()
     }
 
-    /// The released offset of the reader registered in `slot`.
-    pub(crate) fn released_at(&self, slot: usize) -> u64 {
-        self.shared.readers[slot].load_relaxed()
-    }
 }
 
 /// One reading cursor. Every reader sees every message, in order, from its start.
@@ -189,51 +206,27 @@ pub struct Reader<T> {
     /// The next offset to read, and the last value of `published` this reader loaded. Padded:
     /// written on every poll, and the handle may sit next to the writer's.
     local: CachePadded<ReadPosition>,
-    /// True for plain readers: a dropped batch releases its slots. Group cursors release only
-    /// on commit, so uncommitted messages stay readable for a new owner.
-    release_on_drop: bool,
 }
 
 impl<T> Reader<T> {
-    /// Lends up to `max` messages (at least one) if any are published; never waits.
+    /// Lends up to `max` messages if any are published; never waits. A `max` of 0 is taken as 1:
+    /// a batch always holds at least one message.
     ///
     /// Returns [`PollError::Empty`] when nothing is new, and [`PollError::Closed`] once the
     /// writer is gone and everything was read.
     #[inline]
     pub fn try_poll(&mut self, max: usize) -> Result<Batch<'_, T>, PollError> {
-        let max = max.max(1) as u64;
-        let available = match self.available(max) {
-            // `available` found nothing even after reloading `published`.
-            0 => self.nothing_new()?,
-            n => n,
-        };
-        Ok(Batch {
-            len: available.min(max),
-            reader: self,
-        })
-    }
-
-    /// Called when a fresh look at `published` found nothing new: `Err(Empty)`, or
-    /// `Err(Closed)` once the writer is gone and everything was read. A closed ring is looked
-    /// at once more, since the writer may have published just before closing.
-    #[cold]
-    fn nothing_new(&mut self) -> Result<u64, PollError> {
-        if !self.shared.is_closed() {
-            return Err(PollError::Empty);
-        }
-        // Closed: the acquire in `is_closed` makes the final `published` visible.
-        match self.refresh_available() {
-            0 => Err(PollError::Closed),
-            n => Ok(n),
-        }
+        let len = self.local.poll_len(&self.shared, max as u64)?;
+        Ok(Batch::new(self, len))
     }
 
     /// Lends up to `max` messages, waiting under the ring's wait strategy until one is
     /// published. Fails only with [`PollError::Closed`].
     #[inline]
     pub fn poll(&mut self, max: usize) -> Result<Batch<'_, T>, PollError> {
-        if self.available(1) == 0 {
-            self.wait_for_data(Deadline::after(None));
+        if self.local.available(&self.shared, 1) == 0 {
+            self.shared
+                .wait_for_data(self.local.next, Deadline::after(None));
         }
         self.try_poll(max)
     }
@@ -244,7 +237,11 @@ impl<T> Reader<T> {
         max: usize,
         timeout: Duration,
     ) -> Result<Batch<'_, T>, PollError> {
-        if self.available(1) == 0 && !self.wait_for_data(Deadline::after(Some(timeout))) {
+        if self.local.available(&self.shared, 1) == 0
+            && !self
+                .shared
+                .wait_for_data(self.local.next, Deadline::after(Some(timeout)))
+        {
             return Err(PollError::Timeout);
         }
         self.try_poll(max)
@@ -263,110 +260,33 @@ impl<T> Reader<T> {
             .saturating_sub(self.local.next)
     }
 
-    #[cold]
-    fn wait_for_data(&self, deadline: Deadline) -> bool {
-        let shared = &*self.shared;
-        let next = self.local.next;
-        // Acquire: pairs with the writer's `store_release` of `published`.
-        wait_until(shared.strategy, &shared.data_signal, deadline, || {
-            shared.published.load_acquire() > next || shared.is_closed()
-        })
-    }
-
-    /// Messages known to be readable; reloads `published` only when the cached copy holds
-    /// fewer than `wanted`.
+    /// Moves the read position past `len` messages and releases them to the writer.
     #[inline(always)]
-    fn available(&mut self, wanted: u64) -> u64 {
-        let cached = self.local.cached_published.saturating_sub(self.local.next);
-        if cached >= wanted {
-            return cached;
-        }
-        self.refresh_available()
-    }
-
-    #[inline(always)]
-    fn refresh_available(&mut self) -> u64 {
-        // Acquire: pairs with the writer's `store_release` of `published`; the slots below it
-        // are written before we read them.
-        self.local.cached_published = self.shared.published.load_acquire();
-        self.local.cached_published.saturating_sub(self.local.next)
-    }
-
-    /// Moves the read position past `len` messages, and the registered cursor with it unless
-    /// this reader releases only on commit.
-    #[inline(always)]
-    fn advance(&mut self, len: u64) {
+    pub(super) fn advance(&mut self, len: u64) {
         self.local.next += len;
-        if self.release_on_drop {
-            self.release_to(self.local.next);
-        }
-    }
-
-    /// Stores `offset` as the lowest offset this reader may still read: the writer may reuse
-    /// every slot below it. Callers keep it monotone and at most `position()`.
-    #[inline(always)]
-    pub(crate) fn release_to(&self, offset: u64) {
+        let cursor = self.shared.reader_cursor(self.slot);
         // Release: pairs with the writer's acquire scan in `Shared::min_reader`; our reads of
         // the released slots happen-before the writer overwrites them.
-        self.cursor().store_release(offset);
+        cursor.store_release(self.local.next);
         self.shared.notify_space();
     }
 
-    /// This reader's registration slot index.
-    pub(crate) fn slot_index(&self) -> usize {
-        self.slot
-    }
-
-    /// The released offset (for a group cursor: the committed offset).
-    pub(crate) fn released(&self) -> u64 {
-        self.cursor().load_relaxed()
-    }
-
-    /// Moves the released offset back to `offset`, if the ring still holds it (the joining
-    /// protocol again: store, fence, check the writer's announcement).
-    pub(crate) fn rewind_release(&mut self, offset: u64) -> Result<(), SubscribeError> {
-        let shared = &*self.shared;
-        let previous = self.released();
-        let cursor = self.cursor();
-        cursor.store_relaxed(offset);
-        match shared.confirm_start(cursor, offset, true) {
-            Ok(_) => Ok(()),
-            Err(earliest) => {
-                cursor.store_release(previous);
-                shared.notify_space();
-                Err(SubscribeError::NotRetained {
-                    requested: offset,
-                    earliest,
-                })
-            }
-        }
-    }
-
-    /// Makes dropped batches advance only the read position (group cursors).
-    pub(crate) fn release_on_commit_only(&mut self) {
-        self.release_on_drop = false;
-    }
-
-    /// Moves the read position to `offset`, which must lie between the released offset and
-    /// the published end; used when an owner seeks or a new owner resumes at the commit.
-    pub(crate) fn set_position(&mut self, offset: u64) {
-        self.local.next = offset;
-    }
-
-    /// This reader's registration slot.
+    /// The `len` messages from the read position, lent for as long as `self` is borrowed.
+    ///
+    /// # Safety
+    /// `len` is at most what the last `poll_len` reported.
     #[inline(always)]
-    fn cursor(&self) -> &super::cursor::Cursor {
-        debug_assert!(self.slot < self.shared.readers.len());
-        // SAFETY: `slot` came from a position in `readers` at subscribe time and the array
-        // never changes length.
-        unsafe { self.shared.readers.get_unchecked(self.slot) }
+    pub(super) unsafe fn span(&self, len: u64) -> Span<'_, T> {
+        // SAFETY: the offsets are below an acquired `published` (caller's contract) and at or
+        // above the registered cursor, which only `advance` moves, and it needs `&mut self`.
+        unsafe { Span::new(&self.shared, self.local.next, len) }
     }
 }
 
 impl<T> Drop for Reader<T> {
     fn drop(&mut self) {
         // Release: pairs with the writer's acquire scan; our reads are done.
-        self.cursor().store_release(FREE);
+        self.shared.reader_cursor(self.slot).store_release(FREE);
         self.shared.notify_space();
     }
 }
@@ -379,176 +299,65 @@ impl<T> std::fmt::Debug for Reader<T> {
     }
 }
 
-/// A reader's private position.
+/// A reader's private position: the next offset to read and a cached copy of `published`
+/// (rtrb's cached cursor), so a poll touches the writer's line only when its cache runs dry.
+/// Shared by [`Reader`] and the group cursor.
 #[derive(Debug)]
-struct ReadPosition {
-    next: u64,
+pub(crate) struct ReadPosition {
+    pub(crate) next: u64,
     cached_published: u64,
 }
 
-/// Messages lent by a poll. Dropping the batch releases its slots to the writer.
-#[must_use = "a batch releases its messages when dropped"]
-pub struct Batch<'a, T> {
-    reader: &'a mut Reader<T>,
-    len: u64,
-}
-
-impl<T> Batch<'_, T> {
-    /// Number of messages in the batch (at least one).
-    #[inline]
-    pub fn len(&self) -> usize {
-        self.len as usize
-    }
-
-    /// Always false: a poll that finds nothing returns an error instead of an empty batch.
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The offset of the first message.
-    #[inline]
-    pub fn first_offset(&self) -> u64 {
-        self.reader.local.next
-    }
-
-    /// The message at `index` within the batch.
-    #[inline]
-    pub fn get(&self, index: usize) -> Option<&T> {
-        if index as u64 >= self.len {
-            return None;
-        }
-        // SAFETY: the offset is below the acquired `published` and at or above the reader's
-        // registered cursor, which cannot move while `self` borrows the reader.
-        Some(unsafe {
-            self.reader
-                .shared
-                .slot_ref(self.reader.local.next + index as u64)
-        })
-    }
-
-    /// The messages in offset order.
-    #[inline]
-    pub fn iter(&self) -> BatchIter<'_, T> {
-        #[cfg(not(loom))]
-        {
-            let (head, tail) = self.as_slices();
-            BatchIter(head.iter().chain(tail))
-        }
-        #[cfg(loom)]
-        BatchIter {
-            shared: &self.reader.shared,
-            offset: self.reader.local.next,
-            end: self.reader.local.next + self.len,
+impl ReadPosition {
+    pub(crate) fn new(next: u64, cached_published: u64) -> Self {
+        Self {
+            next,
+            cached_published,
         }
     }
 
-    /// The messages as two contiguous slices (the second is empty unless the batch wraps
-    /// around the end of the ring), for bulk copies and vectorised loops.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (mut writer, subscriber) = ringgroup::ring::Ring::builder().capacity(4).build()?;
-    /// let mut reader = subscriber.subscribe(ringgroup::ring::StartAt::Earliest)?;
-    /// writer.publish_batch([1, 2, 3]);
-    /// drop(reader.try_poll(2)?); // read 1 and 2
-    /// writer.publish_batch([4, 5]); // 5 wraps to slot 0
-    /// let batch = reader.try_poll(8)?;
-    /// assert_eq!(batch.as_slices(), (&[3, 4][..], &[5][..]));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[cfg(not(loom))]
-    #[inline]
-    pub fn as_slices(&self) -> (&[T], &[T]) {
-        // SAFETY: every offset of the batch is below the acquired `published`, at or above the
-        // reader's registered cursor (fixed while `self` borrows the reader), and `len` is at
-        // most the capacity.
-        unsafe { self.reader.shared.slices(self.reader.local.next, self.len) }
-    }
-
-    /// Gives the batch back unread: dropping it then moves nothing.
-    pub(crate) fn abandon(&mut self) {
-        self.len = 0;
-    }
-
-    /// Commits (releases to the writer) every offset below `end` of this batch.
-    pub(crate) fn commit_through(&self, end: u64) {
-        self.reader.release_to(end);
-    }
-
-    /// The messages with their offsets.
-    pub fn iter_with_offsets(&self) -> impl Iterator<Item = (u64, &T)> + '_ {
-        (self.reader.local.next..).zip(self.iter())
-    }
-}
-
-impl<T> Drop for Batch<'_, T> {
-    #[inline]
-    fn drop(&mut self) {
-        self.reader.advance(self.len);
-    }
-}
-
-impl<'b, T> IntoIterator for &'b Batch<'_, T> {
-    type Item = &'b T;
-    type IntoIter = BatchIter<'b, T>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
-    }
-}
-
-/// Iterator over a [`Batch`].
-#[cfg(not(loom))]
-pub struct BatchIter<'b, T>(std::iter::Chain<std::slice::Iter<'b, T>, std::slice::Iter<'b, T>>);
-
-#[cfg(not(loom))]
-impl<'b, T> Iterator for BatchIter<'b, T> {
-    type Item = &'b T;
-
-    #[inline]
-    fn next(&mut self) -> Option<&'b T> {
-        self.0.next()
-    }
-
-    #[inline]
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.0.size_hint()
-    }
-
-    #[inline]
-    fn fold<B, F: FnMut(B, &'b T) -> B>(self, init: B, f: F) -> B {
-        self.0.fold(init, f)
-    }
-}
-
-/// Iterator over a [`Batch`] (under loom: one tracked cell access per message).
-#[cfg(loom)]
-pub struct BatchIter<'b, T> {
-    shared: &'b Shared<T>,
-    offset: u64,
-    end: u64,
-}
-
-#[cfg(loom)]
-impl<'b, T> Iterator for BatchIter<'b, T> {
-    type Item = &'b T;
-
-    fn next(&mut self) -> Option<&'b T> {
-        if self.offset == self.end {
-            return None;
+    /// How many messages a poll of up to `max` (at least 1) lends now: `Err(Empty)` when nothing
+    /// is new, `Err(Closed)` once the writer is gone and everything was read.
+    #[inline(always)]
+    pub(crate) fn poll_len<T>(&mut self, shared: &Shared<T>, max: u64) -> Result<u64, PollError> {
+        let max = max.max(1);
+        match self.available(shared, max) {
+            // `available` found nothing even after reloading `published`.
+            0 => self.nothing_new(shared).map(|n| n.min(max)),
+            n => Ok(n.min(max)),
         }
-        // SAFETY: the iterator borrows the batch, whose offsets are published and gated.
-        let value = unsafe { self.shared.slot_ref(self.offset) };
-        self.offset += 1;
-        Some(value)
     }
 
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = (self.end - self.offset) as usize;
-        (left, Some(left))
+    /// Called when a fresh look at `published` found nothing new. A closed ring is looked at
+    /// once more, since the writer may have published just before closing.
+    #[cold]
+    fn nothing_new<T>(&mut self, shared: &Shared<T>) -> Result<u64, PollError> {
+        if !shared.is_closed() {
+            return Err(PollError::Empty);
+        }
+        // Closed: the acquire in `is_closed` makes the final `published` visible.
+        match self.refresh(shared) {
+            0 => Err(PollError::Closed),
+            n => Ok(n),
+        }
+    }
+
+    /// Messages known to be readable; reloads `published` only when the cached copy holds
+    /// fewer than `wanted`.
+    #[inline(always)]
+    pub(crate) fn available<T>(&mut self, shared: &Shared<T>, wanted: u64) -> u64 {
+        let cached = self.cached_published.saturating_sub(self.next);
+        if cached >= wanted {
+            return cached;
+        }
+        self.refresh(shared)
+    }
+
+    #[inline(always)]
+    fn refresh<T>(&mut self, shared: &Shared<T>) -> u64 {
+        // Acquire: pairs with the writer's `store_release` of `published`; the slots below it
+        // are written before we read them.
+        self.cached_published = shared.published.load_acquire();
+        self.cached_published.saturating_sub(self.next)
     }
 }
-
-impl<T> ExactSizeIterator for BatchIter<'_, T> {}

@@ -28,9 +28,9 @@ use std::mem::MaybeUninit;
 use crossbeam_utils::CachePadded;
 
 use super::cursor::Cursor;
-use super::wait::{Signal, WaitStrategy};
-use crate::error::BuildError;
-use crate::sync::{fence, AtomicBool, AtomicUsize, Ordering, UnsafeCell};
+use super::error::BuildError;
+use super::wait::{wait_until, Signal, WaitStrategy};
+use crate::sync::{fence, AtomicBool, AtomicUsize, Deadline, Ordering, UnsafeCell};
 
 /// The value of a free reader registration slot. No real cursor reaches it.
 pub(crate) const FREE: u64 = u64::MAX;
@@ -79,11 +79,17 @@ impl<T> Shared<T> {
                 bytes: capacity.saturating_mul(std::mem::size_of::<T>()),
             })?;
         slots.extend((0..capacity).map(|_| UnsafeCell::new(MaybeUninit::uninit())));
-        let readers = (0..max_readers).map(|_| Cursor::new(FREE)).collect();
+        let mut readers = Vec::new();
+        readers
+            .try_reserve_exact(max_readers)
+            .map_err(|_| BuildError::AllocationFailed {
+                bytes: max_readers.saturating_mul(std::mem::size_of::<Cursor>()),
+            })?;
+        readers.extend((0..max_readers).map(|_| Cursor::new(FREE)));
         Ok(Self {
             published: Cursor::new(0),
             write_limit: Cursor::new(capacity as u64),
-            readers,
+            readers: readers.into_boxed_slice(),
             readers_high: CachePadded::new(AtomicUsize::new(0)),
             closed: CachePadded::new(AtomicBool::new(false)),
             data_signal: CachePadded::new(Signal::new()),
@@ -114,16 +120,6 @@ impl<T> Shared<T> {
         }
     }
 
-    /// Writes `value` at `offset`, dropping the message it replaces.
-    ///
-    /// # Safety
-    /// As for [`SlotWriter::write`].
-    #[inline(always)]
-    pub(crate) unsafe fn write_slot(&self, offset: u64, value: T) {
-        // SAFETY: the caller's contract is `SlotWriter::write`'s.
-        unsafe { self.slot_writer().write(offset, value) }
-    }
-
     /// Makes every offset below `head` visible to readers and wakes parked ones.
     #[inline(always)]
     pub(crate) fn publish(&self, head: u64) {
@@ -152,7 +148,7 @@ impl<T> Shared<T> {
     ///
     /// # Safety
     /// As for [`slot_ref`](Self::slot_ref), for every offset in the range; `len <= capacity`.
-    #[cfg(not(loom))]
+    #[cfg(not(ringgroup_loom))]
     #[inline(always)]
     pub(crate) unsafe fn slices(&self, start: u64, len: u64) -> (&[T], &[T]) {
         let first = (start & self.mask) as usize;
@@ -169,6 +165,25 @@ impl<T> Shared<T> {
                 std::slice::from_raw_parts(base, len - head_len),
             )
         }
+    }
+
+    /// The registration slot `slot`.
+    #[inline(always)]
+    pub(crate) fn reader_cursor(&self, slot: usize) -> &Cursor {
+        debug_assert!(slot < self.readers.len());
+        // SAFETY: every slot index in use came from a position in `readers` at registration,
+        // and the array never changes length.
+        unsafe { self.readers.get_unchecked(slot) }
+    }
+
+    /// Waits under the strategy until an offset at or above `next` is published or the ring
+    /// closes; false when the deadline passed first.
+    #[cold]
+    pub(crate) fn wait_for_data(&self, next: u64, deadline: Deadline) -> bool {
+        // Acquire: pairs with the writer's `store_release` of `published`.
+        wait_until(self.strategy, &self.data_signal, deadline, || {
+            self.published.load_acquire() > next || self.is_closed()
+        })
     }
 
     /// The minimum registered cursor, at most `ceiling`.
@@ -317,48 +332,61 @@ impl<T> Clone for SlotWriter<'_, T> {
 impl<T> Copy for SlotWriter<'_, T> {}
 
 impl<T> SlotWriter<'_, T> {
-    /// Writes `value` at `offset`, dropping the message it replaces.
+    /// Writes `value` at `*head` and moves `*head` past it, then drops the message it replaced.
+    /// If that `Drop` panics, `*head` already counts the new message, so it is published and
+    /// dropped like any other (I8).
     ///
     /// # Safety
-    /// Only the writer calls this, with `offset` below its effective limit (so no registered
-    /// reader can still read `offset - capacity`), and offsets are written in order, so the slot
-    /// holds the message `offset - capacity` exactly when `offset >= capacity`.
+    /// Only the writer calls this, with `*head` below its effective limit (so no registered
+    /// reader can still read `*head - capacity`), and offsets are written in order, so the slot
+    /// holds the message `*head - capacity` exactly when `*head >= capacity`.
     #[inline(always)]
-    pub(crate) unsafe fn write(&self, offset: u64, value: T) {
+    pub(crate) unsafe fn write_next(&self, head: &mut u64, value: T) {
+        let offset = *head;
         let index = (offset & self.mask) as usize;
         debug_assert!(index < self.slots.len());
         // SAFETY: `mask == slots.len() - 1` and the length is a power of two, so the masked
         // index is in bounds.
         let slot = unsafe { self.slots.get_unchecked(index) };
         // SAFETY: `slot` is `offset`'s slot; the rest is the caller's contract.
-        unsafe { self.write_into(slot, offset, value) }
+        let replaced = unsafe { self.write_into(slot, offset, value) };
+        *head = offset + 1;
+        drop(replaced);
     }
 
-    /// Writes `value` into `slot`, the slot of `offset`.
+    /// Writes `value` into `slot`, the slot of `offset`, and returns the message it replaced
+    /// (for the caller to drop once it has counted the new one).
     ///
     /// # Safety
     /// `slot` is the slot of `offset` (`slots[offset & mask]`), and the contract of
-    /// [`write`](Self::write) holds for `offset`.
+    /// [`write_next`](Self::write_next) holds for `offset`.
     #[inline(always)]
-    unsafe fn write_into(&self, slot: &UnsafeCell<MaybeUninit<T>>, offset: u64, value: T) {
+    unsafe fn write_into(
+        &self,
+        slot: &UnsafeCell<MaybeUninit<T>>,
+        offset: u64,
+        value: T,
+    ) -> Option<T> {
         let replaces = std::mem::needs_drop::<T>() && offset >= self.capacity;
         slot.with_mut(|slot| {
             if replaces {
                 // SAFETY: the slot holds the initialised message `offset - capacity` (caller's
-                // contract) and no reader references it. Read it out before writing so that a
-                // panicking `Drop` cannot leave the slot dropped yet marked initialised.
-                let old = unsafe { slot.replace(MaybeUninit::new(value)).assume_init() };
-                drop(old);
+                // contract) and no reader references it. It is read out in the same step as
+                // the new value goes in, so the slot is never dropped yet marked initialised.
+                Some(unsafe { slot.replace(MaybeUninit::new(value)).assume_init() })
             } else {
                 // SAFETY: the pointer is valid and unaliased (caller's contract); the slot is
                 // either uninitialised or holds a value that needs no drop.
                 unsafe { slot.write(MaybeUninit::new(value)) };
+                None
             }
         })
     }
 
-    /// Writes messages from `messages` at `from, from + 1, ...`, stopping before `to` or when
-    /// the iterator ends; returns the first offset not written.
+    /// Writes messages from `messages` at `*head, *head + 1, ...`, stopping before `to` or when
+    /// the iterator ends. `*head` ends one past the last message written, even when the
+    /// iterator or a replaced message's `Drop` panics midway (I8: nothing written is lost to
+    /// the count).
     ///
     /// The range is walked as at most two contiguous runs of slots (up to the end of the array,
     /// then from its start), so the loop is a plain slice walk: no masking per message, and the
@@ -366,34 +394,42 @@ impl<T> SlotWriter<'_, T> {
     /// store waits for a line the readers hold).
     ///
     /// # Safety
-    /// As for [`write`](Self::write), for every offset in `from..to`.
+    /// As for [`write_next`](Self::write_next), for every offset in `*head..to`.
     #[inline(always)]
     pub(crate) unsafe fn write_run(
         &self,
-        from: u64,
+        head: &mut u64,
         to: u64,
         messages: &mut impl Iterator<Item = T>,
-    ) -> u64 {
-        let mut head = from;
-        while head < to {
-            let index = (head & self.mask) as usize;
-            let len = (to - head).min((self.slots.len() - index) as u64) as usize;
-            // SAFETY: `index < slots.len()` (masked, as in `write`) and
-            // `index + len <= slots.len()` by the `min` above.
-            let run = unsafe { self.slots.get_unchecked(index..index + len) };
-            let mut written = 0;
-            for slot in run {
-                let Some(value) = messages.next() else { break };
-                // SAFETY: `slot` is the slot of `head + written`, which lies in `from..to`
-                // (caller's contract).
-                unsafe { self.write_into(slot, head + written as u64, value) };
-                written += 1;
-            }
-            head += written as u64;
-            if written < len {
-                break; // the iterator ended
+    ) {
+        /// Stores the progress into the writer's head on every exit, unwinding included.
+        struct Progress<'h> {
+            head: &'h mut u64,
+            at: u64,
+        }
+        impl Drop for Progress<'_> {
+            #[inline(always)]
+            fn drop(&mut self) {
+                *self.head = self.at;
             }
         }
-        head
+        let mut progress = Progress { at: *head, head };
+        while progress.at < to {
+            let index = (progress.at & self.mask) as usize;
+            let len = (to - progress.at).min((self.slots.len() - index) as u64) as usize;
+            // SAFETY: `index < slots.len()` (masked) and `index + len <= slots.len()` by the
+            // `min` above.
+            let run = unsafe { self.slots.get_unchecked(index..index + len) };
+            let start = progress.at;
+            for slot in run {
+                let Some(value) = messages.next() else { return };
+                // SAFETY: `slot` is the slot of `progress.at`, which lies in `*head..to`
+                // (caller's contract).
+                let replaced = unsafe { self.write_into(slot, progress.at, value) };
+                progress.at += 1;
+                drop(replaced);
+            }
+            debug_assert_eq!(progress.at, start + len as u64);
+        }
     }
 }

@@ -57,13 +57,13 @@ impl WaitStrategy {
     }
 }
 
-#[cfg(not(loom))]
+#[cfg(not(ringgroup_loom))]
 const SPINS_BEFORE_YIELD: u32 = 64;
-#[cfg(not(loom))]
+#[cfg(not(ringgroup_loom))]
 const YIELDS_BEFORE_PARK: u32 = 16;
-#[cfg(loom)]
+#[cfg(ringgroup_loom)]
 const SPINS_BEFORE_YIELD: u32 = 1;
-#[cfg(loom)]
+#[cfg(ringgroup_loom)]
 const YIELDS_BEFORE_PARK: u32 = 0;
 
 /// Waits under `strategy` until `ready()` returns true (then `true`) or `deadline` passes
@@ -131,10 +131,7 @@ impl Signal {
     fn notify_slow(&self) {
         // Taking the lock means a waiter is either not yet checking (it will see the condition
         // under the lock) or already inside `wait` (it gets this notification).
-        let _guard = self
-            .lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _guard = self.lock.lock();
         self.wake.notify_all();
     }
 
@@ -145,26 +142,15 @@ impl Signal {
         // SeqCst fence: pairs with the fence in `notify`. Orders the waiter count before the
         // condition check below (Dekker).
         fence(Ordering::SeqCst);
-        let mut guard = self
-            .lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = self.lock.lock();
         let ready_now = loop {
             if ready() {
                 break true;
             }
             guard = match deadline.remaining() {
-                None => self
-                    .wake
-                    .wait(guard)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+                None => self.wake.wait(guard),
                 Some(left) if left.is_zero() => break false,
-                Some(left) => {
-                    self.wake
-                        .wait_timeout(guard, left)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .0
-                }
+                Some(left) => self.wake.wait_timeout(guard, left),
             };
         };
         drop(guard);

@@ -17,9 +17,9 @@
 
 use crossbeam_utils::CachePadded;
 
+use super::error::{ClaimError, PublishError};
 use super::shared::{Shared, SlotWriter};
 use super::wait::wait_until;
-use crate::error::{ClaimError, PublishError};
 use crate::sync::{Arc, Deadline, Ordering};
 use std::time::Duration;
 
@@ -188,26 +188,40 @@ impl<T> Writer<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn publish_batch<I: IntoIterator<Item = T>>(&mut self, messages: I) -> usize {
+        /// Publishes what was written if the iterator (or a replaced message's `Drop`) panics,
+        /// so no written message is left unpublished (I8). Forgotten on the normal path.
+        struct PublishOnUnwind<'w, T>(&'w mut Writer<T>);
+        impl<T> Drop for PublishOnUnwind<'_, T> {
+            fn drop(&mut self) {
+                self.0.publish_head();
+            }
+        }
         let mut messages = messages.into_iter();
         let start = self.gate.head;
+        let guard = PublishOnUnwind(self);
+        let this = &mut *guard.0;
+        // The first message is taken before waiting for space, so an empty iterator never
+        // waits on a full ring.
         while let Some(first) = messages.next() {
-            let wanted = (1 + messages.size_hint().0 as u64).min(self.shared.capacity / 2);
-            if self.gate.head + wanted > self.gate.limit {
-                self.gate.refresh(&self.shared, wanted);
+            let wanted = (1 + messages.size_hint().0 as u64).min(this.shared.capacity / 2);
+            if this.gate.head + wanted > this.gate.limit {
+                this.gate.refresh(&this.shared, wanted);
             }
-            if self.gate.head >= self.gate.limit {
-                self.wait_for_space(1, Deadline::after(None));
+            if this.gate.head >= this.gate.limit {
+                this.wait_for_space(1, Deadline::after(None));
             }
-            let slots = self.shared.slot_writer();
-            let gate = &mut *self.gate;
+            let slots = this.shared.slot_writer();
+            let gate = &mut *this.gate;
             // SAFETY: `head` is below the effective limit and is the next offset in order.
-            unsafe { slots.write(gate.head, first) };
-            // SAFETY: every offset from `head + 1` up to the effective limit may be written, in
+            unsafe { slots.write_next(&mut gate.head, first) };
+            // SAFETY: every offset from `head` up to the effective limit may be written, in
             // order.
-            gate.head = unsafe { slots.write_run(gate.head + 1, gate.limit, &mut messages) };
-            self.publish_head();
+            unsafe { slots.write_run(&mut gate.head, gate.limit, &mut messages) };
+            this.publish_head();
         }
-        (self.gate.head - start) as usize
+        let published = (this.gate.head - start) as usize;
+        std::mem::forget(guard);
+        published
     }
 
     /// Claims `n` consecutive slots to write in place, then publish with one store; waits for
@@ -266,13 +280,12 @@ impl<T> Writer<T> {
                 }
             }
         }
-        let head = self.gate.head;
+        let end = self.gate.head + n;
         Ok(Claim {
             shared: &self.shared,
             slots: self.shared.slot_writer(),
-            writer_head: &mut self.gate.head,
-            head,
-            end: head + n,
+            head: &mut self.gate.head,
+            end,
         })
     }
 
@@ -289,8 +302,7 @@ impl<T> Writer<T> {
     #[inline(always)]
     fn write_and_publish(&mut self, value: T) {
         // SAFETY: the callers checked `head < limit`; `head` is the next offset in order.
-        unsafe { self.shared.write_slot(self.gate.head, value) };
-        self.gate.head += 1;
+        unsafe { self.shared.slot_writer().write_next(&mut self.gate.head, value) };
         self.publish_head();
     }
 
@@ -323,14 +335,14 @@ impl<T> std::fmt::Debug for Writer<T> {
 }
 
 /// Slots claimed by [`Writer::claim`]: write them in place with [`push`](Claim::push), then
-/// [`publish`](Claim::publish). Dropping the claim publishes what was pushed.
+/// [`publish`](Claim::publish). Dropping the claim publishes what was pushed; so does the
+/// writer's next publish, or its drop, if the claim is forgotten (every pushed message counts
+/// in the writer's head at once, so none is lost or leaked).
 pub struct Claim<'a, T> {
     shared: &'a Shared<T>,
     slots: SlotWriter<'a, T>,
-    /// The writer's head, updated on publish.
-    writer_head: &'a mut u64,
-    /// The next offset to write.
-    head: u64,
+    /// The writer's head: the next offset to write.
+    head: &'a mut u64,
     /// One past the last claimed offset.
     end: u64,
 }
@@ -338,23 +350,22 @@ pub struct Claim<'a, T> {
 impl<T> Claim<'_, T> {
     /// Slots still free in this claim.
     pub fn remaining(&self) -> usize {
-        (self.end - self.head) as usize
+        (self.end - *self.head) as usize
     }
 
     /// The offset the next pushed message gets.
     pub fn next_offset(&self) -> u64 {
-        self.head
+        *self.head
     }
 
     /// Writes `value` straight into the next claimed slot. Hands it back when the claim is full.
     #[inline]
     pub fn push(&mut self, value: T) -> Result<(), T> {
-        if self.head == self.end {
+        if *self.head == self.end {
             return Err(value);
         }
         // SAFETY: the claim holds `head < end <= limit`; `head` is the next offset in order.
-        unsafe { self.slots.write(self.head, value) };
-        self.head += 1;
+        unsafe { self.slots.write_next(self.head, value) };
         Ok(())
     }
 
@@ -366,7 +377,7 @@ impl<T> Extend<T> for Claim<'_, T> {
     /// Pushes messages until the claim is full; the rest of the iterator is not consumed.
     fn extend<I: IntoIterator<Item = T>>(&mut self, messages: I) {
         // SAFETY: the claim holds `head <= end <= limit`, offsets written in order.
-        self.head = unsafe {
+        unsafe {
             self.slots
                 .write_run(self.head, self.end, &mut messages.into_iter())
         };
@@ -375,7 +386,15 @@ impl<T> Extend<T> for Claim<'_, T> {
 
 impl<T> Drop for Claim<'_, T> {
     fn drop(&mut self) {
-        *self.writer_head = self.head;
-        self.shared.publish(self.head);
+        self.shared.publish(*self.head);
+    }
+}
+
+impl<T> std::fmt::Debug for Claim<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Claim")
+            .field("next_offset", &*self.head)
+            .field("remaining", &self.remaining())
+            .finish()
     }
 }

@@ -1,0 +1,296 @@
+//! Building a group, and the [`Group`] handle members join through.
+//!
+//! [`Topic::group`](crate::Topic::group) is defined here, beside the builder it returns, so the
+//! topic layer never imports the group layer (dependencies run ring ← topic ← group).
+
+use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
+
+use super::assignor::{Assignor, RangeAssignor};
+use super::consumer::Consumer;
+use super::controller::{Control, GroupInner, Liveness};
+use super::error::GroupError;
+use super::metrics::GroupMetrics;
+use super::supervisor::SupervisorHandle;
+use super::table::PartitionEntry;
+use super::{MemberId, RebalanceListener};
+use crate::ring::group_cursor::GroupCursor;
+use crate::ring::StartAt;
+use crate::sync::{Arc, AtomicU64, Mutex};
+use crate::topic::Topic;
+
+/// The default `max_poll_interval`: five minutes, as Kafka's `max.poll.interval.ms`.
+pub const DEFAULT_MAX_POLL_INTERVAL: Duration = Duration::from_secs(300);
+
+impl<T: Send + Sync + 'static> Topic<T> {
+    /// Starts configuring a consumer group named `name` on this topic. A group sees every
+    /// message; inside it, each partition has one owner at a time.
+    ///
+    /// A group's committed offsets gate the producer: a message stays in the ring until every
+    /// group has committed it, so no group loses a message (lossless back-pressure). A group
+    /// that stops committing, or has no members, therefore stops the producer once the ring is
+    /// full, for every group.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringgroup::{StickyAssignor, Topic};
+    ///
+    /// let (topic, _producer) = Topic::<u64>::builder("orders").partitions(4).build()?;
+    /// let group = topic.group("billing").assignor(StickyAssignor).auto_commit(false).build()?;
+    /// assert_eq!(group.name(), "billing");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn group(&self, name: impl Into<String>) -> GroupBuilder<T> {
+        GroupBuilder {
+            topic: self.clone(),
+            name: name.into(),
+            start: StartAt::Earliest,
+            assignor: Box::new(RangeAssignor),
+            max_poll_interval: DEFAULT_MAX_POLL_INTERVAL,
+            auto_commit: true,
+        }
+    }
+}
+
+/// Configures a consumer group. Created by [`Topic::group`](crate::Topic::group).
+#[derive(Debug)]
+#[must_use]
+pub struct GroupBuilder<T> {
+    topic: Topic<T>,
+    name: String,
+    start: StartAt,
+    assignor: Box<dyn Assignor>,
+    max_poll_interval: Duration,
+    auto_commit: bool,
+}
+
+impl<T: Send + Sync + 'static> GroupBuilder<T> {
+    /// Where a new group starts on every partition (default: the earliest retained offset, as
+    /// Kafka's `auto.offset.reset=earliest`).
+    pub fn start(mut self, start: StartAt) -> Self {
+        self.start = start;
+        self
+    }
+
+    /// The assignor (default: range, as Kafka's).
+    pub fn assignor(mut self, assignor: impl Assignor) -> Self {
+        self.assignor = Box::new(assignor);
+        self
+    }
+
+    /// How long a member may go without polling or heartbeating before it is evicted, and how
+    /// long it may keep a partition after being asked to hand it on (the revoke deadline).
+    /// Default [`DEFAULT_MAX_POLL_INTERVAL`] (5 minutes, as Kafka).
+    pub fn max_poll_interval(mut self, interval: Duration) -> Self {
+        self.max_poll_interval = interval;
+        self
+    }
+
+    /// Auto-commit (default on, as Kafka's `enable.auto.commit`): a batch is committed when the
+    /// caller drops it, after processing it.
+    pub fn auto_commit(mut self, on: bool) -> Self {
+        self.auto_commit = on;
+        self
+    }
+
+    /// Creates the group: one cursor per partition at the start position, and its supervisor
+    /// thread.
+    pub fn build(self) -> Result<Group<T>, GroupError> {
+        if self.name.is_empty() {
+            return Err(GroupError::EmptyName);
+        }
+        if self.max_poll_interval.is_zero() {
+            return Err(GroupError::ZeroPollInterval);
+        }
+        let entries = self
+            .topic
+            .subscribers()
+            .iter()
+            .enumerate()
+            .map(|(partition, ring)| {
+                GroupCursor::register(ring, self.start)
+                    .map(|cursor| PartitionEntry::new(ring.clone(), cursor))
+                    .map_err(|source| GroupError::Subscribe {
+                        partition: partition as u32,
+                        source,
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let inner = Arc::new(GroupInner {
+            name: self.name,
+            control: Mutex::new(Control::new(entries.len())),
+            entries: entries.into_boxed_slice(),
+            strategy: self.topic.wait_strategy(),
+            epoch: CachePadded::new(AtomicU64::new(0)),
+            assignor: self.assignor,
+            max_poll_interval: self.max_poll_interval,
+            auto_commit: self.auto_commit,
+            rebalances: AtomicU64::new(0),
+            last_rebalance_ns: AtomicU64::new(0),
+            supervisor: SupervisorHandle::new(),
+        });
+        #[cfg(not(ringgroup_loom))]
+        inner.supervisor.spawn(
+            Arc::downgrade(&inner),
+            SupervisorHandle::tick(inner.max_poll_interval),
+        )?;
+        Ok(Group { inner })
+    }
+}
+
+/// A consumer group on one topic. Cheap to clone; members join through [`Group::join`].
+///
+/// # Examples
+///
+/// ```
+/// use ringgroup::Topic;
+///
+/// let (topic, mut producer) = Topic::<u64>::builder("orders").partitions(2).build()?;
+/// let group = topic.group("billing").build()?;
+/// let member = group.join()?;
+/// producer.send_to(0, 7)?;
+/// let records = member.poll(16, std::time::Duration::from_secs(1))?;
+/// let record = records.iter().next().unwrap();
+/// assert_eq!((record.partition, record.offset, *record.value), (0, 0, 7));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Group<T> {
+    inner: Arc<GroupInner<T>>,
+}
+
+impl<T> Clone for Group<T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Group<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Group")
+            .field("name", &self.inner.name)
+            .field("partitions", &self.inner.entries.len())
+            .finish()
+    }
+}
+
+/// Options for [`Group::join_with`].
+///
+/// # Examples
+///
+/// ```
+/// use ringgroup::{JoinOptions, Topic, WeightedAssignor};
+///
+/// let (topic, _producer) = Topic::<u64>::builder("t").partitions(3).build()?;
+/// let group = topic.group("g").assignor(WeightedAssignor).build()?;
+/// let big = group.join_with(JoinOptions::new().weight(2))?;
+/// let small = group.join()?;
+/// big.poll(1, std::time::Duration::ZERO).ok();
+/// assert_eq!(big.assignment().len(), 2);
+/// # drop(small);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct JoinOptions<T> {
+    /// Capacity weight for the weighted assignor (default 1; 0 counts as 1).
+    pub weight: u32,
+    /// Rebalance callbacks.
+    pub listener: Option<Box<dyn RebalanceListener<T>>>,
+}
+
+impl<T> JoinOptions<T> {
+    /// Weight 1, no listener.
+    pub fn new() -> Self {
+        Self {
+            weight: 1,
+            listener: None,
+        }
+    }
+
+    /// Sets the capacity weight.
+    pub fn weight(mut self, weight: u32) -> Self {
+        self.weight = weight;
+        self
+    }
+
+    /// Sets the rebalance listener.
+    pub fn listener(mut self, listener: impl RebalanceListener<T> + 'static) -> Self {
+        self.listener = Some(Box::new(listener));
+        self
+    }
+}
+
+impl<T> Default for JoinOptions<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> std::fmt::Debug for JoinOptions<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinOptions")
+            .field("weight", &self.weight)
+            .field("listener", &self.listener.is_some())
+            .finish()
+    }
+}
+
+impl<T: Send + Sync + 'static> Group<T> {
+    /// Joins as a new member with weight 1 and no listener.
+    pub fn join(&self) -> Result<Consumer<T>, GroupError> {
+        self.join_with(JoinOptions::default())
+    }
+
+    /// Joins as a new member. The member picks up its partitions on its first poll.
+    pub fn join_with(&self, options: JoinOptions<T>) -> Result<Consumer<T>, GroupError> {
+        let liveness = Arc::new(Liveness::new());
+        let id = self.inner.add_member(options.weight, liveness.clone())?;
+        Ok(Consumer::new(
+            self.inner.clone(),
+            id,
+            liveness,
+            options.weight,
+            options.listener,
+        ))
+    }
+
+    /// Evicts `member` now, as the supervisor does for one that stopped polling. Its
+    /// partitions move as soon as it holds no batch; its next call is fenced. Returns false if
+    /// no such member is in the group.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringgroup::{CommitError, Topic};
+    ///
+    /// let (topic, _producer) = Topic::<u64>::builder("t").build()?;
+    /// let group = topic.group("g").auto_commit(false).build()?;
+    /// let member = group.join()?;
+    /// let _ = member.poll(1, std::time::Duration::ZERO); // picks up partition 0
+    /// assert!(group.evict(member.id()));
+    /// assert!(matches!(member.commit_offset(0, 0), Err(CommitError::Fenced { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn evict(&self, member: MemberId) -> bool {
+        let mut control = self.inner.lock();
+        if !control.evict(member.get()) {
+            return false;
+        }
+        self.inner.rebalance(&mut control);
+        true
+    }
+
+    /// The group's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Per-partition committed offset, lag, owner and epoch, plus member and rebalance counts.
+    /// Reads atomics only (and the control lock for the member count); never slows the data
+    /// path.
+    pub fn metrics(&self) -> GroupMetrics {
+        self.inner.metrics()
+    }
+}

@@ -1,0 +1,789 @@
+//! The member: [`Consumer`], one thread's seat in a consumer group.
+//!
+//! # Algorithm
+//!
+//! A poll checks the group epoch with one `Acquire` load; only when it moved does the member
+//! rescan the assignment table (`sync`): it drops partitions whose tenure ended (`on_lost`),
+//! takes up new ones at the group's committed offset (`on_assigned`), and hands on the ones it
+//! is asked to give up (`on_revoked`, then a commit with auto-commit, then the transfer). Then it
+//! takes turns over its partitions, leases the next one with records and lends them as
+//! [`Records`]. Data path work is loads and CASes on the partition's table word and its ring: no
+//! lock, no allocation.
+//!
+//! Every method takes `&self`, as rust-rdkafka's consumer does, so the everyday shapes compile:
+//! `match consumer.poll(..) { Ok(records) => .., Err(_) => consumer.assignment() }`, or a
+//! `commit()` while the records are still in scope. The member's own state sits in cells
+//! (`Consumer` is `Send`, not `Sync`: one thread polls it). The lease a lent batch needs is
+//! held by the member, not by the [`Records`], which only read the ring; so a commit made while
+//! records are lent is kept until they are dropped, and never releases a slot they still read.
+//!
+//! # Invariants
+//! - **I1** at most one batch is lent at a time; its partition stays leased until it is dropped.
+//! - **I4** a partition's records are delivered in offset order; a new owner starts at the
+//!   committed offset.
+//! - **I5** a commit or seek runs under a lease taken for the member's tenure; after a revoke
+//!   or an eviction that lease fails and the call returns `Fenced`, changing nothing.
+//! - **I6** a commit below the committed offset, or beyond what was delivered, is refused; only
+//!   [`Consumer::seek`] moves the commit back.
+//! - A batch that was `mem::forget`-ed keeps its lease until the member is dropped (the drop
+//!   proves no batch is alive, since records borrow the member); the drop ends the lease without
+//!   committing, so the batch is delivered again.
+
+use std::cell::{Cell, RefCell};
+use std::time::{Duration, Instant};
+
+use super::controller::{GroupInner, Liveness};
+use super::error::{CommitError, ConsumeError, OwnershipError, SeekError};
+use super::metrics::{AssignedPartition, PartitionLag};
+use super::records::Records;
+use super::table::{PartitionEntry, FENCED, REVOKING};
+use super::{MemberId, RebalanceListener};
+use crate::ring::{Span, WaitStrategy};
+use crate::sync::Arc;
+
+/// A member of a consumer group. Poll it from one thread (it is `Send`, not `Sync`); dropping it
+/// leaves the group: `on_revoked` runs for its partitions (where a manual-commit member commits),
+/// then auto-commit commits what was delivered, and the partitions move to the others.
+///
+/// # Examples
+///
+/// The everyday loop:
+///
+/// ```
+/// use std::time::Duration;
+/// use ringgroup::{ConsumeError, Topic};
+///
+/// let (topic, mut producer) = Topic::<u64>::builder("orders").partitions(2).build()?;
+/// let group = topic.group("billing").auto_commit(false).build()?;
+/// let consumer = group.join()?;
+/// for value in 0..10 {
+///     producer.send(value)?;
+/// }
+/// drop(producer);
+/// let mut total = 0;
+/// loop {
+///     match consumer.poll(64, Duration::from_millis(100)) {
+///         Ok(records) => {
+///             total += records.values().sum::<u64>();
+///             consumer.commit()?; // commits these records once they are dropped
+///         }
+///         Err(ConsumeError::Timeout) => println!("idle; holding {:?}", consumer.assignment()),
+///         Err(ConsumeError::Closed) => break,
+///         Err(e) => return Err(e.into()),
+///     }
+/// }
+/// assert_eq!(total, 45);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Consumer<T> {
+    group: Arc<GroupInner<T>>,
+    state: RefCell<MemberState>,
+    listener: RefCell<Option<Box<dyn RebalanceListener<T>>>>,
+    /// True while a listener callback runs.
+    in_callback: Cell<bool>,
+    /// The batch lent now, whose partition's lease the member holds.
+    outstanding: Cell<Option<Outstanding>>,
+}
+
+struct MemberState {
+    id: u32,
+    liveness: Arc<Liveness>,
+    weight: u32,
+    /// The partitions held, sorted by partition.
+    owned: Vec<Owned>,
+    /// Per partition, the epoch of this member's latest tenure (current or ended), so a call
+    /// about a partition it lost says `Fenced`, and one it never held says `NotOwned`.
+    last_epoch: Box<[Option<u32>]>,
+    seen_epoch: u64,
+    next_turn: usize,
+    /// `Fenced` was returned: the next poll joins again under a new id.
+    rejoin: bool,
+}
+
+/// A partition this member holds, at the epoch it acquired it.
+#[derive(Clone, Copy, Debug)]
+struct Owned {
+    partition: u32,
+    epoch: u32,
+    paused: bool,
+}
+
+/// A lent batch: its partition and tenure, its offsets, and a commit asked for while it is lent.
+#[derive(Clone, Copy, Debug)]
+struct Outstanding {
+    partition: u32,
+    first: u64,
+    len: u64,
+    commit: Option<u64>,
+}
+
+impl Outstanding {
+    fn end(&self) -> u64 {
+        self.first + self.len
+    }
+}
+
+/// Which listener callback to run.
+#[derive(Clone, Copy)]
+enum Change {
+    Assigned,
+    Revoked,
+    Lost,
+}
+
+impl<T> Consumer<T> {
+    pub(super) fn new(
+        group: Arc<GroupInner<T>>,
+        id: u32,
+        liveness: Arc<Liveness>,
+        weight: u32,
+        listener: Option<Box<dyn RebalanceListener<T>>>,
+    ) -> Self {
+        let partitions = group.entries.len();
+        Self {
+            group,
+            state: RefCell::new(MemberState {
+                id,
+                liveness,
+                weight,
+                owned: Vec::new(),
+                last_epoch: vec![None; partitions].into_boxed_slice(),
+                seen_epoch: u64::MAX,
+                next_turn: 0,
+                rejoin: false,
+            }),
+            listener: RefCell::new(listener),
+            in_callback: Cell::new(false),
+            outstanding: Cell::new(None),
+        }
+    }
+
+    /// This member's id within the group (a new one after it joins again).
+    pub fn id(&self) -> MemberId {
+        MemberId::from(self.state.borrow().id)
+    }
+
+    /// Lends a batch of up to `max_records` from one of this member's partitions, taking turns
+    /// so that no partition starves the others, and waits up to `timeout` for one.
+    ///
+    /// Rebalance callbacks run inside it, on this thread. Errors:
+    /// [`ConsumeError::Timeout`]; [`ConsumeError::Fenced`] once this member was evicted (the
+    /// next poll joins again); [`ConsumeError::Closed`] once the producer is gone and the group
+    /// committed everything; [`ConsumeError::BatchOutstanding`] while an earlier batch is
+    /// still lent; [`ConsumeError::InCallback`] from inside a listener;
+    /// [`ConsumeError::ZeroMaxRecords`].
+    pub fn poll(
+        &self,
+        max_records: usize,
+        timeout: Duration,
+    ) -> Result<Records<'_, T>, ConsumeError> {
+        self.check_can_poll(max_records)?;
+        // Read the clock only once nothing was found: a clock read costs more than a poll.
+        let mut deadline: Option<Option<Instant>> = None;
+        let mut idle_rounds: u32 = 0;
+        loop {
+            if let Some(records) = self.poll_once(max_records)? {
+                return Ok(records);
+            }
+            if idle_rounds % 64 == 0 {
+                self.group.rescue_orphans();
+            }
+            let deadline = *deadline.get_or_insert_with(|| Instant::now().checked_add(timeout));
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(ConsumeError::Timeout);
+            }
+            idle_rounds = idle_rounds.saturating_add(1);
+            backoff(idle_rounds, self.group.strategy);
+        }
+    }
+
+    /// Like [`poll`](Self::poll) without waiting: [`ConsumeError::Empty`] when nothing is ready.
+    pub fn try_poll(&self, max_records: usize) -> Result<Records<'_, T>, ConsumeError> {
+        self.check_can_poll(max_records)?;
+        match self.poll_once(max_records)? {
+            Some(records) => Ok(records),
+            None => {
+                self.group.rescue_orphans();
+                Err(ConsumeError::Empty)
+            }
+        }
+    }
+
+    fn check_can_poll(&self, max_records: usize) -> Result<(), ConsumeError> {
+        if max_records == 0 {
+            return Err(ConsumeError::ZeroMaxRecords);
+        }
+        if self.in_callback.get() {
+            return Err(ConsumeError::InCallback);
+        }
+        if let Some(lent) = self.outstanding.get() {
+            return Err(ConsumeError::BatchOutstanding {
+                partition: lent.partition,
+            });
+        }
+        Ok(())
+    }
+
+    /// One look: rejoin if fenced before, sync if the epoch moved, then a batch if any.
+    #[inline]
+    fn poll_once(&self, max_records: usize) -> Result<Option<Records<'_, T>>, ConsumeError> {
+        if self.state.borrow().rejoin {
+            self.rejoin()?;
+        }
+        let epoch = {
+            let state = self.state.borrow();
+            state.liveness.beat();
+            if state.liveness.is_evicted() {
+                drop(state);
+                return Err(self.evicted());
+            }
+            let epoch = self.group.epoch();
+            if epoch == state.seen_epoch {
+                None
+            } else {
+                Some(epoch)
+            }
+        };
+        if let Some(epoch) = epoch {
+            self.sync(epoch)?;
+        }
+        self.next_batch(max_records)
+    }
+
+    /// Takes a batch from the next partition, in turn order, that has one. The lease taken to
+    /// look is the lease the batch keeps: a partition moved meanwhile is just skipped.
+    fn next_batch(&self, max_records: usize) -> Result<Option<Records<'_, T>>, ConsumeError> {
+        let mut state = self.state.borrow_mut();
+        let count = state.owned.len();
+        for step in 0..count {
+            let turn = (state.next_turn + step) % count;
+            let Owned {
+                partition,
+                epoch,
+                paused,
+            } = state.owned[turn];
+            if paused {
+                continue;
+            }
+            let entry = &self.group.entries[partition as usize];
+            let Ok(mut lease) = entry.lease(state.id, epoch) else {
+                continue; // the tenure ended; the next sync drops it
+            };
+            let cursor = lease.cursor();
+            let Ok(len) = cursor.poll_len(max_records as u64) else {
+                continue;
+            };
+            let first = cursor.position();
+            lease.hold();
+            state.next_turn = turn + 1;
+            self.outstanding.set(Some(Outstanding {
+                partition,
+                first,
+                len,
+                commit: None,
+            }));
+            // SAFETY: `first..first + len` is below the `published` that `poll_len` acquired,
+            // and the lease kept above stays held until the records are dropped
+            // (`finish_batch`), while the committed offset, which gates the writer, stays at
+            // most `first` (commits asked for meanwhile wait for the drop).
+            let span = unsafe { Span::new(entry.ring().shared(), first, len) };
+            return Ok(Some(Records::new(self, partition, span)));
+        }
+        drop(state);
+        if self.group.drained() {
+            Err(ConsumeError::Closed)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Ends the lent batch's lease: moves past it and commits it (auto-commit, or a commit
+    /// asked for while it was lent), or, when `panicking`, leaves it to be delivered again.
+    #[inline]
+    pub(super) fn finish_batch(&self, panicking: bool) {
+        let Some(lent) = self.outstanding.take() else {
+            return;
+        };
+        let entry = &self.group.entries[lent.partition as usize];
+        // SAFETY: the lease was kept in `next_batch` and is ended only below; the records were
+        // the only other user and are being dropped.
+        let cursor = unsafe { entry.held_cursor() };
+        let (position, commit) = if panicking {
+            // Not processed: only an explicit commit moves anything.
+            (lent.commit.map_or(lent.first, |c| c.max(lent.first)), lent.commit)
+        } else if self.group.auto_commit {
+            (lent.end(), Some(lent.end()))
+        } else {
+            (lent.end(), lent.commit)
+        };
+        cursor.set_position(position);
+        if let Some(offset) = commit.filter(|&c| c > cursor.committed()) {
+            cursor.commit(offset);
+        }
+        // SAFETY: the lease is ours (above) and `cursor` is not used after this.
+        unsafe { entry.end_held_lease() };
+    }
+
+    /// Tells the group this member is alive without polling (a slow but healthy member). It
+    /// does not stop a revoke's deadline: a member asked to hand a partition on must poll.
+    #[inline]
+    pub fn heartbeat(&self) {
+        self.state.borrow().liveness.beat();
+    }
+
+    /// Picks up assignment changes: new partitions, revoke requests, lost partitions.
+    fn sync(&self, epoch: u64) -> Result<(), ConsumeError> {
+        let (mut assigned, mut revoked, mut lost) = (Vec::new(), Vec::new(), Vec::new());
+        {
+            let mut state = self.state.borrow_mut();
+            let state = &mut *state;
+            for (partition, entry) in self.group.entries.iter().enumerate() {
+                let partition = partition as u32;
+                let word = entry.load();
+                let held = state.owned.iter().position(|o| o.partition == partition);
+                match held {
+                    Some(i) if word.owner() != state.id || word.epoch() != state.owned[i].epoch => {
+                        state.owned.remove(i);
+                        lost.push(partition);
+                    }
+                    Some(_) if word.has(REVOKING) => revoked.push(partition),
+                    Some(_) => {}
+                    None if word.owner() == state.id && !word.has(FENCED) => {
+                        if let Ok(mut lease) = entry.lease(state.id, word.epoch()) {
+                            let cursor = lease.cursor();
+                            let committed = cursor.committed();
+                            cursor.set_position(committed);
+                            let at = state.owned.partition_point(|o| o.partition < partition);
+                            state.owned.insert(
+                                at,
+                                Owned {
+                                    partition,
+                                    epoch: word.epoch(),
+                                    paused: false,
+                                },
+                            );
+                            state.last_epoch[partition as usize] = Some(word.epoch());
+                            assigned.push(partition);
+                            // Assigned and already asked for (a later join): hand it on now, or
+                            // no later epoch change would make this member look at it again.
+                            if word.has(REVOKING) {
+                                revoked.push(partition);
+                            }
+                        }
+                    }
+                    None => {}
+                }
+            }
+        }
+        self.notify(&lost, Change::Lost);
+        self.notify(&assigned, Change::Assigned);
+        if !revoked.is_empty() {
+            self.notify(&revoked, Change::Revoked);
+            // A revoke cancelled meanwhile leaves the partition here: say it is ours again.
+            let kept = self.hand_off(&revoked);
+            self.notify(&kept, Change::Assigned);
+        }
+        // Only now: a panicking listener leaves the epoch unseen, so the next poll syncs again.
+        self.state.borrow_mut().seen_epoch = epoch;
+        if self.state.borrow().liveness.is_evicted() {
+            return Err(self.evicted());
+        }
+        Ok(())
+    }
+
+    /// Runs a listener callback, if there is a listener. A callback may commit, seek, pause and
+    /// ask questions; a poll from inside it is refused ([`ConsumeError::InCallback`]).
+    fn notify(&self, partitions: &[u32], change: Change) {
+        if partitions.is_empty() {
+            return;
+        }
+        let Some(mut listener) = self.listener.borrow_mut().take() else {
+            return;
+        };
+        self.in_callback.set(true);
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match change {
+            Change::Assigned => listener.on_assigned(self, partitions),
+            Change::Revoked => listener.on_revoked(self, partitions),
+            Change::Lost => listener.on_lost(self, partitions),
+        }));
+        self.in_callback.set(false);
+        // Put the listener back even if it panicked, then let the panic go on.
+        *self.listener.borrow_mut() = Some(listener);
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+    }
+
+    /// Commits (when auto-commit is on) and hands each revoked partition to its new owner.
+    /// Returns the partitions it kept because their revoke was cancelled.
+    fn hand_off(&self, partitions: &[u32]) -> Vec<u32> {
+        let mut kept = Vec::new();
+        let group = &*self.group;
+        let mut control = group.lock();
+        let mut orphaned = false;
+        {
+            let mut state = self.state.borrow_mut();
+            for &partition in partitions {
+                let Some(i) = state.owned.iter().position(|o| o.partition == partition) else {
+                    continue;
+                };
+                let entry = &group.entries[partition as usize];
+                if group.auto_commit {
+                    // A failure means the tenure already ended; the handoff below then skips it.
+                    let _ = entry.commit_polled(state.id, state.owned[i].epoch);
+                }
+                let word = entry.load();
+                if word.owner() != state.id || !word.has(REVOKING) {
+                    if word.owner() == state.id {
+                        kept.push(partition);
+                    }
+                    continue;
+                }
+                let pending = entry.pending();
+                let target = if control.is_member(pending) {
+                    pending
+                } else {
+                    orphaned = !control.members.is_empty();
+                    0
+                };
+                if entry.transfer(word, target).is_ok() {
+                    state.owned.remove(i);
+                    control.revoke_since[partition as usize] = None;
+                }
+            }
+        }
+        if orphaned {
+            // The member it was meant for left meanwhile: find it another.
+            group.rebalance(&mut control);
+        } else {
+            group.publish_epoch();
+        }
+        kept
+    }
+
+    /// Called once the member sees it was evicted: its partitions are gone (`on_lost`), and the
+    /// next poll joins again.
+    fn evicted(&self) -> ConsumeError {
+        let lost: Vec<u32> = {
+            let mut state = self.state.borrow_mut();
+            state.rejoin = true;
+            state.owned.drain(..).map(|o| o.partition).collect()
+        };
+        self.notify(&lost, Change::Lost);
+        ConsumeError::Fenced
+    }
+
+    /// Joins the group again under a new id, after `Fenced`.
+    fn rejoin(&self) -> Result<(), ConsumeError> {
+        let (old, weight) = {
+            let state = self.state.borrow();
+            (state.id, state.weight)
+        };
+        let liveness = Arc::new(Liveness::new());
+        let id = self
+            .group
+            .rejoin(old, weight, liveness.clone())
+            .map_err(|_| ConsumeError::Fenced)?;
+        let mut state = self.state.borrow_mut();
+        state.id = id;
+        state.liveness = liveness;
+        state.owned.clear();
+        state.seen_epoch = u64::MAX;
+        state.rejoin = false;
+        Ok(())
+    }
+
+    /// Commits everything delivered on every owned partition (records still lent are committed
+    /// when they are dropped).
+    ///
+    /// Every partition is tried; the first error (a partition whose tenure ended) is returned
+    /// after the others were committed.
+    pub fn commit(&self) -> Result<(), CommitError> {
+        let lent = self.outstanding.get().map(|mut lent| {
+            lent.commit = Some(lent.end());
+            self.outstanding.set(Some(lent));
+            lent.partition
+        });
+        let state = self.state.borrow();
+        let mut first_error = Ok(());
+        for owned in state.owned.iter().filter(|o| Some(o.partition) != lent) {
+            let entry = &self.group.entries[owned.partition as usize];
+            if entry.commit_polled(state.id, owned.epoch).is_err() && first_error.is_ok() {
+                first_error = Err(CommitError::Fenced {
+                    partition: owned.partition,
+                    epoch: owned.epoch,
+                });
+            }
+        }
+        first_error
+    }
+
+    /// Commits `offset` (the next offset to read) on `partition`. While records of that
+    /// partition are lent, a commit inside their range takes effect when they are dropped.
+    ///
+    /// Errors: `UnknownPartition`; `Fenced` if this member's tenure ended, `NotOwned` if it never
+    /// held the partition; `BeyondPolled` past what was delivered; `Behind` below the committed
+    /// offset (commits never move back).
+    pub fn commit_offset(&self, partition: u32, offset: u64) -> Result<(), CommitError> {
+        let entry = self.entry(partition)?;
+        if let Some(mut lent) = self.lent_on(partition) {
+            let committed = entry.committed().max(lent.commit.unwrap_or(0));
+            check_commit(partition, offset, committed, lent.end())?;
+            if offset <= lent.first {
+                // SAFETY: the lent batch's lease is ours; the records read only the ring.
+                unsafe { entry.held_cursor() }.commit(offset);
+            } else {
+                lent.commit = Some(offset);
+                self.outstanding.set(Some(lent));
+            }
+            return Ok(());
+        }
+        let (id, epoch) = self.tenure(partition)?;
+        let mut lease = entry
+            .lease(id, epoch)
+            .map_err(|_| CommitError::Fenced { partition, epoch })?;
+        let cursor = lease.cursor();
+        check_commit(partition, offset, cursor.committed(), cursor.position())?;
+        cursor.commit(offset);
+        Ok(())
+    }
+
+    /// Moves this member's read position on `partition` to `offset`. Seeking below the
+    /// committed offset rewinds the commit too, if the ring still holds the messages.
+    pub fn seek(&self, partition: u32, offset: u64) -> Result<(), SeekError> {
+        let entry = self.entry(partition)?;
+        if self.lent_on(partition).is_some() {
+            return Err(SeekError::BatchOutstanding { partition });
+        }
+        let (id, epoch) = self.tenure(partition)?;
+        let mut lease = entry
+            .lease(id, epoch)
+            .map_err(|_| SeekError::Fenced { partition, epoch })?;
+        let cursor = lease.cursor();
+        if offset < cursor.committed() {
+            return cursor
+                .rewind(offset)
+                .map_err(|source| SeekError::NotRetained { partition, source });
+        }
+        let latest = entry.ring().latest_offset();
+        if offset > latest {
+            return Err(SeekError::BeyondLatest {
+                partition,
+                offset,
+                latest,
+            });
+        }
+        cursor.set_position(offset);
+        Ok(())
+    }
+
+    /// The offset of the next record this member will get from `partition` (Kafka's
+    /// `position`): after a lent batch, the offset past it.
+    pub fn position(&self, partition: u32) -> Result<u64, OwnershipError> {
+        let entry = self.entry(partition)?;
+        if let Some(lent) = self.lent_on(partition) {
+            return Ok(lent.end());
+        }
+        let (id, epoch) = self.tenure(partition)?;
+        let mut lease = entry
+            .lease(id, epoch)
+            .map_err(|_| OwnershipError::Fenced { partition, epoch })?;
+        Ok(lease.cursor().position())
+    }
+
+    /// The group's committed offset on `partition` (any partition of the topic, owned or not),
+    /// or `None` if there is no such partition.
+    pub fn committed(&self, partition: u32) -> Option<u64> {
+        self.group
+            .entries
+            .get(partition as usize)
+            .map(PartitionEntry::committed)
+    }
+
+    /// Stops delivering `partitions` (Kafka's `pause`): they stay owned, keep their position,
+    /// and are not returned by `poll` until [`resume`](Self::resume)d. Every partition must be
+    /// owned now, or nothing changes. A partition that moves away is no longer paused.
+    pub fn pause(&self, partitions: &[u32]) -> Result<(), OwnershipError> {
+        self.set_paused(partitions, true)
+    }
+
+    /// Delivers paused partitions again.
+    pub fn resume(&self, partitions: &[u32]) -> Result<(), OwnershipError> {
+        self.set_paused(partitions, false)
+    }
+
+    /// The partitions paused now.
+    pub fn paused(&self) -> Vec<u32> {
+        let state = self.state.borrow();
+        state
+            .owned
+            .iter()
+            .filter(|o| o.paused)
+            .map(|o| o.partition)
+            .collect()
+    }
+
+    fn set_paused(&self, partitions: &[u32], paused: bool) -> Result<(), OwnershipError> {
+        for &partition in partitions {
+            self.entry(partition)?;
+            self.tenure(partition)?;
+        }
+        let mut state = self.state.borrow_mut();
+        for owned in state
+            .owned
+            .iter_mut()
+            .filter(|o| partitions.contains(&o.partition))
+        {
+            owned.paused = paused;
+        }
+        Ok(())
+    }
+
+    /// True while this member still owns `partition` at the epoch it acquired it. Use it to
+    /// fence side effects, not just commits.
+    #[inline]
+    pub fn is_owner(&self, partition: u32) -> bool {
+        let state = self.state.borrow();
+        state.owned.iter().any(|o| {
+            o.partition == partition && {
+                let word = self.group.entries[partition as usize].load();
+                word.owner() == state.id && word.epoch() == o.epoch
+            }
+        })
+    }
+
+    /// The partitions this member holds, with the epoch of each tenure, as of its last poll.
+    pub fn assignment(&self) -> Vec<AssignedPartition> {
+        self.state
+            .borrow()
+            .owned
+            .iter()
+            .map(|o| AssignedPartition {
+                partition: o.partition,
+                epoch: o.epoch,
+                paused: o.paused,
+            })
+            .collect()
+    }
+
+    /// Messages published but not yet committed by the group, per owned partition.
+    pub fn lag(&self) -> Vec<PartitionLag> {
+        self.state
+            .borrow()
+            .owned
+            .iter()
+            .map(|o| PartitionLag {
+                partition: o.partition,
+                lag: self.group.entries[o.partition as usize].lag(),
+            })
+            .collect()
+    }
+
+    fn entry(&self, partition: u32) -> Result<&PartitionEntry<T>, OwnershipError> {
+        self.group
+            .entries
+            .get(partition as usize)
+            .ok_or(OwnershipError::UnknownPartition {
+                partition,
+                partitions: self.group.entries.len() as u32,
+            })
+    }
+
+    /// The lent batch, if it comes from `partition`.
+    fn lent_on(&self, partition: u32) -> Option<Outstanding> {
+        self.outstanding.get().filter(|o| o.partition == partition)
+    }
+
+    /// This member's id and current tenure epoch on `partition`.
+    fn tenure(&self, partition: u32) -> Result<(u32, u32), OwnershipError> {
+        let state = self.state.borrow();
+        if let Some(owned) = state.owned.iter().find(|o| o.partition == partition) {
+            return Ok((state.id, owned.epoch));
+        }
+        Err(match state.last_epoch[partition as usize] {
+            Some(epoch) => OwnershipError::Fenced { partition, epoch },
+            None => OwnershipError::NotOwned { partition },
+        })
+    }
+}
+
+/// The rules of a commit: not past what was delivered, not below the commit.
+fn check_commit(partition: u32, offset: u64, committed: u64, polled: u64) -> Result<(), CommitError> {
+    if offset > polled {
+        return Err(CommitError::BeyondPolled {
+            partition,
+            offset,
+            polled,
+        });
+    }
+    if offset < committed {
+        return Err(CommitError::Behind {
+            partition,
+            offset,
+            committed,
+        });
+    }
+    Ok(())
+}
+
+/// An idle member's wait between looks, under the topic's wait strategy: `BusySpin` spins,
+/// `Yield` yields, and `SpinThenPark` spins, yields, then sleeps in 50 µs steps (a member may
+/// own many partitions, so it cannot park on one ring's signal).
+fn backoff(round: u32, strategy: WaitStrategy) {
+    match strategy {
+        WaitStrategy::BusySpin => crate::sync::spin_hint(),
+        WaitStrategy::Yield => crate::sync::thread::yield_now(),
+        WaitStrategy::SpinThenPark if round < 64 => crate::sync::spin_hint(),
+        WaitStrategy::SpinThenPark if round < 128 => crate::sync::thread::yield_now(),
+        WaitStrategy::SpinThenPark => crate::sync::thread::sleep(Duration::from_micros(50)),
+    }
+}
+
+impl<T> Drop for Consumer<T> {
+    fn drop(&mut self) {
+        let group = self.group.clone();
+        // No records can be alive (they borrow the member): a lease still held is a forgotten
+        // batch's. End it without committing; the batch is delivered again.
+        if let Some(lent) = self.outstanding.take() {
+            // SAFETY: the lease was kept for that batch and nothing references its cursor.
+            unsafe { group.entries[lent.partition as usize].end_held_lease() };
+        }
+        let (evicted, owned) = {
+            let state = self.state.borrow();
+            let partitions: Vec<u32> = state.owned.iter().map(|o| o.partition).collect();
+            (state.rejoin || state.liveness.is_evicted(), partitions)
+        };
+        // A clean leave runs `on_revoked` (Kafka's `close`), where a manual-commit member
+        // commits; an evicted one, `on_lost`. Not while unwinding: user code must not panic
+        // twice.
+        if !std::thread::panicking() {
+            let change = if evicted { Change::Lost } else { Change::Revoked };
+            self.notify(&owned, change);
+        }
+        let mut control = group.lock();
+        let state = self.state.get_mut();
+        for owned in state.owned.drain(..) {
+            let entry = &group.entries[owned.partition as usize];
+            if group.auto_commit {
+                // A failure means the tenure already ended: nothing of ours to commit.
+                let _ = entry.commit_polled(state.id, owned.epoch);
+            }
+            let word = entry.load();
+            if word.owner() == state.id && word.epoch() == owned.epoch {
+                let _ = entry.transfer(word, 0);
+            }
+        }
+        group.remove_member(&mut control, state.id);
+    }
+}
+
+impl<T> std::fmt::Debug for Consumer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.state.borrow();
+        f.debug_struct("Consumer")
+            .field("group", &self.group.name)
+            .field("id", &state.id)
+            .field("owned", &state.owned)
+            .finish()
+    }
+}

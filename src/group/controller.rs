@@ -1,0 +1,380 @@
+//! The group controller: membership, the target assignment, and moving partitions toward it.
+//!
+//! # Algorithm
+//!
+//! The controller is not a thread but a lock (`control`) taken on the control path: join,
+//! leave, eviction, handoff. Under it, [`GroupInner::rebalance`] asks the group's [`Assignor`]
+//! for a target and then, per partition:
+//!
+//! - a partition whose owner is gone and holds no lease is handed to its target at once (one CAS
+//!   on its table word);
+//! - a partition owned by a live member gets a *revoke request*: the owner finishes its batch,
+//!   runs `on_revoked` (where it may commit) and hands the partition on itself (release before
+//!   acquire, Kafka's KIP-848 rule), and the time of the request starts the revoke deadline the
+//!   supervisor enforces;
+//! - a partition whose owner is gone but still holds a lease (a batch in hand) is fenced and
+//!   handed on as soon as the lease ends.
+//!
+//! Partitions that do not move are never touched, so they never pause. After changing words the
+//! controller bumps the group epoch with `Release`; members check it with one `Acquire` load per
+//! poll.
+//!
+//! # Member ids
+//!
+//! Ids go up from 1 while they last, and an id is reused only after the handle that held it is
+//! gone (dropped, or rejoined under another id). An evicted member keeps its id until then, so
+//! a zombie's late `sync` can never lease a partition of a new member that got its id.
+//!
+//! # Invariants
+//! - **I1** a partition changes owner only by CAS on an unleased word (see `table`).
+//! - The lock is never held across user code: listeners run on the member's thread outside it,
+//!   and a panicking or misbehaving assignor is replaced by the range assignor for the round.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::CachePadded;
+
+use super::assignor::{Assignor, MemberInfo, RangeAssignor};
+use super::error::GroupError;
+use super::metrics::{GroupMetrics, PartitionMetrics};
+use super::supervisor::SupervisorHandle;
+use super::table::{PartitionEntry, BUSY, MAX_OWNER, REVOKING};
+use super::MemberId;
+use crate::ring::WaitStrategy;
+use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering};
+
+/// What a group's handles, members and supervisor share.
+pub(crate) struct GroupInner<T> {
+    pub(crate) name: String,
+    pub(crate) entries: Box<[PartitionEntry<T>]>,
+    pub(crate) strategy: WaitStrategy,
+    /// Bumped (Release) after every change to the table.
+    pub(crate) epoch: CachePadded<AtomicU64>,
+    pub(crate) control: Mutex<Control>,
+    pub(crate) assignor: Box<dyn Assignor>,
+    pub(crate) max_poll_interval: Duration,
+    pub(crate) auto_commit: bool,
+    pub(crate) rebalances: AtomicU64,
+    pub(crate) last_rebalance_ns: AtomicU64,
+    /// Wakes the supervisor thread (to stop) when the group goes away.
+    pub(crate) supervisor: SupervisorHandle,
+}
+
+/// The controller's state; only touched under [`GroupInner::control`].
+pub(crate) struct Control {
+    /// Live members, sorted by id.
+    pub(crate) members: Vec<MemberRecord>,
+    /// Ids held by a member handle, live or evicted: never handed out again until released.
+    held: BTreeSet<u32>,
+    /// The next id to try.
+    next_id: u32,
+    /// Per partition: when its pending revoke was requested (the revoke deadline's start).
+    pub(crate) revoke_since: Vec<Option<Instant>>,
+}
+
+pub(crate) struct MemberRecord {
+    pub(crate) id: u32,
+    pub(crate) weight: u32,
+    pub(crate) liveness: Arc<Liveness>,
+    /// The supervisor's last sample: (poll count, when it last changed).
+    #[cfg_attr(ringgroup_loom, allow(dead_code))]
+    pub(crate) last_seen: (u64, Instant),
+}
+
+/// What the supervisor watches and the member reads.
+#[derive(Debug)]
+pub(crate) struct Liveness {
+    polls: CachePadded<AtomicU64>,
+    evicted: AtomicBool,
+}
+
+impl Liveness {
+    pub(crate) fn new() -> Self {
+        Self {
+            polls: CachePadded::new(AtomicU64::new(0)),
+            evicted: AtomicBool::new(false),
+        }
+    }
+
+    /// Counts a sign of life (a poll or a heartbeat).
+    #[inline]
+    pub(crate) fn beat(&self) {
+        // Relaxed: a progress counter; the supervisor only compares samples.
+        self.polls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The beats so far.
+    #[cfg_attr(ringgroup_loom, allow(dead_code))]
+    pub(crate) fn beats(&self) -> u64 {
+        self.polls.load(Ordering::Relaxed)
+    }
+
+    /// True once the member was evicted.
+    #[inline]
+    pub(crate) fn is_evicted(&self) -> bool {
+        // Acquire: pairs with the Release in `evict`; the table changes of the eviction's
+        // rebalance are published by the epoch bump that follows.
+        self.evicted.load(Ordering::Acquire)
+    }
+
+    fn evict(&self) {
+        // Release: pairs with the member's Acquire load in `is_evicted`.
+        self.evicted.store(true, Ordering::Release);
+    }
+}
+
+impl Control {
+    pub(crate) fn new(partitions: usize) -> Self {
+        Self {
+            members: Vec::new(),
+            held: BTreeSet::new(),
+            next_id: 1,
+            revoke_since: vec![None; partitions],
+        }
+    }
+
+    /// Hands out an id no member handle holds, or `None` when all `MAX_OWNER` are held.
+    fn allocate_id(&mut self) -> Option<u32> {
+        if self.held.len() >= MAX_OWNER as usize {
+            return None;
+        }
+        loop {
+            let id = self.next_id;
+            self.next_id = if id >= MAX_OWNER { 1 } else { id + 1 };
+            if self.held.insert(id) {
+                return Some(id);
+            }
+        }
+    }
+
+    pub(crate) fn is_member(&self, id: u32) -> bool {
+        self.members.iter().any(|m| m.id == id)
+    }
+
+    /// Removes a live member and marks it evicted (its handle keeps the id). False if absent.
+    pub(crate) fn evict(&mut self, id: u32) -> bool {
+        let Some(index) = self.members.iter().position(|m| m.id == id) else {
+            return false;
+        };
+        self.members.remove(index).liveness.evict();
+        true
+    }
+
+    /// Starts the id's next holder at `id` (tests reach the wrap-around without 2^24 joins).
+    #[cfg(test)]
+    pub(crate) fn set_next_id(&mut self, id: u32) {
+        self.next_id = id;
+    }
+}
+
+impl<T> GroupInner<T> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Control> {
+        self.control.lock()
+    }
+
+    /// Adds a member under a fresh id and rebalances. Returns the id.
+    pub(crate) fn add_member(
+        &self,
+        weight: u32,
+        liveness: Arc<Liveness>,
+    ) -> Result<u32, GroupError> {
+        let mut control = self.lock();
+        let id = control.allocate_id().ok_or(GroupError::TooManyMembers {
+            max: MAX_OWNER,
+        })?;
+        control.members.push(MemberRecord {
+            id,
+            weight: weight.max(1),
+            liveness,
+            last_seen: (0, Instant::now()),
+        });
+        self.rebalance(&mut control);
+        Ok(id)
+    }
+
+    /// Replaces the member handle's old id with a fresh one (a fenced member joining again)
+    /// and rebalances. Returns the new id.
+    pub(crate) fn rejoin(
+        &self,
+        old: u32,
+        weight: u32,
+        liveness: Arc<Liveness>,
+    ) -> Result<u32, GroupError> {
+        let mut control = self.lock();
+        control.members.retain(|m| m.id != old);
+        control.held.remove(&old);
+        drop(control);
+        self.add_member(weight, liveness)
+    }
+
+    /// Removes a member whose handle is gone, frees its id and rebalances. Control lock held.
+    pub(crate) fn remove_member(&self, control: &mut Control, id: u32) {
+        control.members.retain(|m| m.id != id);
+        control.held.remove(&id);
+        self.rebalance(control);
+    }
+
+    /// Recomputes the target assignment and moves what must move. Control lock held.
+    pub(crate) fn rebalance(&self, control: &mut Control) {
+        let started = Instant::now();
+        control.members.sort_by_key(|m| m.id);
+        if control.members.is_empty() {
+            for partition in 0..self.entries.len() {
+                self.move_partition(control, partition, 0);
+            }
+        } else {
+            let infos: Vec<MemberInfo> = control
+                .members
+                .iter()
+                .map(|m| MemberInfo {
+                    id: m.id as u64, // TEMP until assignor merge
+                    weight: m.weight,
+                    owned: (0..self.entries.len() as u32)
+                        .filter(|&p| self.entries[p as usize].load().owner() == m.id)
+                        .collect(),
+                })
+                .collect();
+            let target = self.target(&infos);
+            for (partition, &member) in target.iter().enumerate() {
+                let want = control.members[member].id;
+                self.move_partition(control, partition, want);
+            }
+        }
+        self.rebalances.fetch_add(1, Ordering::Relaxed);
+        self.last_rebalance_ns
+            .store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.publish_epoch();
+    }
+
+    /// The assignor's target, checked: a custom assignor that panics or breaks the contract
+    /// (wrong length, index out of range) is replaced by the range assignor for this round, so
+    /// the controller never panics while holding the lock.
+    fn target(&self, infos: &[MemberInfo]) -> Vec<usize> {
+        let partitions = self.entries.len() as u32;
+        let valid = |target: &Vec<usize>| {
+            target.len() == partitions as usize && target.iter().all(|&m| m < infos.len())
+        };
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.assignor.assign(partitions, infos)
+        })) {
+            Ok(target) if valid(&target) => target,
+            _ => RangeAssignor.assign(partitions, infos),
+        }
+    }
+
+    /// Moves one partition toward `want`: at once if its owner is gone, else by request.
+    fn move_partition(&self, control: &mut Control, partition: usize, want: u32) {
+        let entry = &self.entries[partition];
+        let mut word = entry.load();
+        loop {
+            let owner = word.owner();
+            if owner == want {
+                if word.has(REVOKING) {
+                    entry.cancel_revoke();
+                }
+                control.revoke_since[partition] = None;
+                return;
+            }
+            let owner_alive = owner != 0 && control.is_member(owner);
+            if owner_alive || word.has(BUSY) {
+                // A live owner hands over itself. A dead one still holding a batch is fenced
+                // (no new lease: no commit or seek after its batch) and the move finishes once
+                // the batch is dropped (`rescue_orphans`, or the supervisor).
+                // The deadline runs from the first request, whoever the target is now.
+                let since = &mut control.revoke_since[partition];
+                if !word.has(REVOKING) || since.is_none() {
+                    *since = Some(Instant::now());
+                }
+                entry.request_revoke(want);
+                if !owner_alive {
+                    entry.fence_owner();
+                }
+                return;
+            }
+            match entry.transfer(word, want) {
+                Ok(_) => {
+                    control.revoke_since[partition] = None;
+                    return;
+                }
+                Err(seen) => word = seen,
+            }
+        }
+    }
+
+    pub(crate) fn publish_epoch(&self) {
+        // Release: pairs with the member's Acquire load in `Consumer::poll`; the table changes
+        // made before it are visible to a member that sees the new epoch.
+        self.epoch.fetch_add(1, Ordering::Release);
+    }
+
+    /// The current group epoch.
+    #[inline]
+    pub(crate) fn epoch(&self) -> u64 {
+        // Acquire: pairs with the Release bump in `publish_epoch`.
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// True when some partition's handoff is stuck on an owner that is gone.
+    pub(crate) fn has_orphans(&self, control: &Control, leased_too: bool) -> bool {
+        self.entries.iter().any(|entry| {
+            let word = entry.load();
+            word.has(REVOKING)
+                && (leased_too || !word.has(BUSY))
+                && !control.is_member(word.owner())
+        })
+    }
+
+    /// Finishes handoffs whose owner left or was evicted while it held a lease. Called by idle
+    /// members, so such a partition moves as soon as the lease ends, not at the supervisor's
+    /// next tick. Looks only when some partition has a pending revoke, and only if the control
+    /// lock is free: a held lock means a handoff or rebalance is under way, and blocking it
+    /// (idle members poll often) would only delay that handoff.
+    pub(crate) fn rescue_orphans(&self) {
+        if !self.entries.iter().any(|entry| entry.load().has(REVOKING)) {
+            return;
+        }
+        let Some(mut control) = self.control.try_lock() else {
+            return;
+        };
+        if self.has_orphans(&control, false) {
+            self.rebalance(&mut control);
+        }
+    }
+
+    /// True when every partition's producer is gone and the group committed all it published.
+    pub(crate) fn drained(&self) -> bool {
+        self.entries.iter().all(PartitionEntry::drained)
+    }
+
+    /// A snapshot of the group's state (atomics only).
+    pub(crate) fn metrics(&self) -> GroupMetrics {
+        let partitions = self
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(partition, entry)| {
+                let word = entry.load();
+                PartitionMetrics {
+                    partition: partition as u32,
+                    committed: entry.committed(),
+                    lag: entry.lag(),
+                    owner: (word.owner() != 0).then(|| MemberId::from(word.owner())),
+                    epoch: word.epoch(),
+                }
+            })
+            .collect();
+        GroupMetrics {
+            partitions,
+            members: self.lock().members.len(),
+            rebalances: self.rebalances.load(Ordering::Relaxed),
+            last_rebalance: Duration::from_nanos(self.last_rebalance_ns.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+impl<T> Drop for GroupInner<T> {
+    fn drop(&mut self) {
+        self.supervisor.stop();
+    }
+}

@@ -1,0 +1,163 @@
+//! The topic layer's errors: building a topic, and sending to it.
+
+use std::fmt;
+
+use crate::partitioner::RouteError;
+use crate::ring::BuildError;
+
+/// Why a topic could not be built.
+///
+/// # Examples
+///
+/// ```
+/// use ringgroup::{Topic, TopicError};
+///
+/// let err = Topic::<u8>::builder("t").partitions(0).build().unwrap_err();
+/// assert_eq!(err, TopicError::NoPartitions);
+/// assert_eq!(err.to_string(), "a topic needs at least one partition");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TopicError {
+    /// A topic needs at least one partition.
+    NoPartitions,
+    /// More partitions than [`MAX_PARTITIONS`](crate::topic::MAX_PARTITIONS) were asked for.
+    TooManyPartitions {
+        /// What was asked for.
+        requested: u32,
+        /// The largest partition count a topic supports.
+        max: u32,
+    },
+    /// The name is empty.
+    EmptyName,
+    /// A partition's ring could not be built (bad capacity or reader count, or no memory).
+    Ring(BuildError),
+}
+
+impl fmt::Display for TopicError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TopicError::NoPartitions => write!(f, "a topic needs at least one partition"),
+            TopicError::TooManyPartitions { requested, max } => {
+                write!(f, "{requested} partitions exceed the maximum of {max}")
+            }
+            TopicError::EmptyName => write!(f, "a topic needs a name"),
+            TopicError::Ring(_) => write!(f, "a partition's ring could not be built"),
+        }
+    }
+}
+
+impl std::error::Error for TopicError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TopicError::Ring(source) => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<BuildError> for TopicError {
+    fn from(source: BuildError) -> Self {
+        TopicError::Ring(source)
+    }
+}
+
+/// Why a record was not sent. The value is handed back.
+///
+/// # Examples
+///
+/// ```
+/// use ringgroup::{ProducerRecord, SendError, Topic};
+///
+/// let (_topic, mut producer) = Topic::<u32>::builder("t").partitions(2).capacity(1).build()?;
+/// let err = producer.send(ProducerRecord::new(7).partition(5)).unwrap_err();
+/// assert!(matches!(err, SendError::UnknownPartition { partition: 5, partitions: 2, .. }));
+/// assert_eq!(err.into_inner(), 7);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub enum SendError<T> {
+    /// The partition is full now: its slowest group has not committed the slot the record
+    /// needs ([`try_send`](crate::Producer::try_send)).
+    Full(T),
+    /// The partition stayed full for the whole timeout
+    /// ([`send_timeout`](crate::Producer::send_timeout)).
+    Timeout(T),
+    /// No such partition.
+    UnknownPartition {
+        /// The partition asked for.
+        partition: u32,
+        /// How many the topic has (valid ones are `0..partitions`).
+        partitions: u32,
+        /// The record's value.
+        value: T,
+    },
+    /// The topic's partitioner could not place the record (a key-hash partitioner and no key,
+    /// or an explicit partitioner and no partition).
+    Unroutable {
+        /// Why.
+        source: RouteError,
+        /// The record's value.
+        value: T,
+    },
+}
+
+impl<T> SendError<T> {
+    /// The value that was not sent.
+    pub fn into_inner(self) -> T {
+        match self {
+            SendError::Full(value)
+            | SendError::Timeout(value)
+            | SendError::UnknownPartition { value, .. }
+            | SendError::Unroutable { value, .. } => value,
+        }
+    }
+}
+
+impl<T> fmt::Debug for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Full(_) => f.write_str("Full(..)"),
+            SendError::Timeout(_) => f.write_str("Timeout(..)"),
+            SendError::UnknownPartition {
+                partition,
+                partitions,
+                ..
+            } => f
+                .debug_struct("UnknownPartition")
+                .field("partition", partition)
+                .field("partitions", partitions)
+                .finish_non_exhaustive(),
+            SendError::Unroutable { source, .. } => f
+                .debug_struct("Unroutable")
+                .field("source", source)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+impl<T> fmt::Display for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Full(_) => write!(f, "the partition is full"),
+            SendError::Timeout(_) => write!(f, "timed out waiting for space in the partition"),
+            SendError::UnknownPartition {
+                partition,
+                partitions,
+                ..
+            } => write!(
+                f,
+                "partition {partition} does not exist (the topic has {partitions})"
+            ),
+            SendError::Unroutable { .. } => write!(f, "the record could not be routed"),
+        }
+    }
+}
+
+impl<T> std::error::Error for SendError<T> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SendError::Unroutable { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! Topics and the producer.
+//!
+//! A [`Topic`] is a name and N partitions, each a broadcast [ring](crate::ring). The
+//! [`Producer`] owns every partition's writer and routes each record through the topic's
+//! [`Partitioner`]: by key (Kafka's murmur2, so a key lands on the same partition number as in
+//! Kafka), round-robin, or to the partition the record names. [`Producer::into_partition_writers`]
+//! splits it so several threads can produce, each to its own disjoint partitions (and each
+//! pinned to its own core).
+//!
+//! # What a record carries
+//!
+//! A record's coordinates are its partition and offset (returned as [`RecordMetadata`]); they
+//! are not stored beside the value, since the ring already knows them. The key is used for
+//! routing only and is not stored: a consumer that needs it back sends it inside the value (for
+//! example `T = (Key, Payload)`). There is no per-record timestamp (reading a clock on every send
+//! would cost more than the send) and no headers; put either in `T` when you need it.
+//!
+//! # Verbs
+//!
+//! The ring *publishes* (makes written slots visible: a memory operation); the producer *sends*
+//! (routes a record to a partition of a topic, then publishes it there), as Kafka's producer
+//! does. Consumers *poll*.
+//!
+//! # Invariants
+//! - One writer per partition ([`Producer`] and [`PartitionWriter`] are `Send`, not `Clone`), so
+//!   a partition's offsets are dense and in send order (I4).
+//! - A send waits, fails with `Full` or times out while the slowest group still holds the slot it
+//!   needs: no record is dropped to make room (I2).
+
+mod error;
+mod producer;
+
+pub use error::{SendError, TopicError};
+pub use producer::{PartitionWriter, Producer, ProducerRecord, RecordMetadata};
+
+use crate::partitioner::{Partitioner, Router};
+use crate::ring::{BuildError, Ring, Subscriber, WaitStrategy};
+use crate::sync::Arc;
+
+/// The most partitions a topic can have.
+pub const MAX_PARTITIONS: u32 = 1 << 16;
+
+/// A topic: a name and its partitions. Cheap to clone; consumer groups are made from it with
+/// [`Topic::group`](crate::Topic::group).
+///
+/// # Examples
+///
+/// ```
+/// use ringgroup::Topic;
+///
+/// let (topic, mut producer) = Topic::<String>::builder("events").partitions(4).build()?;
+/// let sent = producer.send_keyed(b"user-42", "signed up".to_string());
+/// assert!(sent.partition < 4);
+/// assert_eq!(sent.offset, 0);
+/// assert_eq!(topic.partitions(), 4);
+/// assert_eq!(topic.latest_offset(sent.partition), Some(1));
+/// # Ok::<(), ringgroup::TopicError>(())
+/// ```
+pub struct Topic<T> {
+    inner: Arc<TopicInner<T>>,
+}
+
+struct TopicInner<T> {
+    name: String,
+    subscribers: Vec<Subscriber<T>>,
+    strategy: WaitStrategy,
+}
+
+impl<T> Clone for Topic<T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Topic<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Topic")
+            .field("name", &self.inner.name)
+            .field("partitions", &self.inner.subscribers.len())
+            .finish()
+    }
+}
+
+impl<T> Topic<T> {
+    /// A builder: 1 partition of 4096 slots, [`WaitStrategy::SpinThenPark`], up to 16 groups,
+    /// Kafka's default partitioner.
+    ///
+    /// The wait strategy defaults to `SpinThenPark` so that an idle consumer does not burn a
+    /// core (it spins briefly, yields, then sleeps); choose [`WaitStrategy::BusySpin`] for the
+    /// lowest latency when every thread has a core of its own.
+    pub fn builder(name: impl Into<String>) -> TopicBuilder<T> {
+        TopicBuilder {
+            name: name.into(),
+            partitions: 1,
+            capacity: 4096,
+            strategy: WaitStrategy::SpinThenPark,
+            max_groups: 16,
+            partitioner: Partitioner::Default,
+            _marker: std::marker::PhantomData,
+        }
+    }
+
+    /// The topic's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// How many partitions it has.
+    pub fn partitions(&self) -> u32 {
+        self.inner.subscribers.len() as u32
+    }
+
+    /// How blocked producers, readers and group members of this topic wait.
+    pub fn wait_strategy(&self) -> WaitStrategy {
+        self.inner.strategy
+    }
+
+    /// The next offset to be published on `partition`, or `None` if there is no such partition.
+    pub fn latest_offset(&self, partition: u32) -> Option<u64> {
+        self.subscriber(partition).map(Subscriber::latest_offset)
+    }
+
+    /// The earliest offset `partition` still holds, or `None` if there is no such partition.
+    pub fn earliest_offset(&self, partition: u32) -> Option<u64> {
+        self.subscriber(partition).map(Subscriber::earliest_offset)
+    }
+
+    /// The ring of `partition`, to add plain readers that see every message (outside any
+    /// group). Each plain reader takes one of the partition's `max_groups` reader slots.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringgroup::{StartAt, Topic};
+    ///
+    /// let (topic, mut producer) = Topic::<u32>::builder("t").build()?;
+    /// let mut reader = topic.subscriber(0).unwrap().subscribe(StartAt::Earliest)?;
+    /// producer.send(5)?;
+    /// assert_eq!(reader.try_poll(8)?.iter().copied().collect::<Vec<_>>(), [5]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn subscriber(&self, partition: u32) -> Option<&Subscriber<T>> {
+        self.inner.subscribers.get(partition as usize)
+    }
+
+    /// Every partition's ring, in partition order.
+    pub(crate) fn subscribers(&self) -> &[Subscriber<T>] {
+        &self.inner.subscribers
+    }
+}
+
+/// Configures a [`Topic`].
+#[derive(Debug)]
+#[must_use]
+pub struct TopicBuilder<T> {
+    name: String,
+    partitions: u32,
+    capacity: usize,
+    strategy: WaitStrategy,
+    max_groups: usize,
+    partitioner: Partitioner,
+    _marker: std::marker::PhantomData<T>,
+}
+
+impl<T> TopicBuilder<T> {
+    /// Number of partitions: 1 to [`MAX_PARTITIONS`].
+    pub fn partitions(mut self, partitions: u32) -> Self {
+        self.partitions = partitions;
+        self
+    }
+
+    /// Slots per partition: a power of two, at most [`MAX_CAPACITY`](crate::ring::MAX_CAPACITY).
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// How blocked producers, readers and idle group members wait.
+    pub fn wait_strategy(mut self, strategy: WaitStrategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// How many consumer groups (and plain readers) may read each partition at once: 1 to
+    /// [`MAX_READERS`](crate::ring::MAX_READERS).
+    pub fn max_groups(mut self, max_groups: usize) -> Self {
+        self.max_groups = max_groups;
+        self
+    }
+
+    /// How the producer picks a partition for a record that names none (default: Kafka's
+    /// default partitioner, [`Partitioner::Default`]).
+    pub fn partitioner(mut self, partitioner: Partitioner) -> Self {
+        self.partitioner = partitioner;
+        self
+    }
+
+    /// Builds the topic and its producer.
+    ///
+    /// Every size is checked before anything is allocated, and the slots are allocated
+    /// fallibly: bad input or too little memory is an error, never a panic or an abort.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringgroup::{BuildError, Topic, TopicError};
+    ///
+    /// assert_eq!(Topic::<u8>::builder("t").partitions(0).build().err(), Some(TopicError::NoPartitions));
+    /// assert_eq!(
+    ///     Topic::<u8>::builder("t").capacity(100).build().err(),
+    ///     Some(TopicError::Ring(BuildError::CapacityNotPowerOfTwo(100)))
+    /// );
+    /// assert!(matches!(
+    ///     Topic::<u8>::builder("t").partitions(u32::MAX).build(),
+    ///     Err(TopicError::TooManyPartitions { .. })
+    /// ));
+    /// ```
+    pub fn build(self) -> Result<(Topic<T>, Producer<T>), TopicError> {
+        if self.name.is_empty() {
+            return Err(TopicError::EmptyName);
+        }
+        if self.partitions == 0 {
+            return Err(TopicError::NoPartitions);
+        }
+        if self.partitions > MAX_PARTITIONS {
+            return Err(TopicError::TooManyPartitions {
+                requested: self.partitions,
+                max: MAX_PARTITIONS,
+            });
+        }
+        crate::ring::validate_capacity::<T>(self.capacity)?;
+        crate::ring::validate_readers(self.max_groups)?;
+        let count = self.partitions as usize;
+        let (mut writers, mut subscribers) = (Vec::new(), Vec::new());
+        let too_many = |_| BuildError::AllocationFailed {
+            bytes: count.saturating_mul(std::mem::size_of::<Subscriber<T>>()),
+        };
+        writers.try_reserve_exact(count).map_err(too_many)?;
+        subscribers.try_reserve_exact(count).map_err(too_many)?;
+        for _ in 0..self.partitions {
+            let (writer, subscriber) = Ring::builder()
+                .capacity(self.capacity)
+                .wait_strategy(self.strategy)
+                .max_readers(self.max_groups)
+                .build()?;
+            writers.push(writer);
+            subscribers.push(subscriber);
+        }
+        // Cannot fail: the partition count was checked above.
+        let router = Router::new(self.partitioner, self.partitions)
+            .map_err(|_| TopicError::NoPartitions)?;
+        let topic = Topic {
+            inner: Arc::new(TopicInner {
+                name: self.name,
+                subscribers,
+                strategy: self.strategy,
+            }),
+        };
+        Ok((topic, Producer::new(writers, router)))
+    }
+}
