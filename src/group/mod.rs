@@ -352,7 +352,7 @@ impl<T> GroupInner<T> {
                 .members
                 .iter()
                 .map(|m| MemberInfo {
-                    id: m.id as u64,
+                    id: MemberId::from(m.id),
                     weight: m.weight,
                     owned: (0..self.entries.len() as u32)
                         .filter(|&p| self.entries[p as usize].load().owner() == m.id)

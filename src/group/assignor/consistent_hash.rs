@@ -7,7 +7,7 @@
 //! join or leave moves only the partitions next to that member's points. There is no balance
 //! guarantee, only a statistically even spread.
 
-use super::{has_members, Assignor, MemberInfo};
+use super::{has_members, Assignor, MemberId, MemberInfo};
 
 /// Consistent hashing on a 64-bit ring with virtual nodes.
 ///
@@ -73,7 +73,7 @@ impl Assignor for ConsistentHashAssignor {
         }
         let vnodes = self.virtual_nodes.max(1);
         // (point, id, vnode, index): sorting the full tuple makes collisions deterministic.
-        let mut ring: Vec<(u64, u64, u32, usize)> =
+        let mut ring: Vec<(u64, MemberId, u32, usize)> =
             Vec::with_capacity(members.len().saturating_mul(vnodes as usize));
         for (i, m) in members.iter().enumerate() {
             for v in 0..vnodes {
@@ -100,8 +100,9 @@ pub(super) const fn splitmix64(x: u64) -> u64 {
 }
 
 /// Ring position of virtual node `vnode` of member `id`.
-pub(super) fn member_point(id: u64, vnode: u32) -> u64 {
-    splitmix64(splitmix64(id).wrapping_add(u64::from(vnode)))
+pub(super) fn member_point(id: MemberId, vnode: u32) -> u64 {
+    // Hashes the id widened to u64, so points are the same as when ids were u64.
+    splitmix64(splitmix64(u64::from(id.get())).wrapping_add(u64::from(vnode)))
 }
 
 /// Ring position of a partition (a different domain from member points).

@@ -53,6 +53,8 @@
 //! members an assignor returns an empty `Vec` (and debug builds assert when `partitions > 0`);
 //! the controller never calls it without members.
 
+use super::MemberId;
+
 mod consistent_hash;
 mod range;
 mod sticky;
@@ -69,15 +71,16 @@ pub use sticky::{StickyAssignor, WeightedAssignor};
 ///
 /// ```
 /// use ringgroup::group::assignor::MemberInfo;
+/// use ringgroup::group::MemberId;
 ///
 /// let m = MemberInfo::new(7).with_weight(3).with_owned(vec![0, 4]);
-/// assert_eq!(m, MemberInfo { id: 7, weight: 3, owned: vec![0, 4] });
+/// assert_eq!(m, MemberInfo { id: MemberId::from(7), weight: 3, owned: vec![0, 4] });
 /// assert_eq!(MemberInfo::new(1).weight, 1);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberInfo {
     /// Unique, stable member id; members that joined later have larger ids.
-    pub id: u64,
+    pub id: MemberId,
     /// Capacity weight declared by the member (`>= 1`; `0` is treated as `1`). Only
     /// [`WeightedAssignor`] looks at it.
     pub weight: u32,
@@ -88,9 +91,9 @@ pub struct MemberInfo {
 
 impl MemberInfo {
     /// A member with weight 1 that owns nothing.
-    pub fn new(id: u64) -> Self {
+    pub fn new(id: impl Into<MemberId>) -> Self {
         MemberInfo {
-            id,
+            id: id.into(),
             weight: 1,
             owned: Vec::new(),
         }

@@ -6,17 +6,17 @@
 use super::consistent_hash::{member_point, partition_point, splitmix64};
 use super::*;
 
-fn members(ids: &[u64]) -> Vec<MemberInfo> {
+fn members(ids: &[u32]) -> Vec<MemberInfo> {
     ids.iter().copied().map(MemberInfo::new).collect()
 }
 
 /// Owner ids per partition.
-fn owner_ids(out: &[usize], members: &[MemberInfo]) -> Vec<u64> {
-    out.iter().map(|&i| members[i].id).collect()
+fn owner_ids(out: &[usize], members: &[MemberInfo]) -> Vec<u32> {
+    out.iter().map(|&i| members[i].id.get()).collect()
 }
 
 /// `members` with `owned` filled from an assignment given as owner ids per partition.
-fn with_owned(ids: &[u64], owners: &[u64]) -> Vec<MemberInfo> {
+fn with_owned(ids: &[u32], owners: &[u32]) -> Vec<MemberInfo> {
     ids.iter()
         .map(|&id| {
             let owned = (0..owners.len() as u32)
@@ -28,7 +28,7 @@ fn with_owned(ids: &[u64], owners: &[u64]) -> Vec<MemberInfo> {
 }
 
 /// Partitions whose owner changed, over the partitions present in both.
-fn moved(before: &[u64], after: &[u64]) -> usize {
+fn moved(before: &[u32], after: &[u32]) -> usize {
     before.iter().zip(after).filter(|(a, b)| a != b).count()
 }
 
@@ -50,11 +50,11 @@ fn reference_ring(vnodes: u32, partitions: u32, members: &[MemberInfo]) -> Vec<u
     (0..partitions)
         .map(|p| {
             let h = partition_point(p);
-            let mut best = (u64::MAX, u64::MAX, u32::MAX, 0);
+            let mut best = (u64::MAX, u32::MAX, u32::MAX, 0);
             for (i, m) in members.iter().enumerate() {
                 for v in 0..vnodes.max(1) {
                     let d = member_point(m.id, v).wrapping_sub(h);
-                    best = best.min((d, m.id, v, i));
+                    best = best.min((d, m.id.get(), v, i));
                 }
             }
             best.3
@@ -111,7 +111,7 @@ fn round_robin_exact() {
 
 #[test]
 fn range_round_robin_balanced() {
-    for n in 1..=9u64 {
+    for n in 1..=9u32 {
         let m = members(&(1..=n).collect::<Vec<_>>());
         for p in 0..=50 {
             assert!(spread(&RangeAssignor.assign(p, &m), n as usize) <= 1);
@@ -122,7 +122,7 @@ fn range_round_robin_balanced() {
 
 #[test]
 fn sticky_without_owned_is_range() {
-    for n in 1..=6u64 {
+    for n in 1..=6u32 {
         let m = members(&(1..=n).collect::<Vec<_>>());
         for p in 0..=30 {
             assert_eq!(StickyAssignor.assign(p, &m), RangeAssignor.assign(p, &m));
@@ -270,6 +270,39 @@ fn consistent_hash_matches_reference_and_ignores_positions() {
 }
 
 #[test]
+fn consistent_hash_points_unchanged_by_member_id() {
+    // Recorded when ids were u64: hashing `id.get()` widened to u64 keeps every point.
+    assert_eq!(
+        member_point(MemberId::from(12345), 9),
+        0x9ee6_a54e_1f93_764e
+    );
+    let m = members(&[1, 2, 3, 7, 1000]);
+    let golden: [(u32, [usize; 24]); 3] = [
+        (
+            1,
+            [
+                0, 1, 0, 0, 3, 4, 3, 0, 0, 4, 0, 0, 0, 3, 4, 0, 4, 0, 3, 1, 0, 0, 0, 0,
+            ],
+        ),
+        (
+            3,
+            [
+                0, 1, 0, 3, 3, 4, 3, 0, 4, 4, 4, 3, 0, 1, 4, 4, 4, 4, 1, 1, 4, 0, 4, 0,
+            ],
+        ),
+        (
+            64,
+            [
+                2, 2, 1, 4, 2, 2, 1, 3, 4, 4, 0, 4, 2, 3, 0, 2, 0, 4, 4, 2, 1, 2, 0, 4,
+            ],
+        ),
+    ];
+    for (vnodes, want) in golden {
+        assert_eq!(ConsistentHashAssignor::new(vnodes).assign(24, &m), want);
+    }
+}
+
+#[test]
 fn consistent_hash_leave_and_join() {
     let a = ConsistentHashAssignor::default();
     let four = members(&[1, 2, 3, 4]);
@@ -336,17 +369,17 @@ fn property_random_membership() {
         &ch,
     ];
     // Current group: (id, weight), sorted by id.
-    let mut group: Vec<(u64, u32)> = vec![(1, 1)];
+    let mut group: Vec<(u32, u32)> = vec![(1, 1)];
     let mut next_id = 2;
     let mut partitions: u32 = 12;
     // Previous assignment of each assignor, as owner ids.
-    let mut prev: Vec<Vec<u64>> = vec![Vec::new(); all.len()];
+    let mut prev: Vec<Vec<u32>> = vec![Vec::new(); all.len()];
 
     for step in 0..500 {
         // Mutate membership / partition count.
         let old_partitions = partitions;
-        let mut left: Option<u64> = None;
-        let mut joined: Option<u64> = None;
+        let mut left: Option<u32> = None;
+        let mut joined: Option<u32> = None;
         match rng.below(10) {
             0..=3 if group.len() < 12 => {
                 group.push((next_id, rng.below(9) as u32)); // weight 0..=8, 0 means 1
