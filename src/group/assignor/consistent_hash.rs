@@ -7,7 +7,7 @@
 //! join or leave moves only the partitions next to that member's points. There is no balance
 //! guarantee, only a statistically even spread.
 
-use super::{has_members, Assignor, MemberId, MemberInfo};
+use super::{has_members, Assignor, AssignorError, MemberId, MemberInfo};
 
 /// Consistent hashing on a 64-bit ring with virtual nodes.
 ///
@@ -19,8 +19,13 @@ use super::{has_members, Assignor, MemberId, MemberInfo};
 ///
 /// When a member leaves, only its partitions move; when one joins, only partitions that it takes
 /// move. The spread is not balanced, only statistically even (more virtual nodes, smoother).
-/// Building the ring costs `O(n * virtual_nodes)` memory and a sort; `virtual_nodes == 0` is
-/// treated as `1`.
+/// Building the ring costs `O(n * virtual_nodes)` memory and a sort. The vnode count is checked
+/// once, by [`new`](Self::new): it is between 1 and [`MAX_VIRTUAL_NODES`](Self::MAX_VIRTUAL_NODES).
+///
+/// If the ring's memory cannot be allocated anyway (it is allocated fallibly), `assign` returns
+/// an empty `Vec` instead of aborting the process. That breaks the length contract on purpose:
+/// the group controller treats an output of the wrong length as a broken assignor and uses the
+/// range assignor for that round.
 ///
 /// # Examples
 ///
@@ -28,7 +33,7 @@ use super::{has_members, Assignor, MemberId, MemberInfo};
 /// use ringgroup::group::assignor::{Assignor, ConsistentHashAssignor, MemberInfo};
 ///
 /// let a = ConsistentHashAssignor::default();
-/// assert_eq!(a.virtual_nodes, 64);
+/// assert_eq!(a.virtual_nodes(), 64);
 /// let three: Vec<MemberInfo> = [1, 2, 3].into_iter().map(MemberInfo::new).collect();
 /// let two = &three[..2]; // member 3 leaves
 /// let before = a.assign(32, &three);
@@ -42,23 +47,101 @@ use super::{has_members, Assignor, MemberId, MemberInfo};
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct ConsistentHashAssignor {
-    /// Ring points per member (`0` is treated as `1`).
-    pub virtual_nodes: u32,
+    /// Ring points per member, in `1..=MAX_VIRTUAL_NODES` (checked by `new`).
+    virtual_nodes: u32,
 }
 
 impl ConsistentHashAssignor {
     /// Virtual nodes per member used by [`Default`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringgroup::group::assignor::ConsistentHashAssignor;
+    ///
+    /// let a = ConsistentHashAssignor::default();
+    /// assert_eq!(a.virtual_nodes(), ConsistentHashAssignor::DEFAULT_VIRTUAL_NODES);
+    /// ```
     pub const DEFAULT_VIRTUAL_NODES: u32 = 64;
 
+    /// The most virtual nodes per member [`new`](Self::new) accepts: 4096.
+    ///
+    /// The ring is rebuilt and sorted on every rebalance while the group's control lock is held,
+    /// at about 24 bytes a point, so 4096 points are 96 KiB per member (a 1,000-member group
+    /// builds a 96 MiB ring). More points buy nothing visible: a member's share of the ring
+    /// deviates from fair by about `1 / sqrt(virtual_nodes)` (1.6% at 4096), while the
+    /// partitions, which land at hashed points too, add about `1 / sqrt(k)` for `k` partitions
+    /// per member; past 4096 virtual nodes the partitions' own noise dominates unless members
+    /// hold more than 4096 partitions each.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringgroup::group::assignor::ConsistentHashAssignor;
+    ///
+    /// let max = ConsistentHashAssignor::MAX_VIRTUAL_NODES;
+    /// assert!(ConsistentHashAssignor::new(max).is_ok());
+    /// assert!(ConsistentHashAssignor::new(max + 1).is_err());
+    /// ```
+    pub const MAX_VIRTUAL_NODES: u32 = 4096;
+
     /// A consistent-hash assignor with `virtual_nodes` ring points per member.
-    pub const fn new(virtual_nodes: u32) -> Self {
-        ConsistentHashAssignor { virtual_nodes }
+    ///
+    /// # Errors
+    ///
+    /// [`AssignorError::ZeroVirtualNodes`] for 0, and [`AssignorError::TooManyVirtualNodes`]
+    /// above [`MAX_VIRTUAL_NODES`](Self::MAX_VIRTUAL_NODES).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringgroup::group::assignor::{AssignorError, ConsistentHashAssignor};
+    ///
+    /// let a = ConsistentHashAssignor::new(128)?;
+    /// assert_eq!(a.virtual_nodes(), 128);
+    /// assert_eq!(
+    ///     ConsistentHashAssignor::new(0).unwrap_err(),
+    ///     AssignorError::ZeroVirtualNodes
+    /// );
+    /// assert_eq!(
+    ///     ConsistentHashAssignor::new(u32::MAX).unwrap_err(),
+    ///     AssignorError::TooManyVirtualNodes { requested: u32::MAX, max: 4096 }
+    /// );
+    /// # Ok::<(), AssignorError>(())
+    /// ```
+    pub const fn new(virtual_nodes: u32) -> Result<Self, AssignorError> {
+        if virtual_nodes == 0 {
+            Err(AssignorError::ZeroVirtualNodes)
+        } else if virtual_nodes > Self::MAX_VIRTUAL_NODES {
+            Err(AssignorError::TooManyVirtualNodes {
+                requested: virtual_nodes,
+                max: Self::MAX_VIRTUAL_NODES,
+            })
+        } else {
+            Ok(ConsistentHashAssignor { virtual_nodes })
+        }
+    }
+
+    /// Ring points per member.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringgroup::group::assignor::ConsistentHashAssignor;
+    ///
+    /// assert_eq!(ConsistentHashAssignor::new(16)?.virtual_nodes(), 16);
+    /// # Ok::<(), ringgroup::group::assignor::AssignorError>(())
+    /// ```
+    pub const fn virtual_nodes(&self) -> u32 {
+        self.virtual_nodes
     }
 }
 
 impl Default for ConsistentHashAssignor {
     fn default() -> Self {
-        Self::new(Self::DEFAULT_VIRTUAL_NODES)
+        ConsistentHashAssignor {
+            virtual_nodes: Self::DEFAULT_VIRTUAL_NODES,
+        }
     }
 }
 
@@ -71,10 +154,17 @@ impl Assignor for ConsistentHashAssignor {
         if !has_members(partitions, members) {
             return Vec::new();
         }
-        let vnodes = self.virtual_nodes.max(1);
+        let vnodes = self.virtual_nodes;
         // (point, id, vnode, index): sorting the full tuple makes collisions deterministic.
-        let mut ring: Vec<(u64, MemberId, u32, usize)> =
-            Vec::with_capacity(members.len().saturating_mul(vnodes as usize));
+        let mut ring: Vec<(u64, MemberId, u32, usize)> = Vec::new();
+        // Fallible: a failed allocation returns the empty (wrong-length) output, see the type docs.
+        let fits = members
+            .len()
+            .checked_mul(vnodes as usize)
+            .is_some_and(|len| ring.try_reserve_exact(len).is_ok());
+        if !fits {
+            return Vec::new();
+        }
         for (i, m) in members.iter().enumerate() {
             for v in 0..vnodes {
                 ring.push((member_point(m.id, v), m.id, v, i));

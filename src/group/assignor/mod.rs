@@ -24,10 +24,13 @@
 //! For `members` non-empty and sorted by id, every assignor:
 //!
 //! - returns exactly `partitions` entries, each an index `< members.len()`, so every partition
-//!   has exactly one owner;
+//!   has exactly one owner (the one exception: [`ConsistentHashAssignor`] returns an empty `Vec`
+//!   if the memory for its ring cannot be allocated, which the group controller answers by
+//!   using [`RangeAssignor`] for that round);
 //! - is deterministic: the same input always gives the same output (no randomness, no global
 //!   state, no hash-map iteration order);
-//! - never panics.
+//! - never panics, and never aborts on bad configuration: parameters are checked when the
+//!   assignor is built ([`AssignorError`]).
 //!
 //! Balance guarantees, with `n = members.len()` and `P = partitions`:
 //!
@@ -52,6 +55,8 @@
 //! `members` must be non-empty (when `partitions > 0`) and sorted by id with unique ids. With no
 //! members an assignor returns an empty `Vec` (and debug builds assert when `partitions > 0`);
 //! the controller never calls it without members.
+
+use std::fmt;
 
 use super::MemberId;
 
@@ -141,6 +146,56 @@ pub trait Assignor: Send + Sync + std::fmt::Debug + 'static {
     /// assert unless `partitions == 0`).
     fn assign(&self, partitions: u32, members: &[MemberInfo]) -> Vec<usize>;
 }
+
+/// Why an assignor could not be built.
+///
+/// # Examples
+///
+/// ```
+/// use ringgroup::group::assignor::{AssignorError, ConsistentHashAssignor};
+///
+/// let err = ConsistentHashAssignor::new(1 << 20).unwrap_err();
+/// assert_eq!(
+///     err,
+///     AssignorError::TooManyVirtualNodes { requested: 1 << 20, max: 4096 }
+/// );
+/// assert_eq!(
+///     err.to_string(),
+///     "1048576 virtual nodes per member exceeds the maximum of 4096"
+/// );
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AssignorError {
+    /// More virtual nodes per member than
+    /// [`ConsistentHashAssignor::MAX_VIRTUAL_NODES`] were asked for.
+    TooManyVirtualNodes {
+        /// What was asked for.
+        requested: u32,
+        /// The largest count allowed.
+        max: u32,
+    },
+    /// Zero virtual nodes per member were asked for (a member needs at least one ring point).
+    ZeroVirtualNodes,
+}
+
+impl fmt::Display for AssignorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AssignorError::TooManyVirtualNodes { requested, max } => write!(
+                f,
+                "{requested} virtual nodes per member exceeds the maximum of {max}"
+            ),
+            AssignorError::ZeroVirtualNodes => {
+                write!(
+                    f,
+                    "a consistent-hash ring needs at least 1 virtual node per member"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for AssignorError {}
 
 /// Checks the precondition; `false` means "return an empty assignment".
 pub(super) fn has_members(partitions: u32, members: &[MemberInfo]) -> bool {

@@ -45,6 +45,11 @@ fn spread(out: &[usize], n: usize) -> usize {
     c.iter().max().unwrap() - c.iter().min().unwrap()
 }
 
+/// A consistent-hash assignor with a vnode count the test knows is valid.
+fn ch(vnodes: u32) -> ConsistentHashAssignor {
+    ConsistentHashAssignor::new(vnodes).expect("valid vnode count")
+}
+
 /// Reference consistent hashing: brute-force clockwise distance to every point.
 fn reference_ring(vnodes: u32, partitions: u32, members: &[MemberInfo]) -> Vec<usize> {
     (0..partitions)
@@ -52,7 +57,7 @@ fn reference_ring(vnodes: u32, partitions: u32, members: &[MemberInfo]) -> Vec<u
             let h = partition_point(p);
             let mut best = (u64::MAX, u32::MAX, u32::MAX, 0);
             for (i, m) in members.iter().enumerate() {
-                for v in 0..vnodes.max(1) {
+                for v in 0..vnodes {
                     let d = member_point(m.id, v).wrapping_sub(h);
                     best = best.min((d, m.id.get(), v, i));
                 }
@@ -251,8 +256,8 @@ fn weighted_is_sticky() {
 
 #[test]
 fn consistent_hash_matches_reference_and_ignores_positions() {
-    for vnodes in [0, 1, 3, 64] {
-        let a = ConsistentHashAssignor::new(vnodes);
+    for vnodes in [1, 3, 64] {
+        let a = ch(vnodes);
         let m = members(&[3, 17, 42, 99]);
         let out = a.assign(40, &m);
         assert_eq!(out, reference_ring(vnodes, 40, &m));
@@ -262,11 +267,42 @@ fn consistent_hash_matches_reference_and_ignores_positions() {
         m2[1].owned = vec![0, 1, 2];
         assert_eq!(a.assign(40, &m2), out);
     }
+    assert_eq!(ch(8).assign(5, &members(&[7])), [0; 5]);
+    assert_eq!(ConsistentHashAssignor::default().virtual_nodes(), 64);
+}
+
+#[test]
+fn consistent_hash_rejects_bad_vnode_counts() {
+    let max = ConsistentHashAssignor::MAX_VIRTUAL_NODES;
     assert_eq!(
-        ConsistentHashAssignor::new(8).assign(5, &members(&[7])),
-        [0; 5]
+        ConsistentHashAssignor::new(0).unwrap_err(),
+        AssignorError::ZeroVirtualNodes
     );
-    assert_eq!(ConsistentHashAssignor::default().virtual_nodes, 64);
+    for requested in [max + 1, u32::MAX] {
+        assert_eq!(
+            ConsistentHashAssignor::new(requested).unwrap_err(),
+            AssignorError::TooManyVirtualNodes { requested, max }
+        );
+    }
+    assert_eq!(ch(1).virtual_nodes(), 1);
+    assert_eq!(ch(max).virtual_nodes(), max);
+    let err: Box<dyn std::error::Error> = Box::new(AssignorError::ZeroVirtualNodes);
+    assert_eq!(
+        err.to_string(),
+        "a consistent-hash ring needs at least 1 virtual node per member"
+    );
+}
+
+#[test]
+fn consistent_hash_max_vnodes_gives_a_valid_assignment() {
+    let a = ch(ConsistentHashAssignor::MAX_VIRTUAL_NODES);
+    let m = members(&[2, 3, 5, 8, 13, 21, 34, 55]);
+    let out = a.assign(100, &m);
+    assert_eq!(out.len(), 100);
+    assert!(out.iter().all(|&i| i < m.len()));
+    assert_eq!(out, reference_ring(a.virtual_nodes(), 100, &m));
+    // 4096 points each spread 100 partitions over all eight members.
+    assert!(counts(&out, m.len()).iter().all(|&c| c > 0));
 }
 
 #[test]
@@ -298,7 +334,7 @@ fn consistent_hash_points_unchanged_by_member_id() {
         ),
     ];
     for (vnodes, want) in golden {
-        assert_eq!(ConsistentHashAssignor::new(vnodes).assign(24, &m), want);
+        assert_eq!(ch(vnodes).assign(24, &m), want);
     }
 }
 
@@ -360,7 +396,7 @@ fn reference_claims(partitions: u32, members: &[MemberInfo]) -> Vec<Option<usize
 #[test]
 fn property_random_membership() {
     let mut rng = XorShift(0x1234_5678_9ABC_DEF1);
-    let ch = ConsistentHashAssignor::new(16);
+    let ch = self::ch(16);
     let all: [&dyn Assignor; 5] = [
         &RangeAssignor,
         &RoundRobinAssignor,
