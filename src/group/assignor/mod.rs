@@ -96,6 +96,18 @@ pub struct MemberInfo {
 
 impl MemberInfo {
     /// A member with weight 1 that owns nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringgroup::group::assignor::MemberInfo;
+    /// use ringgroup::group::MemberId;
+    ///
+    /// let m = MemberInfo::new(7);
+    /// assert_eq!(m.id, MemberId::from(7));
+    /// assert_eq!(MemberInfo::new(MemberId::from(7)), m);
+    /// assert_eq!((m.weight, m.owned.len()), (1, 0));
+    /// ```
     pub fn new(id: impl Into<MemberId>) -> Self {
         MemberInfo {
             id: id.into(),
@@ -105,12 +117,28 @@ impl MemberInfo {
     }
 
     /// Sets the capacity weight.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringgroup::group::assignor::MemberInfo;
+    ///
+    /// assert_eq!(MemberInfo::new(1).with_weight(4).weight, 4);
+    /// ```
     pub fn with_weight(mut self, weight: u32) -> Self {
         self.weight = weight;
         self
     }
 
     /// Sets the partitions owned in the current assignment.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringgroup::group::assignor::MemberInfo;
+    ///
+    /// assert_eq!(MemberInfo::new(1).with_owned(vec![2, 5]).owned, [2, 5]);
+    /// ```
     pub fn with_owned(mut self, owned: Vec<u32>) -> Self {
         self.owned = owned;
         self
@@ -137,13 +165,32 @@ impl MemberInfo {
 /// ```
 pub trait Assignor: Send + Sync + std::fmt::Debug + 'static {
     /// Short name, e.g. `"range"`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringgroup::group::assignor::{Assignor, StickyAssignor};
+    ///
+    /// assert_eq!(StickyAssignor.name(), "sticky");
+    /// ```
     fn name(&self) -> &'static str;
 
     /// For each partition `0..partitions`, the index into `members` of its owner.
     ///
     /// `members` must be non-empty and sorted by id (ids unique). Returns exactly `partitions`
     /// entries, each `< members.len()`. With no members, returns an empty `Vec` (debug builds
-    /// assert unless `partitions == 0`).
+    /// assert unless `partitions == 0`). An implementation that cannot compute an assignment
+    /// may return a `Vec` of the wrong length instead of panicking: the group then uses
+    /// [`RangeAssignor`] for that round.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringgroup::group::assignor::{Assignor, MemberInfo, RoundRobinAssignor};
+    ///
+    /// let members = [MemberInfo::new(4), MemberInfo::new(9)];
+    /// assert_eq!(RoundRobinAssignor.assign(3, &members), [0, 1, 0]);
+    /// ```
     fn assign(&self, partitions: u32, members: &[MemberInfo]) -> Vec<usize>;
 }
 
@@ -215,12 +262,19 @@ pub(super) fn even_quotas<K: Ord>(
 ) -> Vec<usize> {
     let p = partitions as usize;
     let mut quotas = vec![p / n; n];
-    let mut order: Vec<usize> = (0..n).collect();
+    add_seats(&mut quotas, p % n, key);
+    quotas
+}
+
+/// Hands out `seats` extra seats, one each, to the members that sort first by `key` (a stable
+/// sort, so ties keep member order). `seats <= quotas.len()`. Shared by the even and the
+/// weighted quotas.
+pub(super) fn add_seats<K: Ord>(quotas: &mut [usize], seats: usize, key: impl Fn(usize) -> K) {
+    let mut order: Vec<usize> = (0..quotas.len()).collect();
     order.sort_by_key(|&i| key(i));
-    for &i in &order[..p % n] {
+    for &i in &order[..seats] {
         quotas[i] += 1;
     }
-    quotas
 }
 
 /// Marks "no member" in [`Claims::claim`] and during placement.

@@ -11,7 +11,7 @@
 
 use std::cmp::Reverse;
 
-use super::{even_quotas, has_members, Assignor, Claims, MemberInfo};
+use super::{add_seats, even_quotas, has_members, Assignor, Claims, MemberInfo};
 
 /// Cooperative-sticky: balanced like [`RangeAssignor`](super::RangeAssignor), moving the fewest owned partitions.
 ///
@@ -111,10 +111,6 @@ fn weighted_quotas(partitions: u32, members: &[MemberInfo]) -> Vec<usize> {
     let mut quotas: Vec<usize> = weights.iter().map(|&w| (p * w / total) as usize).collect();
     // Fewer than n seats are left: the fractional parts are each < 1 and sum to an integer.
     let left = partitions as usize - quotas.iter().sum::<usize>();
-    let mut order: Vec<usize> = (0..members.len()).collect();
-    order.sort_by_key(|&i| (Reverse(p * weights[i] % total), i));
-    for &i in &order[..left] {
-        quotas[i] += 1;
-    }
+    add_seats(&mut quotas, left, |i| (Reverse(p * weights[i] % total), i));
     quotas
 }

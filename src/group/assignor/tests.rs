@@ -83,16 +83,20 @@ fn names() {
     assert_eq!(ConsistentHashAssignor::default().name(), "consistent-hash");
 }
 
-#[test]
-fn zero_partitions_and_no_members() {
-    let all: [&dyn Assignor; 5] = [
+/// Every assignor, with `ch` as the consistent-hash one.
+fn all_assignors(ch: &ConsistentHashAssignor) -> [&dyn Assignor; 5] {
+    [
         &RangeAssignor,
         &RoundRobinAssignor,
         &StickyAssignor,
         &WeightedAssignor,
-        &ConsistentHashAssignor::default(),
-    ];
-    for a in all {
+        ch,
+    ]
+}
+
+#[test]
+fn zero_partitions_and_no_members() {
+    for a in all_assignors(&ConsistentHashAssignor::default()) {
         assert!(a.assign(0, &members(&[1, 2])).is_empty());
         assert!(a.assign(0, &[]).is_empty());
     }
@@ -397,13 +401,7 @@ fn reference_claims(partitions: u32, members: &[MemberInfo]) -> Vec<Option<usize
 fn property_random_membership() {
     let mut rng = XorShift(0x1234_5678_9ABC_DEF1);
     let ch = self::ch(16);
-    let all: [&dyn Assignor; 5] = [
-        &RangeAssignor,
-        &RoundRobinAssignor,
-        &StickyAssignor,
-        &WeightedAssignor,
-        &ch,
-    ];
+    let all = all_assignors(&ch);
     // Current group: (id, weight), sorted by id.
     let mut group: Vec<(u32, u32)> = vec![(1, 1)];
     let mut next_id = 2;
