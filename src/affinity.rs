@@ -7,8 +7,8 @@
 //!
 //! Asking for a core that does not exist is an error, never a panic.
 
-use std::fmt;
 use crate::sync::OnceLock;
+use std::fmt;
 
 use core_affinity::CoreId;
 

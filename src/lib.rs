@@ -65,13 +65,15 @@ struct ReadmeDoctests;
 pub use affinity::AffinityError;
 pub use dedupe::{DedupeError, DedupeWindow};
 pub use group::{
-    AssignedPartition, Assignor, CommitError, ConsistentHashAssignor, ConsumeError, Consumer,
-    Group, GroupBuilder, GroupError, GroupMetrics, JoinOptions, MemberId, OwnershipError,
+    AssignedPartition, Assignor, AssignorError, CommitError, ConsistentHashAssignor, ConsumeError,
+    Consumer, Group, GroupBuilder, GroupError, GroupMetrics, JoinOptions, MemberId, OwnershipError,
     PartitionLag, PartitionMetrics, RangeAssignor, RebalanceListener, Record, Records,
     RoundRobinAssignor, SeekError, StickyAssignor, WeightedAssignor,
 };
 pub use partitioner::{Partitioner, RouteError};
-pub use ring::{BuildError, ClaimError, PollError, PublishError, StartAt, SubscribeError, WaitStrategy};
+pub use ring::{
+    BuildError, ClaimError, PollError, PublishError, StartAt, SubscribeError, WaitStrategy,
+};
 pub use topic::{
     PartitionWriter, Producer, ProducerRecord, RecordMetadata, SendError, Topic, TopicBuilder,
     TopicError,

@@ -310,7 +310,10 @@ impl<T> Consumer<T> {
         let cursor = unsafe { entry.held_cursor() };
         let (position, commit) = if panicking {
             // Not processed: only an explicit commit moves anything.
-            (lent.commit.map_or(lent.first, |c| c.max(lent.first)), lent.commit)
+            (
+                lent.commit.map_or(lent.first, |c| c.max(lent.first)),
+                lent.commit,
+            )
         } else if self.group.auto_commit {
             (lent.end(), Some(lent.end()))
         } else {
@@ -708,7 +711,12 @@ impl<T> Consumer<T> {
 }
 
 /// The rules of a commit: not past what was delivered, not below the commit.
-fn check_commit(partition: u32, offset: u64, committed: u64, polled: u64) -> Result<(), CommitError> {
+fn check_commit(
+    partition: u32,
+    offset: u64,
+    committed: u64,
+    polled: u64,
+) -> Result<(), CommitError> {
     if offset > polled {
         return Err(CommitError::BeyondPolled {
             partition,
@@ -757,7 +765,11 @@ impl<T> Drop for Consumer<T> {
         // commits; an evicted one, `on_lost`. Not while unwinding: user code must not panic
         // twice.
         if !std::thread::panicking() {
-            let change = if evicted { Change::Lost } else { Change::Revoked };
+            let change = if evicted {
+                Change::Lost
+            } else {
+                Change::Revoked
+            };
             self.notify(&owned, change);
         }
         let mut control = group.lock();

@@ -180,9 +180,9 @@ impl<T> GroupInner<T> {
         liveness: Arc<Liveness>,
     ) -> Result<u32, GroupError> {
         let mut control = self.lock();
-        let id = control.allocate_id().ok_or(GroupError::TooManyMembers {
-            max: MAX_OWNER,
-        })?;
+        let id = control
+            .allocate_id()
+            .ok_or(GroupError::TooManyMembers { max: MAX_OWNER })?;
         control.members.push(MemberRecord {
             id,
             weight: weight.max(1),
@@ -228,7 +228,7 @@ impl<T> GroupInner<T> {
                 .members
                 .iter()
                 .map(|m| MemberInfo {
-                    id: m.id as u64, // TEMP until assignor merge
+                    id: MemberId::from(m.id),
                     weight: m.weight,
                     owned: (0..self.entries.len() as u32)
                         .filter(|&p| self.entries[p as usize].load().owner() == m.id)

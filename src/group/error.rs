@@ -55,9 +55,7 @@ impl PartialEq for GroupError {
                     source: s,
                 },
             ) => partition == p && source == s,
-            (GroupError::TooManyMembers { max }, GroupError::TooManyMembers { max: m }) => {
-                max == m
-            }
+            (GroupError::TooManyMembers { max }, GroupError::TooManyMembers { max: m }) => max == m,
             (GroupError::SupervisorSpawn { source }, GroupError::SupervisorSpawn { source: s }) => {
                 source.kind() == s.kind()
             }
@@ -129,7 +127,10 @@ impl fmt::Display for ConsumeError {
             ConsumeError::Timeout => write!(f, "no record within the timeout"),
             ConsumeError::Fenced => write!(f, "this member was evicted from its group"),
             ConsumeError::Closed => {
-                write!(f, "the producer is gone and the group committed every record")
+                write!(
+                    f,
+                    "the producer is gone and the group committed every record"
+                )
             }
             ConsumeError::BatchOutstanding { partition } => write!(
                 f,

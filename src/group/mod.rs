@@ -76,7 +76,7 @@ mod supervisor;
 pub(crate) mod table;
 
 pub use assignor::{
-    Assignor, ConsistentHashAssignor, MemberInfo, RangeAssignor, RoundRobinAssignor,
+    Assignor, AssignorError, ConsistentHashAssignor, MemberInfo, RangeAssignor, RoundRobinAssignor,
     StickyAssignor, WeightedAssignor,
 };
 pub use builder::{Group, GroupBuilder, JoinOptions, DEFAULT_MAX_POLL_INTERVAL};

@@ -54,8 +54,8 @@ mod shared;
 mod wait;
 mod writer;
 
-pub use batch::{Batch, BatchIter};
 pub(crate) use batch::Span;
+pub use batch::{Batch, BatchIter};
 pub use error::{BuildError, ClaimError, PollError, PublishError, SubscribeError};
 pub use reader::{Reader, StartAt, Subscriber};
 pub use wait::WaitStrategy;

@@ -178,7 +178,6 @@ impl<T> Subscriber<T> {
     pub(crate) fn is_closed(&self) -> bool {
         self.shared.is_closed()
     }
-
 }
 
 /// One reading cursor. Every reader sees every message, in order, from its start.

@@ -302,7 +302,11 @@ impl<T> Writer<T> {
     #[inline(always)]
     fn write_and_publish(&mut self, value: T) {
         // SAFETY: the callers checked `head < limit`; `head` is the next offset in order.
-        unsafe { self.shared.slot_writer().write_next(&mut self.gate.head, value) };
+        unsafe {
+            self.shared
+                .slot_writer()
+                .write_next(&mut self.gate.head, value)
+        };
         self.publish_head();
     }
 

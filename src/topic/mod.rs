@@ -249,8 +249,8 @@ impl<T> TopicBuilder<T> {
             subscribers.push(subscriber);
         }
         // Cannot fail: the partition count was checked above.
-        let router = Router::new(self.partitioner, self.partitions)
-            .map_err(|_| TopicError::NoPartitions)?;
+        let router =
+            Router::new(self.partitioner, self.partitions).map_err(|_| TopicError::NoPartitions)?;
         let topic = Topic {
             inner: Arc::new(TopicInner {
                 name: self.name,
