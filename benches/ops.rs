@@ -293,6 +293,7 @@ impl Fixture {
         let (topic, producer) = Topic::<u64>::builder("ops")
             .partitions(1)
             .capacity(CAPACITY)
+            .wait_strategy(WaitStrategy::BusySpin)
             .build()
             .expect("valid topic configuration");
         let group = topic
@@ -301,7 +302,7 @@ impl Fixture {
             .max_poll_interval(MAX_POLL_INTERVAL)
             .build()
             .expect("valid group configuration");
-        let mut consumer = group.join().expect("a member id");
+        let consumer = group.join().expect("a member id");
         // Joining assigned the partition; the member picks it up on its first poll.
         let first = consumer.poll(1, Duration::ZERO).err();
         assert_eq!(first, Some(ConsumeError::Timeout), "the topic is empty");

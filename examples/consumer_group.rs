@@ -7,11 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use ringgroup::group::assignor::{RangeAssignor, StickyAssignor};
-use ringgroup::group::{Consumer, Group, JoinOptions, RebalanceListener};
-use ringgroup::ring::WaitStrategy;
-use ringgroup::topic::Topic;
-use ringgroup::ConsumeError;
+use ringgroup::{
+    ConsumeError, Consumer, Group, JoinOptions, RangeAssignor, RebalanceListener, StickyAssignor,
+    Topic,
+};
 
 const PARTITIONS: u32 = 6;
 const MESSAGES: u64 = 600_000;
@@ -22,21 +21,21 @@ struct Announce {
 }
 
 impl RebalanceListener<u64> for Announce {
-    fn on_assigned(&mut self, consumer: &mut Consumer<u64>, partitions: &[u32]) {
+    fn on_assigned(&mut self, consumer: &Consumer<u64>, partitions: &[u32]) {
         println!(
             "[{}] member {} assigned {partitions:?}",
             self.group,
             consumer.id()
         );
     }
-    fn on_revoked(&mut self, consumer: &mut Consumer<u64>, partitions: &[u32]) {
+    fn on_revoked(&mut self, consumer: &Consumer<u64>, partitions: &[u32]) {
         println!(
             "[{}] member {} hands over {partitions:?}",
             self.group,
             consumer.id()
         );
     }
-    fn on_lost(&mut self, consumer: &mut Consumer<u64>, partitions: &[u32]) {
+    fn on_lost(&mut self, consumer: &Consumer<u64>, partitions: &[u32]) {
         println!(
             "[{}] member {} lost {partitions:?}",
             self.group,
@@ -47,11 +46,8 @@ impl RebalanceListener<u64> for Announce {
 
 /// Consumes until the topic is closed (or `budget` batches), adding to `count`.
 fn consume(group: &Group<u64>, name: &'static str, count: &AtomicU64, budget: Option<u64>) {
-    let mut member = group
-        .join_with(JoinOptions {
-            weight: 1,
-            listener: Some(Box::new(Announce { group: name })),
-        })
+    let member = group
+        .join_with(JoinOptions::new().listener(Announce { group: name }))
         .expect("join");
     let mut batches = 0;
     while budget.is_none_or(|b| batches < b) {
@@ -62,6 +58,7 @@ fn consume(group: &Group<u64>, name: &'static str, count: &AtomicU64, budget: Op
             }
             Err(ConsumeError::Timeout) => {}
             Err(ConsumeError::Closed) | Err(ConsumeError::Fenced) => break,
+            Err(e) => panic!("[{name}] unexpected {e}"),
         }
     }
     println!(
@@ -74,8 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (topic, producer) = Topic::<u64>::builder("orders")
         .partitions(PARTITIONS)
         .capacity(1024)
-        .wait_strategy(WaitStrategy::SpinThenPark)
-        .build()?;
+        .build()?; // idle members spin, yield, then sleep (the topic default)
     let billing = topic.group("billing").assignor(RangeAssignor).build()?;
     let audit = topic.group("audit").assignor(StickyAssignor).build()?;
     let counts = [Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0))];

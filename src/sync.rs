@@ -47,15 +47,17 @@ impl<T> Mutex<T> {
 
     /// Locks, waiting as long as it takes. A previous holder's panic does not poison it.
     pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
-        self.0.lock().unwrap_or_else(imp::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Locks if no one holds the lock now.
     pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
         match self.0.try_lock() {
             Ok(guard) => Some(guard),
-            Err(imp::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-            Err(imp::TryLockError::WouldBlock) => None,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
         }
     }
 }
@@ -73,7 +75,7 @@ impl Condvar {
     pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
         self.0
             .wait(guard)
-            .unwrap_or_else(imp::PoisonError::into_inner)
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Waits for a notification, a spurious wake-up or `timeout`.
@@ -91,7 +93,7 @@ impl Condvar {
         #[cfg(not(ringgroup_loom))]
         self.0
             .wait_timeout(guard, timeout)
-            .unwrap_or_else(imp::PoisonError::into_inner)
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .0
     }
 

@@ -4,15 +4,15 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ringgroup::group::assignor::WeightedAssignor;
-use ringgroup::group::{Consumer, JoinOptions, RebalanceListener};
 use ringgroup::partitioner::kafka_partition;
-use ringgroup::topic::Topic;
-use ringgroup::{CommitError, ConsumeError, TopicError};
+use ringgroup::{
+    CommitError, ConsumeError, Consumer, JoinOptions, RebalanceListener, SeekError, Topic,
+    TopicError, WeightedAssignor,
+};
 
 const SHORT: Duration = Duration::from_millis(200);
 
-fn drain(member: &mut Consumer<u64>) -> Vec<(u32, u64, u64)> {
+fn drain(member: &Consumer<u64>) -> Vec<(u32, u64, u64)> {
     let mut seen = Vec::new();
     while let Ok(records) = member.poll(64, Duration::ZERO) {
         seen.extend(records.iter().map(|r| (r.partition, r.offset, *r.value)));
@@ -40,22 +40,24 @@ fn bad_topics_are_errors() {
 fn keyed_messages_land_where_kafka_puts_them() {
     let (topic, mut producer) = Topic::<u64>::builder("t").partitions(12).build().unwrap();
     let group = topic.group("g").build().unwrap();
-    let mut member = group.join().unwrap();
+    let member = group.join().unwrap();
     for (i, key) in ["21", "foobar", "abc", "user-7"].iter().enumerate() {
-        let (partition, _) = producer.send_keyed(key.as_bytes(), i as u64);
-        assert_eq!(partition, kafka_partition(key.as_bytes(), 12));
+        let sent = producer.send_keyed(key.as_bytes(), i as u64);
+        assert_eq!(sent.partition, kafka_partition(key.as_bytes(), 12));
     }
     // Round-robin cycles through every partition.
-    let partitions: Vec<u32> = (0..12).map(|i| producer.send(100 + i).0).collect();
+    let partitions: Vec<u32> = (0..12)
+        .map(|i| producer.send(100 + i).unwrap().partition)
+        .collect();
     assert_eq!(partitions, (0..12).collect::<Vec<_>>());
-    assert_eq!(drain(&mut member).len(), 16);
+    assert_eq!(drain(&member).len(), 16);
 }
 
 #[test]
 fn commits_are_fenced_monotone_and_bounded_by_what_was_polled() {
     let (topic, mut producer) = Topic::<u64>::builder("t").partitions(2).build().unwrap();
     let group = topic.group("g").auto_commit(false).build().unwrap();
-    let mut member = group.join().unwrap();
+    let member = group.join().unwrap();
     for value in 0..10 {
         producer.send_to(0, value).unwrap();
     }
@@ -80,18 +82,27 @@ fn commits_are_fenced_monotone_and_bounded_by_what_was_polled() {
     );
     assert_eq!(
         member.commit_offset(7, 0),
-        Err(CommitError::UnknownPartition { partition: 7 })
+        Err(CommitError::UnknownPartition {
+            partition: 7,
+            partitions: 2
+        })
     );
     member.commit().unwrap();
     assert_eq!(group.metrics().partitions[0].committed, 4);
     assert_eq!(group.metrics().partitions[0].lag, 6);
-    // A second member takes partition 1 (range); the first can no longer commit it.
-    let mut other = group.join().unwrap();
+    // A second member takes partition 1 (range); the first can no longer commit it, before
+    // and after it has seen the handoff.
+    let other = group.join().unwrap();
     let _ = member.poll(1, Duration::ZERO);
     let _ = other.poll(1, Duration::ZERO);
-    assert_eq!(
+    assert!(matches!(
         member.commit_offset(1, 0),
-        Err(CommitError::NotOwned { partition: 1 })
+        Err(CommitError::Fenced { partition: 1, .. })
+    ));
+    assert_eq!(
+        other.commit_offset(0, 0),
+        Err(CommitError::NotOwned { partition: 0 }),
+        "never held"
     );
     assert!(other.is_owner(1) && !member.is_owner(1));
 }
@@ -100,26 +111,26 @@ fn commits_are_fenced_monotone_and_bounded_by_what_was_polled() {
 fn seek_rewinds_and_redelivers_while_retained() {
     let (topic, mut producer) = Topic::<u64>::builder("t").capacity(8).build().unwrap();
     let group = topic.group("g").build().unwrap();
-    let mut member = group.join().unwrap();
+    let member = group.join().unwrap();
     for value in 0..6 {
         producer.send_to(0, value).unwrap();
     }
-    assert_eq!(drain(&mut member).len(), 6); // auto-committed to 6
+    assert_eq!(drain(&member).len(), 6); // auto-committed to 6
     member.seek(0, 2).unwrap();
-    let again: Vec<u64> = drain(&mut member).into_iter().map(|(_, o, _)| o).collect();
+    let again: Vec<u64> = drain(&member).into_iter().map(|(_, o, _)| o).collect();
     assert_eq!(again, vec![2, 3, 4, 5]);
     assert!(matches!(
         member.seek(0, 100),
-        Err(CommitError::BeyondLatest { .. })
+        Err(SeekError::BeyondLatest { .. })
     ));
     // Fill past the capacity: offset 0 is gone, so seeking to it is refused and changes nothing.
     for value in 6..20 {
         producer.send_to(0, value).unwrap();
-        let _ = drain(&mut member);
+        let _ = drain(&member);
     }
     assert!(matches!(
         member.seek(0, 0),
-        Err(CommitError::Seek { partition: 0, .. })
+        Err(SeekError::NotRetained { partition: 0, .. })
     ));
     assert_eq!(group.metrics().partitions[0].committed, 20);
 }
@@ -129,13 +140,13 @@ fn seek_rewinds_and_redelivers_while_retained() {
 struct Log(Arc<Mutex<Vec<String>>>);
 
 impl RebalanceListener<u64> for Log {
-    fn on_assigned(&mut self, consumer: &mut Consumer<u64>, partitions: &[u32]) {
+    fn on_assigned(&mut self, consumer: &Consumer<u64>, partitions: &[u32]) {
         self.0
             .lock()
             .unwrap()
             .push(format!("{} assigned {partitions:?}", consumer.id()));
     }
-    fn on_revoked(&mut self, consumer: &mut Consumer<u64>, partitions: &[u32]) {
+    fn on_revoked(&mut self, consumer: &Consumer<u64>, partitions: &[u32]) {
         // Committing is allowed while revoking.
         consumer.commit().unwrap();
         self.0
@@ -143,7 +154,7 @@ impl RebalanceListener<u64> for Log {
             .unwrap()
             .push(format!("{} revoked {partitions:?}", consumer.id()));
     }
-    fn on_lost(&mut self, consumer: &mut Consumer<u64>, partitions: &[u32]) {
+    fn on_lost(&mut self, consumer: &Consumer<u64>, partitions: &[u32]) {
         self.0
             .lock()
             .unwrap()
@@ -156,23 +167,17 @@ fn listeners_hear_assign_revoke_and_handoff_is_clean() {
     let (topic, mut producer) = Topic::<u64>::builder("t").partitions(2).build().unwrap();
     let group = topic.group("g").auto_commit(false).build().unwrap();
     let log = Log::default();
-    let mut first = group
-        .join_with(JoinOptions {
-            weight: 1,
-            listener: Some(Box::new(log.clone())),
-        })
+    let first = group
+        .join_with(JoinOptions::new().listener(log.clone()))
         .unwrap();
     producer.send_to(1, 0).unwrap();
     producer.send_to(1, 1).unwrap();
     assert_eq!(first.poll(1, SHORT).unwrap().first_offset(), 0); // polled, not committed
-    let mut second = group
-        .join_with(JoinOptions {
-            weight: 1,
-            listener: Some(Box::new(log.clone())),
-        })
+    let second = group
+        .join_with(JoinOptions::new().listener(log.clone()))
         .unwrap();
     let _ = first.poll(1, Duration::ZERO); // hands partition 1 over, committing in on_revoked
-    let got: Vec<u64> = drain(&mut second).into_iter().map(|(_, o, _)| o).collect();
+    let got: Vec<u64> = drain(&second).into_iter().map(|(_, o, _)| o).collect();
     assert_eq!(
         got,
         vec![1],
@@ -189,7 +194,11 @@ fn listeners_hear_assign_revoke_and_handoff_is_clean() {
         "{log:?}"
     );
     assert_eq!(
-        first.assignment().iter().map(|a| a.0).collect::<Vec<_>>(),
+        first
+            .assignment()
+            .iter()
+            .map(|a| a.partition)
+            .collect::<Vec<_>>(),
         vec![0]
     );
 }
@@ -198,18 +207,8 @@ fn listeners_hear_assign_revoke_and_handoff_is_clean() {
 fn weights_shape_the_weighted_assignment() {
     let (topic, _producer) = Topic::<u64>::builder("t").partitions(8).build().unwrap();
     let group = topic.group("g").assignor(WeightedAssignor).build().unwrap();
-    let mut light = group
-        .join_with(JoinOptions {
-            weight: 1,
-            listener: None,
-        })
-        .unwrap();
-    let mut heavy = group
-        .join_with(JoinOptions {
-            weight: 3,
-            listener: None,
-        })
-        .unwrap();
+    let light = group.join_with(JoinOptions::new().weight(1)).unwrap();
+    let heavy = group.join_with(JoinOptions::new().weight(3)).unwrap();
     for _ in 0..3 {
         let _ = light.poll(1, Duration::ZERO);
         let _ = heavy.poll(1, Duration::ZERO);
@@ -225,8 +224,8 @@ fn a_stalled_member_is_evicted_but_a_heartbeating_one_stays() {
         .max_poll_interval(Duration::from_millis(30))
         .build()
         .unwrap();
-    let mut stalled = group.join().unwrap();
-    let mut healthy = group.join().unwrap();
+    let stalled = group.join().unwrap();
+    let healthy = group.join().unwrap();
     let _ = stalled.poll(1, Duration::ZERO);
     let _ = healthy.poll(1, Duration::ZERO);
     // `healthy` heartbeats while doing slow work; `stalled` does nothing.
@@ -239,10 +238,13 @@ fn a_stalled_member_is_evicted_but_a_heartbeating_one_stays() {
         stalled.poll(1, Duration::ZERO).err(),
         Some(ConsumeError::Fenced)
     );
-    assert!(matches!(
-        stalled.commit_offset(0, 0),
-        Err(CommitError::NotOwned { .. })
-    ));
+    assert!(
+        matches!(
+            stalled.commit_offset(0, 0),
+            Err(CommitError::Fenced { partition: 0, .. })
+        ),
+        "an evicted member's commit says what happened, before and after its poll"
+    );
     producer.send_to(0, 9).unwrap();
     let records = healthy.poll(1, SHORT).unwrap();
     assert_eq!(
@@ -260,18 +262,15 @@ fn a_panicking_member_leaves_and_its_batch_is_redelivered() {
     }
     let crashing = group.clone();
     let result = std::thread::spawn(move || {
-        let mut member = crashing.join().unwrap();
+        let member = crashing.join().unwrap();
         drop(member.poll(2, SHORT).unwrap()); // 0 and 1 committed
         let _records = member.poll(2, SHORT).unwrap();
         panic!("processing 2 and 3 failed");
     })
     .join();
     assert!(result.is_err());
-    let mut survivor = group.join().unwrap();
-    let got: Vec<u64> = drain(&mut survivor)
-        .into_iter()
-        .map(|(_, o, _)| o)
-        .collect();
+    let survivor = group.join().unwrap();
+    let got: Vec<u64> = drain(&survivor).into_iter().map(|(_, o, _)| o).collect();
     assert_eq!(got, vec![2, 3]);
     assert!(group.metrics().rebalances >= 3);
     assert_eq!(group.metrics().partitions[0].owner, Some(survivor.id()));
@@ -281,11 +280,11 @@ fn a_panicking_member_leaves_and_its_batch_is_redelivered() {
 fn closing_the_producer_closes_the_group_after_draining() {
     let (topic, mut producer) = Topic::<u64>::builder("t").partitions(2).build().unwrap();
     let group = topic.group("g").build().unwrap();
-    let mut member = group.join().unwrap();
-    producer.send(1);
-    producer.send(2);
+    let member = group.join().unwrap();
+    producer.send(1).unwrap();
+    producer.send(2).unwrap();
     drop(producer);
-    assert_eq!(drain(&mut member).len(), 2);
+    assert_eq!(drain(&member).len(), 2);
     assert_eq!(member.poll(1, SHORT).err(), Some(ConsumeError::Closed));
 }
 
@@ -293,7 +292,7 @@ fn closing_the_producer_closes_the_group_after_draining() {
 fn a_member_evicted_while_holding_a_batch_cannot_commit_or_seek_afterwards() {
     let (topic, mut producer) = Topic::<u64>::builder("t").build().unwrap();
     let group = topic.group("g").auto_commit(false).build().unwrap();
-    let mut zombie = group.join().unwrap();
+    let zombie = group.join().unwrap();
     for value in 0..3 {
         producer.send_to(0, value).unwrap();
     }
@@ -307,7 +306,7 @@ fn a_member_evicted_while_holding_a_batch_cannot_commit_or_seek_afterwards() {
     ));
     assert!(matches!(
         zombie.seek(0, 0),
-        Err(CommitError::Fenced { partition: 0, .. })
+        Err(SeekError::Fenced { partition: 0, .. })
     ));
     assert!(zombie.commit().is_err());
     assert_eq!(
@@ -316,7 +315,7 @@ fn a_member_evicted_while_holding_a_batch_cannot_commit_or_seek_afterwards() {
         "a zombie changed the commit"
     );
     // The partition moves to the next member, which starts at the untouched commit.
-    let mut next = group.join().unwrap();
+    let next = group.join().unwrap();
     assert_eq!(next.poll(8, SHORT).unwrap().first_offset(), 0);
 }
 
@@ -328,7 +327,7 @@ fn heartbeats_during_a_long_batch_keep_a_member_in() {
         .max_poll_interval(Duration::from_millis(30))
         .build()
         .unwrap();
-    let mut member = group.join().unwrap();
+    let member = group.join().unwrap();
     producer.send_to(0, 1).unwrap();
     {
         let records = member.poll(1, SHORT).unwrap();
@@ -349,15 +348,15 @@ fn heartbeats_during_a_long_batch_keep_a_member_in() {
 fn a_member_without_partitions_sees_closed_once_the_group_is_drained() {
     let (topic, mut producer) = Topic::<u64>::builder("t").build().unwrap();
     let group = topic.group("g").build().unwrap();
-    let mut owner = group.join().unwrap();
-    let mut idle = group.join().unwrap(); // range: partition 0 stays with `owner`
+    let owner = group.join().unwrap();
+    let idle = group.join().unwrap(); // range: partition 0 stays with `owner`
     producer.send_to(0, 1).unwrap();
     drop(producer);
     assert_eq!(
         idle.poll(1, Duration::ZERO).err(),
         Some(ConsumeError::Timeout)
     );
-    assert_eq!(drain(&mut owner).len(), 1);
+    assert_eq!(drain(&owner).len(), 1);
     assert_eq!(idle.poll(1, SHORT).err(), Some(ConsumeError::Closed));
 }
 
@@ -365,15 +364,11 @@ fn a_member_without_partitions_sees_closed_once_the_group_is_drained() {
 #[derive(Debug)]
 struct Broken;
 
-impl ringgroup::group::assignor::Assignor for Broken {
+impl ringgroup::Assignor for Broken {
     fn name(&self) -> &'static str {
         "broken"
     }
-    fn assign(
-        &self,
-        partitions: u32,
-        members: &[ringgroup::group::assignor::MemberInfo],
-    ) -> Vec<usize> {
+    fn assign(&self, partitions: u32, members: &[ringgroup::group::MemberInfo]) -> Vec<usize> {
         match members.len() {
             1 => vec![7; partitions as usize],     // index out of range
             2 => vec![0; partitions as usize + 3], // too long
@@ -386,9 +381,9 @@ impl ringgroup::group::assignor::Assignor for Broken {
 fn a_broken_custom_assignor_falls_back_to_range() {
     let (topic, _producer) = Topic::<u64>::builder("t").partitions(4).build().unwrap();
     let group = topic.group("g").assignor(Broken).build().unwrap();
-    let mut members: Vec<_> = (0..3).map(|_| group.join().unwrap()).collect();
+    let members: Vec<_> = (0..3).map(|_| group.join().unwrap()).collect();
     for _ in 0..3 {
-        for member in &mut members {
+        for member in &members {
             let _ = member.poll(1, Duration::ZERO);
         }
     }

@@ -90,8 +90,8 @@ enum Fate {
 /// One member's life: join, poll a random number of batches, then leave, panic or stall.
 fn member_life(group: &Group<u64>, ledger: &Ledger, seed: u64, done: &AtomicBool) {
     let mut state = seed;
-    let mut member = group.join().unwrap();
-    let id = member.id();
+    let member = group.join().unwrap();
+    let id = member.id().get();
     let polls = 20 + next_random(&mut state) % 400;
     let fate = match next_random(&mut state) % 10 {
         0 => Fate::Panic,
@@ -108,6 +108,7 @@ fn member_life(group: &Group<u64>, ledger: &Ledger, seed: u64, done: &AtomicBool
             Err(ConsumeError::Timeout) => continue,
             Err(ConsumeError::Closed) => return,
             Err(ConsumeError::Fenced) => return, // evicted after a stall elsewhere
+            Err(e) => panic!("member {id}: unexpected {e:?}"),
         };
         let partition = records.partition();
         if let Err(other) = ledger.holder[partition as usize].compare_exchange(

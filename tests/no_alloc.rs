@@ -78,15 +78,15 @@ fn publish_and_poll_allocate_nothing() {
         .unwrap();
     let auto = topic.group("auto").build().unwrap();
     let manual = topic.group("manual").auto_commit(false).build().unwrap();
-    let mut auto_member = auto.join().unwrap();
-    let mut manual_member = manual.join().unwrap();
+    let auto_member = auto.join().unwrap();
+    let manual_member = manual.join().unwrap();
     let _ = auto_member.poll(1, Duration::ZERO);
     let _ = manual_member.poll(1, Duration::ZERO);
     let (seen, allocations) = counted(|| {
         let mut seen = 0_u64;
         for round in 0..2_000_u64 {
             producer.send_to((round % 2) as u32, round).unwrap();
-            producer.send(round);
+            producer.send(round).unwrap();
             while let Ok(records) = auto_member.poll(8, Duration::ZERO) {
                 seen += records.iter().filter(|r| r.partition < 2).count() as u64;
             }

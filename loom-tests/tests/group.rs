@@ -3,16 +3,15 @@
 //! Each partition's group cursor sits in a loom `UnsafeCell` reached only under the owner's
 //! lease, so two members touching one partition without a happens-before edge fails the model
 //! (I1) on top of the explicit checks below. Values equal offsets.
-#![cfg(loom)]
+#![cfg(ringgroup_loom)]
 
 use std::time::Duration;
 
 use loom::thread;
-use ringgroup::group::assignor::{Assignor, MemberInfo};
-use ringgroup::group::{Consumer, Group};
-use ringgroup::ring::WaitStrategy;
-use ringgroup::topic::{Producer, Topic};
-use ringgroup::{CommitError, ConsumeError};
+use ringgroup::group::MemberInfo;
+use ringgroup::{
+    Assignor, CommitError, ConsumeError, Consumer, Group, Producer, Topic, WaitStrategy,
+};
 
 const WAIT: Duration = Duration::from_secs(3600);
 
@@ -21,18 +20,19 @@ fn topic(capacity: usize) -> (Topic<u64>, Producer<u64>) {
         .partitions(1)
         .capacity(capacity)
         .max_groups(1)
+        .wait_strategy(WaitStrategy::BusySpin)
         .build()
         .unwrap()
 }
 
 /// Polls once without waiting.
-fn poll_offsets_now(member: &mut Consumer<u64>) -> Result<Vec<u64>, ConsumeError> {
+fn poll_offsets_now(member: &Consumer<u64>) -> Result<Vec<u64>, ConsumeError> {
     let records = member.poll(1, Duration::ZERO)?;
     Ok(records.iter().map(|r| r.offset).collect())
 }
 
 /// Polls one batch and returns its offsets, checking each value equals its offset.
-fn poll_offsets(member: &mut Consumer<u64>, max: usize) -> Result<Vec<u64>, ConsumeError> {
+fn poll_offsets(member: &Consumer<u64>, max: usize) -> Result<Vec<u64>, ConsumeError> {
     let records = member.poll(max, WAIT)?;
     Ok(records
         .iter()
@@ -64,14 +64,14 @@ fn handoff_moves_one_partition_without_loss() {
     loom::model(|| {
         let (topic, mut producer) = topic(2);
         let group: Group<u64> = topic.group("g").assignor(Newest).build().unwrap();
-        let mut a = group.join().unwrap();
+        let a = group.join().unwrap();
         producer.send_to(0, 0).unwrap();
         producer.send_to(0, 1).unwrap();
-        let mut seen = poll_offsets(&mut a, 1).unwrap(); // A owns partition 0, read 0
+        let mut seen = poll_offsets(&a, 1).unwrap(); // A owns partition 0, read 0
         let consumer_a = thread::spawn(move || {
             let mut seen = Vec::new();
             for _ in 0..2 {
-                match poll_offsets_now(&mut a) {
+                match poll_offsets_now(&a) {
                     Ok(offsets) => seen.extend(offsets),
                     Err(ConsumeError::Timeout) => {}
                     Err(e) => panic!("{e:?}"),
@@ -83,15 +83,15 @@ fn handoff_moves_one_partition_without_loss() {
             let group = group.clone();
             thread::spawn(move || group.join().unwrap())
         };
-        let mut b = joiner.join().unwrap();
-        let (seen_by_a, mut a) = consumer_a.join().unwrap();
+        let b = joiner.join().unwrap();
+        let (seen_by_a, a) = consumer_a.join().unwrap();
         seen.extend(seen_by_a);
         // If A has not seen the revoke yet, its next poll hands over before reading.
-        let _ = poll_offsets_now(&mut a);
+        let _ = poll_offsets_now(&a);
         if seen.len() < 2 {
-            seen.extend(poll_offsets(&mut b, 2).unwrap());
+            seen.extend(poll_offsets(&b, 2).unwrap());
         }
-        assert_eq!(poll_offsets_now(&mut b), Err(ConsumeError::Timeout)); // B has synced
+        assert_eq!(poll_offsets_now(&b), Err(ConsumeError::Timeout)); // B has synced
         assert_eq!(seen, vec![0, 1]);
         assert_eq!(a.assignment(), vec![]);
         assert_eq!(b.assignment().len(), 1);
@@ -106,17 +106,17 @@ fn a_revoked_members_commit_never_lands() {
     loom::model(|| {
         let (topic, mut producer) = topic(4);
         let group: Group<u64> = topic.group("g").auto_commit(false).build().unwrap();
-        let mut a = group.join().unwrap();
+        let a = group.join().unwrap();
         for value in 0..3 {
             producer.send_to(0, value).unwrap();
         }
-        assert_eq!(poll_offsets(&mut a, 2).unwrap(), vec![0, 1]);
+        assert_eq!(poll_offsets(&a, 2).unwrap(), vec![0, 1]);
         let a_id = a.id();
         // The thread hands `a` back: dropping it would be a clean leave, not the race we want.
         let committer = thread::spawn(move || (a.commit_offset(0, 2), a));
         assert!(group.evict(a_id));
-        let mut b = group.join().unwrap();
-        let first_for_b = poll_offsets(&mut b, 1).unwrap()[0];
+        let b = group.join().unwrap();
+        let first_for_b = poll_offsets(&b, 1).unwrap()[0];
         b.commit_offset(0, first_for_b + 1)
             .expect("the owner's commit stands");
         let (commit, _a) = committer.join().unwrap();
@@ -149,12 +149,12 @@ fn eviction_waits_for_the_borrowed_batch() {
             .build()
             .unwrap();
         let group: Group<u64> = topic.group("g").build().unwrap();
-        let mut a = group.join().unwrap();
+        let a = group.join().unwrap();
         producer.send_to(0, 0).unwrap();
         producer.send_to(0, 1).unwrap();
         let a_id = a.id();
         let holder = thread::spawn(move || {
-            let seen = match poll_offsets(&mut a, 2) {
+            let seen = match poll_offsets(&a, 2) {
                 Ok(seen) => seen, // read inside the batch, committed when it dropped
                 Err(ConsumeError::Fenced) => Vec::new(), // evicted before its first poll
                 Err(e) => panic!("{e:?}"),
@@ -167,10 +167,10 @@ fn eviction_waits_for_the_borrowed_batch() {
         });
         assert!(group.evict(a_id));
         // B joins while A may still hold its batch: it gets the partition only after.
-        let mut b = group.join().unwrap();
+        let b = group.join().unwrap();
         let mut seen_by_b = Vec::new();
         while seen_by_b.last() != Some(&2) {
-            seen_by_b.extend(poll_offsets(&mut b, 4).unwrap());
+            seen_by_b.extend(poll_offsets(&b, 4).unwrap());
         }
         let (mut seen, _a) = holder.join().unwrap();
         let _producer = publisher.join().unwrap();
@@ -190,10 +190,11 @@ fn members_never_act_on_a_half_written_assignment() {
             .partitions(2)
             .capacity(2)
             .max_groups(1)
+            .wait_strategy(WaitStrategy::BusySpin)
             .build()
             .unwrap();
         let group: Group<u64> = topic.group("g").build().unwrap();
-        let mut a = group.join().unwrap();
+        let a = group.join().unwrap();
         producer.send_to(0, 0).unwrap();
         producer.send_to(1, 0).unwrap();
         let joiner = {
@@ -206,17 +207,17 @@ fn members_never_act_on_a_half_written_assignment() {
                 seen.extend(records.iter().map(|r| (r.partition, r.offset)));
             }
         }
-        let mut b = joiner.join().unwrap();
+        let b = joiner.join().unwrap();
         // Both catch up with the final table (A hands partition 1 over if it still has it).
         for _ in 0..2 {
-            for member in [&mut a, &mut b] {
+            for member in [&a, &b] {
                 if let Ok(records) = member.poll(4, Duration::ZERO) {
                     seen.extend(records.iter().map(|r| (r.partition, r.offset)));
                 }
             }
         }
-        let owned_a: Vec<u32> = a.assignment().iter().map(|x| x.0).collect();
-        let owned_b: Vec<u32> = b.assignment().iter().map(|x| x.0).collect();
+        let owned_a: Vec<u32> = a.assignment().iter().map(|x| x.partition).collect();
+        let owned_b: Vec<u32> = b.assignment().iter().map(|x| x.partition).collect();
         assert_eq!((owned_a, owned_b), (vec![0], vec![1]));
         seen.sort();
         assert_eq!(seen, vec![(0, 0), (1, 0)], "each message exactly once");

@@ -5,7 +5,7 @@
 //! `UnsafeCell`, which fails a model whenever a write to a slot does not happen-after every
 //! earlier read of it (or a read does not happen-after the write it observes), so reading an
 //! unwritten slot or overwriting a borrowed one is caught, not just a wrong value.
-#![cfg(loom)]
+#![cfg(ringgroup_loom)]
 
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;

@@ -53,6 +53,8 @@ pub(crate) struct GroupInner<T> {
     pub(crate) epoch: CachePadded<AtomicU64>,
     pub(crate) control: Mutex<Control>,
     pub(crate) assignor: Box<dyn Assignor>,
+    #[cfg_attr(ringgroup_loom, allow(dead_code))]
+    // read by the supervisor, which loom does not run
     pub(crate) max_poll_interval: Duration,
     pub(crate) auto_commit: bool,
     pub(crate) rebalances: AtomicU64,

@@ -62,6 +62,7 @@ impl SupervisorHandle {
     }
 
     /// How often the supervisor looks, for a group with this `max_poll_interval`.
+    #[cfg_attr(ringgroup_loom, allow(dead_code))]
     pub(crate) fn tick(max_poll_interval: Duration) -> Duration {
         (max_poll_interval / 4).max(Duration::from_millis(1))
     }
