@@ -157,7 +157,7 @@ impl<T: Send + Sync + 'static> GroupBuilder<T> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Group<T> {
-    inner: Arc<GroupInner<T>>,
+    pub(super) inner: Arc<GroupInner<T>>,
 }
 
 impl<T> Clone for Group<T> {

@@ -380,3 +380,38 @@ impl<T> Drop for GroupInner<T> {
         self.supervisor.stop();
     }
 }
+
+#[cfg(all(test, not(ringgroup_loom)))]
+mod tests {
+    use super::MAX_OWNER;
+    use crate::Topic;
+
+    /// Ids are reused once their handle is gone, so joins never run out while few members are
+    /// live; an evicted member's handle keeps its id, so a zombie never shares an id.
+    #[test]
+    fn member_ids_are_reused_only_after_their_handle_is_gone() {
+        let (topic, _producer) = Topic::<u64>::builder("t").partitions(2).build().unwrap();
+        let group = topic.group("g").build().unwrap();
+        group.inner.lock().set_next_id(MAX_OWNER);
+        let last = group.join().unwrap();
+        assert_eq!(last.id().get(), MAX_OWNER);
+        // Past the top the ids start again from 1, skipping ids still held.
+        let first = group.join().unwrap();
+        assert_eq!(first.id().get(), 1);
+        for _ in 0..1000 {
+            let member = group.join().unwrap();
+            assert!(![1, MAX_OWNER].contains(&member.id().get()));
+        }
+        // An evicted member keeps its id until its handle is dropped.
+        let zombie = group.join().unwrap();
+        let zombie_id = zombie.id();
+        assert!(group.evict(zombie_id));
+        group.inner.lock().set_next_id(zombie_id.get());
+        let newcomer = group.join().unwrap();
+        assert_ne!(newcomer.id(), zombie_id);
+        drop(zombie);
+        group.inner.lock().set_next_id(zombie_id.get());
+        assert_eq!(group.join().unwrap().id(), zombie_id);
+        drop((last, first, newcomer));
+    }
+}
