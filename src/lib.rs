@@ -65,10 +65,10 @@ struct ReadmeDoctests;
 pub use affinity::AffinityError;
 pub use dedupe::{DedupeError, DedupeWindow};
 pub use group::{
-    AssignedPartition, Assignor, AssignorError, CommitError, ConsistentHashAssignor, ConsumeError,
-    Consumer, Group, GroupBuilder, GroupError, GroupMetrics, JoinOptions, MemberId, OwnershipError,
-    PartitionLag, PartitionMetrics, RangeAssignor, RebalanceListener, Record, Records,
-    RoundRobinAssignor, SeekError, StickyAssignor, WeightedAssignor,
+    AssignedPartition, Assignor, AssignorError, Backpressure, CommitError, ConsistentHashAssignor,
+    ConsumeError, Consumer, Group, GroupBuilder, GroupError, GroupMetrics, JoinOptions, MemberId,
+    OwnershipError, PartitionLag, PartitionMetrics, RangeAssignor, RebalanceListener, Record,
+    Records, RoundRobinAssignor, SeekError, StickyAssignor, WeightedAssignor,
 };
 pub use partitioner::{Partitioner, RouteError};
 pub use ring::{

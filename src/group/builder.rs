@@ -50,8 +50,54 @@ impl<T: Send + Sync + 'static> Topic<T> {
             assignor: Box::new(RangeAssignor),
             max_poll_interval: DEFAULT_MAX_POLL_INTERVAL,
             auto_commit: true,
+            backpressure: Backpressure::Block,
         }
     }
+}
+
+/// What a group does to the producer when it falls behind, or has no members to read.
+///
+/// A group's committed offsets gate the topic's producer: a message stays in the ring until
+/// every group has committed it. Kafka keeps messages for a time or a size instead, so a Kafka
+/// consumer group that stops reading never stops the producer; here each group says which it
+/// wants.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use ringgroup::{group::Backpressure, Topic};
+///
+/// let (topic, mut producer) = Topic::<u64>::builder("t").capacity(4).build()?;
+/// let _audit = topic.group("audit").build()?; // Block: lossless
+/// let metrics = topic.group("metrics").backpressure(Backpressure::Lossy).build()?;
+/// # drop(_audit);
+/// for value in 0..100 {
+///     producer.send(value)?; // a lossy group with no members never stops the producer
+/// }
+/// assert_eq!(metrics.metrics().partitions[0].lag, 100);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backpressure {
+    /// Lossless (the default): the producer waits (or `try_send` fails) until the group has
+    /// committed the slot it needs. A group with no members stops the producer once the ring
+    /// is full; so does a member that stops committing.
+    #[default]
+    Block,
+    /// Lossless until the group stalls: when it has not committed on a partition for `after`
+    /// while the ring is full, it stops gating that partition. The producer goes on; when the
+    /// group reads again it resumes at the earliest message the ring still holds, and the ones
+    /// it missed are counted in [`PartitionMetrics::skipped`](crate::PartitionMetrics). Reading
+    /// gates the producer again.
+    Detach {
+        /// How long a full ring may wait on the group's commit.
+        after: Duration,
+    },
+    /// Never gates between batches (Agrona's broadcast receiver): the producer keeps below the
+    /// group's commit while it can, but laps it rather than wait, and a lapped member jumps
+    /// ahead, counting what it skipped. The records of a lent batch are never overwritten.
+    Lossy,
 }
 
 /// Configures a consumer group. Created by [`Topic::group`](crate::Topic::group).
@@ -64,6 +110,7 @@ pub struct GroupBuilder<T> {
     assignor: Box<dyn Assignor>,
     max_poll_interval: Duration,
     auto_commit: bool,
+    backpressure: Backpressure,
 }
 
 impl<T: Send + Sync + 'static> GroupBuilder<T> {
@@ -95,6 +142,13 @@ impl<T: Send + Sync + 'static> GroupBuilder<T> {
         self
     }
 
+    /// What the group does to the producer when it falls behind (default
+    /// [`Backpressure::Block`]: lossless).
+    pub fn backpressure(mut self, backpressure: Backpressure) -> Self {
+        self.backpressure = backpressure;
+        self
+    }
+
     /// Creates the group: one cursor per partition at the start position, and its supervisor
     /// thread.
     pub fn build(self) -> Result<Group<T>, GroupError> {
@@ -104,6 +158,9 @@ impl<T: Send + Sync + 'static> GroupBuilder<T> {
         if self.max_poll_interval.is_zero() {
             return Err(GroupError::ZeroPollInterval);
         }
+        if matches!(self.backpressure, Backpressure::Detach { after } if after.is_zero()) {
+            return Err(GroupError::ZeroDetachTime);
+        }
         let entries = self
             .topic
             .subscribers()
@@ -111,7 +168,12 @@ impl<T: Send + Sync + 'static> GroupBuilder<T> {
             .enumerate()
             .map(|(partition, ring)| {
                 GroupCursor::register(ring, self.start)
-                    .map(|cursor| PartitionEntry::new(ring.clone(), cursor))
+                    .map(|mut cursor| {
+                        if self.backpressure == Backpressure::Lossy {
+                            cursor.detach();
+                        }
+                        PartitionEntry::new(ring.clone(), cursor)
+                    })
                     .map_err(|source| GroupError::Subscribe {
                         partition: partition as u32,
                         source,
@@ -127,6 +189,7 @@ impl<T: Send + Sync + 'static> GroupBuilder<T> {
             assignor: self.assignor,
             max_poll_interval: self.max_poll_interval,
             auto_commit: self.auto_commit,
+            backpressure: self.backpressure,
             rebalances: AtomicU64::new(0),
             last_rebalance_ns: AtomicU64::new(0),
             supervisor: SupervisorHandle::new(),
@@ -134,7 +197,7 @@ impl<T: Send + Sync + 'static> GroupBuilder<T> {
         #[cfg(not(ringgroup_loom))]
         inner.supervisor.spawn(
             Arc::downgrade(&inner),
-            SupervisorHandle::tick(inner.max_poll_interval),
+            SupervisorHandle::tick(inner.max_poll_interval, inner.backpressure),
         )?;
         Ok(Group { inner })
     }

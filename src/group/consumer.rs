@@ -32,6 +32,7 @@
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
+use super::builder::Backpressure;
 use super::controller::{GroupInner, Liveness};
 use super::error::{CommitError, ConsumeError, OwnershipError, SeekError};
 use super::metrics::{AssignedPartition, PartitionLag};
@@ -270,7 +271,18 @@ impl<T> Consumer<T> {
                 continue; // the tenure ended; the next sync drops it
             };
             let cursor = lease.cursor();
+            if !cursor.is_attached() {
+                // Detached (lossy, or stalled past its detach time): gate the writer again
+                // before reading, counting what it lapped meanwhile.
+                if !cursor.has_news() {
+                    continue;
+                }
+                entry.add_skipped(cursor.attach());
+            }
             let Ok(len) = cursor.poll_len(max_records as u64) else {
+                if self.group.backpressure == Backpressure::Lossy {
+                    cursor.detach();
+                }
                 continue;
             };
             let first = cursor.position();
@@ -322,6 +334,9 @@ impl<T> Consumer<T> {
         cursor.set_position(position);
         if let Some(offset) = commit.filter(|&c| c > cursor.committed()) {
             cursor.commit(offset);
+        }
+        if self.group.backpressure == Backpressure::Lossy {
+            cursor.detach();
         }
         // SAFETY: the lease is ours (above) and `cursor` is not used after this.
         unsafe { entry.end_held_lease() };

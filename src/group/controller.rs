@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 use crossbeam_utils::CachePadded;
 
 use super::assignor::{Assignor, MemberInfo, RangeAssignor};
+use super::builder::Backpressure;
 use super::error::GroupError;
 use super::metrics::{GroupMetrics, PartitionMetrics};
 use super::supervisor::SupervisorHandle;
@@ -57,6 +58,7 @@ pub(crate) struct GroupInner<T> {
     // read by the supervisor, which loom does not run
     pub(crate) max_poll_interval: Duration,
     pub(crate) auto_commit: bool,
+    pub(crate) backpressure: Backpressure,
     pub(crate) rebalances: AtomicU64,
     pub(crate) last_rebalance_ns: AtomicU64,
     /// Wakes the supervisor thread (to stop) when the group goes away.
@@ -73,6 +75,10 @@ pub(crate) struct Control {
     next_id: u32,
     /// Per partition: when its pending revoke was requested (the revoke deadline's start).
     pub(crate) revoke_since: Vec<Option<Instant>>,
+    /// Per partition: the committed offset the supervisor last saw, and since when (for
+    /// [`Backpressure::Detach`]).
+    #[cfg_attr(ringgroup_loom, allow(dead_code))]
+    pub(crate) progress: Vec<(u64, Instant)>,
 }
 
 pub(crate) struct MemberRecord {
@@ -133,6 +139,7 @@ impl Control {
             held: BTreeSet::new(),
             next_id: 1,
             revoke_since: vec![None; partitions],
+            progress: vec![(0, Instant::now()); partitions],
         }
     }
 
@@ -363,6 +370,7 @@ impl<T> GroupInner<T> {
                     lag: entry.lag(),
                     owner: (word.owner() != 0).then(|| MemberId::from(word.owner())),
                     epoch: word.epoch(),
+                    skipped: entry.skipped(),
                 }
             })
             .collect();

@@ -23,6 +23,8 @@ pub enum GroupError {
     EmptyName,
     /// `max_poll_interval` was zero.
     ZeroPollInterval,
+    /// `Backpressure::Detach` was given a zero time.
+    ZeroDetachTime,
     /// The group's cursor on a partition could not be registered (for example every reader
     /// slot of the partition is taken: see `TopicBuilder::max_groups`).
     Subscribe {
@@ -47,7 +49,8 @@ impl PartialEq for GroupError {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (GroupError::EmptyName, GroupError::EmptyName)
-            | (GroupError::ZeroPollInterval, GroupError::ZeroPollInterval) => true,
+            | (GroupError::ZeroPollInterval, GroupError::ZeroPollInterval)
+            | (GroupError::ZeroDetachTime, GroupError::ZeroDetachTime) => true,
             (
                 GroupError::Subscribe { partition, source },
                 GroupError::Subscribe {
@@ -71,6 +74,7 @@ impl fmt::Display for GroupError {
         match self {
             GroupError::EmptyName => write!(f, "a group needs a name"),
             GroupError::ZeroPollInterval => write!(f, "max_poll_interval must be above zero"),
+            GroupError::ZeroDetachTime => write!(f, "a detach time must be above zero"),
             GroupError::Subscribe { partition, .. } => {
                 write!(f, "cannot start the group on partition {partition}")
             }

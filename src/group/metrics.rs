@@ -46,6 +46,10 @@ pub struct PartitionMetrics {
     pub owner: Option<MemberId>,
     /// The epoch of the current tenure.
     pub epoch: u32,
+    /// Messages the group skipped: the writer lapped its cursor while it was detached
+    /// ([`Backpressure::Detach`](crate::group::Backpressure::Detach) or
+    /// [`Backpressure::Lossy`](crate::group::Backpressure::Lossy)).
+    pub skipped: u64,
 }
 
 /// A partition a member holds, from [`Consumer::assignment`](crate::Consumer::assignment).

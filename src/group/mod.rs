@@ -79,7 +79,7 @@ pub use assignor::{
     Assignor, AssignorError, ConsistentHashAssignor, MemberInfo, RangeAssignor, RoundRobinAssignor,
     StickyAssignor, WeightedAssignor,
 };
-pub use builder::{Group, GroupBuilder, JoinOptions, DEFAULT_MAX_POLL_INTERVAL};
+pub use builder::{Backpressure, Group, GroupBuilder, JoinOptions, DEFAULT_MAX_POLL_INTERVAL};
 pub use consumer::Consumer;
 pub use error::{CommitError, ConsumeError, GroupError, OwnershipError, SeekError};
 pub use member_id::MemberId;

@@ -10,6 +10,8 @@
 //!   partition past `max_poll_interval` after being asked to hand it on is evicted, heartbeats
 //!   or not, so an owner that heartbeats but never polls, blocks in `on_revoked`, or panics
 //!   there every time cannot starve the member waiting for the partition;
+//! - under [`Backpressure::Detach`], detaches the cursor of a partition whose ring is full and
+//!   whose commit has not moved for the detach time;
 //! - rebalances if it evicted anyone or a handoff is stuck on an owner that is gone.
 //!
 //! An evicted member's partitions move at once if it holds no batch, else as soon as its batch
@@ -25,6 +27,7 @@ use std::time::Duration;
 #[cfg(not(ringgroup_loom))]
 use std::time::Instant;
 
+use super::builder::Backpressure;
 use crate::sync::{Arc, Condvar, Mutex};
 #[cfg(not(ringgroup_loom))]
 use {
@@ -61,10 +64,14 @@ impl SupervisorHandle {
         self.signal.wake.notify_all();
     }
 
-    /// How often the supervisor looks, for a group with this `max_poll_interval`.
+    /// How often the supervisor looks: a quarter of the shortest time it enforces.
     #[cfg_attr(ringgroup_loom, allow(dead_code))]
-    pub(crate) fn tick(max_poll_interval: Duration) -> Duration {
-        (max_poll_interval / 4).max(Duration::from_millis(1))
+    pub(crate) fn tick(max_poll_interval: Duration, backpressure: Backpressure) -> Duration {
+        let shortest = match backpressure {
+            Backpressure::Detach { after } => after.min(max_poll_interval),
+            _ => max_poll_interval,
+        };
+        (shortest / 4).max(Duration::from_millis(1))
     }
 
     /// Starts the supervisor thread of `group` (not under loom, which models no time).
@@ -131,9 +138,37 @@ impl<T> GroupInner<T> {
         for id in stalled.into_iter().chain(late) {
             control.evict(id);
         }
+        if let Backpressure::Detach { after } = self.backpressure {
+            self.detach_stalled(&mut control, now, after);
+        }
         let stuck = self.has_orphans(&control, true);
         if control.members.len() != before || stuck {
             self.rebalance(&mut control);
+        }
+    }
+
+    /// Detaches the cursor of every partition where the group has not committed for `after`
+    /// while the ring is full. Control lock held, so no transfer races the lease taken here.
+    fn detach_stalled(
+        &self,
+        control: &mut super::controller::Control,
+        now: Instant,
+        after: Duration,
+    ) {
+        for (entry, progress) in self.entries.iter().zip(&mut control.progress) {
+            let committed = entry.committed();
+            if committed != progress.0 {
+                *progress = (committed, now);
+                continue;
+            }
+            let full = entry.lag() >= entry.ring().capacity() as u64;
+            if !full || now.duration_since(progress.1) < after {
+                continue;
+            }
+            // A member holding a batch holds the lease: its batch is not lapped; try next tick.
+            if let Some(mut lease) = entry.lease_any() {
+                lease.cursor().detach();
+            }
         }
     }
 }

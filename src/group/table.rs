@@ -94,6 +94,8 @@ pub(crate) struct PartitionEntry<T> {
     /// The ring and the cursor's slot in it, to read the committed offset without a lease.
     ring: Subscriber<T>,
     slot: usize,
+    /// Offsets the group skipped because the writer lapped its detached cursor.
+    skipped: AtomicU64,
 }
 
 // SAFETY: the `GroupCursor` in `cursor` is reached only by the holder of the `BUSY` lease (or
@@ -109,6 +111,7 @@ impl<T> PartitionEntry<T> {
             word: CachePadded::new(AtomicU64::new(Word::new(0, 0, 0).0)),
             pending: AtomicU64::new(0),
             cursor: UnsafeCell::new(cursor),
+            skipped: AtomicU64::new(0),
         }
     }
 
@@ -144,6 +147,38 @@ impl<T> PartitionEntry<T> {
                 Err(seen) => current = Word(seen),
             }
         }
+    }
+
+    /// Takes the lease whoever the owner is (the supervisor detaching a cursor), if no one
+    /// holds it now. Control lock held, so no transfer races it.
+    pub(crate) fn lease_any(&self) -> Option<Lease<'_, T>> {
+        let current = self.load();
+        if current.has(BUSY) {
+            return None;
+        }
+        // Acquire on success: as in `lease`, the cursor is seen as its last holder left it.
+        self.word
+            .compare_exchange(
+                current.0,
+                current.0 | BUSY,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
+            .ok()
+            .map(|_| Lease { entry: self })
+    }
+
+    /// Counts offsets lapped while the group's cursor was detached.
+    pub(crate) fn add_skipped(&self, skipped: u64) {
+        if skipped != 0 {
+            // Relaxed: a statistic.
+            self.skipped.fetch_add(skipped, Ordering::Relaxed);
+        }
+    }
+
+    /// Offsets lapped so far.
+    pub(crate) fn skipped(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
     }
 
     /// Hands the partition from the tenure in `from` (which must not be leased) to `owner`.

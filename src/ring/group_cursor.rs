@@ -13,6 +13,11 @@
 //! The group layer reaches a cursor only under the partition's lease (see `group::table`), so
 //! `&mut self` here means "the current owner, between its lease's acquire and release".
 //!
+//! A cursor is *attached* (its committed offset gates the writer, lossless back-pressure) or
+//! *detached* (a soft gate: the writer keeps below it while it can, but laps it rather than
+//! wait; see `shared`). [`attach`](GroupCursor::attach) takes the joining protocol's store,
+//! fence and check, and moves past whatever was lapped, counting it.
+//!
 //! # Invariants
 //! - `committed <= position <= published`: commits never pass what was delivered, and both only
 //!   grow, except through [`rewind`](GroupCursor::rewind), which takes the joining protocol's
@@ -21,7 +26,7 @@
 
 use super::error::{PollError, SubscribeError};
 use super::reader::{ReadPosition, StartAt, Subscriber};
-use super::shared::{Shared, FREE};
+use super::shared::{Shared, FREE, SOFT};
 use crate::sync::Arc;
 
 /// A consumer group's cursor on one partition's ring.
@@ -29,6 +34,8 @@ pub(crate) struct GroupCursor<T> {
     shared: Arc<Shared<T>>,
     slot: usize,
     local: ReadPosition,
+    /// True while the committed offset gates the writer.
+    attached: bool,
 }
 
 impl<T> GroupCursor<T> {
@@ -42,6 +49,7 @@ impl<T> GroupCursor<T> {
             shared: subscriber.shared().clone(),
             slot: registration.slot,
             local: ReadPosition::new(registration.position, registration.latest),
+            attached: true,
         })
     }
 
@@ -81,14 +89,68 @@ impl<T> GroupCursor<T> {
     #[inline(always)]
     pub(crate) fn commit(&self, offset: u64) {
         debug_assert!(offset <= self.local.next && offset >= self.committed());
+        let soft = if self.attached { 0 } else { SOFT };
         // Release: pairs with the writer's acquire scan in `Shared::min_reader`; the owner's
         // reads of the committed slots happen-before the writer overwrites them.
-        self.shared.reader_cursor(self.slot).store_release(offset);
+        self.shared
+            .reader_cursor(self.slot)
+            .store_release(offset | soft);
+        if self.attached {
+            self.shared.notify_space();
+        }
+    }
+
+    /// True while the committed offset gates the writer.
+    #[inline]
+    pub(crate) fn is_attached(&self) -> bool {
+        self.attached
+    }
+
+    /// True when something at or past the read position is published (one acquire load).
+    #[inline]
+    pub(crate) fn has_news(&mut self) -> bool {
+        self.local.available(&self.shared, 1) > 0
+    }
+
+    /// Stops gating the writer: the cursor becomes a soft gate at the committed offset.
+    pub(crate) fn detach(&mut self) {
+        if !self.attached {
+            return;
+        }
+        let committed = self.committed();
+        self.attached = false;
+        // Release: pairs with the writer's acquire scan; our reads of the slots it may now
+        // overwrite are done.
+        self.shared
+            .reader_cursor(self.slot)
+            .store_release(committed | SOFT);
         self.shared.notify_space();
     }
 
+    /// Gates the writer again from the committed offset, or from the earliest offset the ring
+    /// still holds if the writer lapped the cursor meanwhile. Returns how many offsets were
+    /// lapped (skipped: neither delivered nor committed).
+    pub(crate) fn attach(&mut self) -> u64 {
+        if self.attached {
+            return 0;
+        }
+        let committed = self.committed();
+        let cursor = self.shared.reader_cursor(self.slot);
+        // Relaxed: ordered before the writer's next scan by the SeqCst fence in `confirm_start`.
+        cursor.store_relaxed(committed);
+        // Not exact: a lapped cursor moves up to the earliest retained offset.
+        let start = self
+            .shared
+            .confirm_start(cursor, committed, false)
+            .unwrap_or(committed);
+        self.attached = true;
+        self.local.next = self.local.next.max(start);
+        start - committed
+    }
+
     /// Moves the committed offset and the read position back to `offset`, if the ring still
-    /// holds it (the joining protocol again: store, fence, check the writer's announcement).
+    /// holds it (the joining protocol again: store, fence, check the writer's announcement). A
+    /// detached cursor stays detached.
     pub(crate) fn rewind(&mut self, offset: u64) -> Result<(), SubscribeError> {
         let shared = &*self.shared;
         let cursor = shared.reader_cursor(self.slot);
@@ -98,6 +160,10 @@ impl<T> GroupCursor<T> {
         match shared.confirm_start(cursor, offset, true) {
             Ok(_) => {
                 self.local.next = offset;
+                if !self.attached {
+                    self.attached = true;
+                    self.detach();
+                }
                 Ok(())
             }
             Err(earliest) => {
@@ -134,5 +200,5 @@ impl<T> std::fmt::Debug for GroupCursor<T> {
 /// relaxed load: for metrics, lag and the drained check).
 #[inline]
 pub(crate) fn committed_at<T>(shared: &Shared<T>, slot: usize) -> u64 {
-    shared.reader_cursor(slot).load_relaxed()
+    shared.reader_cursor(slot).load_relaxed() & !SOFT
 }

@@ -18,6 +18,14 @@
 //! offset the writer may ever write is below the announcement, so a registered reader's slots
 //! are never overwritten under it.
 //!
+//! # Soft gates
+//!
+//! A cursor with the [`SOFT`] bit set (a consumer group that detached, or a lossy one between
+//! batches) holds no slot: it is a *soft gate*. The writer keeps below it while it can, so a
+//! lossy reader that keeps up loses nothing, but when only soft gates stand in its way it laps
+//! them instead of waiting. A soft cursor becomes a hard one again only through the joining
+//! protocol (store, fence, check the announcement), so it never reads a slot it was lapped on.
+//!
 //! # Layout
 //!
 //! `published`, `write_limit`, every reader cursor and each wait signal sit on their own cache
@@ -32,8 +40,20 @@ use super::error::BuildError;
 use super::wait::{wait_until, Signal, WaitStrategy};
 use crate::sync::{fence, AtomicBool, AtomicUsize, Deadline, Ordering, UnsafeCell};
 
+/// Marks a registered cursor as a soft gate (see the module docs); the offset is the rest.
+pub(crate) const SOFT: u64 = 1 << 63;
+
 /// The value of a free reader registration slot. No real cursor reaches it.
 pub(crate) const FREE: u64 = u64::MAX;
+
+/// The lowest registered cursors, from [`Shared::min_reader`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Gates {
+    /// The lowest cursor that holds its slots: never overwritten.
+    pub(crate) hard: u64,
+    /// The lowest cursor of all, soft ones included (at most `hard`).
+    pub(crate) soft: u64,
+}
 
 pub(crate) struct Shared<T> {
     /// One past the last published offset: every offset below it is readable.
@@ -186,19 +206,32 @@ impl<T> Shared<T> {
         })
     }
 
-    /// The minimum registered cursor, at most `ceiling`.
-    pub(crate) fn min_reader(&self, ceiling: u64) -> u64 {
+    /// The minimum registered cursor, hard and soft, each at most `ceiling`.
+    pub(crate) fn min_reader(&self, ceiling: u64) -> Gates {
         // Relaxed: a joining reader raises `readers_high` before its SeqCst fence, so any scan
         // that must see its cursor (one after the matching writer fence) sees this too.
         let used = self
             .readers_high
             .load(Ordering::Relaxed)
             .min(self.readers.len());
-        self.readers[..used].iter().fold(ceiling, |gate, cursor| {
-            // Acquire: pairs with the reader's `store_release` when it releases slots, so its
-            // reads of those slots happen-before the writer overwrites them. `FREE` never wins.
-            gate.min(cursor.load_acquire())
-        })
+        let (hard, soft) =
+            self.readers[..used]
+                .iter()
+                .fold((ceiling, ceiling), |(hard, soft), cursor| {
+                    // Acquire: pairs with the reader's `store_release` when it releases slots,
+                    // so its reads of those slots happen-before the writer overwrites them.
+                    // `FREE` is soft and larger than any offset, so it never wins.
+                    let value = cursor.load_acquire();
+                    if value & SOFT == 0 {
+                        (hard.min(value), soft)
+                    } else {
+                        (hard, soft.min(value & !SOFT))
+                    }
+                });
+        Gates {
+            hard,
+            soft: soft.min(hard),
+        }
     }
 
     /// The earliest offset a reader joining now could be sure to read.

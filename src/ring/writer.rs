@@ -70,17 +70,26 @@ impl Gate {
     /// never past `head + capacity`), so a writer that keeps the ring full pays the fence about
     /// once per quarter-ring, not per rescan. Over-announcing is safe: it only moves a joining
     /// reader's earliest start forward, and the cap keeps that start at or below `published`.
+    ///
+    /// Soft gates are kept while `need` fits below them, and then announced exactly, so a soft
+    /// reader that attaches again loses nothing; once they are in the way, they are lapped.
     #[cold]
     #[inline(never)]
     fn rescan<T>(&mut self, shared: &Shared<T>, need: u64) -> bool {
-        let wanted = shared.min_reader(self.head) + shared.capacity;
+        let gates = shared.min_reader(self.head);
+        let soft_limit = gates.soft + shared.capacity;
+        let (wanted, slack) = if need <= soft_limit && gates.soft < gates.hard {
+            (soft_limit, 0)
+        } else {
+            (gates.hard + shared.capacity, shared.capacity / 4)
+        };
         if wanted > self.announced {
-            self.announced = (wanted + shared.capacity / 4).min(self.head + shared.capacity);
+            self.announced = (wanted + slack).min(self.head + shared.capacity);
             shared.announce_limit(self.announced);
             // A reader that joined before the fence in `announce_limit` is visible now; one
             // that joins after it sees the announcement and starts at or above
             // `wanted - capacity`.
-            self.limit = wanted.min(shared.min_reader(self.head) + shared.capacity);
+            self.limit = wanted.min(shared.min_reader(self.head).hard + shared.capacity);
         } else {
             // Covered by an earlier announcement, whose fence precedes this scan.
             self.limit = wanted;
