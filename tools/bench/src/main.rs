@@ -5,7 +5,6 @@
 //! Each subcommand is one scenario; `--help` on any of them lists its flags. The output contract
 //! (JSON lines, saved files) is in `report.rs` and `tools/bench/README.md`.
 
-mod alloc;
 mod common;
 mod cores;
 mod peers;
@@ -13,7 +12,6 @@ mod progress;
 mod report;
 mod scenarios;
 mod stats;
-mod threads;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,8 +21,9 @@ use clap::{Parser, Subcommand};
 use common::{Common, Ctx};
 use scenarios::{balance, chaos, compare, fanout, latency, rebalance, scale, throughput};
 
+/// Counts allocations on the data-path threads, for every scenario's `allocs_per_msg`.
 #[global_allocator]
-static ALLOCATOR: alloc::Counting = alloc::Counting;
+static ALLOCATOR: ringgroup_testkit::alloc::Counting = ringgroup_testkit::alloc::Counting;
 
 /// Benchmarks ringgroup beside rtrb, disruptor, crossbeam and bus. With no subcommand: the
 /// default suite (every scenario at modest sizes, about a minute).

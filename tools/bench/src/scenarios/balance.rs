@@ -65,14 +65,14 @@ use ringgroup::group::{Consumer, Group, GroupBuilder, JoinOptions};
 use ringgroup::ring::{Reader, Ring, StartAt};
 use ringgroup::topic::Topic;
 use ringgroup::{ConsumeError, PollError};
+use ringgroup_testkit::alloc;
+use ringgroup_testkit::threads::start_line;
 use serde_json::Value;
 
-use crate::alloc;
 use crate::common::{Common, Ctx};
 use crate::cores::Cores;
 use crate::report::{round, Record};
 use crate::stats::Summary;
-use crate::threads::start_line;
 
 /// Flags of `balance`.
 #[derive(Parser, Debug)]

@@ -68,12 +68,12 @@ use hdrhistogram::Histogram;
 use ringgroup::group::{Consumer, Group};
 use ringgroup::ring::WaitStrategy;
 use ringgroup::topic::{PartitionWriter, Topic};
+use ringgroup_testkit::alloc;
+use ringgroup_testkit::threads::{join, start_line};
 
-use crate::alloc;
 use crate::common::{Common, Ctx, Wait};
 use crate::peers::warmup_round_trips;
 use crate::report::{round, Record};
-use crate::threads::start_line;
 
 /// Flags of `latency`.
 #[derive(Parser, Debug)]
@@ -366,17 +366,6 @@ fn settle<T: Send + Sync + 'static>(consumer: &mut Consumer<T>, name: &str) -> R
     }
 }
 
-/// Joins a data-path thread, turning a panic into an error.
-fn join<T>(
-    handle: thread::ScopedJoinHandle<'_, Result<T, String>>,
-    who: &str,
-) -> Result<T, String> {
-    handle
-        .join()
-        .map_err(|_| format!("{who} thread panicked"))?
-        .map_err(|e| format!("{who}: {e}"))
-}
-
 /// Both threads' outcomes; when both failed, both errors (the second is often a consequence).
 fn both<A, B>(a: Result<A, String>, b: Result<B, String>) -> Result<(A, B), String> {
     match (a, b) {
@@ -409,8 +398,7 @@ fn ping_pong(
         let echo = s.spawn(move || {
             cores.pin(1);
             start_line(arrived, 2);
-            // Counted only from here: `start_line` allocates while it waits (it asks std for the
-            // core count on every spin).
+            // Counted only from here: `start_line` asks std for the core count, which allocates.
             alloc::count_this_thread();
             let result = echo_loop(&mut ping_reader, &mut pong_writer, total);
             alloc::stop_counting_this_thread();
@@ -421,8 +409,7 @@ fn ping_pong(
         let pinger = s.spawn(move || {
             cores.pin(0);
             start_line(arrived, 2);
-            // Counted only from here: `start_line` allocates while it waits (it asks std for the
-            // core count on every spin).
+            // Counted only from here: `start_line` asks std for the core count, which allocates.
             alloc::count_this_thread();
             let result = ping_loop(&mut ping_writer, &mut pong_reader, total, warmup, histogram);
             alloc::stop_counting_this_thread();
@@ -520,8 +507,7 @@ fn fixed_rate(
         let consumer = s.spawn(move || {
             cores.pin(1);
             start_line(arrived, 2);
-            // Counted only from here: `start_line` allocates while it waits (it asks std for the
-            // core count on every spin).
+            // Counted only from here: `start_line` asks std for the core count, which allocates.
             alloc::count_this_thread();
             let result = receive_timed(&mut reader, clock, total, warmup, histogram);
             alloc::stop_counting_this_thread();
@@ -535,8 +521,7 @@ fn fixed_rate(
         let producer = s.spawn(move || {
             cores.pin(0);
             start_line(arrived, 2);
-            // Counted only from here: `start_line` allocates while it waits (it asks std for the
-            // core count on every spin).
+            // Counted only from here: `start_line` asks std for the core count, which allocates.
             alloc::count_this_thread();
             let pacing = Pacing {
                 clock,

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 
 use ringgroup::ring::WaitStrategy;
 use ringgroup::topic::Topic;
+use ringgroup_testkit::alloc;
+use ringgroup_testkit::threads::start_line;
 
-use crate::alloc;
 use crate::cores::Cores;
-use crate::threads::start_line;
 
 /// A message of `W` words (8 × `W` bytes); word 0 is the partition offset.
 #[derive(Clone, Copy)]
