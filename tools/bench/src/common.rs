@@ -1,12 +1,18 @@
 //! What every subcommand shares: the common flags and the context scenarios run in.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 
 use crate::cores::Cores;
 use crate::progress::Progress;
 use crate::report::{Record, Report};
+
+/// How long a scenario's thread may wait on another (for a message, for room, for an
+/// acknowledgement) before the run fails: a lost message or a stuck thread cannot hang a run or
+/// let it pass.
+pub const STALL: Duration = Duration::from_secs(10);
 
 /// Flags every subcommand takes.
 #[derive(Args, Clone, Debug, Default)]

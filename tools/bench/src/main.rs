@@ -7,11 +7,13 @@
 
 mod common;
 mod cores;
+mod groups;
 mod peers;
 mod progress;
 mod report;
 mod scenarios;
 mod stats;
+mod workload;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

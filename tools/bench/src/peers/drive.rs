@@ -21,9 +21,7 @@ use ringgroup_testkit::alloc;
 use ringgroup_testkit::threads::{join, start_line_with};
 
 use super::{recv, send, Expect, Idle, Plan, Rx, Sample, Tx, Waiting};
-
-/// Longest round trip the histogram tracks exactly (longer ones are recorded as this).
-const MAX_TRACKED_NS: u64 = 60_000_000_000;
+use crate::stats;
 
 /// What one stream run measured.
 #[derive(Clone, Copy, Debug)]
@@ -192,8 +190,7 @@ pub fn ping_pong<PT: Tx, PR: Rx, ER: Rx, ET: Tx>(
     let waiting = plan.waiting;
     let warmup = plan.warmup_round_trips();
     let total = warmup + plan.messages;
-    let mut histogram =
-        Histogram::<u64>::new_with_bounds(1, MAX_TRACKED_NS, 3).map_err(|e| e.to_string())?;
+    let mut histogram = stats::histogram()?;
     let arrived = AtomicUsize::new(0);
     let before = alloc::allocations();
     let (pinged, echoed) = thread::scope(|s| {
@@ -237,7 +234,7 @@ pub fn ping_pong<PT: Tx, PR: Rx, ER: Rx, ET: Tx>(
                 expect.check(value);
                 if i >= warmup {
                     histogram.saturating_record(
-                        round_trip.as_nanos().min(u128::from(MAX_TRACKED_NS)) as u64,
+                        round_trip.as_nanos().min(u128::from(stats::MAX_TRACKED_NS)) as u64,
                     );
                 }
             }

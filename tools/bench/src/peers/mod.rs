@@ -24,10 +24,11 @@ mod rtrb_ring;
 
 use std::hint::spin_loop;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use hdrhistogram::Histogram;
 
+use crate::common::STALL;
 use crate::cores::Cores;
 
 /// A system under comparison.
@@ -161,9 +162,6 @@ impl Waiting {
         }
     }
 }
-
-/// How long a waiting thread may see no progress before the run fails.
-pub const STALL: Duration = Duration::from_secs(10);
 
 /// Pauses between clock reads while idle: the clock stays off the fast path.
 const PAUSES_PER_CLOCK_READ: u32 = 1 << 12;

@@ -31,7 +31,6 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use ringgroup::dedupe::{message_id, DedupeWindow};
-use ringgroup::group::assignor::{RoundRobinAssignor, StickyAssignor};
 use ringgroup::group::Group;
 use ringgroup::ring::WaitStrategy;
 use ringgroup::topic::Topic;
@@ -40,6 +39,7 @@ use ringgroup_testkit::chaos::{draw_life, panic_point, Fate, Tally};
 use ringgroup_testkit::random::next_random;
 
 use crate::common::{Common, Ctx};
+use crate::groups::AssignorKind;
 use crate::report::Record;
 
 /// Flags of `chaos`.
@@ -241,18 +241,14 @@ fn run_once(args: &Args, ctx: &mut Ctx, run: u64) -> Result<Vec<GroupOutcome>, S
         .wait_strategy(WaitStrategy::SpinThenPark)
         .build()
         .map_err(|e| e.to_string())?;
-    let build = |name: &'static str| {
-        let builder = topic.group(name).max_poll_interval(poll_interval);
-        let builder = if name == "sticky" {
-            builder.assignor(StickyAssignor)
-        } else {
-            builder.assignor(RoundRobinAssignor)
-        };
-        builder.build().map_err(|e| e.to_string())
+    let build = |kind: AssignorKind| {
+        let builder = topic.group(kind.name()).max_poll_interval(poll_interval);
+        let group = kind.apply(builder).build().map_err(|e| e.to_string())?;
+        Ok::<_, String>((kind.name(), group))
     };
     let groups = [
-        ("sticky", build("sticky")?),
-        ("round-robin", build("round-robin")?),
+        build(AssignorKind::Sticky)?,
+        build(AssignorKind::RoundRobin)?,
     ];
     let ledgers: Vec<Ledger> = groups
         .iter()

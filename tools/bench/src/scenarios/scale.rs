@@ -12,9 +12,8 @@
 use clap::Parser;
 use ringgroup::ring::WaitStrategy;
 
-use super::throughput::{measure, parse_size};
-use super::workload::Workload;
 use crate::common::{Common, Ctx, Wait};
+use crate::workload::{measure, parse_size, Workload};
 
 /// Flags of `scale`.
 #[derive(Parser, Debug)]

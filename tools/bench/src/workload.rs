@@ -1,4 +1,5 @@
-//! The topic workload that `throughput`, `fanout` and `scale` measure.
+//! The topic workload that `throughput`, `fanout` and `scale` measure, and how they measure it
+//! ([`measure`]: runs, summary, record).
 //!
 //! One producer thread owns every partition's writer and publishes `batch` messages to each
 //! partition in turn. Each of `groups` groups has `members` consumer threads polling up to
@@ -17,7 +18,9 @@ use ringgroup::topic::Topic;
 use ringgroup_testkit::alloc;
 use ringgroup_testkit::threads::start_line;
 
+use crate::common::Ctx;
 use crate::cores::Cores;
+use crate::report::{round, Record};
 
 /// A message of `W` words (8 × `W` bytes); word 0 is the partition offset.
 #[derive(Clone, Copy)]
@@ -194,4 +197,45 @@ impl Workload {
             allocs_per_msg: alloc::per_message(before, published),
         })
     }
+}
+
+/// Accepts the three message sizes the workload is built for.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n @ (8 | 64 | 256)) => Ok(n),
+        _ => Err(format!("{s:?} is not a message size: use 8, 64 or 256")),
+    }
+}
+
+/// Runs `workload` `runs` times and summarises it as a `scenario` record of ringgroup.
+pub fn measure(scenario: &str, w: &Workload, runs: u32, ctx: &mut Ctx) -> Result<Record, String> {
+    let (mut rates, mut allocs) = (Vec::new(), Vec::new());
+    for run in 1..=runs {
+        let m = w.run(&ctx.cores)?;
+        rates.push(m.mmsgs_per_s());
+        allocs.push(m.allocs_per_msg);
+        ctx.progress.step(format!(
+            "{scenario} p={} g={} m={} batch={} size={}: run {run}/{runs}: {:.1} M msg/s",
+            w.partitions,
+            w.groups,
+            w.members,
+            w.batch,
+            w.size,
+            m.mmsgs_per_s()
+        ));
+    }
+    let gbytes: Vec<f64> = rates.iter().map(|r| r * w.size as f64 / 1e3).collect();
+    let deliveries: Vec<f64> = rates.iter().map(|r| r * f64::from(w.groups)).collect();
+    let worst_allocs = allocs.iter().copied().fold(0.0, f64::max);
+    Ok(Record::new(scenario, "ringgroup", runs)
+        .param("partitions", w.partitions)
+        .param("groups", w.groups)
+        .param("members", w.members)
+        .param("batch", w.batch)
+        .param("size_bytes", w.size)
+        .param("messages", w.messages)
+        .summary("mmsgs_per_s", &rates)
+        .summary("gbytes_per_s", &gbytes)
+        .summary("deliveries_mmsgs_per_s", &deliveries)
+        .figure("allocs_per_msg", round(worst_allocs)))
 }
