@@ -3,7 +3,8 @@
 //!
 //! With no subcommand it runs the default suite: every scenario at modest sizes, about a minute.
 //! Each subcommand is one scenario; `--help` on any of them lists its flags. The output contract
-//! (JSON lines, saved files) is in `report.rs` and `tools/bench/README.md`.
+//! (JSON lines, saved files) is in `tools/bench/README.md`; its schema is the `ringgroup-results`
+//! crate (`tools/results`), which `tools/plot` reads with, and `report.rs` prints and saves it.
 
 mod common;
 mod cores;
@@ -19,6 +20,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use ringgroup_results::names::scenario;
 
 use common::{Common, Ctx};
 use scenarios::{balance, chaos, compare, fanout, latency, rebalance, scale, throughput};
@@ -71,14 +73,14 @@ enum Command {
 impl Command {
     fn name(&self) -> &'static str {
         match self {
-            Command::Throughput(_) => "throughput",
-            Command::Latency(_) => "latency",
-            Command::Fanout(_) => "fanout",
-            Command::Scale(_) => "scale",
-            Command::Rebalance(_) => "rebalance",
-            Command::Balance(_) => "balance",
-            Command::Compare(_) => "compare",
-            Command::Chaos(_) => "chaos",
+            Command::Throughput(_) => scenario::THROUGHPUT,
+            Command::Latency(_) => scenario::LATENCY,
+            Command::Fanout(_) => scenario::FANOUT,
+            Command::Scale(_) => scenario::SCALE,
+            Command::Rebalance(_) => scenario::REBALANCE,
+            Command::Balance(_) => scenario::BALANCE,
+            Command::Compare(_) => scenario::COMPARE,
+            Command::Chaos(_) => scenario::CHAOS,
             Command::Validate => "validate",
             Command::Readme { .. } => "readme",
         }
@@ -146,14 +148,14 @@ fn suite(common: &Common) -> Vec<Command> {
             .expect("a suite entry names a subcommand")
     };
     vec![
-        args("compare", "10000000", "5", &[]),
-        args("throughput", "10000000", "5", &[]),
-        args("latency", "200000", "3", &[]),
-        args("fanout", "4000000", "3", &[]),
-        args("scale", "2000000", "3", &[]),
-        args("rebalance", "2000000", "5", &[]),
-        args("balance", "400000", "3", &[]),
-        args("chaos", "", "1", &["--seconds", "10"]),
+        args(scenario::COMPARE, "10000000", "5", &[]),
+        args(scenario::THROUGHPUT, "10000000", "5", &[]),
+        args(scenario::LATENCY, "200000", "3", &[]),
+        args(scenario::FANOUT, "4000000", "3", &[]),
+        args(scenario::SCALE, "2000000", "3", &[]),
+        args(scenario::REBALANCE, "2000000", "5", &[]),
+        args(scenario::BALANCE, "400000", "3", &[]),
+        args(scenario::CHAOS, "", "1", &["--seconds", "10"]),
     ]
 }
 
@@ -174,7 +176,7 @@ fn main() -> ExitCode {
         };
     }
     if let Some(Command::Validate) = cli.command {
-        return match report::validate(std::io::stdin().lock()) {
+        return match ringgroup_results::validate(std::io::stdin().lock()) {
             Ok(n) => {
                 println!("{n} valid records");
                 ExitCode::SUCCESS
@@ -230,5 +232,19 @@ fn main() -> ExitCode {
     } else {
         eprintln!("failed: {}", failed.join(", "));
         ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_suite_runs_every_family_in_the_schemas_order() {
+        let names: Vec<&str> = suite(&Common::default())
+            .iter()
+            .map(Command::name)
+            .collect();
+        assert_eq!(names, scenario::FAMILIES);
     }
 }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use ringgroup::ring::WaitStrategy;
 use ringgroup::topic::Topic;
+use ringgroup_results::names::system;
 use ringgroup_testkit::alloc;
 use ringgroup_testkit::threads::start_line;
 
@@ -227,7 +228,7 @@ pub fn measure(scenario: &str, w: &Workload, runs: u32, ctx: &mut Ctx) -> Result
     let gbytes: Vec<f64> = rates.iter().map(|r| r * w.size as f64 / 1e3).collect();
     let deliveries: Vec<f64> = rates.iter().map(|r| r * f64::from(w.groups)).collect();
     let worst_allocs = allocs.iter().copied().fold(0.0, f64::max);
-    Ok(Record::new(scenario, "ringgroup", runs)
+    Ok(Record::new(scenario, system::RINGGROUP, runs)
         .param("partitions", w.partitions)
         .param("groups", w.groups)
         .param("members", w.members)

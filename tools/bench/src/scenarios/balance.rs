@@ -62,6 +62,7 @@ use ringgroup::group::{Consumer, JoinOptions};
 use ringgroup::ring::{Reader, Ring, StartAt};
 use ringgroup::topic::Topic;
 use ringgroup::{ConsumeError, PollError};
+use ringgroup_results::names::{scenario, system};
 use ringgroup_testkit::alloc;
 use ringgroup_testkit::threads::start_line;
 use serde_json::Value;
@@ -215,12 +216,16 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
     }
     let work = join(&args.work_ns);
     for (kind, runs_of) in assignors.iter().zip(&outcomes) {
-        let mut record = Record::new(format!("balance/{}", kind.name()), "ringgroup", runs)
-            .param("partitions", args.partitions)
-            .param("members", members)
-            .param("work_ns", work.clone())
-            .param("batch", args.batch)
-            .param("messages", plan.total());
+        let mut record = Record::new(
+            scenario::of(scenario::BALANCE, kind.name()),
+            system::RINGGROUP,
+            runs,
+        )
+        .param("partitions", args.partitions)
+        .param("members", members)
+        .param("work_ns", work.clone())
+        .param("batch", args.batch)
+        .param("messages", plan.total());
         if *kind == AssignorKind::Weighted {
             record = record.param("weights", join(&plan.weights));
         }

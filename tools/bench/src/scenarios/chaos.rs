@@ -35,6 +35,7 @@ use ringgroup::group::Group;
 use ringgroup::ring::WaitStrategy;
 use ringgroup::topic::Topic;
 use ringgroup::{ConsumeError, PublishError};
+use ringgroup_results::names::{scenario, system};
 use ringgroup_testkit::chaos::{draw_life, panic_point, Fate, Tally};
 use ringgroup_testkit::random::next_random;
 
@@ -203,7 +204,7 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
         for o in &runs {
             broken.extend(o.broken());
         }
-        let record = Record::new("chaos", "ringgroup", runs.len() as u32)
+        let record = Record::new(scenario::CHAOS, system::RINGGROUP, runs.len() as u32)
             .param("group", runs[0].name)
             .param("partitions", args.partitions)
             .param("workers", args.workers)

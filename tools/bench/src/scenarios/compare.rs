@@ -61,6 +61,7 @@
 //! - ping-pong: peer p50 / ringgroup p50, and `p99_ratio_vs_<peer>` = peer p99 / ringgroup p99.
 
 use clap::Parser;
+use ringgroup_results::names::scenario;
 
 use crate::common::{Common, Ctx};
 use crate::peers::{self, Case, Plan, Sample, System, Waiting};
@@ -195,7 +196,7 @@ fn run_case(
 ) -> Result<(), String> {
     let runs = args.common.runs();
     let waiting = args.wait.resolve(case.threads(), ctx.cores.count());
-    let scenario = format!("compare/{}", case.name());
+    let scenario = scenario::of(scenario::COMPARE, case.name());
     let mut samples: Vec<Vec<Sample>> = systems.iter().map(|_| Vec::new()).collect();
     for run in 1..=runs {
         for (i, &system) in systems.iter().enumerate() {

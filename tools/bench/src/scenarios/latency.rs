@@ -68,6 +68,7 @@ use hdrhistogram::Histogram;
 use ringgroup::group::{Consumer, Group};
 use ringgroup::ring::WaitStrategy;
 use ringgroup::topic::{PartitionWriter, Topic};
+use ringgroup_results::names::{scenario, system};
 use ringgroup_testkit::alloc;
 use ringgroup_testkit::threads::{join, start_line};
 
@@ -173,7 +174,7 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
     if matches!(args.mode, Mode::PingPong | Mode::Both) {
         let round_trips = args.common.messages_or(DEFAULT_ROUND_TRIPS);
         let warmup = warmup_round_trips(round_trips);
-        let scenario = "latency/ping-pong";
+        let scenario = scenario::LATENCY_PING_PONG;
         let mut samples = Vec::new();
         for run in 1..=runs {
             let sample = ping_pong(args.capacity, strategy, round_trips, warmup, ctx)
@@ -195,7 +196,7 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
     if matches!(args.mode, Mode::FixedRate | Mode::Both) {
         let messages = args.common.messages_or(DEFAULT_FIXED_RATE_MESSAGES);
         let warmup = warmup_round_trips(messages);
-        let scenario = "latency/fixed-rate";
+        let scenario = scenario::LATENCY_FIXED_RATE;
         let mut samples = Vec::new();
         for run in 1..=runs {
             let sample = fixed_rate(args.capacity, strategy, args.rate, messages, warmup, ctx)
@@ -242,7 +243,7 @@ fn headline(h: &Histogram<u64>) -> String {
 /// The record of one mode over its runs: per-run percentiles summarised, the merged curve and
 /// the worst allocation count.
 fn summarise(scenario: &str, samples: &[Run]) -> Result<Record, String> {
-    let mut record = Record::new(scenario, "ringgroup", samples.len() as u32);
+    let mut record = Record::new(scenario, system::RINGGROUP, samples.len() as u32);
     for (key, quantile) in PERCENTILES {
         let values: Vec<f64> = samples
             .iter()

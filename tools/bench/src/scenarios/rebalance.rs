@@ -82,6 +82,7 @@ use ringgroup::dedupe::DedupeWindow;
 use ringgroup::group::{Consumer, Group, JoinOptions, RebalanceListener, Records};
 use ringgroup::topic::{PartitionWriter, Topic};
 use ringgroup::{ConsumeError, PublishError};
+use ringgroup_results::names::{scenario, system};
 use serde_json::Value;
 
 use crate::common::{Common, Ctx, Wait, STALL};
@@ -234,7 +235,7 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
         .iter()
         .map(|o| quantile_us(&o.acquires, 0.99))
         .collect();
-    let record = Record::new("rebalance", "ringgroup", runs)
+    let record = Record::new(scenario::REBALANCE, system::RINGGROUP, runs)
         .param("partitions", plan.partitions)
         .param("members", plan.initial)
         .param("changes", plan.changes)

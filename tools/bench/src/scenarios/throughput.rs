@@ -4,6 +4,7 @@
 
 use clap::Parser;
 use ringgroup::ring::WaitStrategy;
+use ringgroup_results::names::scenario;
 
 use crate::common::{Common, Ctx, Wait};
 use crate::workload::{measure, parse_size, Workload};
@@ -48,7 +49,7 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
         size: args.size,
         wait: WaitStrategy::BusySpin,
     };
-    let record = measure("throughput", &workload, args.common.runs(), ctx)?;
+    let record = measure(scenario::THROUGHPUT, &workload, args.common.runs(), ctx)?;
     ctx.emit(record, workload.threads());
     Ok(())
 }
