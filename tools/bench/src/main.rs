@@ -159,14 +159,10 @@ fn suite(common: &Common) -> Vec<Command> {
     ]
 }
 
-fn default_out() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench-results"))
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Readme { out }) = &cli.command {
-        let dir = out.clone().unwrap_or_else(default_out);
+        let dir = out.clone().unwrap_or_else(common::recorded_dir);
         return match report::refresh_readme(&dir) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -217,8 +213,7 @@ fn main() -> ExitCode {
         }
     }
     ctx.report.print_tables();
-    if !common.no_save {
-        let out = common.out.clone().unwrap_or_else(default_out);
+    if let Some(out) = common.save_dir() {
         match ctx.report.save(&out, name) {
             Ok(path) => ctx.progress.step(format!("saved {}", path.display())),
             Err(e) => {
@@ -238,6 +233,36 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn results_go_under_target_unless_recorded_or_sent_elsewhere() {
+        let dir = |args: &[&str]| {
+            let mut argv = vec!["ringgroup-bench"];
+            argv.extend(args);
+            Cli::try_parse_from(argv).map(|cli| cli.common.save_dir())
+        };
+        let default = dir(&[]).unwrap().unwrap();
+        assert!(
+            default.ends_with("ringgroup-bench"),
+            "{}",
+            default.display()
+        );
+        assert!(default.parent().unwrap().join("CACHEDIR.TAG").is_file());
+        assert!(dir(&["--record"])
+            .unwrap()
+            .unwrap()
+            .ends_with("bench-results"));
+        assert_eq!(
+            dir(&["--out", "/tmp/x"]).unwrap(),
+            Some(PathBuf::from("/tmp/x"))
+        );
+        assert_eq!(dir(&["--no-save"]).unwrap(), None);
+        assert!(dir(&["--record", "--out", "/tmp/x"]).is_err());
+        assert!(dir(&["--record", "--no-save"]).is_err());
+        let sub = Cli::try_parse_from(["ringgroup-bench", "chaos", "--record"]).unwrap();
+        let recorded = sub.command.unwrap().common().save_dir().unwrap();
+        assert!(recorded.ends_with("bench-results"));
+    }
 
     #[test]
     fn the_suite_runs_every_family_in_the_schemas_order() {

@@ -91,8 +91,8 @@ pub fn refresh_readme(dir: &Path) -> std::io::Result<()> {
         out,
         "Written by `ringgroup-bench` (see `tools/bench/README.md`); do not edit by hand. Each \
          section shows the newest saved run of that scenario, and the CPU it ran on; the raw \
-         JSON files sit beside this one. Charts: `cargo plot` (`-- --dir <this directory>` \
-         when it is not `bench-results/`).\n"
+         JSON files sit beside this one. Charts: `cargo plot` (`cargo plot --dir <this \
+         directory>` when it is not `bench-results/`).\n"
     );
     let _ = writeln!(out, "## Machine\n");
     match m.cores {
