@@ -4,30 +4,24 @@
 //! This file holds one test so no other test allocates concurrently.
 
 use ringgroup::dedupe::{message_id, DedupeWindow};
-
-mod support;
-
-use support::{counted, track_this_thread, Counting};
+use ringgroup_testkit::alloc::{assert_counting, counted, Counting};
+use ringgroup_testkit::random::next_random;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
 #[test]
 fn first_time_allocates_nothing_after_new() {
-    track_this_thread();
-    // The counter itself sees an allocation, or the checks below would assert on nothing.
-    let (boxed, probe) = counted(|| Box::new(1_u8));
-    assert_eq!(probe, 1, "the counting allocator missed a Box::new");
-    drop(boxed);
+    // Counts this thread; the counter itself must see an allocation, or the checks below would
+    // assert on nothing.
+    assert_counting();
 
     let mut window = DedupeWindow::new(1024).unwrap();
     let ((new, duplicates, found), allocations) = counted(|| {
         let (mut new, mut duplicates, mut found) = (0_u64, 0_u64, 0_u64);
-        let mut x = 0x2545_f491_4f6c_dd1d_u64; // xorshift64 state
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
         for call in 0..1_000_000_u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = next_random(&mut state);
             let id = match call % 4 {
                 // Random ids from a space 4x the window: duplicates and evictions both common.
                 0 | 1 => x % 4096,

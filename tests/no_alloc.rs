@@ -9,20 +9,16 @@ use std::time::Duration;
 
 use ringgroup::ring::{Ring, StartAt, WaitStrategy};
 use ringgroup::topic::Topic;
-
-mod support;
-
-use support::{counted, track_this_thread, Counting};
+use ringgroup_testkit::alloc::{assert_counting, count_this_thread, counted, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
 #[test]
 fn publish_and_poll_allocate_nothing() {
-    track_this_thread();
-    // The counter itself can see an allocation, or the check would assert on nothing.
-    let (_, probe) = counted(|| Box::new(1_u8));
-    assert_eq!(probe, 1);
+    // Counts this thread; the counter itself must see an allocation, or the checks below would
+    // assert on nothing.
+    assert_counting();
 
     // One thread.
     let (mut writer, subscriber) = Ring::<u64>::builder().capacity(64).build().unwrap();
@@ -53,7 +49,7 @@ fn publish_and_poll_allocate_nothing() {
         .unwrap();
     let mut reader = subscriber.subscribe(StartAt::Earliest).unwrap();
     let consumer = std::thread::spawn(move || {
-        track_this_thread();
+        count_this_thread();
         let mut count = 0_u64;
         while let Ok(batch) = reader.poll(32) {
             count += batch.len() as u64;

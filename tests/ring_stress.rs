@@ -5,16 +5,9 @@
 
 use ringgroup::ring::{Reader, Ring, StartAt, Subscriber, WaitStrategy};
 use ringgroup::PollError;
+use ringgroup_testkit::random::next_random;
 
 const MESSAGES: u64 = 3_000_000;
-
-/// xorshift64: deterministic, no dependency.
-fn next_random(state: &mut u64) -> u64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    *state
-}
 
 /// Reads up to `budget` messages (or to the close); returns (first offset, count, closed).
 fn read_session(reader: &mut Reader<u64>, budget: u64) -> (u64, u64, bool) {

@@ -1,12 +1,18 @@
 //! What every subcommand shares: the common flags and the context scenarios run in.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 
 use crate::cores::Cores;
 use crate::progress::Progress;
 use crate::report::{Record, Report};
+
+/// How long a scenario's thread may wait on another (for a message, for room, for an
+/// acknowledgement) before the run fails: a lost message or a stuck thread cannot hang a run or
+/// let it pass.
+pub const STALL: Duration = Duration::from_secs(10);
 
 /// Flags every subcommand takes.
 #[derive(Args, Clone, Debug, Default)]
@@ -26,9 +32,14 @@ pub struct Common {
     /// Core ids to pin threads to, e.g. `--cores 0,1` (default: every core this process may use).
     #[arg(long, value_delimiter = ',')]
     pub cores: Vec<usize>,
-    /// Where to save results (default: the repository's `bench-results/`).
-    #[arg(long)]
+    /// Where to save results (default: `target/ringgroup-bench/`, so a run leaves the checkout
+    /// clean).
+    #[arg(long, conflicts_with_all = ["record", "no_save"])]
     pub out: Option<PathBuf>,
+    /// Record the results in the repository's `bench-results/` (a dated JSON file and a
+    /// refreshed `bench-results/README.md`), for committing.
+    #[arg(long, conflicts_with = "no_save")]
+    pub record: bool,
     /// Do not save results (no dated JSON, no README refresh).
     #[arg(long)]
     pub no_save: bool,
@@ -44,6 +55,42 @@ impl Common {
     pub fn runs(&self) -> u32 {
         self.runs.max(1)
     }
+
+    /// Where this invocation saves its results: `--out`, the recorded results under
+    /// `--record`, else the default under `target/`; `None` under `--no-save`.
+    pub fn save_dir(&self) -> Option<PathBuf> {
+        if self.no_save {
+            None
+        } else if let Some(out) = &self.out {
+            Some(out.clone())
+        } else if self.record {
+            Some(recorded_dir())
+        } else {
+            Some(default_dir())
+        }
+    }
+}
+
+/// The repository's recorded results, `bench-results/`: written only under `--record`.
+pub fn recorded_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench-results"))
+}
+
+/// Where results go by default: `ringgroup-bench/` in the Cargo target directory, as criterion
+/// keeps its reports in `target/criterion/`. The target directory is the one this executable
+/// was built in (Cargo marks it with `CACHEDIR.TAG`), else `$CARGO_TARGET_DIR`, else the
+/// workspace's `target/`.
+pub fn default_dir() -> PathBuf {
+    let built_in = std::env::current_exe().ok().and_then(|exe| {
+        exe.ancestors()
+            .skip(1)
+            .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+            .map(PathBuf::from)
+    });
+    let target = built_in
+        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target")));
+    target.join("ringgroup-bench")
 }
 
 /// What a scenario runs with.

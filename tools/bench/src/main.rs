@@ -3,28 +3,31 @@
 //!
 //! With no subcommand it runs the default suite: every scenario at modest sizes, about a minute.
 //! Each subcommand is one scenario; `--help` on any of them lists its flags. The output contract
-//! (JSON lines, saved files) is in `report.rs` and `tools/bench/README.md`.
+//! (JSON lines, saved files) is in `tools/bench/README.md`; its schema is the `ringgroup-results`
+//! crate (`tools/results`), which `tools/plot` reads with, and `report.rs` prints and saves it.
 
-mod alloc;
 mod common;
 mod cores;
+mod groups;
 mod peers;
 mod progress;
 mod report;
 mod scenarios;
 mod stats;
-mod threads;
+mod workload;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use ringgroup_results::names::scenario;
 
 use common::{Common, Ctx};
 use scenarios::{balance, chaos, compare, fanout, latency, rebalance, scale, throughput};
 
+/// Counts allocations on the data-path threads, for every scenario's `allocs_per_msg`.
 #[global_allocator]
-static ALLOCATOR: alloc::Counting = alloc::Counting;
+static ALLOCATOR: ringgroup_testkit::alloc::Counting = ringgroup_testkit::alloc::Counting;
 
 /// Benchmarks ringgroup beside rtrb, disruptor, crossbeam and bus. With no subcommand: the
 /// default suite (every scenario at modest sizes, about a minute).
@@ -70,14 +73,14 @@ enum Command {
 impl Command {
     fn name(&self) -> &'static str {
         match self {
-            Command::Throughput(_) => "throughput",
-            Command::Latency(_) => "latency",
-            Command::Fanout(_) => "fanout",
-            Command::Scale(_) => "scale",
-            Command::Rebalance(_) => "rebalance",
-            Command::Balance(_) => "balance",
-            Command::Compare(_) => "compare",
-            Command::Chaos(_) => "chaos",
+            Command::Throughput(_) => scenario::THROUGHPUT,
+            Command::Latency(_) => scenario::LATENCY,
+            Command::Fanout(_) => scenario::FANOUT,
+            Command::Scale(_) => scenario::SCALE,
+            Command::Rebalance(_) => scenario::REBALANCE,
+            Command::Balance(_) => scenario::BALANCE,
+            Command::Compare(_) => scenario::COMPARE,
+            Command::Chaos(_) => scenario::CHAOS,
             Command::Validate => "validate",
             Command::Readme { .. } => "readme",
         }
@@ -145,25 +148,21 @@ fn suite(common: &Common) -> Vec<Command> {
             .expect("a suite entry names a subcommand")
     };
     vec![
-        args("compare", "10000000", "5", &[]),
-        args("throughput", "10000000", "5", &[]),
-        args("latency", "200000", "3", &[]),
-        args("fanout", "4000000", "3", &[]),
-        args("scale", "2000000", "3", &[]),
-        args("rebalance", "2000000", "5", &[]),
-        args("balance", "400000", "3", &[]),
-        args("chaos", "", "1", &["--seconds", "10"]),
+        args(scenario::COMPARE, "10000000", "5", &[]),
+        args(scenario::THROUGHPUT, "10000000", "5", &[]),
+        args(scenario::LATENCY, "200000", "3", &[]),
+        args(scenario::FANOUT, "4000000", "3", &[]),
+        args(scenario::SCALE, "2000000", "3", &[]),
+        args(scenario::REBALANCE, "2000000", "5", &[]),
+        args(scenario::BALANCE, "400000", "3", &[]),
+        args(scenario::CHAOS, "", "1", &["--seconds", "10"]),
     ]
-}
-
-fn default_out() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench-results"))
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Readme { out }) = &cli.command {
-        let dir = out.clone().unwrap_or_else(default_out);
+        let dir = out.clone().unwrap_or_else(common::recorded_dir);
         return match report::refresh_readme(&dir) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -173,7 +172,7 @@ fn main() -> ExitCode {
         };
     }
     if let Some(Command::Validate) = cli.command {
-        return match report::validate(std::io::stdin().lock()) {
+        return match ringgroup_results::validate(std::io::stdin().lock()) {
             Ok(n) => {
                 println!("{n} valid records");
                 ExitCode::SUCCESS
@@ -214,8 +213,7 @@ fn main() -> ExitCode {
         }
     }
     ctx.report.print_tables();
-    if !common.no_save {
-        let out = common.out.clone().unwrap_or_else(default_out);
+    if let Some(out) = common.save_dir() {
         match ctx.report.save(&out, name) {
             Ok(path) => ctx.progress.step(format!("saved {}", path.display())),
             Err(e) => {
@@ -229,5 +227,49 @@ fn main() -> ExitCode {
     } else {
         eprintln!("failed: {}", failed.join(", "));
         ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_go_under_target_unless_recorded_or_sent_elsewhere() {
+        let dir = |args: &[&str]| {
+            let mut argv = vec!["ringgroup-bench"];
+            argv.extend(args);
+            Cli::try_parse_from(argv).map(|cli| cli.common.save_dir())
+        };
+        let default = dir(&[]).unwrap().unwrap();
+        assert!(
+            default.ends_with("ringgroup-bench"),
+            "{}",
+            default.display()
+        );
+        assert!(default.parent().unwrap().join("CACHEDIR.TAG").is_file());
+        assert!(dir(&["--record"])
+            .unwrap()
+            .unwrap()
+            .ends_with("bench-results"));
+        assert_eq!(
+            dir(&["--out", "/tmp/x"]).unwrap(),
+            Some(PathBuf::from("/tmp/x"))
+        );
+        assert_eq!(dir(&["--no-save"]).unwrap(), None);
+        assert!(dir(&["--record", "--out", "/tmp/x"]).is_err());
+        assert!(dir(&["--record", "--no-save"]).is_err());
+        let sub = Cli::try_parse_from(["ringgroup-bench", "chaos", "--record"]).unwrap();
+        let recorded = sub.command.unwrap().common().save_dir().unwrap();
+        assert!(recorded.ends_with("bench-results"));
+    }
+
+    #[test]
+    fn the_suite_runs_every_family_in_the_schemas_order() {
+        let names: Vec<&str> = suite(&Common::default())
+            .iter()
+            .map(Command::name)
+            .collect();
+        assert_eq!(names, scenario::FAMILIES);
     }
 }

@@ -1,120 +1,34 @@
 //! Results: one [`Record`] per (scenario, system, parameters), printed as a JSON line or a
-//! table, and saved under `bench-results/`.
+//! table, and saved as a dated run with a README of tables beside it.
 //!
-//! Output contract (documented in `tools/bench/README.md`):
-//! - `--json`: one object per line on stdout, `{"scenario", "system", "params", "runs",
+//! The schema (records, saved runs, the machine, scenario and system names, validation) is the
+//! `ringgroup-results` crate, which `tools/plot` reads with; the output contract is documented
+//! in `tools/bench/README.md`. In short:
+//! - `--json`: one object per line on stdout, `{"scenario", "system", "cpu", "params", "runs",
 //!   "figures"}`. Figure keys carry their unit (`mmsgs_per_s`, `p99_ns`, `handoff_p99_us`).
 //!   A figure measured over several runs is the median, with `<key>_min` and `<key>_max`.
 //!   Array-valued figures (`percentile_curve_ns`, `handoff_histogram_us`) feed the charts and
 //!   are left out of the tables.
-//! - Every invocation that is not `--no-save` writes `bench-results/<date>T<time>Z-<command>.json`
-//!   (`{"date", "command", "machine", "records": [...]}`) and rewrites `bench-results/README.md`
-//!   from the newest saved file of each scenario.
+//! - Every invocation that is not `--no-save` writes `<dir>/<date>T<time>Z-<command>.json`
+//!   (`{"date", "command", "machine", "records": [...]}`) and rewrites `<dir>/README.md` from
+//!   the newest saved file of each scenario.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::{json, Map, Value};
-
-use crate::stats::Summary;
-
-/// One result line.
-#[derive(Clone, Debug)]
-pub struct Record {
-    /// The scenario (subcommand) and, for `compare`, its case: `compare/spsc`.
-    pub scenario: String,
-    /// `ringgroup` or the peer crate's name.
-    pub system: String,
-    /// What was run.
-    pub params: Map<String, Value>,
-    /// How many runs the figures summarise.
-    pub runs: u32,
-    /// What was measured, units in the keys.
-    pub figures: Map<String, Value>,
-}
-
-impl Record {
-    /// A record with no parameters or figures yet.
-    pub fn new(scenario: impl Into<String>, system: impl Into<String>, runs: u32) -> Self {
-        Self {
-            scenario: scenario.into(),
-            system: system.into(),
-            params: Map::new(),
-            runs,
-            figures: Map::new(),
-        }
-    }
-
-    /// Adds a parameter.
-    pub fn param(mut self, key: &str, value: impl Into<Value>) -> Self {
-        self.params.insert(key.to_owned(), value.into());
-        self
-    }
-
-    /// Adds a single figure.
-    pub fn figure(mut self, key: &str, value: impl Into<Value>) -> Self {
-        self.figures.insert(key.to_owned(), value.into());
-        self
-    }
-
-    /// Adds `key` (the median of `samples`), `key_min` and `key_max`.
-    pub fn summary(mut self, key: &str, samples: &[f64]) -> Self {
-        let s = Summary::of(samples);
-        self.figures.insert(key.to_owned(), round(s.median).into());
-        self.figures
-            .insert(format!("{key}_min"), round(s.min).into());
-        self.figures
-            .insert(format!("{key}_max"), round(s.max).into());
-        self
-    }
-
-    /// The figure `key` as a number, if present.
-    pub fn get(&self, key: &str) -> Option<f64> {
-        self.figures.get(key).and_then(Value::as_f64)
-    }
-
-    /// This record as one JSON object.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "scenario": self.scenario,
-            "system": self.system,
-            "params": self.params,
-            "runs": self.runs,
-            "figures": self.figures,
-        })
-    }
-
-    fn from_json(value: &Value) -> Option<Self> {
-        Some(Self {
-            scenario: value.get("scenario")?.as_str()?.to_owned(),
-            system: value.get("system")?.as_str()?.to_owned(),
-            params: value.get("params")?.as_object()?.clone(),
-            runs: value.get("runs")?.as_u64()? as u32,
-            figures: value.get("figures")?.as_object()?.clone(),
-        })
-    }
-}
-
-/// Keeps five significant digits: enough for any figure here, and short JSON.
-pub fn round(x: f64) -> f64 {
-    if x == 0.0 || !x.is_finite() {
-        return x;
-    }
-    let digits = 4 - x.abs().log10().floor() as i32;
-    if digits <= 0 {
-        return x.round();
-    }
-    let scale = 10f64.powi(digits);
-    (x * scale).round() / scale
-}
+use ringgroup_results::names::{chart, scenario};
+pub use ringgroup_results::{round, Record};
+use ringgroup_results::{saved_runs, write_run, Machine, SavedRun};
+use serde_json::Value;
 
 /// Collects the records of one invocation, printing each as it comes when `--json` is set.
 pub struct Report {
     json: bool,
+    /// This machine's CPU model, stamped on every record.
+    cpu: String,
     records: Vec<Record>,
 }
 
@@ -123,12 +37,15 @@ impl Report {
     pub fn new(json: bool) -> Self {
         Self {
             json,
+            cpu: ringgroup_results::cpu_model(),
             records: Vec::new(),
         }
     }
 
-    /// Adds a record (and prints it at once as a JSON line under `--json`).
-    pub fn emit(&mut self, record: Record) {
+    /// Adds a record, labelled with this machine's CPU model (and prints it at once as a JSON
+    /// line under `--json`).
+    pub fn emit(&mut self, mut record: Record) {
+        record.cpu.get_or_insert_with(|| self.cpu.clone());
         if self.json {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{}", record.to_json());
@@ -146,212 +63,45 @@ impl Report {
 
     /// Writes the dated JSON file and refreshes the README in `dir`; returns the file's path.
     pub fn save(&self, dir: &Path, command: &str) -> std::io::Result<PathBuf> {
-        fs::create_dir_all(dir)?;
-        let (date, stamp) = utc_now();
-        let path = dir.join(format!("{stamp}-{command}.json"));
-        let body = json!({
-            "date": date,
-            "command": command,
-            "machine": machine(),
-            "records": self.records.iter().map(Record::to_json).collect::<Vec<_>>(),
-        });
-        fs::write(&path, serde_json::to_string_pretty(&body)? + "\n")?;
+        let machine = Machine::detect(ringgroup::affinity::available_cores().len());
+        let path = write_run(dir, command, &machine, &self.records)?;
         refresh_readme(dir)?;
         Ok(path)
     }
 }
 
-/// Checks JSON lines against the output contract; returns how many records were read.
-pub fn validate(input: impl std::io::BufRead) -> Result<usize, String> {
-    let mut count = 0;
-    for (i, line) in input.lines().enumerate() {
-        let line = line.map_err(|e| e.to_string())?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let value: Value =
-            serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", i + 1))?;
-        let record = Record::from_json(&value).ok_or_else(|| {
-            format!(
-                "line {}: not a record (scenario, system, params, runs, figures)",
-                i + 1
-            )
-        })?;
-        if record.figures.is_empty() {
-            return Err(format!(
-                "line {}: {} has no figures",
-                i + 1,
-                record.scenario
-            ));
-        }
-        count += 1;
-    }
-    if count == 0 {
-        return Err("no records".into());
-    }
-    Ok(count)
-}
-
-/// The machine's description: CPU model, cores, kernel, rustc.
-pub fn machine() -> Value {
-    let cpu = fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".into());
-    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|_| std::env::consts::OS.into());
-    let rustc =
-        std::process::Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
-            .arg("--version")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8(o.stdout).ok())
-            .map(|s| s.trim().to_owned())
-            .unwrap_or_else(|| "unknown".into());
-    json!({
-        "cpu": cpu,
-        "cores": ringgroup::affinity::available_cores().len(),
-        "kernel": kernel,
-        "arch": std::env::consts::ARCH,
-        "rustc": rustc,
-    })
-}
-
-/// `("2026-11-22 14:03:07 UTC", "2026-11-22T140307Z")` for now.
-fn utc_now() -> (String, String) {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-    let (hh, mm, ss) = (secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
-    (
-        format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02} UTC"),
-        format!("{y:04}-{m:02}-{d:02}T{hh:02}{mm:02}{ss:02}Z"),
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// A saved run: its file name, date, machine and records.
-pub struct SavedRun {
-    /// The file's name.
-    pub file: String,
-    /// When it ran.
-    pub date: String,
-    /// The machine description.
-    pub machine: Value,
-    /// What it measured.
-    pub records: Vec<Record>,
-}
-
-/// Every saved run in `dir`, oldest first (file names start with a sortable UTC stamp).
-pub fn saved_runs(dir: &Path) -> std::io::Result<Vec<SavedRun>> {
-    let mut names: Vec<String> = fs::read_dir(dir)?
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.ends_with(".json"))
-        .collect();
-    names.sort();
-    let mut runs = Vec::new();
-    for file in names {
-        let Ok(text) = fs::read_to_string(dir.join(&file)) else {
-            continue;
-        };
-        let Ok(value) = serde_json::from_str::<Value>(&text) else {
-            continue;
-        };
-        let records = value
-            .get("records")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Record::from_json).collect())
-            .unwrap_or_default();
-        runs.push(SavedRun {
-            date: value
-                .get("date")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned(),
-            machine: value.get("machine").cloned().unwrap_or(Value::Null),
-            file,
-            records,
-        });
-    }
-    Ok(runs)
-}
-
-/// The charts `tools/plot` draws, with their captions.
-const CHARTS: [(&str, &str); 4] = [
-    ("throughput.svg", "Throughput per system (compare)"),
-    ("latency.svg", "Latency percentiles"),
-    ("scale.svg", "Scale curve"),
-    ("handoff.svg", "Rebalance handoff times"),
-];
-
-/// The order of the README's sections: the suite's order, then anything else.
-const FAMILY_ORDER: [&str; 8] = [
-    "compare",
-    "throughput",
-    "latency",
-    "fanout",
-    "scale",
-    "rebalance",
-    "balance",
-    "chaos",
-];
-
-/// Rewrites `dir/README.md`: for each scenario, the table from the newest run that has it.
+/// Rewrites `dir/README.md`: the newest run's machine, the charts present, and for each
+/// scenario family the tables from the newest run that has it, with the CPU it ran on.
 pub fn refresh_readme(dir: &Path) -> std::io::Result<()> {
-    let runs = saved_runs(dir)?;
+    let (runs, _notes) = saved_runs(dir).map_err(std::io::Error::other)?;
     let Some(newest) = runs.last() else {
         return Ok(());
     };
     // scenario family (before any '/') -> the newest run holding it
-    let mut latest: BTreeMap<String, &SavedRun> = BTreeMap::new();
+    let mut latest: BTreeMap<&str, &SavedRun> = BTreeMap::new();
     for run in &runs {
         for r in &run.records {
-            latest.insert(family(&r.scenario).to_owned(), run);
+            latest.insert(scenario::family(&r.scenario), run);
         }
     }
     let m = &newest.machine;
-    let text = |k: &str| {
-        m.get(k)
-            .map(|v| v.to_string().trim_matches('"').to_owned())
-            .unwrap_or_default()
-    };
     let mut out = String::new();
     let _ = writeln!(out, "# Benchmark results\n");
     let _ = writeln!(
         out,
         "Written by `ringgroup-bench` (see `tools/bench/README.md`); do not edit by hand. Each \
-         section shows the newest saved run of that scenario; the raw JSON files sit beside this \
-         one. Charts: `cargo run --release -p ringgroup-plot`.\n"
+         section shows the newest saved run of that scenario, and the CPU it ran on; the raw \
+         JSON files sit beside this one. Charts: `cargo plot` (`cargo plot --dir <this \
+         directory>` when it is not `bench-results/`).\n"
     );
     let _ = writeln!(out, "## Machine\n");
-    let _ = writeln!(
-        out,
-        "- CPU: {} ({} cores available)",
-        text("cpu"),
-        text("cores")
-    );
-    let _ = writeln!(out, "- Kernel: {} ({})", text("kernel"), text("arch"));
-    let _ = writeln!(out, "- Compiler: {}", text("rustc"));
+    match m.cores {
+        Some(cores) => writeln!(out, "- CPU: {} ({cores} cores available)", m.cpu),
+        None => writeln!(out, "- CPU: {}", m.cpu),
+    }
+    .ok();
+    let _ = writeln!(out, "- Kernel: {} ({})", m.kernel, m.arch);
+    let _ = writeln!(out, "- Compiler: {}", m.rustc);
     let _ = writeln!(out, "- Newest run: {} (`{}`)\n", newest.date, newest.file);
     if dir.join("targets.md").exists() {
         let _ = writeln!(
@@ -360,7 +110,7 @@ pub fn refresh_readme(dir: &Path) -> std::io::Result<()> {
              fall short: [targets.md](targets.md).\n"
         );
     }
-    let charts: Vec<_> = CHARTS
+    let charts: Vec<_> = chart::ALL
         .iter()
         .filter(|(f, _)| dir.join(f).exists())
         .collect();
@@ -370,32 +120,36 @@ pub fn refresh_readme(dir: &Path) -> std::io::Result<()> {
             let _ = writeln!(out, "![{caption}]({file})\n");
         }
     }
-    let mut families: Vec<(&String, &&SavedRun)> = latest.iter().collect();
+    let mut families: Vec<(&str, &SavedRun)> = latest.into_iter().collect();
     families.sort_by_key(|(name, _)| {
-        FAMILY_ORDER
+        scenario::FAMILIES
             .iter()
             .position(|f| f == name)
-            .unwrap_or(FAMILY_ORDER.len())
+            .unwrap_or(scenario::FAMILIES.len())
     });
     for (family_name, run) in families {
         let records: Vec<Record> = run
             .records
             .iter()
-            .filter(|r| family(&r.scenario) == family_name)
+            .filter(|r| scenario::is_of(&r.scenario, family_name))
             .cloned()
             .collect();
+        let mut cpus: Vec<&str> = Vec::new();
+        for cpu in records.iter().map(Record::cpu) {
+            if !cpus.contains(&cpu) {
+                cpus.push(cpu);
+            }
+        }
         let _ = writeln!(
             out,
-            "## {family_name}\n\nFrom `{}` ({}).\n",
-            run.file, run.date
+            "## {family_name}\n\nFrom `{}` ({}), CPU: {}.\n",
+            run.file,
+            run.date,
+            cpus.join(" | ")
         );
         out.push_str(&tables(&records, true));
     }
     fs::write(dir.join("README.md"), out)
-}
-
-fn family(scenario: &str) -> &str {
-    scenario.split('/').next().unwrap_or(scenario)
 }
 
 /// Renders records as one table per scenario: plain text, or markdown.
@@ -520,32 +274,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dates_are_gregorian() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
-        assert_eq!(civil_from_days(20_049), (2024, 11, 22));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-    }
-
-    #[test]
-    fn rounding_keeps_five_significant_digits() {
-        assert_eq!(round(123.456_789), 123.46);
-        assert_eq!(round(0.000_123_456), 0.000_123_46);
-        assert_eq!(round(123_456.7), 123_457.0);
-    }
-
-    #[test]
-    fn records_survive_a_json_round_trip_and_tabulate() {
+    fn records_tabulate_with_their_spread() {
         let r = Record::new("compare/spsc", "ringgroup", 3)
             .param("capacity", 4096)
             .summary("mmsgs_per_s", &[1.0, 2.0, 3.0])
             .figure("ratio_vs_rtrb", 1.5);
-        let back = Record::from_json(&r.to_json()).unwrap();
-        assert_eq!(back.get("mmsgs_per_s_max"), Some(3.0));
-        let table = tables(&[back], true);
+        let table = tables(&[r], true);
         assert!(
             table.contains("| ringgroup | 4096 | 2.00 (1.00–3.00) | 1.50 |"),
             "{table}"
         );
+    }
+
+    #[test]
+    fn the_readme_names_each_sections_cpu_old_files_included() {
+        let dir =
+            std::env::temp_dir().join(format!("ringgroup-bench-readme-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        // A file saved before records carried their CPU: its machine line labels them.
+        let old = serde_json::json!({"date": "2026-11-22 08:29:56 UTC", "command": "suite",
+            "machine": {"cpu": "Old CPU", "cores": 2, "kernel": "6.1", "arch": "x86_64",
+                "rustc": "rustc 1.85.0"},
+            "records": [{"scenario": "chaos", "system": "ringgroup", "params": {}, "runs": 1,
+                "figures": {"lost": 0}}]});
+        fs::write(dir.join("2026-11-22T082956Z-suite.json"), old.to_string()).unwrap();
+        let mut report = Report::new(false);
+        report.emit(Record::new("compare/spsc", "rtrb", 1).figure("mmsgs_per_s", 2.5));
+        assert_eq!(report.records[0].cpu(), ringgroup_results::cpu_model());
+        report.save(&dir, "compare").unwrap();
+        let readme = fs::read_to_string(dir.join("README.md")).unwrap();
+        let cpu = ringgroup_results::cpu_model();
+        assert!(readme.contains(&format!("- CPU: {cpu} (")), "{readme}");
+        assert!(readme.contains(&format!("), CPU: {cpu}.")), "{readme}");
+        assert!(
+            readme.contains("(2026-11-22 08:29:56 UTC), CPU: Old CPU."),
+            "{readme}"
+        );
+        assert!(
+            readme.find("## compare") < readme.find("## chaos"),
+            "{readme}"
+        );
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

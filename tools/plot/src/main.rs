@@ -1,14 +1,14 @@
 //! `ringgroup-plot`: draws SVG charts from `ringgroup-bench`'s saved results.
 //!
-//! Reads every `<UTC stamp>-<command>.json` in the results directory and, taking each scenario
-//! from the newest file that has it, writes `throughput.svg`, `latency.svg`, `scale.svg` and
+//! Reads every `<UTC stamp>-<command>.json` in the results directory (the schema is the
+//! `ringgroup-results` crate, shared with the harness) and, taking each scenario from the newest
+//! file that has it, writes `throughput.svg`, `latency.svg`, `scale.svg` and
 //! `handoff.svg` beside them. A chart whose data is absent is skipped with a note on stderr;
 //! malformed files and records are noted and left out. Exit status: 0 when every chart was
 //! written or skipped for lack of data, 1 when the directory holds no saved run or a chart
 //! could not be written.
 
 mod charts;
-mod load;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,7 +16,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use charts::{DrawResult, Outcome};
-use load::SavedRun;
+use ringgroup_results::names::chart;
+use ringgroup_results::{saved_runs, SavedRun};
 
 /// Draws throughput, latency, scale and handoff charts (SVG) from ringgroup-bench's saved
 /// results, into the same directory.
@@ -31,16 +32,16 @@ struct Cli {
 type Chart = fn(&[SavedRun], &Path, &mut Vec<String>) -> DrawResult<Outcome>;
 
 const CHARTS: [(&str, Chart); 4] = [
-    ("throughput.svg", charts::throughput::draw),
-    ("latency.svg", charts::latency::draw),
-    ("scale.svg", charts::scale::draw),
-    ("handoff.svg", charts::handoff::draw),
+    (chart::THROUGHPUT, charts::throughput::draw),
+    (chart::LATENCY, charts::latency::draw),
+    (chart::SCALE, charts::scale::draw),
+    (chart::HANDOFF, charts::handoff::draw),
 ];
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let dir = clean(&cli.dir);
-    let (runs, mut notes) = match load::saved_runs(&dir) {
+    let (runs, mut notes) = match saved_runs(&dir) {
         Ok(found) => found,
         Err(e) => {
             eprintln!("error: {e}");
@@ -146,7 +147,7 @@ mod tests {
                  "figures": {"handoff_histogram_us": [[0, 1], [10, 5], [20, 2]], "handoff_p50_us": 12.0}},
             ]),
         );
-        let (runs, notes) = load::saved_runs(&dir.0).unwrap();
+        let (runs, notes) = saved_runs(&dir.0).unwrap();
         assert!(notes.is_empty(), "{notes:?}");
         for (file, draw) in CHARTS {
             let mut notes = Vec::new();
@@ -178,7 +179,7 @@ mod tests {
                 "figures": {"lost": 0}}, {"scenario": "rebalance", "system": "ringgroup",
                 "figures": {"handoff_histogram_us": "not an array"}}]),
         );
-        let (runs, _) = load::saved_runs(&dir.0).unwrap();
+        let (runs, _) = saved_runs(&dir.0).unwrap();
         for (file, draw) in CHARTS {
             let mut notes = Vec::new();
             let outcome = draw(&runs, &dir.0, &mut notes).unwrap();

@@ -27,10 +27,10 @@ use disruptor::{
     build_single_producer, EventPoller, ProcessorSettings, Producer, Sequence,
     SingleConsumerBarrier, SingleProducer, SingleProducerBarrier,
 };
+use ringgroup_testkit::alloc;
 
 use super::drive::{self, RoundTrips, Throughput};
 use super::{Expect, Idle, Plan, Rx, Tx, Waiting};
-use crate::alloc;
 
 /// The disruptor's wait strategy: the same pause as every other system.
 #[derive(Clone, Copy)]

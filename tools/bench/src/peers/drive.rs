@@ -11,18 +11,17 @@
 //! Allocations are counted on the data-path threads from the start line until their last
 //! message; their handles are dropped after counting stops.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread::{self, ScopedJoinHandle};
+use std::sync::atomic::AtomicUsize;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 use hdrhistogram::Histogram;
+use ringgroup_testkit::alloc;
+use ringgroup_testkit::threads::{join, start_line_with};
 
 use super::{recv, send, Expect, Idle, Plan, Rx, Sample, Tx, Waiting};
-use crate::alloc;
-
-/// Longest round trip the histogram tracks exactly (longer ones are recorded as this).
-const MAX_TRACKED_NS: u64 = 60_000_000_000;
+use crate::stats;
 
 /// What one stream run measured.
 #[derive(Clone, Copy, Debug)]
@@ -61,25 +60,6 @@ impl RoundTrips {
             allocs_per_msg: self.allocs_per_msg,
         }
     }
-}
-
-/// Pauses under `waiting` until `n` threads have arrived: a start line that adds no futex
-/// wake-up to a timed span. (Unlike `threads::start_line`, it asks nothing of the OS while
-/// waiting, so it neither allocates nor makes system calls.)
-fn start_line(arrived: &AtomicUsize, n: usize, waiting: Waiting) {
-    // AcqRel/Acquire: every thread's setup happens-before every thread leaves the line.
-    arrived.fetch_add(1, Ordering::AcqRel);
-    while arrived.load(Ordering::Acquire) < n {
-        waiting.pause();
-    }
-}
-
-/// Joins a data-path thread, turning a panic into an error.
-fn join<T>(handle: ScopedJoinHandle<'_, Result<T, String>>, who: &str) -> Result<T, String> {
-    handle
-        .join()
-        .map_err(|_| format!("{who} thread panicked"))?
-        .map_err(|e| format!("{who}: {e}"))
 }
 
 /// Sends `0..messages`, singly or in batches of `batch`.
@@ -165,7 +145,7 @@ pub fn stream<T: Tx, R: Rx>(
                 let mut rx = CachePadded::new(rx);
                 s.spawn(move || {
                     plan.cores.pin(1 + i);
-                    start_line(arrived, threads, waiting);
+                    start_line_with(arrived, threads, || waiting.pause());
                     alloc::count_this_thread();
                     let result = consume(&mut *rx, messages, recv_batch, waiting);
                     let end = Instant::now();
@@ -177,7 +157,7 @@ pub fn stream<T: Tx, R: Rx>(
         let mut tx = CachePadded::new(tx);
         let producer = s.spawn(move || {
             plan.cores.pin(0);
-            start_line(arrived, threads, waiting);
+            start_line_with(arrived, threads, || waiting.pause());
             alloc::count_this_thread();
             let start = Instant::now();
             let result = produce(&mut *tx, messages, send_batch, waiting);
@@ -210,8 +190,7 @@ pub fn ping_pong<PT: Tx, PR: Rx, ER: Rx, ET: Tx>(
     let waiting = plan.waiting;
     let warmup = plan.warmup_round_trips();
     let total = warmup + plan.messages;
-    let mut histogram =
-        Histogram::<u64>::new_with_bounds(1, MAX_TRACKED_NS, 3).map_err(|e| e.to_string())?;
+    let mut histogram = stats::histogram()?;
     let arrived = AtomicUsize::new(0);
     let before = alloc::allocations();
     let (pinged, echoed) = thread::scope(|s| {
@@ -219,7 +198,7 @@ pub fn ping_pong<PT: Tx, PR: Rx, ER: Rx, ET: Tx>(
         let mut echo = CachePadded::new(echo);
         let echoer = s.spawn(move || {
             plan.cores.pin(1);
-            start_line(arrived, 2, waiting);
+            start_line_with(arrived, 2, || waiting.pause());
             alloc::count_this_thread();
             let mut result = Ok(());
             for _ in 0..total {
@@ -236,7 +215,7 @@ pub fn ping_pong<PT: Tx, PR: Rx, ER: Rx, ET: Tx>(
         let histogram = &mut histogram;
         let pinger = s.spawn(move || {
             plan.cores.pin(0);
-            start_line(arrived, 2, waiting);
+            start_line_with(arrived, 2, || waiting.pause());
             alloc::count_this_thread();
             let mut expect = Expect::default();
             let mut result = Ok(());
@@ -255,7 +234,7 @@ pub fn ping_pong<PT: Tx, PR: Rx, ER: Rx, ET: Tx>(
                 expect.check(value);
                 if i >= warmup {
                     histogram.saturating_record(
-                        round_trip.as_nanos().min(u128::from(MAX_TRACKED_NS)) as u64,
+                        round_trip.as_nanos().min(u128::from(stats::MAX_TRACKED_NS)) as u64,
                     );
                 }
             }

@@ -24,10 +24,12 @@ mod rtrb_ring;
 
 use std::hint::spin_loop;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use hdrhistogram::Histogram;
+use ringgroup_results::names::system;
 
+use crate::common::STALL;
 use crate::cores::Cores;
 
 /// A system under comparison.
@@ -48,7 +50,7 @@ pub enum System {
 }
 
 impl System {
-    /// Every system, ringgroup first.
+    /// Every system, ringgroup first, in the order of the results schema's `system::ALL`.
     pub const ALL: [System; 6] = [
         System::Ringgroup,
         System::Rtrb,
@@ -60,14 +62,8 @@ impl System {
 
     /// The name used in records: `ringgroup` or the peer crate's name.
     pub fn name(self) -> &'static str {
-        match self {
-            System::Ringgroup => "ringgroup",
-            System::Rtrb => "rtrb",
-            System::Disruptor => "disruptor",
-            System::CrossbeamChannel => "crossbeam-channel",
-            System::CrossbeamQueue => "crossbeam-queue",
-            System::Bus => "bus",
-        }
+        // The variants are in the schema's order (checked by a test below).
+        system::ALL[self as usize]
     }
 
     /// Whether the system can express `case`: only broadcast queues can fan out.
@@ -161,9 +157,6 @@ impl Waiting {
         }
     }
 }
-
-/// How long a waiting thread may see no progress before the run fails.
-pub const STALL: Duration = Duration::from_secs(10);
 
 /// Pauses between clock reads while idle: the clock stays off the fast path.
 const PAUSES_PER_CLOCK_READ: u32 = 1 << 12;
@@ -536,6 +529,15 @@ mod tests {
             (rtrb_ring::pair(&plan), rtrb_ring::pair(&plan));
         let err = drive::ping_pong((ping_tx, pong_rx), (OffByOne(ping_rx), pong_tx), &plan).err();
         assert!(err.is_some_and(|e| e.contains("received 1 where 0 was expected")));
+    }
+
+    #[test]
+    fn names_are_the_results_schemas() {
+        assert_eq!(System::ALL.map(System::name), system::ALL);
+        assert_eq!(
+            Case::ALL.map(Case::name),
+            ringgroup_results::names::scenario::COMPARE_CASES
+        );
     }
 
     #[test]

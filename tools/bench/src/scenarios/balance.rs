@@ -57,22 +57,21 @@ use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use clap::{Parser, ValueEnum};
-use ringgroup::group::assignor::{
-    ConsistentHashAssignor, RangeAssignor, RoundRobinAssignor, StickyAssignor, WeightedAssignor,
-};
-use ringgroup::group::{Consumer, Group, GroupBuilder, JoinOptions};
-use ringgroup::ring::{Reader, Ring, StartAt};
+use clap::Parser;
+use ringgroup::group::{Consumer, JoinOptions};
+use ringgroup::ring::{Reader, Ring, StartAt, WaitStrategy};
 use ringgroup::topic::Topic;
 use ringgroup::{ConsumeError, PollError};
+use ringgroup_results::names::{scenario, system};
+use ringgroup_testkit::alloc;
+use ringgroup_testkit::threads::start_line;
 use serde_json::Value;
 
-use crate::alloc;
-use crate::common::{Common, Ctx};
+use crate::common::{Common, Ctx, STALL};
 use crate::cores::Cores;
+use crate::groups::{settle, AssignorKind};
 use crate::report::{round, Record};
 use crate::stats::Summary;
-use crate::threads::start_line;
 
 /// Flags of `balance`.
 #[derive(Parser, Debug)]
@@ -94,58 +93,8 @@ pub struct Args {
     pub common: Common,
 }
 
-/// The library's assignors, by their command-line names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum AssignorKind {
-    /// Contiguous ranges in member order.
-    Range,
-    /// Partition `p` to member `p mod n`.
-    RoundRobin,
-    /// Balanced, moving the fewest partitions.
-    Sticky,
-    /// Member points on a hash ring.
-    ConsistentHash,
-    /// Quotas proportional to `JoinOptions::weight`.
-    Weighted,
-}
-
-impl AssignorKind {
-    /// Every assignor, in the order runs alternate over them.
-    pub const ALL: [AssignorKind; 5] = [
-        AssignorKind::Range,
-        AssignorKind::RoundRobin,
-        AssignorKind::Sticky,
-        AssignorKind::ConsistentHash,
-        AssignorKind::Weighted,
-    ];
-
-    /// The assignor's name, as the library and the command line spell it.
-    pub fn name(self) -> &'static str {
-        match self {
-            AssignorKind::Range => "range",
-            AssignorKind::RoundRobin => "round-robin",
-            AssignorKind::Sticky => "sticky",
-            AssignorKind::ConsistentHash => "consistent-hash",
-            AssignorKind::Weighted => "weighted",
-        }
-    }
-
-    /// `builder` with this assignor.
-    pub fn apply<T: Send + Sync + 'static>(self, builder: GroupBuilder<T>) -> GroupBuilder<T> {
-        match self {
-            AssignorKind::Range => builder.assignor(RangeAssignor),
-            AssignorKind::RoundRobin => builder.assignor(RoundRobinAssignor),
-            AssignorKind::Sticky => builder.assignor(StickyAssignor),
-            AssignorKind::ConsistentHash => builder.assignor(ConsistentHashAssignor::default()),
-            AssignorKind::Weighted => builder.assignor(WeightedAssignor),
-        }
-    }
-}
-
 /// Most members a run may have (each is a pinned thread).
 const MAX_MEMBERS: usize = 64;
-/// A member that sees no message for this long while others still work declares the run stuck.
-const STUCK: Duration = Duration::from_secs(30);
 
 /// What does not change between runs.
 struct Plan {
@@ -267,12 +216,16 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
     }
     let work = join(&args.work_ns);
     for (kind, runs_of) in assignors.iter().zip(&outcomes) {
-        let mut record = Record::new(format!("balance/{}", kind.name()), "ringgroup", runs)
-            .param("partitions", args.partitions)
-            .param("members", members)
-            .param("work_ns", work.clone())
-            .param("batch", args.batch)
-            .param("messages", plan.total());
+        let mut record = Record::new(
+            scenario::of(scenario::BALANCE, kind.name()),
+            system::RINGGROUP,
+            runs,
+        )
+        .param("partitions", args.partitions)
+        .param("members", members)
+        .param("work_ns", work.clone())
+        .param("batch", args.batch)
+        .param("messages", plan.total());
         if *kind == AssignorKind::Weighted {
             record = record.param("weights", join(&plan.weights));
         }
@@ -395,6 +348,7 @@ fn run_once(kind: AssignorKind, plan: &Plan, cores: &Cores) -> Result<Outcome, S
     let (topic, producer) = Topic::<u64>::builder("balance")
         .partitions(plan.partitions)
         .capacity(plan.capacity)
+        .wait_strategy(WaitStrategy::BusySpin)
         .build()
         .map_err(|e| e.to_string())?;
     // Members that finish wait, without polling, for the others; a long poll interval keeps
@@ -523,40 +477,6 @@ fn check(results: &[MemberRun], plan: &Plan) -> Result<(), String> {
     Ok(())
 }
 
-/// Polls every member (there is no data yet) until the assignment stops changing and every
-/// partition has exactly one owner, which the group's table confirms.
-fn settle(
-    group: &Group<u64>,
-    consumers: &mut [Consumer<u64>],
-    partitions: u32,
-) -> Result<(), String> {
-    let mut previous = None;
-    for _ in 0..1_000 {
-        for consumer in consumers.iter_mut() {
-            match consumer.poll(1, Duration::ZERO) {
-                Err(ConsumeError::Timeout) => {}
-                Ok(_) => return Err("a message arrived before the topic was filled".into()),
-                Err(e) => return Err(format!("settling the assignment: {e}")),
-            }
-        }
-        let assignments: Vec<Vec<(u32, u32)>> =
-            consumers.iter().map(Consumer::assignment).collect();
-        let owners: Vec<Option<u32>> = group.metrics().partitions.iter().map(|m| m.owner).collect();
-        let complete = (0..partitions).all(|p| {
-            let holders: Vec<usize> = (0..consumers.len())
-                .filter(|&i| assignments[i].iter().any(|&(q, _)| q == p))
-                .collect();
-            holders.len() == 1 && owners[p as usize] == Some(consumers[holders[0]].id())
-        });
-        let snapshot = Some((assignments, owners));
-        if complete && snapshot == previous {
-            return Ok(());
-        }
-        previous = snapshot;
-    }
-    Err("the assignment did not settle after 1000 polls per member".into())
-}
-
 /// A private ring holding `messages` messages, closed, for a member to measure its speed on.
 fn calibration_ring(messages: u64) -> Result<Reader<u64>, String> {
     let capacity = (messages as usize).next_power_of_two();
@@ -648,9 +568,9 @@ impl Member {
                         busy,
                     })
                 }
-                Err(ConsumeError::Timeout) if idle_since.elapsed() < STUCK => {}
+                Err(ConsumeError::Timeout) if idle_since.elapsed() < STALL => {}
                 Err(ConsumeError::Timeout) => {
-                    return Err(format!("no message and no end for {STUCK:?}"))
+                    return Err(format!("no message and no end for {STALL:?}"))
                 }
                 Err(e) => return Err(format!("poll failed: {e}")),
             }

@@ -7,7 +7,8 @@
 //! be evicted and fenced). When the producer stops, the lives go on until every group has
 //! delivered every offset, or a drain deadline passes.
 //!
-//! Checked with bounded memory, per group and partition (the holder of a partition's batch is
+//! Checked with bounded memory by `ringgroup_testkit::chaos::Ledger` (shared with
+//! `tests/group_chaos.rs`), per group and partition (the holder of a partition's batch is
 //! exclusive, so these counters have one writer at a time):
 //!
 //! - `lost`: an offset skipped (a delivery beyond the next undelivered offset) or never delivered;
@@ -16,26 +17,30 @@
 //! - `duplicates`: deliveries of an offset already delivered. Allowed only from uncommitted
 //!   windows: `duplicates` must not exceed `uncommitted_window`, the messages of batches
 //!   abandoned by a panic;
-//! - `duplicates_after_dedupe`: offsets processed twice through a per-partition `DedupeWindow`.
+//! - `duplicates_after_dedupe`: offsets processed twice through a per-partition `DedupeWindow`;
+//!   `unprocessed`: offsets delivered that the window never let through.
 //!
 //! The subcommand exits non-zero if any of these invariants broke (or a stalled member was not
 //! fenced). It reports no timings.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use ringgroup::dedupe::{message_id, DedupeWindow};
-use ringgroup::group::assignor::{RoundRobinAssignor, StickyAssignor};
 use ringgroup::group::Group;
 use ringgroup::ring::WaitStrategy;
 use ringgroup::topic::Topic;
 use ringgroup::{ConsumeError, PublishError};
+use ringgroup_results::names::{scenario, system};
+use ringgroup_testkit::chaos::{draw_life, panic_point, Fate, Tally};
+use ringgroup_testkit::random::next_random;
 
 use crate::common::{Common, Ctx};
+use crate::groups::AssignorKind;
 use crate::report::Record;
 
 /// Flags of `chaos`.
@@ -69,103 +74,8 @@ pub struct Args {
 /// How long the groups may take to deliver the rest once the producer stops.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(60);
 
-/// One group's view of what happened; the counters of a partition are written by its holder.
-struct Ledger {
-    partitions: Vec<PartitionLedger>,
-    deliveries: AtomicU64,
-    lost_by_gap: AtomicU64,
-    reordered: AtomicU64,
-    concurrent_owners: AtomicU64,
-    duplicates: AtomicU64,
-    duplicates_after_dedupe: AtomicU64,
-    abandoned: AtomicU64,
-    lives: AtomicU64,
-    unfenced_stalls: AtomicU64,
-}
-
-struct PartitionLedger {
-    /// The member holding a batch of this partition, 0 when none.
-    holder: AtomicU32,
-    /// Every offset below this was delivered.
-    delivered_below: AtomicU64,
-    /// Every offset below this was processed (passed the dedupe window).
-    processed_below: AtomicU64,
-    dedupe: Mutex<DedupeWindow>,
-}
-
-impl Ledger {
-    fn new(partitions: u32, window: usize) -> Result<Self, String> {
-        let partitions = (0..partitions)
-            .map(|_| {
-                Ok(PartitionLedger {
-                    holder: AtomicU32::new(0),
-                    delivered_below: AtomicU64::new(0),
-                    processed_below: AtomicU64::new(0),
-                    dedupe: Mutex::new(DedupeWindow::new(window).map_err(|e| e.to_string())?),
-                })
-            })
-            .collect::<Result<_, String>>()?;
-        Ok(Self {
-            partitions,
-            deliveries: AtomicU64::new(0),
-            lost_by_gap: AtomicU64::new(0),
-            reordered: AtomicU64::new(0),
-            concurrent_owners: AtomicU64::new(0),
-            duplicates: AtomicU64::new(0),
-            duplicates_after_dedupe: AtomicU64::new(0),
-            abandoned: AtomicU64::new(0),
-            lives: AtomicU64::new(0),
-            unfenced_stalls: AtomicU64::new(0),
-        })
-    }
-
-    /// Accounts one delivery by the partition's current holder.
-    fn deliver(&self, partition: u32, offset: u64) {
-        let p = &self.partitions[partition as usize];
-        self.deliveries.fetch_add(1, Ordering::Relaxed);
-        let below = p.delivered_below.load(Ordering::Relaxed);
-        if offset < below {
-            self.duplicates.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.lost_by_gap
-                .fetch_add(offset - below, Ordering::Relaxed);
-            p.delivered_below.store(offset + 1, Ordering::Relaxed);
-        }
-        let first = p
-            .dedupe
-            .lock()
-            .map(|mut w| w.first_time(message_id(partition, offset)))
-            .unwrap_or(true);
-        if first {
-            if offset < p.processed_below.load(Ordering::Relaxed) {
-                self.duplicates_after_dedupe.fetch_add(1, Ordering::Relaxed);
-            } else {
-                p.processed_below.store(offset + 1, Ordering::Relaxed);
-            }
-        }
-    }
-
-    fn delivered_all(&self, published: &[u64]) -> bool {
-        self.partitions
-            .iter()
-            .zip(published)
-            .all(|(p, &n)| p.delivered_below.load(Ordering::Relaxed) >= n)
-    }
-}
-
-/// xorshift64: deterministic fates without a dependency.
-fn next_random(state: &mut u64) -> u64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    *state
-}
-
-enum Fate {
-    Leave,
-    Panic,
-    Stall,
-}
+/// One group's view of what happened (see the module docs).
+type Ledger = ringgroup_testkit::chaos::Ledger<DedupeWindow>;
 
 /// What a member life needs.
 struct Life<'a> {
@@ -180,18 +90,12 @@ impl Life<'_> {
     /// One member's life: join, poll a random number of batches, then leave, panic or stall.
     fn live(&self, seed: u64) {
         let mut state = seed | 1;
-        let Ok(mut member) = self.group.join() else {
+        let Ok(member) = self.group.join() else {
             return;
         };
-        self.ledger.lives.fetch_add(1, Ordering::Relaxed);
-        let id = member.id() + 1; // 0 means "no holder"
-        let polls = 20 + next_random(&mut state) % 400;
-        let fate = match next_random(&mut state) % 10 {
-            0 => Fate::Panic,
-            1 => Fate::Stall,
-            _ => Fate::Leave,
-        };
-        let mut last_seen = vec![None::<u64>; self.ledger.partitions.len()];
+        let mut seen = self.ledger.life();
+        let id = member.id().get() + 1; // 0 means "no holder"
+        let (polls, fate) = draw_life(&mut state);
         for round in 0..polls {
             if self.done.load(Ordering::Relaxed) {
                 return;
@@ -200,41 +104,29 @@ impl Life<'_> {
                 Ok(records) => records,
                 Err(ConsumeError::Timeout) => continue,
                 Err(ConsumeError::Closed | ConsumeError::Fenced) => return,
+                Err(e) => panic!("member {id}: unexpected {e}"),
             };
             let partition = records.partition();
-            let p = &self.ledger.partitions[partition as usize];
-            // AcqRel: pairs with the previous holder's Release store below, so its ledger
-            // writes happen-before ours.
-            if p.holder
-                .compare_exchange(0, id, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-            {
-                self.ledger
-                    .concurrent_owners
-                    .fetch_add(1, Ordering::Relaxed);
-            }
+            self.ledger.hold(partition, id);
             let panic_at = matches!(fate, Fate::Panic)
                 .then_some(())
                 .filter(|_| round + 1 == polls);
             for (i, record) in records.iter().enumerate() {
-                let seen = &mut last_seen[partition as usize];
-                if *record.value != record.offset || seen.is_some_and(|last| record.offset <= last)
-                {
-                    self.ledger.reordered.fetch_add(1, Ordering::Relaxed);
-                }
-                *seen = Some(record.offset);
-                self.ledger.deliver(partition, record.offset);
-                if panic_at.is_some() && i == records.len() / 2 {
-                    self.ledger
-                        .abandoned
-                        .fetch_add(records.len() as u64, Ordering::Relaxed);
-                    // Release: pairs with the next holder's AcqRel compare_exchange above.
-                    p.holder.store(0, Ordering::Release);
+                self.ledger.record(
+                    &mut seen,
+                    id,
+                    partition,
+                    record.offset,
+                    *record.value,
+                    |window| window.first_time(message_id(partition, record.offset)),
+                );
+                if panic_at.is_some() && i == panic_point(records.len()) {
+                    self.ledger.abandon(records.len());
+                    self.ledger.release(partition);
                     std::panic::panic_any(ChaosPanic);
                 }
             }
-            // Release: pairs with the next holder's AcqRel compare_exchange above.
-            p.holder.store(0, Ordering::Release);
+            self.ledger.release(partition);
         }
         if let Fate::Stall = fate {
             // A stuck member: it neither polls nor heartbeats, so it must be evicted. The sleep
@@ -243,9 +135,9 @@ impl Life<'_> {
             match member.poll(self.batch, Duration::ZERO) {
                 Err(ConsumeError::Fenced | ConsumeError::Closed) => {}
                 Err(ConsumeError::Timeout) if self.done.load(Ordering::Relaxed) => {}
-                _ => {
-                    self.ledger.unfenced_stalls.fetch_add(1, Ordering::Relaxed);
-                }
+                _ => self
+                    .ledger
+                    .unfenced_stall(|| format!("member {id} was not fenced after its stall")),
             }
         }
     }
@@ -257,52 +149,16 @@ struct ChaosPanic;
 /// One run's outcome for one group.
 struct GroupOutcome {
     name: &'static str,
-    published: u64,
-    deliveries: u64,
-    lost: u64,
-    reordered: u64,
-    concurrent_owners: u64,
-    duplicates: u64,
-    duplicates_after_dedupe: u64,
-    uncommitted_window: u64,
-    lives: u64,
+    tally: Tally,
     rebalances: u64,
-    unfenced_stalls: u64,
 }
 
 impl GroupOutcome {
     fn broken(&self) -> Vec<String> {
-        let mut broken = Vec::new();
-        let mut check = |ok: bool, what: String| {
-            if !ok {
-                broken.push(format!("{}: {what}", self.name));
-            }
-        };
-        check(self.lost == 0, format!("{} lost", self.lost));
-        check(self.reordered == 0, format!("{} reordered", self.reordered));
-        check(
-            self.concurrent_owners == 0,
-            format!("{} concurrent owners", self.concurrent_owners),
-        );
-        check(
-            self.duplicates <= self.uncommitted_window,
-            format!(
-                "{} duplicates beyond the {} uncommitted",
-                self.duplicates, self.uncommitted_window
-            ),
-        );
-        check(
-            self.duplicates_after_dedupe == 0,
-            format!(
-                "{} processed twice despite dedupe",
-                self.duplicates_after_dedupe
-            ),
-        );
-        check(
-            self.unfenced_stalls == 0,
-            format!("{} stalled members not fenced", self.unfenced_stalls),
-        );
+        let broken = self.tally.broken().into_iter();
         broken
+            .map(|what| format!("{}: {what}", self.name))
+            .collect()
     }
 }
 
@@ -326,7 +182,7 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
                 for g in &groups {
                     ctx.progress.step(format!(
                         "chaos run {run}: {}: {} lives, {} rebalances, {} deliveries of {}, {} duplicates (window {}), {} lost",
-                        g.name, g.lives, g.rebalances, g.deliveries, g.published, g.duplicates, g.uncommitted_window, g.lost
+                        g.name, g.tally.lives, g.rebalances, g.tally.deliveries, g.tally.published, g.tally.duplicates, g.tally.uncommitted_window, g.tally.lost
                     ));
                 }
                 outcomes.push(groups);
@@ -345,11 +201,11 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
     let threads = 2 + 2 * args.workers as usize;
     for g in 0..2 {
         let runs: Vec<&GroupOutcome> = outcomes.iter().map(|o| &o[g]).collect();
-        let sum = |f: fn(&GroupOutcome) -> u64| runs.iter().map(|o| f(o)).sum::<u64>();
+        let sum = |f: fn(&Tally) -> u64| runs.iter().map(|o| f(&o.tally)).sum::<u64>();
         for o in &runs {
             broken.extend(o.broken());
         }
-        let record = Record::new("chaos", "ringgroup", runs.len() as u32)
+        let record = Record::new(scenario::CHAOS, system::RINGGROUP, runs.len() as u32)
             .param("group", runs[0].name)
             .param("partitions", args.partitions)
             .param("workers", args.workers)
@@ -366,9 +222,10 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
                 "duplicates_after_dedupe",
                 sum(|o| o.duplicates_after_dedupe),
             )
+            .figure("unprocessed", sum(|o| o.unprocessed))
             .figure("unfenced_stalls", sum(|o| o.unfenced_stalls))
             .figure("member_lives", sum(|o| o.lives))
-            .figure("rebalances", sum(|o| o.rebalances));
+            .figure("rebalances", runs.iter().map(|o| o.rebalances).sum::<u64>());
         ctx.emit(record, threads);
     }
     if broken.is_empty() {
@@ -386,23 +243,20 @@ fn run_once(args: &Args, ctx: &mut Ctx, run: u64) -> Result<Vec<GroupOutcome>, S
         .wait_strategy(WaitStrategy::SpinThenPark)
         .build()
         .map_err(|e| e.to_string())?;
-    let build = |name: &'static str| {
-        let builder = topic.group(name).max_poll_interval(poll_interval);
-        let builder = if name == "sticky" {
-            builder.assignor(StickyAssignor)
-        } else {
-            builder.assignor(RoundRobinAssignor)
-        };
-        builder.build().map_err(|e| e.to_string())
+    let build = |kind: AssignorKind| {
+        let builder = topic.group(kind.name()).max_poll_interval(poll_interval);
+        let group = kind.apply(builder).build().map_err(|e| e.to_string())?;
+        Ok::<_, String>((kind.name(), group))
     };
     let groups = [
-        ("sticky", build("sticky")?),
-        ("round-robin", build("round-robin")?),
+        build(AssignorKind::Sticky)?,
+        build(AssignorKind::RoundRobin)?,
     ];
     let ledgers: Vec<Ledger> = groups
         .iter()
-        .map(|_| Ledger::new(args.partitions, args.dedupe_window))
-        .collect::<Result<_, _>>()?;
+        .map(|_| Ledger::new(args.partitions, || DedupeWindow::new(args.dedupe_window)))
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
     let done = AtomicBool::new(false);
     let stop_producing = AtomicBool::new(false);
     let limit = args.common.messages.unwrap_or(u64::MAX);
@@ -475,31 +329,13 @@ fn run_once(args: &Args, ctx: &mut Ctx, run: u64) -> Result<Vec<GroupOutcome>, S
         published
     });
     drop(writers);
-    let total: u64 = published.iter().sum();
     Ok(groups
         .iter()
         .zip(&ledgers)
-        .map(|((name, group), l)| {
-            let undelivered: u64 = l
-                .partitions
-                .iter()
-                .zip(&published)
-                .map(|(p, &n)| n.saturating_sub(p.delivered_below.load(Ordering::Relaxed)))
-                .sum();
-            GroupOutcome {
-                name,
-                published: total,
-                deliveries: l.deliveries.load(Ordering::Relaxed),
-                lost: l.lost_by_gap.load(Ordering::Relaxed) + undelivered,
-                reordered: l.reordered.load(Ordering::Relaxed),
-                concurrent_owners: l.concurrent_owners.load(Ordering::Relaxed),
-                duplicates: l.duplicates.load(Ordering::Relaxed),
-                duplicates_after_dedupe: l.duplicates_after_dedupe.load(Ordering::Relaxed),
-                uncommitted_window: l.abandoned.load(Ordering::Relaxed),
-                lives: l.lives.load(Ordering::Relaxed),
-                rebalances: group.metrics().rebalances,
-                unfenced_stalls: l.unfenced_stalls.load(Ordering::Relaxed),
-            }
+        .map(|((name, group), l)| GroupOutcome {
+            name,
+            tally: l.tally(&published),
+            rebalances: group.metrics().rebalances,
         })
         .collect())
 }

@@ -61,10 +61,12 @@
 //! - ping-pong: peer p50 / ringgroup p50, and `p99_ratio_vs_<peer>` = peer p99 / ringgroup p99.
 
 use clap::Parser;
+use ringgroup_results::names::scenario;
 
 use crate::common::{Common, Ctx};
 use crate::peers::{self, Case, Plan, Sample, System, Waiting};
 use crate::report::{round, Record};
+use crate::stats::{self, PERCENTILES};
 
 /// Flags of `compare`.
 #[derive(Parser, Debug)]
@@ -113,16 +115,6 @@ impl WaitMode {
 
 /// The largest `--capacity` accepted.
 const MAX_CAPACITY: usize = 1 << 26;
-
-/// Percentile keys of ping-pong records, with their quantiles (`None`: the maximum).
-const PERCENTILES: [(&str, Option<f64>); 6] = [
-    ("p50_ns", Some(0.5)),
-    ("p90_ns", Some(0.9)),
-    ("p99_ns", Some(0.99)),
-    ("p99_9_ns", Some(0.999)),
-    ("p99_99_ns", Some(0.9999)),
-    ("max_ns", None),
-];
 
 /// Runs the scenario.
 pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
@@ -204,7 +196,7 @@ fn run_case(
 ) -> Result<(), String> {
     let runs = args.common.runs();
     let waiting = args.wait.resolve(case.threads(), ctx.cores.count());
-    let scenario = format!("compare/{}", case.name());
+    let scenario = scenario::of(scenario::COMPARE, case.name());
     let mut samples: Vec<Vec<Sample>> = systems.iter().map(|_| Vec::new()).collect();
     for run in 1..=runs {
         for (i, &system) in systems.iter().enumerate() {
@@ -272,10 +264,7 @@ fn run_case(
 /// The value at `quantile` (`None`: the maximum) of a run's round trips, in ns.
 fn percentile(sample: &Sample, quantile: Option<f64>) -> f64 {
     match sample {
-        Sample::RoundTrip { histogram, .. } => match quantile {
-            Some(q) => histogram.value_at_quantile(q) as f64,
-            None => histogram.max() as f64,
-        },
+        Sample::RoundTrip { histogram, .. } => stats::quantile(histogram, quantile) as f64,
         Sample::Rate { .. } => f64::NAN,
     }
 }

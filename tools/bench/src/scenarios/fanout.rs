@@ -5,10 +5,10 @@
 
 use clap::Parser;
 use ringgroup::ring::WaitStrategy;
+use ringgroup_results::names::scenario;
 
-use super::throughput::{measure, parse_size};
-use super::workload::Workload;
 use crate::common::{Common, Ctx, Wait};
+use crate::workload::{measure, parse_size, Workload};
 
 /// Flags of `fanout`.
 #[derive(Parser, Debug)]
@@ -49,7 +49,7 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
             wait: WaitStrategy::BusySpin,
         }
         .waiting(args.wait, ctx.cores.count());
-        let record = measure("fanout", &workload, args.common.runs(), ctx)?;
+        let record = measure(scenario::FANOUT, &workload, args.common.runs(), ctx)?;
         ctx.emit(record, workload.threads());
     }
     Ok(())

@@ -61,19 +61,22 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
 use ringgroup::group::{Consumer, Group};
 use ringgroup::ring::WaitStrategy;
 use ringgroup::topic::{PartitionWriter, Topic};
+use ringgroup_results::names::{scenario, system};
+use ringgroup_testkit::alloc;
+use ringgroup_testkit::threads::{join, start_line};
 
-use crate::alloc;
-use crate::common::{Common, Ctx, Wait};
+use crate::common::{Common, Ctx, Wait, STALL};
+use crate::groups::settle;
 use crate::peers::warmup_round_trips;
 use crate::report::{round, Record};
-use crate::threads::start_line;
+use crate::stats::{self, PERCENTILES};
 
 /// Flags of `latency`.
 #[derive(Parser, Debug)]
@@ -112,22 +115,8 @@ const DEFAULT_ROUND_TRIPS: u64 = 200_000;
 const DEFAULT_FIXED_RATE_MESSAGES: u64 = 1_000_000;
 /// The highest `--rate`: one message per nanosecond.
 const MAX_RATE: u64 = 1_000_000_000;
-/// Longest latency the histograms track exactly (longer ones are recorded as this).
-const MAX_TRACKED_NS: u64 = 60_000_000_000;
-/// A poll or send that waits this long fails the run.
-const STALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// At most this many messages per poll in fixed-rate mode.
 const POLL_MAX: usize = 256;
-
-/// Per-run figure keys with their quantiles (`None`: the maximum).
-const PERCENTILES: [(&str, Option<f64>); 6] = [
-    ("p50_ns", Some(0.5)),
-    ("p90_ns", Some(0.9)),
-    ("p99_ns", Some(0.99)),
-    ("p99_9_ns", Some(0.999)),
-    ("p99_99_ns", Some(0.9999)),
-    ("max_ns", None),
-];
 
 /// The percentiles of `percentile_curve_ns`.
 const CURVE_PERCENTILES: [f64; 15] = [
@@ -185,7 +174,7 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
     if matches!(args.mode, Mode::PingPong | Mode::Both) {
         let round_trips = args.common.messages_or(DEFAULT_ROUND_TRIPS);
         let warmup = warmup_round_trips(round_trips);
-        let scenario = "latency/ping-pong";
+        let scenario = scenario::LATENCY_PING_PONG;
         let mut samples = Vec::new();
         for run in 1..=runs {
             let sample = ping_pong(args.capacity, strategy, round_trips, warmup, ctx)
@@ -207,7 +196,7 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
     if matches!(args.mode, Mode::FixedRate | Mode::Both) {
         let messages = args.common.messages_or(DEFAULT_FIXED_RATE_MESSAGES);
         let warmup = warmup_round_trips(messages);
-        let scenario = "latency/fixed-rate";
+        let scenario = scenario::LATENCY_FIXED_RATE;
         let mut samples = Vec::new();
         for run in 1..=runs {
             let sample = fixed_rate(args.capacity, strategy, args.rate, messages, warmup, ctx)
@@ -254,19 +243,16 @@ fn headline(h: &Histogram<u64>) -> String {
 /// The record of one mode over its runs: per-run percentiles summarised, the merged curve and
 /// the worst allocation count.
 fn summarise(scenario: &str, samples: &[Run]) -> Result<Record, String> {
-    let mut record = Record::new(scenario, "ringgroup", samples.len() as u32);
+    let mut record = Record::new(scenario, system::RINGGROUP, samples.len() as u32);
     for (key, quantile) in PERCENTILES {
         let values: Vec<f64> = samples
             .iter()
-            .map(|s| match quantile {
-                Some(q) => s.histogram.value_at_quantile(q),
-                None => s.histogram.max(),
-            } as f64)
+            .map(|s| stats::quantile(&s.histogram, quantile) as f64)
             .collect();
         record = record.summary(key, &values);
     }
     let means: Vec<f64> = samples.iter().map(|s| s.histogram.mean()).collect();
-    let mut merged = new_histogram()?;
+    let mut merged = stats::histogram()?;
     for s in samples {
         merged
             .add(&s.histogram)
@@ -294,10 +280,6 @@ fn curve(h: &Histogram<u64>) -> serde_json::Value {
             serde_json::json!([p, ns])
         })
         .collect()
-}
-
-fn new_histogram() -> Result<Histogram<u64>, String> {
-    Histogram::new_with_bounds(1, MAX_TRACKED_NS, 3).map_err(|e| format!("histogram: {e:?}"))
 }
 
 /// The topics' wait strategy: `--wait` resolved for two threads on the chosen cores.
@@ -340,7 +322,9 @@ impl<T: Send + Sync + 'static> OnePartition<T> {
         let mut consumer = group
             .join()
             .map_err(|e| format!("joining the group on {name}: {e}"))?;
-        settle(&mut consumer, name)?;
+        // Takes the member's assignment before the clock starts; nothing may be waiting yet.
+        settle(&group, std::slice::from_mut(&mut consumer), 1)
+            .map_err(|e| format!("{name}: {e}"))?;
         let writer = producer
             .into_partition_writers()
             .pop()
@@ -352,29 +336,6 @@ impl<T: Send + Sync + 'static> OnePartition<T> {
             consumer,
         })
     }
-}
-
-/// Takes the member's assignment before the clock starts; nothing may be waiting yet.
-fn settle<T: Send + Sync + 'static>(consumer: &mut Consumer<T>, name: &str) -> Result<(), String> {
-    match consumer.poll(1, Duration::ZERO) {
-        Err(ringgroup::ConsumeError::Timeout) => Ok(()),
-        Ok(records) => Err(format!(
-            "{name}: message at offset {} before the start",
-            records.first_offset()
-        )),
-        Err(e) => Err(format!("{name}: first poll: {e}")),
-    }
-}
-
-/// Joins a data-path thread, turning a panic into an error.
-fn join<T>(
-    handle: thread::ScopedJoinHandle<'_, Result<T, String>>,
-    who: &str,
-) -> Result<T, String> {
-    handle
-        .join()
-        .map_err(|_| format!("{who} thread panicked"))?
-        .map_err(|e| format!("{who}: {e}"))
 }
 
 /// Both threads' outcomes; when both failed, both errors (the second is often a consequence).
@@ -399,7 +360,7 @@ fn ping_pong(
     let (mut ping_writer, mut ping_reader) = (ping.writer, ping.consumer);
     let (mut pong_writer, mut pong_reader) = (pong.writer, pong.consumer);
     let total = warmup + round_trips;
-    let mut histogram = new_histogram()?;
+    let mut histogram = stats::histogram()?;
     let cores = &ctx.cores;
     let arrived = AtomicUsize::new(0);
     let before = alloc::allocations();
@@ -409,8 +370,7 @@ fn ping_pong(
         let echo = s.spawn(move || {
             cores.pin(1);
             start_line(arrived, 2);
-            // Counted only from here: `start_line` allocates while it waits (it asks std for the
-            // core count on every spin).
+            // Counted only from here: `start_line` asks std for the core count, which allocates.
             alloc::count_this_thread();
             let result = echo_loop(&mut ping_reader, &mut pong_writer, total);
             alloc::stop_counting_this_thread();
@@ -421,8 +381,7 @@ fn ping_pong(
         let pinger = s.spawn(move || {
             cores.pin(0);
             start_line(arrived, 2);
-            // Counted only from here: `start_line` allocates while it waits (it asks std for the
-            // core count on every spin).
+            // Counted only from here: `start_line` asks std for the core count, which allocates.
             alloc::count_this_thread();
             let result = ping_loop(&mut ping_writer, &mut pong_reader, total, warmup, histogram);
             alloc::stop_counting_this_thread();
@@ -451,10 +410,10 @@ fn ping_loop(
 ) -> Result<(), String> {
     for i in 0..total {
         let sent = Instant::now();
-        ping.publish_timeout(i, STALL_TIMEOUT)
-            .map_err(|_| format!("round trip {i}: ping stayed full for {STALL_TIMEOUT:?}"))?;
+        ping.publish_timeout(i, STALL)
+            .map_err(|_| format!("round trip {i}: ping stayed full for {STALL:?}"))?;
         let records = pong
-            .poll(1, STALL_TIMEOUT)
+            .poll(1, STALL)
             .map_err(|e| format!("round trip {i}: waiting for pong: {e}"))?;
         let round_trip = sent.elapsed();
         let echoed = records.iter().next().map(|r| (r.offset, *r.value));
@@ -479,7 +438,7 @@ fn echo_loop(
 ) -> Result<(), String> {
     for i in 0..total {
         let records = ping
-            .poll(1, STALL_TIMEOUT)
+            .poll(1, STALL)
             .map_err(|e| format!("waiting for ping {i}: {e}"))?;
         let received = records.iter().next().map(|r| (r.offset, *r.value));
         if received != Some((i, i)) {
@@ -487,8 +446,8 @@ fn echo_loop(
                 "expected {i} at ping offset {i}, got (offset, value) {received:?}"
             ));
         }
-        pong.publish_timeout(i, STALL_TIMEOUT)
-            .map_err(|_| format!("echo {i}: pong stayed full for {STALL_TIMEOUT:?}"))?;
+        pong.publish_timeout(i, STALL)
+            .map_err(|_| format!("echo {i}: pong stayed full for {STALL:?}"))?;
         drop(records); // auto-commit, after the echo is on its way
     }
     Ok(())
@@ -508,7 +467,7 @@ fn fixed_rate(
     let (mut writer, mut reader) = (timed.writer, timed.consumer);
     let total = warmup + messages;
     let shared_core = ctx.cores.count() < 2;
-    let mut histogram = new_histogram()?;
+    let mut histogram = stats::histogram()?;
     let cores = &ctx.cores;
     let clock = Clock(Instant::now());
     let consumer_failed = AtomicBool::new(false);
@@ -520,8 +479,7 @@ fn fixed_rate(
         let consumer = s.spawn(move || {
             cores.pin(1);
             start_line(arrived, 2);
-            // Counted only from here: `start_line` allocates while it waits (it asks std for the
-            // core count on every spin).
+            // Counted only from here: `start_line` asks std for the core count, which allocates.
             alloc::count_this_thread();
             let result = receive_timed(&mut reader, clock, total, warmup, histogram);
             alloc::stop_counting_this_thread();
@@ -535,8 +493,7 @@ fn fixed_rate(
         let producer = s.spawn(move || {
             cores.pin(0);
             start_line(arrived, 2);
-            // Counted only from here: `start_line` allocates while it waits (it asks std for the
-            // core count on every spin).
+            // Counted only from here: `start_line` asks std for the core count, which allocates.
             alloc::count_this_thread();
             let pacing = Pacing {
                 clock,
@@ -612,8 +569,8 @@ fn send_timed(
             intended_ns,
         };
         writer
-            .publish_timeout(message, STALL_TIMEOUT)
-            .map_err(|_| format!("message {i}: the ring stayed full for {STALL_TIMEOUT:?}"))?;
+            .publish_timeout(message, STALL)
+            .map_err(|_| format!("message {i}: the ring stayed full for {STALL:?}"))?;
         last_send_ns = now;
         now = pacing.clock.now_ns();
     }
@@ -639,7 +596,7 @@ fn receive_timed(
     let mut next = 0u64;
     while next < total {
         let records = reader
-            .poll(POLL_MAX, STALL_TIMEOUT)
+            .poll(POLL_MAX, STALL)
             .map_err(|e| format!("after {next} of {total} messages: {e}"))?;
         let received_ns = clock.now_ns();
         for r in records.iter() {

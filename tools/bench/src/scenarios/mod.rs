@@ -1,4 +1,5 @@
-//! One module per subcommand.
+//! One module per subcommand, and nothing else: what several of them share lives beside this
+//! directory (`workload.rs`, `groups.rs`, `stats.rs`, `common.rs`).
 
 pub mod balance;
 pub mod chaos;
@@ -8,7 +9,6 @@ pub mod latency;
 pub mod rebalance;
 pub mod scale;
 pub mod throughput;
-pub mod workload;
 
 /// A scenario's result: `Err` when it could not run or (chaos) an invariant broke.
 pub type Outcome = Result<(), Box<dyn std::error::Error>>;

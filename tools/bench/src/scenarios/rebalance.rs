@@ -78,17 +78,18 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use hdrhistogram::Histogram;
 use ringgroup::dedupe::DedupeWindow;
 use ringgroup::group::{Consumer, Group, JoinOptions, RebalanceListener, Records};
 use ringgroup::topic::{PartitionWriter, Topic};
 use ringgroup::{ConsumeError, PublishError};
+use ringgroup_results::names::{scenario, system};
 use serde_json::Value;
 
-use super::balance::AssignorKind;
-use crate::common::{Common, Ctx, Wait};
+use crate::common::{Common, Ctx, Wait, STALL};
 use crate::cores::Cores;
+use crate::groups::AssignorKind;
 use crate::report::{round, Record};
+use crate::stats;
 
 /// Flags of `rebalance`.
 #[derive(Parser, Debug)]
@@ -129,8 +130,6 @@ pub struct Args {
 
 /// The shortest period between changes; `--rate` is lowered to keep it.
 const MIN_PERIOD: Duration = Duration::from_millis(5);
-/// How long one thread waits for another before the run is declared stuck.
-const STUCK: Duration = Duration::from_secs(10);
 
 /// One run's shape, fixed for all runs.
 struct Plan {
@@ -236,7 +235,7 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
         .iter()
         .map(|o| quantile_us(&o.acquires, 0.99))
         .collect();
-    let record = Record::new("rebalance", "ringgroup", runs)
+    let record = Record::new(scenario::REBALANCE, system::RINGGROUP, runs)
         .param("partitions", plan.partitions)
         .param("members", plan.initial)
         .param("changes", plan.changes)
@@ -276,19 +275,13 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
 
 /// The `q` quantile of `samples_ns` (1.0: the maximum), in µs.
 fn quantile_us(samples_ns: &[u64], q: f64) -> f64 {
-    // 1 ns to an hour at 3 significant digits; longer samples are clamped to an hour.
-    let Ok(mut h) = Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3) else {
+    let Ok(mut h) = stats::histogram() else {
         return 0.0;
     };
     for &s in samples_ns {
         h.saturating_record(s);
     }
-    let ns = if q >= 1.0 {
-        h.max()
-    } else {
-        h.value_at_quantile(q)
-    };
-    ns as f64 / 1e3
+    stats::quantile(&h, (q < 1.0).then_some(q)) as f64 / 1e3
 }
 
 /// `[[bucket_lower_us, count], ...]` on 1-2-5 buckets (0, 1, 2, 5, 10, 20, 50, ... µs), from
@@ -363,7 +356,7 @@ struct Shared {
     /// Handovers: `on_revoked` calls plus leaves of members holding partitions.
     handovers: AtomicU64,
     problems: Mutex<Vec<String>>,
-    /// Set once the producer is done: members then give up after `STUCK` without data, and
+    /// Set once the producer is done: members then give up after `STALL` without data, and
     /// the threads of members that left may end.
     traffic_done: AtomicBool,
 }
@@ -432,11 +425,15 @@ struct Listener {
 }
 
 impl RebalanceListener<u64> for Listener {
-    fn on_assigned(&mut self, consumer: &mut Consumer<u64>, partitions: &[u32]) {
+    fn on_assigned(&mut self, consumer: &Consumer<u64>, partitions: &[u32]) {
         let now = self.shared.now();
         let tenures = consumer.assignment();
         for &partition in partitions {
-            let Some(&(_, epoch)) = tenures.iter().find(|&&(p, _)| p == partition) else {
+            let Some(epoch) = tenures
+                .iter()
+                .find(|a| a.partition == partition)
+                .map(|a| a.epoch)
+            else {
                 continue;
             };
             let mut log = self.shared.log(partition);
@@ -449,12 +446,12 @@ impl RebalanceListener<u64> for Listener {
         }
     }
 
-    fn on_revoked(&mut self, _consumer: &mut Consumer<u64>, _partitions: &[u32]) {
+    fn on_revoked(&mut self, _consumer: &Consumer<u64>, _partitions: &[u32]) {
         // Relaxed: a count read after every member thread was joined.
         self.shared.handovers.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn on_lost(&mut self, consumer: &mut Consumer<u64>, partitions: &[u32]) {
+    fn on_lost(&mut self, consumer: &Consumer<u64>, partitions: &[u32]) {
         self.shared.problem(format!(
             "member {} lost partitions {partitions:?} without a revoke",
             consumer.id()
@@ -557,9 +554,9 @@ fn run_once(plan: &Plan, cores: &Cores) -> Result<RunOutcome, String> {
             members.handles.push(handle);
             Ok::<(), String>(())
         };
-        let acked = |what: &str| match ack_rx.recv_timeout(STUCK) {
+        let acked = |what: &str| match ack_rx.recv_timeout(STALL) {
             Ok(at) => at,
-            Err(RecvTimeoutError::Timeout) => Err(format!("no member {what} within {STUCK:?}")),
+            Err(RecvTimeoutError::Timeout) => Err(format!("no member {what} within {STALL:?}")),
             Err(RecvTimeoutError::Disconnected) => Err(format!("no member left to {what}")),
         };
         let driven = (|| -> Result<Vec<Change>, String> {
@@ -573,7 +570,7 @@ fn run_once(plan: &Plan, cores: &Cores) -> Result<RunOutcome, String> {
             }
             go_tx.send(()).map_err(|_| "the producer is gone")?;
             let t0 = started_rx
-                .recv_timeout(STUCK)
+                .recv_timeout(STALL)
                 .map_err(|_| "the producer did not start")?;
             let mut changes: Vec<Change> = Vec::new();
             for k in 1..=plan.changes {
@@ -702,9 +699,9 @@ fn produce(
                 writer.try_publish(next[p])
             {
                 let waiting = Instant::now();
-                if writer.publish_timeout(value, STUCK).is_err() {
+                if writer.publish_timeout(value, STALL).is_err() {
                     return Err(format!(
-                        "partition {p} stayed full for {STUCK:?}: its consumers stopped"
+                        "partition {p} stayed full for {STALL:?}: its consumers stopped"
                     ));
                 }
                 blocked += waiting.elapsed();
@@ -740,7 +737,7 @@ fn member(
         })),
     };
     let at = shared.now();
-    let mut consumer = match group.join_with(options) {
+    let consumer = match group.join_with(options) {
         Ok(consumer) => consumer,
         Err(e) => {
             let e = format!("seat {seat}: join failed: {e}");
@@ -793,7 +790,7 @@ fn member(
             }
             Err(ConsumeError::Timeout) => {
                 // Relaxed: a hint to stop waiting; nothing rides on it.
-                if shared.traffic_done.load(Ordering::Relaxed) && last_batch.elapsed() > STUCK {
+                if shared.traffic_done.load(Ordering::Relaxed) && last_batch.elapsed() > STALL {
                     return Err(format!(
                         "seat {seat}: the traffic ended but the topic never drained"
                     ));

@@ -11,10 +11,10 @@
 
 use clap::Parser;
 use ringgroup::ring::WaitStrategy;
+use ringgroup_results::names::scenario;
 
-use super::throughput::{measure, parse_size};
-use super::workload::Workload;
 use crate::common::{Common, Ctx, Wait};
+use crate::workload::{measure, parse_size, Workload};
 
 /// Flags of `scale`.
 #[derive(Parser, Debug)]
@@ -57,15 +57,14 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
         wait: WaitStrategy::BusySpin,
     };
     let series: [Series; 3] = [
-        ("scale/partitions", &args.partitions, |w, n| Workload {
-            partitions: n,
-            ..w
+        (scenario::SCALE_SERIES[0], &args.partitions, |w, n| {
+            Workload { partitions: n, ..w }
         }),
-        ("scale/groups", &args.groups, |w, n| Workload {
+        (scenario::SCALE_SERIES[1], &args.groups, |w, n| Workload {
             groups: n,
             ..w
         }),
-        ("scale/members", &args.members, |w, n| Workload {
+        (scenario::SCALE_SERIES[2], &args.members, |w, n| Workload {
             partitions: 8,
             members: n,
             ..w

@@ -4,10 +4,10 @@
 
 use clap::Parser;
 use ringgroup::ring::WaitStrategy;
+use ringgroup_results::names::scenario;
 
-use super::workload::Workload;
 use crate::common::{Common, Ctx, Wait};
-use crate::report::Record;
+use crate::workload::{measure, parse_size, Workload};
 
 /// Flags of `throughput`.
 #[derive(Parser, Debug)]
@@ -37,14 +37,6 @@ pub struct Args {
     pub common: Common,
 }
 
-/// Accepts the three message sizes the workload is built for.
-pub fn parse_size(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n @ (8 | 64 | 256)) => Ok(n),
-        _ => Err(format!("{s:?} is not a message size: use 8, 64 or 256")),
-    }
-}
-
 /// Runs the scenario.
 pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
     let workload = Workload {
@@ -57,40 +49,7 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
         size: args.size,
         wait: WaitStrategy::BusySpin,
     };
-    let record = measure("throughput", &workload, args.common.runs(), ctx)?;
+    let record = measure(scenario::THROUGHPUT, &workload, args.common.runs(), ctx)?;
     ctx.emit(record, workload.threads());
     Ok(())
-}
-
-/// Runs `workload` `runs` times and summarises it as a `scenario` record of ringgroup.
-pub fn measure(scenario: &str, w: &Workload, runs: u32, ctx: &mut Ctx) -> Result<Record, String> {
-    let (mut rates, mut allocs) = (Vec::new(), Vec::new());
-    for run in 1..=runs {
-        let m = w.run(&ctx.cores)?;
-        rates.push(m.mmsgs_per_s());
-        allocs.push(m.allocs_per_msg);
-        ctx.progress.step(format!(
-            "{scenario} p={} g={} m={} batch={} size={}: run {run}/{runs}: {:.1} M msg/s",
-            w.partitions,
-            w.groups,
-            w.members,
-            w.batch,
-            w.size,
-            m.mmsgs_per_s()
-        ));
-    }
-    let gbytes: Vec<f64> = rates.iter().map(|r| r * w.size as f64 / 1e3).collect();
-    let deliveries: Vec<f64> = rates.iter().map(|r| r * f64::from(w.groups)).collect();
-    let worst_allocs = allocs.iter().copied().fold(0.0, f64::max);
-    Ok(Record::new(scenario, "ringgroup", runs)
-        .param("partitions", w.partitions)
-        .param("groups", w.groups)
-        .param("members", w.members)
-        .param("batch", w.batch)
-        .param("size_bytes", w.size)
-        .param("messages", w.messages)
-        .summary("mmsgs_per_s", &rates)
-        .summary("gbytes_per_s", &gbytes)
-        .summary("deliveries_mmsgs_per_s", &deliveries)
-        .figure("allocs_per_msg", crate::report::round(worst_allocs)))
 }

@@ -13,7 +13,8 @@ use super::{
     fmt_ns, fmt_num, legend_width, page, param_suffix, sources, varying_params, with_legend, Area,
     Axis, DrawResult, Entry, Mark, Outcome, CAPTION_SIZE, DESC_SIZE, FONT, LABEL_SIZE,
 };
-use crate::load::{newest, Record, SavedRun};
+use ringgroup_results::names::{chart, scenario};
+use ringgroup_results::{newest, Record, SavedRun};
 
 /// At most this many panels; the rest are noted.
 const MAX_PANELS: usize = 6;
@@ -98,7 +99,7 @@ fn next_125(x: f64) -> Option<f64> {
 
 /// Draws the chart into `dir/handoff.svg`.
 pub fn draw(runs: &[SavedRun], dir: &Path, notes: &mut Vec<String>) -> DrawResult<Outcome> {
-    let picked = newest(runs, |s| s == "rebalance" || s.starts_with("rebalance/"));
+    let picked = newest(runs, |s| scenario::is_of(s, scenario::REBALANCE));
     let all: Vec<&Record> = picked.iter().map(|(_, r)| *r).collect();
     let apart = varying_params(&all, &[]);
     let mut panels = Vec::new();
@@ -152,7 +153,7 @@ pub fn draw(runs: &[SavedRun], dir: &Path, notes: &mut Vec<String>) -> DrawResul
                 .into(),
         ));
     }
-    let path = dir.join("handoff.svg");
+    let path = dir.join(chart::HANDOFF);
     let height = 90 + 340 * panels.len() as u32;
     let area = page(
         &path,

@@ -14,7 +14,8 @@ use super::{
     fmt_ns, legend_width, page, palette, param_suffix, sources, system_color, varying_params,
     with_legend, Axis, DrawResult, Entry, Mark, Outcome, DESC_SIZE, FONT, LABEL_SIZE,
 };
-use crate::load::{newest, Record, SavedRun};
+use ringgroup_results::names::{chart, scenario};
+use ringgroup_results::{newest, Record, SavedRun};
 
 /// Where a percentile goes on the x axis: `-log10(1 - p/100)`, for `0 <= p < 100`.
 pub fn nines(p: f64) -> f64 {
@@ -137,7 +138,7 @@ fn points_of(r: &Record, notes: &mut Vec<String>) -> Result<(Vec<(At, f64)>, boo
 /// Draws the chart into `dir/latency.svg`.
 pub fn draw(runs: &[SavedRun], dir: &Path, notes: &mut Vec<String>) -> DrawResult<Outcome> {
     let picked = newest(runs, |s| {
-        s.starts_with("latency/") || s == "compare/ping-pong"
+        scenario::is_of(s, scenario::LATENCY) || s == scenario::of(scenario::COMPARE, "ping-pong")
     });
     let records: Vec<&Record> = picked.iter().map(|(_, r)| *r).collect();
     let mut lines = Vec::new();
@@ -236,7 +237,7 @@ pub fn draw(runs: &[SavedRun], dir: &Path, notes: &mut Vec<String>) -> DrawResul
         })
         .collect();
 
-    let path = dir.join("latency.svg");
+    let path = dir.join(chart::LATENCY);
     let area = page(&path, (1100, 640), "Latency percentiles", &sources(used))?;
     let mut entries: Vec<Entry> = lines
         .iter()

@@ -19,7 +19,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde_json::Value;
 
-use crate::load::{Record, SavedRun};
+use ringgroup_results::names::system;
+use ringgroup_results::{Record, SavedRun};
 
 /// A drawing error (plotters or the file system).
 pub type DrawResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -61,15 +62,9 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(0xba, 0xb0, 0xac),
 ];
 
-/// The systems in chart order; each keeps its palette colour on every chart.
-pub const SYSTEMS: [&str; 6] = [
-    "ringgroup",
-    "rtrb",
-    "disruptor",
-    "crossbeam-channel",
-    "crossbeam-queue",
-    "bus",
-];
+/// The systems in chart order (the results schema's list); each keeps its palette colour on
+/// every chart.
+pub const SYSTEMS: [&str; 6] = system::ALL;
 
 /// Grey for text that is not data.
 pub const MUTED: RGBColor = RGBColor(90, 90, 90);
@@ -89,13 +84,7 @@ pub fn system_color(system: &str, others: &[String]) -> RGBColor {
 
 /// Known systems first, in [`SYSTEMS`] order, then the others by name.
 pub fn system_order(a: &str, b: &str) -> std::cmp::Ordering {
-    let rank = |s: &str| {
-        SYSTEMS
-            .iter()
-            .position(|k| *k == s)
-            .unwrap_or(SYSTEMS.len())
-    };
-    rank(a).cmp(&rank(b)).then_with(|| a.cmp(b))
+    system::rank(a).cmp(&system::rank(b)).then_with(|| a.cmp(b))
 }
 
 /// Starts an SVG page: white, with `title` and the subtitle for `sources`; returns the area
@@ -116,14 +105,17 @@ pub fn page<'a>(
     Ok(root.margin(4, 10, 10, 10))
 }
 
-/// `CPU: <model> (2 cores) · run 2026-11-22 14:03:07 UTC`, naming every CPU and the span of
-/// dates when the chart draws on several runs.
+/// `CPU: <model> (2 cores) · run 2026-11-22 14:03:07 UTC`, naming every CPU (its records'
+/// CPU models; "unknown" for a run that recorded none) and the span of dates when the chart
+/// draws on several runs.
 pub fn subtitle(sources: &[&SavedRun]) -> String {
     let cpus: BTreeSet<String> = sources
         .iter()
-        .map(|run| match run.cores {
-            Some(n) => format!("{} ({n} cores)", run.cpu),
-            None => run.cpu.clone(),
+        .flat_map(|run| {
+            run.cpus().into_iter().map(|cpu| match run.machine.cores {
+                Some(n) => format!("{cpu} ({n} cores)"),
+                None => cpu.to_owned(),
+            })
         })
         .collect();
     let dates: BTreeSet<&str> = sources.iter().map(|run| run.date.as_str()).collect();
@@ -440,6 +432,31 @@ pub fn with_legend<'a>(area: &Area<'a>, entries: &[Entry], width: u32) -> DrawRe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_subtitle_names_the_records_cpus() {
+        let parse = |file: &str, text: &str| {
+            ringgroup_results::parse_run(file, text, &mut Vec::new()).unwrap()
+        };
+        let labelled = parse(
+            "2026-12-02T000000Z-suite.json",
+            r#"{"date": "2026-12-02 00:00:00 UTC", "machine": {"cpu": "Machine CPU", "cores": 2},
+              "records": [{"scenario": "compare/spsc", "system": "rtrb", "cpu": "Record CPU",
+                           "figures": {"mmsgs_per_s": 1}}]}"#,
+        );
+        let old = parse(
+            "2026-11-22T000000Z-suite.json",
+            r#"{"date": "2026-11-22 00:00:00 UTC", "machine": {"cpu": "Old CPU"},
+              "records": [{"scenario": "compare/spsc", "system": "rtrb",
+                           "figures": {"mmsgs_per_s": 1}}]}"#,
+        );
+        let unknown = parse("x.json", r#"{"records": []}"#);
+        assert_eq!(
+            subtitle(&[&labelled, &old, &unknown]),
+            "CPU: Old CPU | Record CPU (2 cores) | unknown · runs 2026-11-22 00:00:00 UTC … x.json \
+             (3 files)"
+        );
+    }
 
     #[test]
     fn numbers_read_well() {

@@ -12,10 +12,11 @@ use super::{
     with_legend, Area, Axis, DrawResult, Entry, Mark, Outcome, CAPTION_SIZE, DESC_SIZE, FONT,
     LABEL_SIZE,
 };
-use crate::load::{newest, Record, SavedRun};
+use ringgroup_results::names::{chart, scenario};
+use ringgroup_results::{newest, Record, SavedRun};
 
 /// The series in chart order; others follow by name.
-const SERIES: [&str; 3] = ["scale/partitions", "scale/groups", "scale/members"];
+const SERIES: [&str; 3] = scenario::SCALE_SERIES;
 
 /// One point: x, then the median, min and max of a figure.
 type Point = (f64, f64, f64, f64);
@@ -51,7 +52,7 @@ fn spread(r: &Record, key: &str) -> Option<(f64, f64, f64)> {
 
 /// Draws the chart into `dir/scale.svg`.
 pub fn draw(runs: &[SavedRun], dir: &Path, notes: &mut Vec<String>) -> DrawResult<Outcome> {
-    let picked = newest(runs, |s| s.starts_with("scale/"));
+    let picked = newest(runs, |s| scenario::is_of(s, scenario::SCALE));
     let mut panels: Vec<Panel> = Vec::new();
     let mut used = Vec::new();
     let mut scenarios: Vec<&str> = picked.iter().map(|(_, r)| r.scenario.as_str()).collect();
@@ -148,7 +149,7 @@ pub fn draw(runs: &[SavedRun], dir: &Path, notes: &mut Vec<String>) -> DrawResul
             .then_with(|| a.scenario.cmp(&b.scenario))
     });
 
-    let path = dir.join("scale.svg");
+    let path = dir.join(chart::SCALE);
     let height = 90 + 360 * panels.len() as u32;
     let area = page(&path, (1100, height), "Scale curve", &sources(used))?;
     let cells = area.split_evenly((panels.len(), 1));

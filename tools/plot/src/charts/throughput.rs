@@ -12,10 +12,18 @@ use super::{
     fmt_num, legend_width, page, sources, system_color, system_order, with_legend, Axis,
     DrawResult, Entry, Mark, Outcome, DESC_SIZE, FONT, LABEL_SIZE,
 };
-use crate::load::{newest, SavedRun};
+use ringgroup_results::names::{chart, scenario};
+use ringgroup_results::{newest, SavedRun};
 
-/// The cases in chart order; others follow by name.
-const CASES: [&str; 3] = ["compare/spsc", "compare/spsc-batch", "compare/fanout-3"];
+/// The stream cases of `compare`, in chart order (others follow by name): every case but
+/// ping-pong.
+fn cases_in_order() -> Vec<String> {
+    let streams = &scenario::COMPARE_CASES[..3];
+    streams
+        .iter()
+        .map(|case| scenario::of(scenario::COMPARE, case))
+        .collect()
+}
 
 /// One bar: a system's median on a case and its spread over runs.
 struct Bar {
@@ -27,7 +35,7 @@ struct Bar {
 
 /// Draws the chart into `dir/throughput.svg`.
 pub fn draw(runs: &[SavedRun], dir: &Path, notes: &mut Vec<String>) -> DrawResult<Outcome> {
-    let picked = newest(runs, |s| s.starts_with("compare/"));
+    let picked = newest(runs, |s| scenario::is_of(s, scenario::COMPARE));
     let mut cases: Vec<(String, Vec<Bar>)> = Vec::new();
     let mut used = Vec::new();
     for (run, r) in &picked {
@@ -83,7 +91,8 @@ pub fn draw(runs: &[SavedRun], dir: &Path, notes: &mut Vec<String>) -> DrawResul
             "throughput.svg: no compare/* record with mmsgs_per_s in the saved results".into(),
         ));
     }
-    let rank = |c: &str| CASES.iter().position(|k| *k == c).unwrap_or(CASES.len());
+    let order = cases_in_order();
+    let rank = |c: &str| order.iter().position(|k| k == c).unwrap_or(order.len());
     cases.sort_by(|a, b| rank(&a.0).cmp(&rank(&b.0)).then_with(|| a.0.cmp(&b.0)));
     for (_, bars) in &mut cases {
         bars.sort_by(|a, b| system_order(&a.system, &b.system));
@@ -103,7 +112,7 @@ pub fn draw(runs: &[SavedRun], dir: &Path, notes: &mut Vec<String>) -> DrawResul
         .collect();
     let color = |s: &str| system_color(s, &others);
 
-    let path = dir.join("throughput.svg");
+    let path = dir.join(chart::THROUGHPUT);
     let area = page(
         &path,
         (1100, 620),

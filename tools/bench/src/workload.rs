@@ -1,4 +1,5 @@
-//! The topic workload that `throughput`, `fanout` and `scale` measure.
+//! The topic workload that `throughput`, `fanout` and `scale` measure, and how they measure it
+//! ([`measure`]: runs, summary, record).
 //!
 //! One producer thread owns every partition's writer and publishes `batch` messages to each
 //! partition in turn. Each of `groups` groups has `members` consumer threads polling up to
@@ -14,10 +15,13 @@ use std::time::{Duration, Instant};
 
 use ringgroup::ring::WaitStrategy;
 use ringgroup::topic::Topic;
+use ringgroup_results::names::system;
+use ringgroup_testkit::alloc;
+use ringgroup_testkit::threads::start_line;
 
-use crate::alloc;
+use crate::common::Ctx;
 use crate::cores::Cores;
-use crate::threads::start_line;
+use crate::report::{round, Record};
 
 /// A message of `W` words (8 × `W` bytes); word 0 is the partition offset.
 #[derive(Clone, Copy)]
@@ -117,7 +121,7 @@ impl Workload {
         let (start, ends, delivered) = thread::scope(|s| {
             let arrived = &arrived;
             let mut handles = Vec::new();
-            for (slot, (group, mut consumer)) in consumers.into_iter().enumerate() {
+            for (slot, (group, consumer)) in consumers.into_iter().enumerate() {
                 handles.push(s.spawn(move || {
                     cores.pin(slot + 1);
                     // Settle the assignment before the clock starts.
@@ -194,4 +198,45 @@ impl Workload {
             allocs_per_msg: alloc::per_message(before, published),
         })
     }
+}
+
+/// Accepts the three message sizes the workload is built for.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n @ (8 | 64 | 256)) => Ok(n),
+        _ => Err(format!("{s:?} is not a message size: use 8, 64 or 256")),
+    }
+}
+
+/// Runs `workload` `runs` times and summarises it as a `scenario` record of ringgroup.
+pub fn measure(scenario: &str, w: &Workload, runs: u32, ctx: &mut Ctx) -> Result<Record, String> {
+    let (mut rates, mut allocs) = (Vec::new(), Vec::new());
+    for run in 1..=runs {
+        let m = w.run(&ctx.cores)?;
+        rates.push(m.mmsgs_per_s());
+        allocs.push(m.allocs_per_msg);
+        ctx.progress.step(format!(
+            "{scenario} p={} g={} m={} batch={} size={}: run {run}/{runs}: {:.1} M msg/s",
+            w.partitions,
+            w.groups,
+            w.members,
+            w.batch,
+            w.size,
+            m.mmsgs_per_s()
+        ));
+    }
+    let gbytes: Vec<f64> = rates.iter().map(|r| r * w.size as f64 / 1e3).collect();
+    let deliveries: Vec<f64> = rates.iter().map(|r| r * f64::from(w.groups)).collect();
+    let worst_allocs = allocs.iter().copied().fold(0.0, f64::max);
+    Ok(Record::new(scenario, system::RINGGROUP, runs)
+        .param("partitions", w.partitions)
+        .param("groups", w.groups)
+        .param("members", w.members)
+        .param("batch", w.batch)
+        .param("size_bytes", w.size)
+        .param("messages", w.messages)
+        .summary("mmsgs_per_s", &rates)
+        .summary("gbytes_per_s", &gbytes)
+        .summary("deliveries_mmsgs_per_s", &deliveries)
+        .figure("allocs_per_msg", round(worst_allocs)))
 }

@@ -1,0 +1,97 @@
+//! The names the schema uses: scenarios, systems and charts.
+
+/// Scenario names. A record's `scenario` is a family (the subcommand) with, where it has
+/// several, the case or series after a `/`: `compare/spsc`, `latency/fixed-rate`,
+/// `scale/groups`, `balance/weighted`.
+pub mod scenario {
+    /// `throughput`: M msg/s through partitions × groups × members.
+    pub const THROUGHPUT: &str = "throughput";
+    /// `latency/ping-pong` and `latency/fixed-rate`.
+    pub const LATENCY: &str = "latency";
+    /// `fanout`: one partition read by several groups.
+    pub const FANOUT: &str = "fanout";
+    /// `scale/partitions`, `scale/groups`, `scale/members`.
+    pub const SCALE: &str = "scale";
+    /// `rebalance`: handoff times, stalls and duplicates.
+    pub const REBALANCE: &str = "rebalance";
+    /// `balance/<assignor>`: members of unequal speed.
+    pub const BALANCE: &str = "balance";
+    /// `compare/<case>`: ringgroup against the peers.
+    pub const COMPARE: &str = "compare";
+    /// `chaos`: the consumer-group chaos workload.
+    pub const CHAOS: &str = "chaos";
+
+    /// Every family, in the default suite's order (also the order of the results README).
+    pub const FAMILIES: [&str; 8] = [
+        COMPARE, THROUGHPUT, LATENCY, FANOUT, SCALE, REBALANCE, BALANCE, CHAOS,
+    ];
+
+    /// `latency`'s round trips through two topics.
+    pub const LATENCY_PING_PONG: &str = "latency/ping-pong";
+    /// `latency`'s one-way times at a fixed offered rate.
+    pub const LATENCY_FIXED_RATE: &str = "latency/fixed-rate";
+    /// `scale`'s three series, in the order they run.
+    pub const SCALE_SERIES: [&str; 3] = ["scale/partitions", "scale/groups", "scale/members"];
+    /// `compare`'s cases, in report order.
+    pub const COMPARE_CASES: [&str; 4] = ["spsc", "spsc-batch", "fanout-3", "ping-pong"];
+
+    /// `family/case`.
+    pub fn of(family: &str, case: &str) -> String {
+        format!("{family}/{case}")
+    }
+
+    /// The family of a scenario: what comes before any `/`.
+    pub fn family(scenario: &str) -> &str {
+        scenario.split('/').next().unwrap_or(scenario)
+    }
+
+    /// Whether `scenario` is `family` itself or one of its cases.
+    pub fn is_of(scenario: &str, family: &str) -> bool {
+        self::family(scenario) == family
+    }
+}
+
+/// System names: `ringgroup` and the peers, by their crate names.
+pub mod system {
+    /// Every system, ringgroup first: `ringgroup`, then the peers `rtrb`
+    /// (`rtrb::RingBuffer`), `disruptor` (`disruptor::build_single_producer`),
+    /// `crossbeam-channel` (`crossbeam_channel::bounded`), `crossbeam-queue`
+    /// (`crossbeam_queue::ArrayQueue`) and `bus` (`bus::Bus`). This is the harness's order
+    /// (its `--systems` values) and the charts' (each system keeps its colour on every chart).
+    pub const ALL: [&str; 6] = [
+        "ringgroup",
+        "rtrb",
+        "disruptor",
+        "crossbeam-channel",
+        "crossbeam-queue",
+        "bus",
+    ];
+
+    /// ringgroup itself.
+    pub const RINGGROUP: &str = ALL[0];
+
+    /// A system's place in [`ALL`]; systems not in it come after, at `ALL.len()`.
+    pub fn rank(name: &str) -> usize {
+        ALL.iter().position(|s| *s == name).unwrap_or(ALL.len())
+    }
+}
+
+/// The charts `ringgroup-plot` draws into a results directory, which the README links.
+pub mod chart {
+    /// Throughput per system, from the `compare` stream cases.
+    pub const THROUGHPUT: &str = "throughput.svg";
+    /// Latency percentile curves.
+    pub const LATENCY: &str = "latency.svg";
+    /// The scale series.
+    pub const SCALE: &str = "scale.svg";
+    /// Rebalance handoff times.
+    pub const HANDOFF: &str = "handoff.svg";
+
+    /// Every chart file with its caption, in drawing order.
+    pub const ALL: [(&str, &str); 4] = [
+        (THROUGHPUT, "Throughput per system (compare)"),
+        (LATENCY, "Latency percentiles"),
+        (SCALE, "Scale curve"),
+        (HANDOFF, "Rebalance handoff times"),
+    ];
+}
