@@ -355,3 +355,72 @@ fn pinning_to_a_missing_core_is_an_error() {
         })
     );
 }
+
+/// Yields `good` messages, then panics (an iterator whose source fails midway).
+fn failing_after(good: usize, drops: &Arc<AtomicUsize>) -> impl Iterator<Item = Counted> + '_ {
+    (0..).map(move |i| {
+        if i == good {
+            // Unwinds without the panic hook's message.
+            std::panic::resume_unwind(Box::new("the source failed"));
+        }
+        Counted(drops.clone())
+    })
+}
+
+#[test]
+fn a_panic_inside_a_batch_publishes_what_was_written() {
+    for (capacity, before) in [(8, 0), (8, 6), (4, 9)] {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (mut writer, subscriber) = Ring::builder().capacity(capacity).build().unwrap();
+        let mut reader = subscriber.subscribe(StartAt::Earliest).unwrap();
+        for _ in 0..before {
+            writer.publish(Counted(drops.clone()));
+            drop(reader.try_poll(1).unwrap());
+        }
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            writer.publish_batch(failing_after(3, &drops))
+        }));
+        assert!(result.is_err());
+        assert_eq!(writer.next_offset(), before as u64 + 3);
+        assert_eq!(
+            reader.try_poll(16).unwrap().len(),
+            3,
+            "the written prefix is published"
+        );
+        // The same through a claim's `extend`.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut claim = writer.claim(capacity).unwrap();
+            claim.extend(failing_after(2, &drops));
+        }));
+        assert!(result.is_err());
+        assert_eq!(reader.try_poll(16).unwrap().len(), 2);
+        drop((writer, reader, subscriber));
+        assert_eq!(
+            drops.load(Ordering::Relaxed),
+            before + 5,
+            "I8: each dropped once"
+        );
+    }
+}
+
+#[test]
+fn a_forgotten_claim_leaks_nothing_and_is_published_by_the_next_write() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (mut writer, subscriber) = Ring::builder().capacity(8).build().unwrap();
+    let mut reader = subscriber.subscribe(StartAt::Earliest).unwrap();
+    let mut claim = writer.claim(4).unwrap();
+    claim.push(Counted(drops.clone())).ok().unwrap();
+    claim.push(Counted(drops.clone())).ok().unwrap();
+    std::mem::forget(claim);
+    assert_eq!(writer.next_offset(), 2, "pushed messages count at once");
+    writer.publish(Counted(drops.clone()));
+    assert_eq!(reader.try_poll(16).unwrap().len(), 3);
+    // Forgotten last: the writer's drop publishes it, and the ring's drop frees it.
+    let mut claim = writer.claim(1).unwrap();
+    claim.push(Counted(drops.clone())).ok().unwrap();
+    std::mem::forget(claim);
+    drop(writer);
+    assert_eq!(reader.try_poll(16).unwrap().len(), 1);
+    drop((reader, subscriber));
+    assert_eq!(drops.load(Ordering::Relaxed), 4);
+}

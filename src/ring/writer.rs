@@ -212,7 +212,9 @@ impl<T> Writer<T> {
         // The first message is taken before waiting for space, so an empty iterator never
         // waits on a full ring.
         while let Some(first) = messages.next() {
-            let wanted = (1 + messages.size_hint().0 as u64).min(this.shared.capacity / 2);
+            let wanted = (messages.size_hint().0 as u64)
+                .saturating_add(1)
+                .min(this.shared.capacity / 2);
             if this.gate.head + wanted > this.gate.limit {
                 this.gate.refresh(&this.shared, wanted);
             }
