@@ -10,7 +10,8 @@ use std::time::Duration;
 use loom::thread;
 use ringgroup::group::MemberInfo;
 use ringgroup::{
-    Assignor, CommitError, ConsumeError, Consumer, Group, Producer, Topic, WaitStrategy,
+    Assignor, Backpressure, CommitError, ConsumeError, Consumer, Group, Producer, SeekError, Topic,
+    WaitStrategy,
 };
 
 const WAIT: Duration = Duration::from_secs(3600);
@@ -56,9 +57,10 @@ impl Assignor for Newest {
     }
 }
 
-/// Handoff: A consumes while B's join asks for the partition. A hands it over between batches
-/// (release before acquire) and B resumes at A's commit: 0 and 1 are seen once each, in order,
-/// and the two never touch the cursor at once (the cell check).
+/// Handoff: A consumes while B joins and polls. B's join asks for the partition; A hands it
+/// over between batches (release before acquire) and B resumes at A's commit, all while B polls
+/// concurrently: 0 and 1 are seen once each, in order, and the two never touch the cursor at
+/// once (the cell check).
 #[test]
 fn handoff_moves_one_partition_without_loss() {
     loom::model(|| {
@@ -81,20 +83,152 @@ fn handoff_moves_one_partition_without_loss() {
         });
         let joiner = {
             let group = group.clone();
-            thread::spawn(move || group.join().unwrap())
+            thread::spawn(move || {
+                let b = group.join().unwrap();
+                let mut seen = Vec::new();
+                for _ in 0..2 {
+                    if let Ok(offsets) = poll_offsets_now(&b) {
+                        seen.extend(offsets);
+                    }
+                }
+                (seen, b)
+            })
         };
-        let b = joiner.join().unwrap();
+        let (seen_by_b, b) = joiner.join().unwrap();
         let (seen_by_a, a) = consumer_a.join().unwrap();
         seen.extend(seen_by_a);
+        seen.extend(seen_by_b);
         // If A has not seen the revoke yet, its next poll hands over before reading.
         let _ = poll_offsets_now(&a);
         if seen.len() < 2 {
             seen.extend(poll_offsets(&b, 2).unwrap());
         }
         assert_eq!(poll_offsets_now(&b), Err(ConsumeError::Timeout)); // B has synced
+        seen.sort();
         assert_eq!(seen, vec![0, 1]);
         assert_eq!(a.assignment(), vec![]);
         assert_eq!(b.assignment().len(), 1);
+    });
+}
+
+/// The new owner's first sync races the old owner's handoff: B has joined (so A is asked to
+/// hand over) and both poll at once. B may find the partition assigned to it before the epoch
+/// bump that announces it; it then leases the cursor on the strength of the table word alone,
+/// so the word's acquire (load and lease CAS) must order B's cursor accesses after A's commit.
+/// B resumes at A's commit: it sees 1, never 0.
+#[test]
+fn the_new_owners_first_sync_races_the_handoff() {
+    loom::model(|| {
+        let (topic, mut producer) = topic(2);
+        let group: Group<u64> = topic.group("g").assignor(Newest).build().unwrap();
+        let a = group.join().unwrap();
+        producer.send_to(0, 0).unwrap();
+        producer.send_to(0, 1).unwrap();
+        assert_eq!(poll_offsets(&a, 1).unwrap(), vec![0]); // committed 1 (auto-commit)
+        let b = group.join().unwrap(); // asks A to hand partition 0 over
+        let handing = thread::spawn(move || {
+            let seen = poll_offsets_now(&a); // syncs first: hands over before reading
+            (seen, a)
+        });
+        let taking = thread::spawn(move || {
+            let mut seen = Vec::new();
+            for _ in 0..2 {
+                if let Ok(offsets) = poll_offsets_now(&b) {
+                    seen.extend(offsets);
+                }
+            }
+            (seen, b)
+        });
+        let (by_a, _a) = handing.join().unwrap();
+        let (mut by_b, b) = taking.join().unwrap();
+        assert_eq!(
+            by_a,
+            Err(ConsumeError::Timeout),
+            "A read after it was asked to hand over"
+        );
+        if by_b.is_empty() {
+            by_b = poll_offsets(&b, 2).unwrap();
+        }
+        assert_eq!(by_b, vec![1]);
+    });
+}
+
+/// A seek back races the writer (the rewind protocol: store the old offset, fence, check the
+/// writer's announcement). Either the ring still holds offset 0 and the member reads 0 and 1
+/// again, intact (the cells check no slot is rewritten under the read), or the seek is refused
+/// and changes nothing.
+#[test]
+fn a_seek_back_races_the_writer() {
+    let mut model = loom::model::Builder::new();
+    model.max_branches = 100_000;
+    model.check(|| {
+        let (topic, mut producer) = topic(2);
+        let group: Group<u64> = topic.group("g").build().unwrap();
+        let a = group.join().unwrap();
+        producer.send_to(0, 0).unwrap();
+        producer.send_to(0, 1).unwrap();
+        assert_eq!(poll_offsets(&a, 2).unwrap(), vec![0, 1]); // committed 2
+        let writer = thread::spawn(move || {
+            producer.send_to(0, 2).unwrap(); // may reuse slot 0 unless the seek holds it
+            producer
+        });
+        let mut seen = Vec::new();
+        match a.seek(0, 0) {
+            Ok(()) => {
+                while seen.len() < 2 {
+                    seen.extend(poll_offsets(&a, 2).unwrap());
+                }
+                assert_eq!(&seen[..2], &[0, 1]);
+            }
+            Err(SeekError::NotRetained { partition: 0, .. }) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+        let _producer = writer.join().unwrap();
+        while seen.last() != Some(&2) {
+            seen.extend(poll_offsets(&a, 2).unwrap());
+        }
+    });
+}
+
+/// A lossy member between batches does not gate the writer, which may lap it; a lent batch
+/// does. Whatever the interleaving, the member reads only intact slots (the cells check), in
+/// increasing order, and what it skipped is counted.
+#[test]
+fn a_lossy_member_is_lapped_but_reads_only_intact_slots() {
+    let mut model = loom::model::Builder::new();
+    model.max_branches = 100_000;
+    model.check(|| {
+        let (topic, mut producer) = topic(2);
+        let group: Group<u64> = topic
+            .group("g")
+            .backpressure(Backpressure::Lossy)
+            .build()
+            .unwrap();
+        let a = group.join().unwrap();
+        assert_eq!(poll_offsets_now(&a), Err(ConsumeError::Timeout)); // takes partition 0
+        let writer = thread::spawn(move || {
+            for value in 0..4 {
+                producer.send_to(0, value).unwrap();
+            }
+            producer
+        });
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            if let Ok(offsets) = poll_offsets_now(&a) {
+                seen.extend(offsets);
+            }
+        }
+        let _producer = writer.join().unwrap();
+        while seen.last() != Some(&3) {
+            seen.extend(poll_offsets(&a, 2).unwrap());
+        }
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+        let skipped = group.metrics().partitions[0].skipped;
+        assert_eq!(
+            seen.len() as u64 + skipped,
+            4,
+            "{seen:?}, skipped {skipped}"
+        );
     });
 }
 

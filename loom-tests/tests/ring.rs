@@ -188,6 +188,19 @@ fn parked_reader_is_woken() {
     });
 }
 
+/// A reader parked on an empty ring drains to `Closed` when the writer goes (I7): the close is
+/// the only event, so a notify that misses the parked reader leaves it asleep for good.
+#[test]
+fn parked_reader_drains_to_closed() {
+    loom::model(|| {
+        let (writer, subscriber) = ring(2, WaitStrategy::SpinThenPark);
+        let mut reader = subscriber.subscribe(StartAt::Earliest).unwrap();
+        let consumer = thread::spawn(move || drain(&mut reader, 1));
+        drop(writer);
+        assert!(consumer.join().unwrap().is_empty());
+    });
+}
+
 /// A writer parked waiting for space is always woken by the reader's release (I7), and a
 /// reader parked on an empty ring is woken by the close.
 #[test]
