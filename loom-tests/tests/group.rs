@@ -17,11 +17,20 @@ use ringgroup::{
 const WAIT: Duration = Duration::from_secs(3600);
 
 fn topic(capacity: usize) -> (Topic<u64>, Producer<u64>) {
+    topic_with(1, capacity, WaitStrategy::BusySpin)
+}
+
+/// A topic of `partitions`, one reader slot each.
+fn topic_with(
+    partitions: u32,
+    capacity: usize,
+    strategy: WaitStrategy,
+) -> (Topic<u64>, Producer<u64>) {
     Topic::builder("t")
-        .partitions(1)
+        .partitions(partitions)
         .capacity(capacity)
         .max_groups(1)
-        .wait_strategy(WaitStrategy::BusySpin)
+        .wait_strategy(strategy)
         .build()
         .unwrap()
 }
@@ -30,6 +39,14 @@ fn topic(capacity: usize) -> (Topic<u64>, Producer<u64>) {
 fn poll_offsets_now(member: &Consumer<u64>) -> Result<Vec<u64>, ConsumeError> {
     let records = member.poll(1, Duration::ZERO)?;
     Ok(records.iter().map(|r| r.offset).collect())
+}
+
+/// Polls twice without waiting; the offsets of whatever came (errors are a normal outcome).
+fn poll_twice(member: &Consumer<u64>) -> Vec<u64> {
+    (0..2)
+        .filter_map(|_| poll_offsets_now(member).ok())
+        .flatten()
+        .collect()
 }
 
 /// Polls one batch and returns its offsets, checking each value equals its offset.
@@ -57,6 +74,17 @@ impl Assignor for Newest {
     }
 }
 
+/// A group that gives every partition to its newest member, its first member A, and offsets 0
+/// and 1 published on its one partition of capacity 2.
+fn newest_owner_of_two() -> (Group<u64>, Producer<u64>, Consumer<u64>) {
+    let (topic, mut producer) = topic(2);
+    let group: Group<u64> = topic.group("g").assignor(Newest).build().unwrap();
+    let a = group.join().unwrap();
+    producer.send_to(0, 0).unwrap();
+    producer.send_to(0, 1).unwrap();
+    (group, producer, a)
+}
+
 /// Handoff: A consumes while B joins and polls. B's join asks for the partition; A hands it
 /// over between batches (release before acquire) and B resumes at A's commit, all while B polls
 /// concurrently: 0 and 1 are seen once each, in order, and the two never touch the cursor at
@@ -64,11 +92,7 @@ impl Assignor for Newest {
 #[test]
 fn handoff_moves_one_partition_without_loss() {
     loom::model(|| {
-        let (topic, mut producer) = topic(2);
-        let group: Group<u64> = topic.group("g").assignor(Newest).build().unwrap();
-        let a = group.join().unwrap();
-        producer.send_to(0, 0).unwrap();
-        producer.send_to(0, 1).unwrap();
+        let (group, _producer, a) = newest_owner_of_two();
         let mut seen = poll_offsets(&a, 1).unwrap(); // A owns partition 0, read 0
         let consumer_a = thread::spawn(move || {
             let mut seen = Vec::new();
@@ -85,12 +109,7 @@ fn handoff_moves_one_partition_without_loss() {
             let group = group.clone();
             thread::spawn(move || {
                 let b = group.join().unwrap();
-                let mut seen = Vec::new();
-                for _ in 0..2 {
-                    if let Ok(offsets) = poll_offsets_now(&b) {
-                        seen.extend(offsets);
-                    }
-                }
+                let seen = poll_twice(&b);
                 (seen, b)
             })
         };
@@ -119,11 +138,7 @@ fn handoff_moves_one_partition_without_loss() {
 #[test]
 fn the_new_owners_first_sync_races_the_handoff() {
     loom::model(|| {
-        let (topic, mut producer) = topic(2);
-        let group: Group<u64> = topic.group("g").assignor(Newest).build().unwrap();
-        let a = group.join().unwrap();
-        producer.send_to(0, 0).unwrap();
-        producer.send_to(0, 1).unwrap();
+        let (group, _producer, a) = newest_owner_of_two();
         assert_eq!(poll_offsets(&a, 1).unwrap(), vec![0]); // committed 1 (auto-commit)
         let b = group.join().unwrap(); // asks A to hand partition 0 over
         let handing = thread::spawn(move || {
@@ -131,12 +146,7 @@ fn the_new_owners_first_sync_races_the_handoff() {
             (seen, a)
         });
         let taking = thread::spawn(move || {
-            let mut seen = Vec::new();
-            for _ in 0..2 {
-                if let Ok(offsets) = poll_offsets_now(&b) {
-                    seen.extend(offsets);
-                }
-            }
+            let seen = poll_twice(&b);
             (seen, b)
         });
         let (by_a, _a) = handing.join().unwrap();
@@ -212,12 +222,7 @@ fn a_lossy_member_is_lapped_but_reads_only_intact_slots() {
             }
             producer
         });
-        let mut seen = Vec::new();
-        for _ in 0..2 {
-            if let Ok(offsets) = poll_offsets_now(&a) {
-                seen.extend(offsets);
-            }
-        }
+        let mut seen = poll_twice(&a);
         let _producer = writer.join().unwrap();
         while seen.last() != Some(&3) {
             seen.extend(poll_offsets(&a, 2).unwrap());
@@ -275,13 +280,7 @@ fn eviction_waits_for_the_borrowed_batch() {
     let mut model = loom::model::Builder::new();
     model.max_branches = 100_000;
     model.check(|| {
-        let (topic, mut producer) = Topic::builder("t")
-            .partitions(1)
-            .capacity(2)
-            .max_groups(1)
-            .wait_strategy(WaitStrategy::SpinThenPark)
-            .build()
-            .unwrap();
+        let (topic, mut producer) = topic_with(1, 2, WaitStrategy::SpinThenPark);
         let group: Group<u64> = topic.group("g").build().unwrap();
         let a = group.join().unwrap();
         producer.send_to(0, 0).unwrap();
@@ -320,13 +319,7 @@ fn eviction_waits_for_the_borrowed_batch() {
 #[test]
 fn members_never_act_on_a_half_written_assignment() {
     loom::model(|| {
-        let (topic, mut producer) = Topic::builder("t")
-            .partitions(2)
-            .capacity(2)
-            .max_groups(1)
-            .wait_strategy(WaitStrategy::BusySpin)
-            .build()
-            .unwrap();
+        let (topic, mut producer) = topic_with(2, 2, WaitStrategy::BusySpin);
         let group: Group<u64> = topic.group("g").build().unwrap();
         let a = group.join().unwrap();
         producer.send_to(0, 0).unwrap();

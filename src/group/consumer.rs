@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use super::builder::Backpressure;
 use super::controller::{GroupInner, Liveness};
-use super::error::{CommitError, ConsumeError, OwnershipError, SeekError};
+use super::error::{ConsumeError, OwnershipError};
 use super::metrics::{AssignedPartition, PartitionLag};
 use super::records::Records;
 use super::table::{PartitionEntry, FENCED, REVOKING};
@@ -77,21 +77,21 @@ use crate::sync::Arc;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Consumer<T> {
-    group: Arc<GroupInner<T>>,
-    state: RefCell<MemberState>,
+    pub(super) group: Arc<GroupInner<T>>,
+    pub(super) state: RefCell<MemberState>,
     listener: RefCell<Option<Box<dyn RebalanceListener<T>>>>,
     /// True while a listener callback runs.
     in_callback: Cell<bool>,
     /// The batch lent now, whose partition's lease the member holds.
-    outstanding: Cell<Option<Outstanding>>,
+    pub(super) outstanding: Cell<Option<Outstanding>>,
 }
 
-struct MemberState {
-    id: u32,
+pub(super) struct MemberState {
+    pub(super) id: u32,
     liveness: Arc<Liveness>,
     weight: u32,
     /// The partitions held, sorted by partition.
-    owned: Vec<Owned>,
+    pub(super) owned: Vec<Owned>,
     /// Per partition, the epoch of this member's latest tenure (current or ended), so a call
     /// about a partition it lost says `Fenced`, and one it never held says `NotOwned`.
     last_epoch: Box<[Option<u32>]>,
@@ -103,23 +103,23 @@ struct MemberState {
 
 /// A partition this member holds, at the epoch it acquired it.
 #[derive(Clone, Copy, Debug)]
-struct Owned {
-    partition: u32,
-    epoch: u32,
-    paused: bool,
+pub(super) struct Owned {
+    pub(super) partition: u32,
+    pub(super) epoch: u32,
+    pub(super) paused: bool,
 }
 
 /// A lent batch: its partition and tenure, its offsets, and a commit asked for while it is lent.
 #[derive(Clone, Copy, Debug)]
-struct Outstanding {
-    partition: u32,
-    first: u64,
-    len: u64,
-    commit: Option<u64>,
+pub(super) struct Outstanding {
+    pub(super) partition: u32,
+    pub(super) first: u64,
+    pub(super) len: u64,
+    pub(super) commit: Option<u64>,
 }
 
 impl Outstanding {
-    fn end(&self) -> u64 {
+    pub(super) fn end(&self) -> u64 {
         self.first + self.len
     }
 }
@@ -511,152 +511,6 @@ impl<T> Consumer<T> {
         Ok(())
     }
 
-    /// Commits everything delivered on every owned partition (records still lent are committed
-    /// when they are dropped).
-    ///
-    /// Every partition is tried; the first error (a partition whose tenure ended) is returned
-    /// after the others were committed.
-    pub fn commit(&self) -> Result<(), CommitError> {
-        let lent = self.outstanding.get().map(|mut lent| {
-            lent.commit = Some(lent.end());
-            self.outstanding.set(Some(lent));
-            lent.partition
-        });
-        let state = self.state.borrow();
-        let mut first_error = Ok(());
-        for owned in state.owned.iter().filter(|o| Some(o.partition) != lent) {
-            let entry = &self.group.entries[owned.partition as usize];
-            if entry.commit_polled(state.id, owned.epoch).is_err() && first_error.is_ok() {
-                first_error = Err(CommitError::Fenced {
-                    partition: owned.partition,
-                    epoch: owned.epoch,
-                });
-            }
-        }
-        first_error
-    }
-
-    /// Commits `offset` (the next offset to read) on `partition`. While records of that
-    /// partition are lent, a commit inside their range takes effect when they are dropped.
-    ///
-    /// Errors: `UnknownPartition`; `Fenced` if this member's tenure ended, `NotOwned` if it never
-    /// held the partition; `BeyondPolled` past what was delivered; `Behind` below the committed
-    /// offset (commits never move back).
-    pub fn commit_offset(&self, partition: u32, offset: u64) -> Result<(), CommitError> {
-        let entry = self.entry(partition)?;
-        if let Some(mut lent) = self.lent_on(partition) {
-            let committed = entry.committed().max(lent.commit.unwrap_or(0));
-            check_commit(partition, offset, committed, lent.end())?;
-            if offset <= lent.first {
-                // SAFETY: the lent batch's lease is ours; the records read only the ring.
-                unsafe { entry.held_cursor() }.commit(offset);
-            } else {
-                lent.commit = Some(offset);
-                self.outstanding.set(Some(lent));
-            }
-            return Ok(());
-        }
-        let (id, epoch) = self.tenure(partition)?;
-        let mut lease = entry
-            .lease(id, epoch)
-            .map_err(|_| CommitError::Fenced { partition, epoch })?;
-        let cursor = lease.cursor();
-        check_commit(partition, offset, cursor.committed(), cursor.position())?;
-        cursor.commit(offset);
-        Ok(())
-    }
-
-    /// Moves this member's read position on `partition` to `offset`. Seeking below the
-    /// committed offset rewinds the commit too, if the ring still holds the messages.
-    pub fn seek(&self, partition: u32, offset: u64) -> Result<(), SeekError> {
-        let entry = self.entry(partition)?;
-        if self.lent_on(partition).is_some() {
-            return Err(SeekError::BatchOutstanding { partition });
-        }
-        let (id, epoch) = self.tenure(partition)?;
-        let mut lease = entry
-            .lease(id, epoch)
-            .map_err(|_| SeekError::Fenced { partition, epoch })?;
-        let cursor = lease.cursor();
-        if offset < cursor.committed() {
-            return cursor
-                .rewind(offset)
-                .map_err(|source| SeekError::NotRetained { partition, source });
-        }
-        let latest = entry.ring().latest_offset();
-        if offset > latest {
-            return Err(SeekError::BeyondLatest {
-                partition,
-                offset,
-                latest,
-            });
-        }
-        cursor.set_position(offset);
-        Ok(())
-    }
-
-    /// The offset of the next record this member will get from `partition` (Kafka's
-    /// `position`): after a lent batch, the offset past it.
-    pub fn position(&self, partition: u32) -> Result<u64, OwnershipError> {
-        let entry = self.entry(partition)?;
-        if let Some(lent) = self.lent_on(partition) {
-            return Ok(lent.end());
-        }
-        let (id, epoch) = self.tenure(partition)?;
-        let mut lease = entry
-            .lease(id, epoch)
-            .map_err(|_| OwnershipError::Fenced { partition, epoch })?;
-        Ok(lease.cursor().position())
-    }
-
-    /// The group's committed offset on `partition` (any partition of the topic, owned or not),
-    /// or `None` if there is no such partition.
-    pub fn committed(&self, partition: u32) -> Option<u64> {
-        self.group
-            .entries
-            .get(partition as usize)
-            .map(PartitionEntry::committed)
-    }
-
-    /// Stops delivering `partitions` (Kafka's `pause`): they stay owned, keep their position,
-    /// and are not returned by `poll` until [`resume`](Self::resume)d. Every partition must be
-    /// owned now, or nothing changes. A partition that moves away is no longer paused.
-    pub fn pause(&self, partitions: &[u32]) -> Result<(), OwnershipError> {
-        self.set_paused(partitions, true)
-    }
-
-    /// Delivers paused partitions again.
-    pub fn resume(&self, partitions: &[u32]) -> Result<(), OwnershipError> {
-        self.set_paused(partitions, false)
-    }
-
-    /// The partitions paused now.
-    pub fn paused(&self) -> Vec<u32> {
-        let state = self.state.borrow();
-        state
-            .owned
-            .iter()
-            .filter(|o| o.paused)
-            .map(|o| o.partition)
-            .collect()
-    }
-
-    fn set_paused(&self, partitions: &[u32], paused: bool) -> Result<(), OwnershipError> {
-        for &partition in partitions {
-            self.entry(partition)?;
-            self.tenure(partition)?;
-        }
-        let mut state = self.state.borrow_mut();
-        for owned in state
-            .owned
-            .iter_mut()
-            .filter(|o| partitions.contains(&o.partition))
-        {
-            owned.paused = paused;
-        }
-        Ok(())
-    }
-
     /// True while this member still owns `partition` at the epoch it acquired it. Use it to
     /// fence side effects, not just commits.
     #[inline]
@@ -697,7 +551,7 @@ impl<T> Consumer<T> {
             .collect()
     }
 
-    fn entry(&self, partition: u32) -> Result<&PartitionEntry<T>, OwnershipError> {
+    pub(super) fn entry(&self, partition: u32) -> Result<&PartitionEntry<T>, OwnershipError> {
         self.group
             .entries
             .get(partition as usize)
@@ -708,12 +562,12 @@ impl<T> Consumer<T> {
     }
 
     /// The lent batch, if it comes from `partition`.
-    fn lent_on(&self, partition: u32) -> Option<Outstanding> {
+    pub(super) fn lent_on(&self, partition: u32) -> Option<Outstanding> {
         self.outstanding.get().filter(|o| o.partition == partition)
     }
 
     /// This member's id and current tenure epoch on `partition`.
-    fn tenure(&self, partition: u32) -> Result<(u32, u32), OwnershipError> {
+    pub(super) fn tenure(&self, partition: u32) -> Result<(u32, u32), OwnershipError> {
         let state = self.state.borrow();
         if let Some(owned) = state.owned.iter().find(|o| o.partition == partition) {
             return Ok((state.id, owned.epoch));
@@ -723,30 +577,6 @@ impl<T> Consumer<T> {
             None => OwnershipError::NotOwned { partition },
         })
     }
-}
-
-/// The rules of a commit: not past what was delivered, not below the commit.
-fn check_commit(
-    partition: u32,
-    offset: u64,
-    committed: u64,
-    polled: u64,
-) -> Result<(), CommitError> {
-    if offset > polled {
-        return Err(CommitError::BeyondPolled {
-            partition,
-            offset,
-            polled,
-        });
-    }
-    if offset < committed {
-        return Err(CommitError::Behind {
-            partition,
-            offset,
-            committed,
-        });
-    }
-    Ok(())
 }
 
 /// An idle member's wait between looks, under the topic's wait strategy: `BusySpin` spins,

@@ -197,6 +197,53 @@ impl fmt::Display for OwnershipError {
 
 impl std::error::Error for OwnershipError {}
 
+/// For an error that has [`OwnershipError`]'s three variants: `From<OwnershipError>`, and
+/// `ownership()` for the way back (its `Display` shows them as `OwnershipError` does).
+macro_rules! ownership_variants {
+    ($error:ident) => {
+        impl From<OwnershipError> for $error {
+            fn from(error: OwnershipError) -> Self {
+                match error {
+                    OwnershipError::UnknownPartition {
+                        partition,
+                        partitions,
+                    } => $error::UnknownPartition {
+                        partition,
+                        partitions,
+                    },
+                    OwnershipError::Fenced { partition, epoch } => {
+                        $error::Fenced { partition, epoch }
+                    }
+                    OwnershipError::NotOwned { partition } => $error::NotOwned { partition },
+                }
+            }
+        }
+
+        impl $error {
+            /// The ownership part of the error, if that is what it is.
+            fn ownership(&self) -> Option<OwnershipError> {
+                match *self {
+                    $error::UnknownPartition {
+                        partition,
+                        partitions,
+                    } => Some(OwnershipError::UnknownPartition {
+                        partition,
+                        partitions,
+                    }),
+                    $error::Fenced { partition, epoch } => {
+                        Some(OwnershipError::Fenced { partition, epoch })
+                    }
+                    $error::NotOwned { partition } => Some(OwnershipError::NotOwned { partition }),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+ownership_variants!(CommitError);
+ownership_variants!(SeekError);
+
 /// Why a commit was rejected. A rejected commit changes nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CommitError {
@@ -239,37 +286,9 @@ pub enum CommitError {
     },
 }
 
-impl From<OwnershipError> for CommitError {
-    fn from(error: OwnershipError) -> Self {
-        match error {
-            OwnershipError::UnknownPartition {
-                partition,
-                partitions,
-            } => CommitError::UnknownPartition {
-                partition,
-                partitions,
-            },
-            OwnershipError::Fenced { partition, epoch } => CommitError::Fenced { partition, epoch },
-            OwnershipError::NotOwned { partition } => CommitError::NotOwned { partition },
-        }
-    }
-}
-
 impl fmt::Display for CommitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            CommitError::UnknownPartition {
-                partition,
-                partitions,
-            } => OwnershipError::UnknownPartition {
-                partition,
-                partitions,
-            }
-            .fmt(f),
-            CommitError::Fenced { partition, epoch } => {
-                OwnershipError::Fenced { partition, epoch }.fmt(f)
-            }
-            CommitError::NotOwned { partition } => OwnershipError::NotOwned { partition }.fmt(f),
             CommitError::BeyondPolled {
                 partition,
                 offset,
@@ -286,6 +305,7 @@ impl fmt::Display for CommitError {
                 f,
                 "offset {offset} on partition {partition} is below the committed {committed}"
             ),
+            _ => self.ownership().map_or(Ok(()), |error| error.fmt(f)),
         }
     }
 }
@@ -337,37 +357,9 @@ pub enum SeekError {
     },
 }
 
-impl From<OwnershipError> for SeekError {
-    fn from(error: OwnershipError) -> Self {
-        match error {
-            OwnershipError::UnknownPartition {
-                partition,
-                partitions,
-            } => SeekError::UnknownPartition {
-                partition,
-                partitions,
-            },
-            OwnershipError::Fenced { partition, epoch } => SeekError::Fenced { partition, epoch },
-            OwnershipError::NotOwned { partition } => SeekError::NotOwned { partition },
-        }
-    }
-}
-
 impl fmt::Display for SeekError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            SeekError::UnknownPartition {
-                partition,
-                partitions,
-            } => OwnershipError::UnknownPartition {
-                partition,
-                partitions,
-            }
-            .fmt(f),
-            SeekError::Fenced { partition, epoch } => {
-                OwnershipError::Fenced { partition, epoch }.fmt(f)
-            }
-            SeekError::NotOwned { partition } => OwnershipError::NotOwned { partition }.fmt(f),
             SeekError::BatchOutstanding { partition } => write!(
                 f,
                 "records from partition {partition} are still lent by an earlier poll"
@@ -383,6 +375,7 @@ impl fmt::Display for SeekError {
             SeekError::NotRetained { partition, .. } => {
                 write!(f, "cannot seek back on partition {partition}")
             }
+            _ => self.ownership().map_or(Ok(()), |error| error.fmt(f)),
         }
     }
 }

@@ -71,6 +71,7 @@ mod controller;
 mod error;
 mod member_id;
 mod metrics;
+mod offsets;
 mod records;
 mod supervisor;
 pub(crate) mod table;

@@ -7,8 +7,8 @@
 //! lends a [`Batch`] of `&T`; releasing the batch stores the new position into the reader's
 //! registration slot with `Release`, which is what lets the writer reuse those slots.
 //!
-//! [`Subscriber::subscribe`] registers a cursor with a CAS on a free slot, fences, and checks
-//! the writer's announced limit (the joining protocol in `shared` module).
+//! [`Subscriber::subscribe`] registers a cursor with a CAS on a free slot; `confirm_start` then
+//! fences and checks the writer's announced limit (the joining protocol in the `shared` module).
 //!
 //! # Invariants
 //! - A reader sees offsets in strictly increasing order, with no gap from its start (I2, I4).

@@ -297,7 +297,7 @@ impl<T> Shared<T> {
     pub(crate) fn announce_limit(&self, limit: u64) {
         // Relaxed: ordered before the writer's rescan by the SeqCst fence that follows.
         self.write_limit.store_relaxed(limit);
-        // SeqCst fence: pairs with the fence in `Subscriber::subscribe` (Dekker): a joining
+        // SeqCst fence: pairs with the fence in `confirm_start` (Dekker): a joining
         // reader sees this announcement or the writer's next scan sees the reader's cursor.
         fence(Ordering::SeqCst);
     }

@@ -14,6 +14,28 @@ use crate::report::{Record, Report};
 /// let it pass.
 pub const STALL: Duration = Duration::from_secs(10);
 
+/// The ring flags of the scenarios that build a topic.
+#[derive(Args, Clone, Debug)]
+pub struct RingFlags {
+    /// Slots per partition: a power of two.
+    #[arg(long, default_value_t = 4096)]
+    pub capacity: usize,
+    /// How a blocked producer, and an idle consumer, wait.
+    #[arg(long, value_enum, default_value_t = Wait::Auto)]
+    pub wait: Wait,
+}
+
+/// The message flags of the throughput-style scenarios.
+#[derive(Args, Clone, Debug)]
+pub struct MessageFlags {
+    /// Messages per publish and at most per poll.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Message size in bytes: 8, 64 or 256.
+    #[arg(long, default_value_t = 8, value_parser = crate::workload::parse_size)]
+    pub size: usize,
+}
+
 /// Flags every subcommand takes.
 #[derive(Args, Clone, Debug, Default)]
 pub struct Common {

@@ -74,6 +74,28 @@ impl Workload {
     }
 
     /// This workload with the producer's wait strategy chosen by `wait` for `cores` cores.
+    /// `partitions × groups × members` with the shared message and ring flags, `messages`
+    /// messages, waiting as `ring.wait` says for this many threads on `cores` cores.
+    pub fn from_flags(
+        (partitions, groups, members): (u32, u32, u32),
+        message: &crate::common::MessageFlags,
+        ring: &crate::common::RingFlags,
+        messages: u64,
+        cores: usize,
+    ) -> Self {
+        Self {
+            partitions,
+            groups,
+            members,
+            batch: message.batch,
+            capacity: ring.capacity,
+            messages,
+            size: message.size,
+            wait: ringgroup::ring::WaitStrategy::BusySpin,
+        }
+        .waiting(ring.wait, cores)
+    }
+
     pub fn waiting(self, wait: crate::common::Wait, cores: usize) -> Self {
         Self {
             wait: wait.strategy(self.threads(), cores),

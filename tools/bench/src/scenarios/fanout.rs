@@ -4,11 +4,10 @@
 //! how the ring shares cores as much as how it scales: `threads_sharing_core` says so.
 
 use clap::Parser;
-use ringgroup::ring::WaitStrategy;
 use ringgroup_results::names::scenario;
 
-use crate::common::{Common, Ctx, Wait};
-use crate::workload::{measure, parse_size, Workload};
+use crate::common::{Common, Ctx, MessageFlags, RingFlags};
+use crate::workload::{measure, Workload};
 
 /// Flags of `fanout`.
 #[derive(Parser, Debug)]
@@ -16,18 +15,10 @@ pub struct Args {
     /// Groups reading the partition (comma list: one record each).
     #[arg(long, value_delimiter = ',', default_values_t = [1u32, 2, 3, 4])]
     pub groups: Vec<u32>,
-    /// Messages per publish and at most per poll.
-    #[arg(long, default_value_t = 64)]
-    pub batch: usize,
-    /// Message size in bytes: 8, 64 or 256.
-    #[arg(long, default_value_t = 8, value_parser = parse_size)]
-    pub size: usize,
-    /// Slots in the partition.
-    #[arg(long, default_value_t = 4096)]
-    pub capacity: usize,
-    /// How a blocked producer waits.
-    #[arg(long, value_enum, default_value_t = Wait::Auto)]
-    pub wait: Wait,
+    #[command(flatten)]
+    pub message: MessageFlags,
+    #[command(flatten)]
+    pub ring: RingFlags,
     #[command(flatten)]
     pub common: Common,
 }
@@ -38,17 +29,13 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
         if groups == 0 {
             return Err("--groups: a group count must be at least 1".into());
         }
-        let workload = Workload {
-            partitions: 1,
-            groups,
-            members: 1,
-            batch: args.batch,
-            capacity: args.capacity,
-            messages: args.common.messages_or(10_000_000),
-            size: args.size,
-            wait: WaitStrategy::BusySpin,
-        }
-        .waiting(args.wait, ctx.cores.count());
+        let workload = Workload::from_flags(
+            (1, groups, 1),
+            &args.message,
+            &args.ring,
+            args.common.messages_or(10_000_000),
+            ctx.cores.count(),
+        );
         let record = measure(scenario::FANOUT, &workload, args.common.runs(), ctx)?;
         ctx.emit(record, workload.threads());
     }

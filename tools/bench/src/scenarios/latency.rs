@@ -72,7 +72,7 @@ use ringgroup_results::names::{scenario, system};
 use ringgroup_testkit::alloc;
 use ringgroup_testkit::threads::{join, start_line};
 
-use crate::common::{Common, Ctx, Wait, STALL};
+use crate::common::{Common, Ctx, RingFlags, Wait, STALL};
 use crate::groups::settle;
 use crate::peers::warmup_round_trips;
 use crate::report::{round, Record};
@@ -88,12 +88,8 @@ pub struct Args {
     /// Offered rate of the fixed-rate mode, in messages per second (1 to 1 000 000 000).
     #[arg(long, default_value_t = 1_000_000)]
     pub rate: u64,
-    /// Slots per partition: a power of two.
-    #[arg(long, default_value_t = 4096)]
-    pub capacity: usize,
-    /// How the producer waits for ring space and an idle consumer for messages.
-    #[arg(long, value_enum, default_value_t = Wait::Auto)]
-    pub wait: Wait,
+    #[command(flatten)]
+    pub ring: RingFlags,
     #[command(flatten)]
     pub common: Common,
 }
@@ -170,14 +166,14 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
         .into());
     }
     let runs = args.common.runs();
-    let strategy = wait_strategy(args.wait, ctx);
+    let strategy = wait_strategy(args.ring.wait, ctx);
     if matches!(args.mode, Mode::PingPong | Mode::Both) {
         let round_trips = args.common.messages_or(DEFAULT_ROUND_TRIPS);
         let warmup = warmup_round_trips(round_trips);
         let scenario = scenario::LATENCY_PING_PONG;
         let mut samples = Vec::new();
         for run in 1..=runs {
-            let sample = ping_pong(args.capacity, strategy, round_trips, warmup, ctx)
+            let sample = ping_pong(args.ring.capacity, strategy, round_trips, warmup, ctx)
                 .map_err(|e| format!("{scenario}: run {run}: {e}"))?;
             ctx.progress.step(format!(
                 "{scenario}: run {run}/{runs}: {}",
@@ -186,7 +182,7 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
             samples.push(sample);
         }
         let record = summarise(scenario, &samples)?
-            .param("capacity", args.capacity)
+            .param("capacity", args.ring.capacity)
             .param("wait", wait_name(strategy))
             .param("round_trips", round_trips)
             .param("warmup_round_trips", warmup)
@@ -199,8 +195,15 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
         let scenario = scenario::LATENCY_FIXED_RATE;
         let mut samples = Vec::new();
         for run in 1..=runs {
-            let sample = fixed_rate(args.capacity, strategy, args.rate, messages, warmup, ctx)
-                .map_err(|e| format!("{scenario}: run {run}: {e}"))?;
+            let sample = fixed_rate(
+                args.ring.capacity,
+                strategy,
+                args.rate,
+                messages,
+                warmup,
+                ctx,
+            )
+            .map_err(|e| format!("{scenario}: run {run}: {e}"))?;
             let late = sample.schedule.map_or(0, |s| s.late_sends);
             ctx.progress.step(format!(
                 "{scenario}: run {run}/{runs}: {}, {late} late sends",
@@ -215,7 +218,7 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
             .collect();
         let late: Vec<f64> = schedules.iter().map(|s| s.late_sends as f64).collect();
         let record = summarise(scenario, &samples)?
-            .param("capacity", args.capacity)
+            .param("capacity", args.ring.capacity)
             .param("wait", wait_name(strategy))
             .param("rate_msgs_per_s", args.rate)
             .param("messages", messages)

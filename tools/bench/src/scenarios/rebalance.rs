@@ -85,7 +85,7 @@ use ringgroup::{ConsumeError, PublishError};
 use ringgroup_results::names::{scenario, system};
 use serde_json::Value;
 
-use crate::common::{Common, Ctx, Wait, STALL};
+use crate::common::{Common, Ctx, RingFlags, STALL};
 use crate::cores::Cores;
 use crate::groups::AssignorKind;
 use crate::report::{round, Record};
@@ -118,12 +118,8 @@ pub struct Args {
     /// commits every N batches, leaving up to (N − 1) × batch messages uncommitted.
     #[arg(long, default_value_t = 0)]
     pub commit_every: u32,
-    /// Slots per partition.
-    #[arg(long, default_value_t = 4096)]
-    pub capacity: usize,
-    /// How the producer waits when a partition is full.
-    #[arg(long, value_enum, default_value_t = Wait::Auto)]
-    pub wait: Wait,
+    #[command(flatten)]
+    pub ring: RingFlags,
     #[command(flatten)]
     pub common: Common,
 }
@@ -186,14 +182,14 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
         changes: args.changes,
         batch: args.batch,
         commit_every: args.commit_every,
-        capacity: args.capacity,
+        capacity: args.ring.capacity,
         messages,
         rate,
         period: Duration::from_nanos(duration_ns / spans),
         assignor: args.assignor,
         wait: ringgroup::ring::WaitStrategy::BusySpin,
     };
-    plan.wait = args.wait.strategy(plan.threads(), ctx.cores.count());
+    plan.wait = args.ring.wait.strategy(plan.threads(), ctx.cores.count());
     let runs = args.common.runs();
     let mut outcomes = Vec::new();
     for run in 1..=runs {

@@ -13,8 +13,8 @@ use clap::Parser;
 use ringgroup::ring::WaitStrategy;
 use ringgroup_results::names::scenario;
 
-use crate::common::{Common, Ctx, Wait};
-use crate::workload::{measure, parse_size, Workload};
+use crate::common::{Common, Ctx, MessageFlags, Wait};
+use crate::workload::{measure, Workload};
 
 /// Flags of `scale`.
 #[derive(Parser, Debug)]
@@ -28,12 +28,8 @@ pub struct Args {
     /// Member counts for the members series (over 8 partitions).
     #[arg(long, value_delimiter = ',', default_values_t = [1u32, 2, 4, 8])]
     pub members: Vec<u32>,
-    /// Messages per publish and at most per poll.
-    #[arg(long, default_value_t = 64)]
-    pub batch: usize,
-    /// Message size in bytes: 8, 64 or 256.
-    #[arg(long, default_value_t = 8, value_parser = parse_size)]
-    pub size: usize,
+    #[command(flatten)]
+    pub message: MessageFlags,
     /// How a blocked producer waits.
     #[arg(long, value_enum, default_value_t = Wait::Auto)]
     pub wait: Wait,
@@ -50,10 +46,10 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
         partitions: 1,
         groups: 1,
         members: 1,
-        batch: args.batch,
+        batch: args.message.batch,
         capacity: 4096,
         messages: args.common.messages_or(4_000_000),
-        size: args.size,
+        size: args.message.size,
         wait: WaitStrategy::BusySpin,
     };
     let series: [Series; 3] = [

@@ -10,8 +10,9 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use super::{
-    fmt_ns, fmt_num, legend_width, page, param_suffix, sources, varying_params, with_legend, Area,
-    Axis, DrawResult, Entry, Mark, Outcome, CAPTION_SIZE, DESC_SIZE, FONT, LABEL_SIZE,
+    chart_on, draw_mesh, fmt_ns, fmt_num, legend_width, page, param_suffix, sources,
+    varying_params, with_legend, Area, Axis, DrawResult, Entry, Mark, MeshSpec, Outcome, FONT,
+    LABEL_SIZE,
 };
 use ringgroup_results::names::{chart, scenario};
 use ringgroup_results::{newest, Record, SavedRun};
@@ -235,27 +236,18 @@ fn draw_panel(panel: &Panel, area: &Area) -> DrawResult<()> {
     let y_axis = Axis::linear(0.0, top, true);
     let y_label = |v: &f64| fmt_num(*v);
 
-    let mut chart = ChartBuilder::on(area)
-        .caption(&panel.title, (FONT, CAPTION_SIZE))
-        .margin(10)
-        .x_label_area_size(45)
-        .y_label_area_size(60)
-        .build_cartesian_2d(x_axis.clone(), y_axis.clone())?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_desc(if log {
+    let mut chart = chart_on(area, Some(&panel.title), 60, x_axis.clone(), y_axis.clone())?;
+    let spec = MeshSpec {
+        x_desc: if log {
             "handoff time (log scale)"
         } else {
             "handoff time"
-        })
-        .y_desc("handoffs")
-        .x_label_formatter(&x_label)
-        .y_label_formatter(&y_label)
-        .label_style((FONT, LABEL_SIZE))
-        .axis_desc_style((FONT, DESC_SIZE))
-        .bold_line_style(RGBColor(210, 210, 210))
-        .draw()?;
+        },
+        y_desc: "handoffs",
+        x_mesh: false,
+        light: None,
+    };
+    draw_mesh(&mut chart, spec, &x_label, &y_label)?;
 
     chart.draw_series(panel.buckets.iter().filter(|b| b.2 > 0.0).map(|b| {
         Rectangle::new(

@@ -11,8 +11,8 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use super::{
-    fmt_ns, legend_width, page, palette, param_suffix, sources, system_color, varying_params,
-    with_legend, Axis, DrawResult, Entry, Mark, Outcome, DESC_SIZE, FONT, LABEL_SIZE,
+    chart_on, draw_mesh, fmt_ns, legend_width, page, palette, param_suffix, sources, system_color,
+    varying_params, with_legend, Axis, DrawResult, Entry, Mark, MeshSpec, Outcome,
 };
 use ringgroup_results::names::{chart, scenario};
 use ringgroup_results::{newest, Record, SavedRun};
@@ -256,22 +256,14 @@ pub fn draw(runs: &[SavedRun], dir: &Path, notes: &mut Vec<String>) -> DrawResul
         });
     }
     let area = with_legend(&area, &entries, legend_width(&entries))?;
-    let mut chart = ChartBuilder::on(&area)
-        .margin(10)
-        .x_label_area_size(45)
-        .y_label_area_size(70)
-        .build_cartesian_2d(Axis::ticked(0.0, x_hi, ticks), y.clone())?;
-    chart
-        .configure_mesh()
-        .x_desc("percentile")
-        .y_desc("latency (log scale)")
-        .x_label_formatter(&x_label)
-        .y_label_formatter(&y_label)
-        .label_style((FONT, LABEL_SIZE))
-        .axis_desc_style((FONT, DESC_SIZE))
-        .bold_line_style(RGBColor(210, 210, 210))
-        .light_line_style(RGBColor(238, 238, 238))
-        .draw()?;
+    let mut chart = chart_on(&area, None, 70, Axis::ticked(0.0, x_hi, ticks), y.clone())?;
+    let spec = MeshSpec {
+        x_desc: "percentile",
+        y_desc: "latency (log scale)",
+        x_mesh: true,
+        light: Some(RGBColor(238, 238, 238)),
+    };
+    draw_mesh(&mut chart, spec, &x_label, &y_label)?;
 
     for (line, color) in lines.iter().zip(&colors) {
         let pts: Vec<(f64, f64)> = line.points.iter().map(|(x, ns)| (*x, ns.log10())).collect();

@@ -177,6 +177,61 @@ pub fn param_suffix(record: &Record, keys: &[String]) -> String {
     }
 }
 
+/// A chart on `area` with the shared margin and label areas (`y_labels` wide), captioned when
+/// `caption` is given.
+pub fn chart_on<'a, 'b>(
+    area: &'a Area<'b>,
+    caption: Option<&str>,
+    y_labels: u32,
+    x: Axis,
+    y: Axis,
+) -> DrawResult<ChartContext<'a, SVGBackend<'b>, Cartesian2d<Axis, Axis>>> {
+    let mut builder = ChartBuilder::on(area);
+    if let Some(caption) = caption {
+        builder.caption(caption, (FONT, CAPTION_SIZE));
+    }
+    Ok(builder
+        .margin(10)
+        .x_label_area_size(45)
+        .y_label_area_size(y_labels)
+        .build_cartesian_2d(x, y)?)
+}
+
+/// How a chart's mesh differs from the house style.
+pub struct MeshSpec<'s> {
+    pub x_desc: &'s str,
+    pub y_desc: &'s str,
+    /// Vertical grid lines too.
+    pub x_mesh: bool,
+    /// Light grid lines in a colour of their own (plotters' default otherwise).
+    pub light: Option<RGBColor>,
+}
+
+/// Draws `chart`'s mesh in the house style: labels and descriptions in [`FONT`], a grey grid.
+pub fn draw_mesh(
+    chart: &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<Axis, Axis>>,
+    spec: MeshSpec<'_>,
+    x_label: &dyn Fn(&f64) -> String,
+    y_label: &dyn Fn(&f64) -> String,
+) -> DrawResult<()> {
+    let mut mesh = chart.configure_mesh();
+    if !spec.x_mesh {
+        mesh.disable_x_mesh();
+    }
+    mesh.x_desc(spec.x_desc)
+        .y_desc(spec.y_desc)
+        .x_label_formatter(x_label)
+        .y_label_formatter(y_label)
+        .label_style((FONT, LABEL_SIZE))
+        .axis_desc_style((FONT, DESC_SIZE))
+        .bold_line_style(RGBColor(210, 210, 210));
+    if let Some(light) = spec.light {
+        mesh.light_line_style(light);
+    }
+    mesh.draw()?;
+    Ok(())
+}
+
 /// One axis: its range and where its bold (labelled) and light grid lines go. It is itself the
 /// plotters coordinate, so the ticks are exactly these.
 #[derive(Clone, Debug)]

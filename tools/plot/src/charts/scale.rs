@@ -8,9 +8,9 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use super::{
-    fmt_num, legend_width, page, param_suffix, sources, system_color, system_order, varying_params,
-    with_legend, Area, Axis, DrawResult, Entry, Mark, Outcome, CAPTION_SIZE, DESC_SIZE, FONT,
-    LABEL_SIZE,
+    chart_on, draw_mesh, fmt_num, legend_width, page, param_suffix, sources, system_color,
+    system_order, varying_params, with_legend, Area, Axis, DrawResult, Entry, Mark, MeshSpec,
+    Outcome,
 };
 use ringgroup_results::names::{chart, scenario};
 use ringgroup_results::{newest, Record, SavedRun};
@@ -233,26 +233,21 @@ fn draw_panel(panel: &Panel, area: &Area, colors: &[RGBColor]) -> DrawResult<()>
     let y_axis = Axis::linear(0.0, top, true);
     let y_label = |v: &f64| fmt_num(*v);
 
-    let mut chart = ChartBuilder::on(area)
-        .caption(&panel.scenario, (FONT, CAPTION_SIZE))
-        .margin(10)
-        .x_label_area_size(45)
-        .y_label_area_size(60)
-        .build_cartesian_2d(x_axis.clone(), y_axis.clone())?;
-    chart
-        .configure_mesh()
-        .x_desc(format!(
-            "{}{}",
-            panel.param,
-            if log2 { " (log2 scale)" } else { "" }
-        ))
-        .y_desc("M msg/s (median; whisker: min–max)")
-        .x_label_formatter(&x_label)
-        .y_label_formatter(&y_label)
-        .label_style((FONT, LABEL_SIZE))
-        .axis_desc_style((FONT, DESC_SIZE))
-        .bold_line_style(RGBColor(210, 210, 210))
-        .draw()?;
+    let mut chart = chart_on(
+        area,
+        Some(&panel.scenario),
+        60,
+        x_axis.clone(),
+        y_axis.clone(),
+    )?;
+    let x_desc = format!("{}{}", panel.param, if log2 { " (log2 scale)" } else { "" });
+    let spec = MeshSpec {
+        x_desc: &x_desc,
+        y_desc: "M msg/s (median; whisker: min–max)",
+        x_mesh: true,
+        light: None,
+    };
+    draw_mesh(&mut chart, spec, &x_label, &y_label)?;
 
     let cap = (x_axis.hi - x_axis.lo) * 0.006;
     for (line, color) in panel.lines.iter().zip(colors) {

@@ -9,8 +9,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    fmt_num, legend_width, page, sources, system_color, system_order, with_legend, Axis,
-    DrawResult, Entry, Mark, Outcome, DESC_SIZE, FONT, LABEL_SIZE,
+    chart_on, draw_mesh, fmt_num, legend_width, page, sources, system_color, system_order,
+    with_legend, Axis, DrawResult, Entry, Mark, MeshSpec, Outcome, FONT,
 };
 use ringgroup_results::names::{chart, scenario};
 use ringgroup_results::{newest, SavedRun};
@@ -146,23 +146,20 @@ pub fn draw(runs: &[SavedRun], dir: &Path, notes: &mut Vec<String>) -> DrawResul
     };
     let y_label = |t: &f64| fmt_num(10f64.powf(*t));
 
-    let mut chart = ChartBuilder::on(&area)
-        .margin(10)
-        .x_label_area_size(45)
-        .y_label_area_size(65)
-        .build_cartesian_2d(Axis::ticked(0.0, cases.len() as f64, centres), y.clone())?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_desc("case (bar: median over runs; whisker: min–max)")
-        .y_desc("M msg/s (log scale)")
-        .x_label_formatter(&x_label)
-        .y_label_formatter(&y_label)
-        .label_style((FONT, LABEL_SIZE))
-        .axis_desc_style((FONT, DESC_SIZE))
-        .bold_line_style(RGBColor(210, 210, 210))
-        .light_line_style(RGBColor(238, 238, 238))
-        .draw()?;
+    let mut chart = chart_on(
+        &area,
+        None,
+        65,
+        Axis::ticked(0.0, cases.len() as f64, centres),
+        y.clone(),
+    )?;
+    let spec = MeshSpec {
+        x_desc: "case (bar: median over runs; whisker: min–max)",
+        y_desc: "M msg/s (log scale)",
+        x_mesh: false,
+        light: Some(RGBColor(238, 238, 238)),
+    };
+    draw_mesh(&mut chart, spec, &x_label, &y_label)?;
 
     let value_font =
         TextStyle::from((FONT, 13).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
