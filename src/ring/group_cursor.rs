@@ -34,6 +34,9 @@ pub(crate) struct GroupCursor<T> {
     shared: Arc<Shared<T>>,
     slot: usize,
     local: ReadPosition,
+    /// The committed offset, as last stored in the registration slot. Only the lease holder
+    /// stores it, so it keeps this copy rather than load the line the writer scans.
+    committed: u64,
     /// True while the committed offset gates the writer.
     attached: bool,
 }
@@ -49,6 +52,7 @@ impl<T> GroupCursor<T> {
             shared: subscriber.shared().clone(),
             slot: registration.slot,
             local: ReadPosition::new(registration.position, registration.latest),
+            committed: registration.position,
             attached: true,
         })
     }
@@ -81,14 +85,16 @@ impl<T> GroupCursor<T> {
     /// The committed offset: every offset below it may be overwritten.
     #[inline]
     pub(crate) fn committed(&self) -> u64 {
-        committed_at(&self.shared, self.slot)
+        debug_assert_eq!(self.committed, committed_at(&self.shared, self.slot));
+        self.committed
     }
 
     /// Commits `offset` (at most the read position, at least the committed offset): the writer
     /// may reuse every slot below it.
     #[inline(always)]
-    pub(crate) fn commit(&self, offset: u64) {
+    pub(crate) fn commit(&mut self, offset: u64) {
         debug_assert!(offset <= self.local.next && offset >= self.committed());
+        self.committed = offset;
         let soft = if self.attached { 0 } else { SOFT };
         // Release: pairs with the writer's acquire scan in `Shared::min_reader`; the owner's
         // reads of the committed slots happen-before the writer overwrites them.
@@ -144,6 +150,7 @@ impl<T> GroupCursor<T> {
             .confirm_start(cursor, committed, false)
             .unwrap_or(committed);
         self.attached = true;
+        self.committed = start;
         self.local.next = self.local.next.max(start);
         start - committed
     }
@@ -160,6 +167,7 @@ impl<T> GroupCursor<T> {
         match shared.confirm_start(cursor, offset, true) {
             Ok(_) => {
                 self.local.next = offset;
+                self.committed = offset;
                 if !self.attached {
                     self.attached = true;
                     self.detach();
