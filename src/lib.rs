@@ -75,6 +75,6 @@ pub use ring::{
     BuildError, ClaimError, PollError, PublishError, StartAt, SubscribeError, WaitStrategy,
 };
 pub use topic::{
-    PartitionWriter, Producer, ProducerRecord, RecordMetadata, SendError, Topic, TopicBuilder,
-    TopicError,
+    PartitionWriter, Producer, ProducerRecord, RecordMetadata, SendError, SharedProducer, Topic,
+    TopicBuilder, TopicError,
 };

@@ -334,31 +334,57 @@ impl Router {
     /// # Ok::<(), RouteError>(())
     /// ```
     pub fn route(&mut self, key: Option<&[u8]>, explicit: Option<u32>) -> Result<u32, RouteError> {
+        let partitions = self.partitions;
+        let next = &mut self.next;
+        Self::pick(self.partitioner, partitions, key, explicit, || {
+            let partition = *next;
+            // `next < partitions`, so `next + 1 <= partitions <= u32::MAX`: no overflow.
+            *next = if partition + 1 == partitions {
+                0
+            } else {
+                partition + 1
+            };
+            partition
+        })
+    }
+
+    /// [`route`](Self::route) with the round-robin turn taken from `turn` (any counter, for
+    /// producers shared between threads), which is called only when a turn is used.
+    pub(crate) fn route_with(
+        &self,
+        key: Option<&[u8]>,
+        explicit: Option<u32>,
+        turn: impl FnOnce() -> u32,
+    ) -> Result<u32, RouteError> {
+        let partitions = self.partitions;
+        Self::pick(self.partitioner, partitions, key, explicit, || {
+            turn() % partitions
+        })
+    }
+
+    fn pick(
+        partitioner: Partitioner,
+        partitions: u32,
+        key: Option<&[u8]>,
+        explicit: Option<u32>,
+        round_robin: impl FnOnce() -> u32,
+    ) -> Result<u32, RouteError> {
         if let Some(partition) = explicit {
-            return if partition < self.partitions {
+            return if partition < partitions {
                 Ok(partition)
             } else {
                 Err(RouteError::UnknownPartition {
                     partition,
-                    partitions: self.partitions,
+                    partitions,
                 })
             };
         }
-        match (self.partitioner, key) {
-            (Partitioner::Default, Some(key)) => Ok(kafka_partition(key, self.partitions)),
-            (Partitioner::KeyHash, key) => key
-                .map(|k| kafka_partition(k, self.partitions))
-                .ok_or(RouteError::MissingKey),
-            (Partitioner::RoundRobin | Partitioner::Default, _) => {
-                let partition = self.next;
-                // `next < partitions`, so `next + 1 <= partitions <= u32::MAX`: no overflow.
-                self.next = if partition + 1 == self.partitions {
-                    0
-                } else {
-                    partition + 1
-                };
-                Ok(partition)
+        match (partitioner, key) {
+            (Partitioner::Default | Partitioner::KeyHash, Some(key)) => {
+                Ok(kafka_partition(key, partitions))
             }
+            (Partitioner::KeyHash, None) => Err(RouteError::MissingKey),
+            (Partitioner::RoundRobin | Partitioner::Default, _) => Ok(round_robin()),
             (Partitioner::Explicit, _) => Err(RouteError::MissingPartition),
         }
     }

@@ -371,6 +371,7 @@ impl<T> GroupInner<T> {
                     owner: (word.owner() != 0).then(|| MemberId::from(word.owner())),
                     epoch: word.epoch(),
                     skipped: entry.skipped(),
+                    tombstones: entry.ring().tombstones(),
                 }
             })
             .collect();

@@ -50,6 +50,8 @@ pub struct PartitionMetrics {
     /// ([`Backpressure::Detach`](crate::group::Backpressure::Detach) or
     /// [`Backpressure::Lossy`](crate::group::Backpressure::Lossy)).
     pub skipped: u64,
+    /// Offsets of abandoned multi-producer claims (no message; every group skips them).
+    pub tombstones: u64,
 }
 
 /// A partition a member holds, from [`Consumer::assignment`](crate::Consumer::assignment).

@@ -49,6 +49,13 @@ impl Cursor {
             .compare_exchange(current, new, Ordering::AcqRel, Ordering::Relaxed)
     }
 
+    /// Raises the cursor to at least `value` without ordering anything: for values ordered by a
+    /// fence that follows.
+    #[inline(always)]
+    pub(crate) fn fetch_max_relaxed(&self, value: u64) -> u64 {
+        self.0.fetch_max(value, Ordering::Relaxed)
+    }
+
     /// Raises the cursor to at least `value` (never lowers it) with `AcqRel`.
     #[inline(always)]
     pub(crate) fn fetch_max_acqrel(&self, value: u64) -> u64 {

@@ -79,7 +79,14 @@ impl<T> GroupCursor<T> {
     /// How many messages a poll of up to `max` would deliver now, from [`position`](Self::position).
     #[inline(always)]
     pub(crate) fn poll_len(&mut self, max: u64) -> Result<u64, PollError> {
-        self.local.poll_len(&self.shared, max)
+        let before = self.local.next;
+        let result = self.local.poll_len(&self.shared, max);
+        if self.local.next != before && self.committed == before {
+            // Tombstones skipped with nothing uncommitted before them: commit past them, so an
+            // abandoned claim never holds the writers back (there is nothing to redeliver).
+            self.commit(self.local.next);
+        }
+        result
     }
 
     /// The committed offset: every offset below it may be overwritten.

@@ -49,6 +49,7 @@ mod batch;
 mod cursor;
 mod error;
 pub(crate) mod group_cursor;
+mod multi;
 mod reader;
 mod shared;
 mod wait;
@@ -57,6 +58,7 @@ mod writer;
 pub(crate) use batch::Span;
 pub use batch::{Batch, BatchIter};
 pub use error::{BuildError, ClaimError, PollError, PublishError, SubscribeError};
+pub use multi::{SharedClaim, SharedWriter};
 pub use reader::{Reader, StartAt, Subscriber};
 pub use wait::WaitStrategy;
 pub use writer::{Claim, Writer};
@@ -76,7 +78,8 @@ pub const MAX_READERS: usize = 1 << 16;
 pub struct Ring<T>(PhantomData<T>);
 
 impl<T> Ring<T> {
-    /// A builder with capacity 4096, [`WaitStrategy::BusySpin`] and 16 reader slots.
+    /// A builder with capacity 4096, [`WaitStrategy::BusySpin`], 16 reader slots and one
+    /// producer.
     pub fn builder() -> RingBuilder<T> {
         RingBuilder {
             capacity: 4096,
@@ -86,6 +89,14 @@ impl<T> Ring<T> {
         }
     }
 }
+
+/// The producer mode of a [`RingBuilder`] (or a topic's builder): one writer, the default.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SingleProducer;
+
+/// The producer mode of a [`RingBuilder`] (or a topic's builder): any number of writers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MultiProducer;
 
 /// Configures and builds a ring.
 ///
@@ -107,14 +118,14 @@ impl<T> Ring<T> {
 /// ```
 #[derive(Debug)]
 #[must_use]
-pub struct RingBuilder<T> {
+pub struct RingBuilder<T, P = SingleProducer> {
     capacity: usize,
     max_readers: usize,
     strategy: WaitStrategy,
-    _marker: PhantomData<T>,
+    _marker: PhantomData<(T, P)>,
 }
 
-impl<T> RingBuilder<T> {
+impl<T, P> RingBuilder<T, P> {
     /// Slots in the ring: a power of two, at most [`MAX_CAPACITY`].
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity;
@@ -134,15 +145,43 @@ impl<T> RingBuilder<T> {
     }
 
     /// Checks the configuration and allocates the ring.
-    pub fn build(self) -> Result<(Writer<T>, Subscriber<T>), BuildError> {
+    fn shared(&self, multi_producer: bool) -> Result<Arc<shared::Shared<T>>, BuildError> {
         validate_capacity::<T>(self.capacity)?;
         validate_readers(self.max_readers)?;
-        let shared = Arc::new(shared::Shared::new(
+        Ok(Arc::new(shared::Shared::new(
             self.capacity,
             self.max_readers,
             self.strategy,
-        )?);
+            multi_producer,
+        )?))
+    }
+}
+
+impl<T> RingBuilder<T, SingleProducer> {
+    /// Any number of producers: the ring is built with a [`SharedWriter`] (`Clone + Sync`)
+    /// instead of a [`Writer`]. Each message then costs a claim (one compare-and-swap on a line
+    /// every producer shares) and a stamp per slot, so keep one producer when one will do.
+    pub fn multi_producer(self) -> RingBuilder<T, MultiProducer> {
+        RingBuilder {
+            capacity: self.capacity,
+            max_readers: self.max_readers,
+            strategy: self.strategy,
+            _marker: PhantomData,
+        }
+    }
+
+    /// Checks the configuration and allocates the ring.
+    pub fn build(self) -> Result<(Writer<T>, Subscriber<T>), BuildError> {
+        let shared = self.shared(false)?;
         Ok((Writer::new(shared.clone()), Subscriber::new(shared)))
+    }
+}
+
+impl<T> RingBuilder<T, MultiProducer> {
+    /// Checks the configuration and allocates the ring and its first producer handle.
+    pub fn build(self) -> Result<(SharedWriter<T>, Subscriber<T>), BuildError> {
+        let shared = self.shared(true)?;
+        Ok((SharedWriter::new(shared.clone()), Subscriber::new(shared)))
     }
 }
 

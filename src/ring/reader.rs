@@ -24,6 +24,7 @@ use crossbeam_utils::CachePadded;
 
 use super::batch::{Batch, Span};
 use super::error::{PollError, SubscribeError};
+use super::multi::{MultiState, Stamp};
 use super::shared::{Shared, FREE};
 use crate::sync::{Arc, Deadline, Ordering};
 
@@ -111,8 +112,7 @@ impl<T> Subscriber<T> {
         if shared.is_closed() {
             return Err(SubscribeError::Closed);
         }
-        // Acquire: pairs with the writer's `store_release` of `published`.
-        let latest = shared.published.load_acquire();
+        let latest = shared.latest();
         let position = match start {
             StartAt::Earliest => shared.earliest_retained(),
             StartAt::Latest => latest,
@@ -164,9 +164,18 @@ impl<T> Subscriber<T> {
         self.shared.capacity as usize
     }
 
-    /// The next offset the writer will publish.
+    /// One past the last published offset: where a reader starting at the latest begins.
     pub fn latest_offset(&self) -> u64 {
-        self.shared.published.load_acquire()
+        self.shared.latest()
+    }
+
+    /// Offsets whose multi-producer claim was abandoned (tombstones readers skip); 0 for a
+    /// single-producer ring.
+    pub fn tombstones(&self) -> u64 {
+        self.shared
+            .multi
+            .as_ref()
+            .map_or(0, |multi| multi.tombstones())
     }
 
     /// The earliest offset a new reader could still read.
@@ -215,7 +224,7 @@ impl<T> Reader<T> {
     /// writer is gone and everything was read.
     #[inline]
     pub fn try_poll(&mut self, max: usize) -> Result<Batch<'_, T>, PollError> {
-        let len = self.local.poll_len(&self.shared, max as u64)?;
+        let len = self.poll_len(max as u64)?;
         Ok(Batch::new(self, len))
     }
 
@@ -223,11 +232,8 @@ impl<T> Reader<T> {
     /// published. Fails only with [`PollError::Closed`].
     #[inline]
     pub fn poll(&mut self, max: usize) -> Result<Batch<'_, T>, PollError> {
-        if self.local.available(&self.shared, 1) == 0 {
-            self.shared
-                .wait_for_data(self.local.next, Deadline::after(None));
-        }
-        self.try_poll(max)
+        let len = self.poll_len_waiting(max as u64, Deadline::after(None))?;
+        Ok(Batch::new(self, len))
     }
 
     /// Like [`poll`](Self::poll), giving up after `timeout` with [`PollError::Timeout`].
@@ -236,14 +242,37 @@ impl<T> Reader<T> {
         max: usize,
         timeout: Duration,
     ) -> Result<Batch<'_, T>, PollError> {
-        if self.local.available(&self.shared, 1) == 0
-            && !self
-                .shared
-                .wait_for_data(self.local.next, Deadline::after(Some(timeout)))
-        {
-            return Err(PollError::Timeout);
+        let len = self.poll_len_waiting(max as u64, Deadline::after(Some(timeout)))?;
+        Ok(Batch::new(self, len))
+    }
+
+    /// How many messages a poll lends now. Tombstones skipped on the way (multi-producer rings)
+    /// are released at once when nothing follows them, so they never hold the writers back.
+    #[inline(always)]
+    fn poll_len(&mut self, max: u64) -> Result<u64, PollError> {
+        let before = self.local.next;
+        let result = self.local.poll_len(&self.shared, max);
+        if result.is_err() && self.local.next != before {
+            self.advance(0);
         }
-        self.try_poll(max)
+        result
+    }
+
+    /// [`poll_len`](Self::poll_len), waiting for a message until `deadline`.
+    #[inline]
+    fn poll_len_waiting(&mut self, max: u64, deadline: Deadline) -> Result<u64, PollError> {
+        loop {
+            if self.local.available(&self.shared, 1) == 0
+                && !self.shared.wait_for_data(self.local.next, deadline)
+            {
+                return Err(PollError::Timeout);
+            }
+            match self.poll_len(max) {
+                // Only tombstones were there: wait again.
+                Err(PollError::Empty) => {}
+                other => return other,
+            }
+        }
     }
 
     /// The next offset this reader will see.
@@ -253,10 +282,12 @@ impl<T> Reader<T> {
 
     /// How many published messages this reader has not read yet.
     pub fn lag(&self) -> u64 {
-        self.shared
-            .published
-            .load_acquire()
-            .saturating_sub(self.local.next)
+        self.shared.latest().saturating_sub(self.local.next)
+    }
+
+    /// Offsets this reader skipped because their multi-producer claim was abandoned.
+    pub fn tombstones_skipped(&self) -> u64 {
+        self.local.tombstones
     }
 
     /// Moves the read position past `len` messages and releases them to the writer.
@@ -304,7 +335,11 @@ impl<T> std::fmt::Debug for Reader<T> {
 #[derive(Debug)]
 pub(crate) struct ReadPosition {
     pub(crate) next: u64,
+    /// One past the last offset known readable (`published` as last loaded, or the end of the
+    /// stamped run a multi-producer scan found).
     cached_published: u64,
+    /// Tombstones skipped (multi-producer rings).
+    pub(crate) tombstones: u64,
 }
 
 impl ReadPosition {
@@ -312,6 +347,7 @@ impl ReadPosition {
         Self {
             next,
             cached_published,
+            tombstones: 0,
         }
     }
 
@@ -322,7 +358,7 @@ impl ReadPosition {
         let max = max.max(1);
         match self.available(shared, max) {
             // `available` found nothing even after reloading `published`.
-            0 => self.nothing_new(shared).map(|n| n.min(max)),
+            0 => self.nothing_new(shared, max).map(|n| n.min(max)),
             n => Ok(n.min(max)),
         }
     }
@@ -330,12 +366,12 @@ impl ReadPosition {
     /// Called when a fresh look at `published` found nothing new. A closed ring is looked at
     /// once more, since the writer may have published just before closing.
     #[cold]
-    fn nothing_new<T>(&mut self, shared: &Shared<T>) -> Result<u64, PollError> {
+    fn nothing_new<T>(&mut self, shared: &Shared<T>, wanted: u64) -> Result<u64, PollError> {
         if !shared.is_closed() {
             return Err(PollError::Empty);
         }
         // Closed: the acquire in `is_closed` makes the final `published` visible.
-        match self.refresh(shared) {
+        match self.refresh(shared, wanted) {
             0 => Err(PollError::Closed),
             n => Ok(n),
         }
@@ -349,14 +385,38 @@ impl ReadPosition {
         if cached >= wanted {
             return cached;
         }
-        self.refresh(shared)
+        self.refresh(shared, wanted)
     }
 
     #[inline(always)]
-    fn refresh<T>(&mut self, shared: &Shared<T>) -> u64 {
+    fn refresh<T>(&mut self, shared: &Shared<T>, wanted: u64) -> u64 {
+        if let Some(multi) = &shared.multi {
+            return self.refresh_multi(multi, shared.capacity, wanted);
+        }
         // Acquire: pairs with the writer's `store_release` of `published`; the slots below it
         // are written before we read them.
         self.cached_published = shared.published.load_acquire();
         self.cached_published.saturating_sub(self.next)
+    }
+
+    /// Scans the stamps from the end of the known run for up to `wanted` more readable offsets,
+    /// skipping tombstones at the read position (counted): a run never spans a tombstone, so a
+    /// lent batch holds only messages.
+    #[inline]
+    fn refresh_multi(&mut self, multi: &MultiState, capacity: u64, wanted: u64) -> u64 {
+        let mut end = self.cached_published.max(self.next);
+        while end - self.next < wanted && end - self.next < capacity {
+            match multi.state_of(end) {
+                Stamp::Ready => end += 1,
+                Stamp::Tombstone if end == self.next => {
+                    self.next += 1;
+                    self.tombstones += 1;
+                    end += 1;
+                }
+                Stamp::Tombstone | Stamp::Pending => break,
+            }
+        }
+        self.cached_published = end;
+        end - self.next
     }
 }

@@ -37,6 +37,7 @@ use crossbeam_utils::CachePadded;
 
 use super::cursor::Cursor;
 use super::error::BuildError;
+use super::multi::{MultiState, Stamp};
 use super::wait::{wait_until, Signal, WaitStrategy};
 use crate::sync::{fence, AtomicBool, AtomicUsize, Deadline, Ordering, UnsafeCell};
 
@@ -75,6 +76,8 @@ pub(crate) struct Shared<T> {
     pub(crate) capacity: u64,
     mask: u64,
     slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
+    /// Claims and per-slot stamps, for a multi-producer ring only.
+    pub(crate) multi: Option<MultiState>,
 }
 
 // SAFETY: slots are written only by the unique writer and read by readers through `&T`
@@ -91,7 +94,11 @@ impl<T> Shared<T> {
         capacity: usize,
         max_readers: usize,
         strategy: WaitStrategy,
+        multi_producer: bool,
     ) -> Result<Self, BuildError> {
+        let multi = multi_producer
+            .then(|| MultiState::new(capacity))
+            .transpose()?;
         let mut slots = Vec::new();
         slots
             .try_reserve_exact(capacity)
@@ -118,6 +125,7 @@ impl<T> Shared<T> {
             capacity: capacity as u64,
             mask: capacity as u64 - 1,
             slots: slots.into_boxed_slice(),
+            multi,
         })
     }
 
@@ -137,6 +145,66 @@ impl<T> Shared<T> {
             slots: &self.slots,
             mask: self.mask,
             capacity: self.capacity,
+        }
+    }
+
+    /// Writes `value` into `offset`'s slot; returns the message it replaces when `occupied`.
+    ///
+    /// # Safety
+    /// The caller is the only writer of the slot now, no reader can still read its previous
+    /// message, and `occupied` says truly whether the slot holds one.
+    #[inline(always)]
+    pub(crate) unsafe fn replace_slot(&self, offset: u64, value: T, occupied: bool) -> Option<T> {
+        self.slot(offset).with_mut(|slot| {
+            if occupied {
+                // SAFETY: the slot holds an initialised message no one reads (caller's
+                // contract); it is read out as the new one goes in.
+                Some(unsafe { slot.replace(MaybeUninit::new(value)).assume_init() })
+            } else {
+                // SAFETY: the slot is uninitialised and ours (caller's contract).
+                unsafe { slot.write(MaybeUninit::new(value)) };
+                None
+            }
+        })
+    }
+
+    /// Takes the message out of `offset`'s slot when `occupied`, leaving it uninitialised.
+    ///
+    /// # Safety
+    /// As for [`replace_slot`](Self::replace_slot).
+    pub(crate) unsafe fn take_slot(&self, offset: u64, occupied: bool) -> Option<T> {
+        self.slot(offset).with_mut(|slot| {
+            // SAFETY: as in `replace_slot`.
+            occupied.then(|| unsafe { slot.read().assume_init() })
+        })
+    }
+
+    /// One past the last offset every reader could read now (messages and tombstones).
+    pub(crate) fn latest(&self) -> u64 {
+        // Acquire: pairs with the writer's `store_release` of `published`.
+        let hint = self.published.load_acquire();
+        let Some(multi) = &self.multi else {
+            return hint;
+        };
+        let claimed = multi.claimed();
+        let mut end = hint;
+        while end < claimed && multi.state_of(end) != Stamp::Pending {
+            end += 1;
+        }
+        if end > hint {
+            // AcqRel: the hint only grows; readers of it still check the stamps.
+            self.published.fetch_max_acqrel(end);
+        }
+        end
+    }
+
+    /// True when a reader at `next` has something to do: a message or tombstone at `next`.
+    #[inline]
+    fn has_data_at(&self, next: u64) -> bool {
+        match &self.multi {
+            // Acquire: pairs with the writer's `store_release` of `published`.
+            None => self.published.load_acquire() > next,
+            Some(multi) => multi.state_of(next) != Stamp::Pending,
         }
     }
 
@@ -200,9 +268,8 @@ impl<T> Shared<T> {
     /// closes; false when the deadline passed first.
     #[cold]
     pub(crate) fn wait_for_data(&self, next: u64, deadline: Deadline) -> bool {
-        // Acquire: pairs with the writer's `store_release` of `published`.
         wait_until(self.strategy, &self.data_signal, deadline, || {
-            self.published.load_acquire() > next || self.is_closed()
+            self.has_data_at(next) || self.is_closed()
         })
     }
 
@@ -335,6 +402,42 @@ impl<T> Drop for Shared<T> {
             fn drop(&mut self) {
                 self.drop_all();
             }
+        }
+        if let Some(multi) = self.multi.take() {
+            /// The slots still to look at; finishes on unwind if a message's `Drop` panics.
+            struct Rest<'a, T> {
+                shared: &'a Shared<T>,
+                multi: MultiState,
+                next: usize,
+            }
+            impl<T> Rest<'_, T> {
+                fn drop_all(&mut self) {
+                    while self.next < self.multi.slots() {
+                        let index = self.next;
+                        self.next += 1;
+                        if let Some(offset) = self.multi.live_offset(index) {
+                            self.shared.slot(offset).with_mut(|slot| {
+                                // SAFETY: a stamp without the tombstone bit names the message
+                                // its slot holds; each slot is visited once, and nothing else
+                                // can reach it now.
+                                unsafe { (*slot).assume_init_drop() }
+                            });
+                        }
+                    }
+                }
+            }
+            impl<T> Drop for Rest<'_, T> {
+                fn drop(&mut self) {
+                    self.drop_all();
+                }
+            }
+            Rest {
+                shared: self,
+                multi,
+                next: 0,
+            }
+            .drop_all();
+            return;
         }
         // Every handle is gone (`&mut self`), so plain loads see the final state.
         let published = self.published.load_relaxed();

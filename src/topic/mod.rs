@@ -29,12 +29,16 @@
 
 mod error;
 mod producer;
+mod shared_producer;
 
 pub use error::{SendError, TopicError};
 pub use producer::{PartitionWriter, Producer, ProducerRecord, RecordMetadata};
+pub use shared_producer::SharedProducer;
 
 use crate::partitioner::{Partitioner, Router};
-use crate::ring::{BuildError, Ring, Subscriber, WaitStrategy};
+use crate::ring::{
+    BuildError, MultiProducer, Ring, SharedWriter, SingleProducer, Subscriber, WaitStrategy,
+};
 use crate::sync::Arc;
 
 /// The most partitions a topic can have.
@@ -64,6 +68,9 @@ struct TopicInner<T> {
     name: String,
     subscribers: Vec<Subscriber<T>>,
     strategy: WaitStrategy,
+    /// The partitioner, for the producers [`Topic::producer`] makes.
+    router: Router,
+    multi_producer: bool,
 }
 
 impl<T> Clone for Topic<T> {
@@ -100,6 +107,39 @@ impl<T> Topic<T> {
             partitioner: Partitioner::Default,
             _marker: std::marker::PhantomData,
         }
+    }
+
+    /// Another producer of a multi-producer topic, while the topic is open (some producer
+    /// handle is alive). `None` for a single-producer topic, whose one [`Producer`] came with
+    /// it, or once the topic has closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringgroup::Topic;
+    ///
+    /// let (topic, first) = Topic::<u64>::builder("t").multi_producer().build()?;
+    /// let second = topic.producer().expect("open while `first` lives");
+    /// drop((first, second));
+    /// assert!(topic.producer().is_none(), "closed with its last producer");
+    /// # Ok::<(), ringgroup::TopicError>(())
+    /// ```
+    pub fn producer(&self) -> Option<SharedProducer<T>> {
+        if !self.inner.multi_producer {
+            return None;
+        }
+        let writers = self
+            .inner
+            .subscribers
+            .iter()
+            .map(|ring| SharedWriter::attach(ring.shared()))
+            .collect::<Option<Vec<_>>>()?;
+        Some(SharedProducer::new(writers, self.inner.router.clone()))
+    }
+
+    /// True for a multi-producer topic.
+    pub fn is_multi_producer(&self) -> bool {
+        self.inner.multi_producer
     }
 
     /// The topic's name.
@@ -151,20 +191,21 @@ impl<T> Topic<T> {
     }
 }
 
-/// Configures a [`Topic`].
+/// Configures a [`Topic`]: single-producer by default, or
+/// [`multi_producer`](TopicBuilder::multi_producer).
 #[derive(Debug)]
 #[must_use]
-pub struct TopicBuilder<T> {
+pub struct TopicBuilder<T, P = SingleProducer> {
     name: String,
     partitions: u32,
     capacity: usize,
     strategy: WaitStrategy,
     max_groups: usize,
     partitioner: Partitioner,
-    _marker: std::marker::PhantomData<T>,
+    _marker: std::marker::PhantomData<(T, P)>,
 }
 
-impl<T> TopicBuilder<T> {
+impl<T, P> TopicBuilder<T, P> {
     /// Number of partitions: 1 to [`MAX_PARTITIONS`].
     pub fn partitions(mut self, partitions: u32) -> Self {
         self.partitions = partitions;
@@ -197,27 +238,13 @@ impl<T> TopicBuilder<T> {
         self
     }
 
-    /// Builds the topic and its producer.
-    ///
-    /// Every size is checked before anything is allocated, and the slots are allocated
-    /// fallibly: bad input or too little memory is an error, never a panic or an abort.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ringgroup::{BuildError, Topic, TopicError};
-    ///
-    /// assert_eq!(Topic::<u8>::builder("t").partitions(0).build().err(), Some(TopicError::NoPartitions));
-    /// assert_eq!(
-    ///     Topic::<u8>::builder("t").capacity(100).build().err(),
-    ///     Some(TopicError::Ring(BuildError::CapacityNotPowerOfTwo(100)))
-    /// );
-    /// assert!(matches!(
-    ///     Topic::<u8>::builder("t").partitions(u32::MAX).build(),
-    ///     Err(TopicError::TooManyPartitions { .. })
-    /// ));
-    /// ```
-    pub fn build(self) -> Result<(Topic<T>, Producer<T>), TopicError> {
+    /// Checks every size before anything is allocated, then builds each partition's ring with
+    /// `ring` (allocating fallibly).
+    fn build_with<W>(
+        self,
+        multi_producer: bool,
+        mut ring: impl FnMut(crate::ring::RingBuilder<T>) -> Result<(W, Subscriber<T>), BuildError>,
+    ) -> Result<(Topic<T>, Vec<W>, Router), TopicError> {
         if self.name.is_empty() {
             return Err(TopicError::EmptyName);
         }
@@ -240,11 +267,12 @@ impl<T> TopicBuilder<T> {
         writers.try_reserve_exact(count).map_err(too_many)?;
         subscribers.try_reserve_exact(count).map_err(too_many)?;
         for _ in 0..self.partitions {
-            let (writer, subscriber) = Ring::builder()
-                .capacity(self.capacity)
-                .wait_strategy(self.strategy)
-                .max_readers(self.max_groups)
-                .build()?;
+            let (writer, subscriber) = ring(
+                Ring::builder()
+                    .capacity(self.capacity)
+                    .wait_strategy(self.strategy)
+                    .max_readers(self.max_groups),
+            )?;
             writers.push(writer);
             subscribers.push(subscriber);
         }
@@ -256,8 +284,62 @@ impl<T> TopicBuilder<T> {
                 name: self.name,
                 subscribers,
                 strategy: self.strategy,
+                router: router.clone(),
+                multi_producer,
             }),
         };
+        Ok((topic, writers, router))
+    }
+}
+
+impl<T> TopicBuilder<T, SingleProducer> {
+    /// Any number of producers per partition: the topic is built with a [`SharedProducer`]
+    /// (`Clone + Send + Sync`), and more come from [`Topic::producer`]. Every send then claims
+    /// its offset with a compare-and-swap that producers share, so keep the single producer
+    /// (the default, and the fastest) when one thread sends.
+    pub fn multi_producer(self) -> TopicBuilder<T, MultiProducer> {
+        TopicBuilder {
+            name: self.name,
+            partitions: self.partitions,
+            capacity: self.capacity,
+            strategy: self.strategy,
+            max_groups: self.max_groups,
+            partitioner: self.partitioner,
+            _marker: std::marker::PhantomData,
+        }
+    }
+
+    /// Builds the topic and its producer.
+    ///
+    /// Every size is checked before anything is allocated, and the slots are allocated
+    /// fallibly: bad input or too little memory is an error, never a panic or an abort.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringgroup::{BuildError, Topic, TopicError};
+    ///
+    /// assert_eq!(Topic::<u8>::builder("t").partitions(0).build().err(), Some(TopicError::NoPartitions));
+    /// assert_eq!(
+    ///     Topic::<u8>::builder("t").capacity(100).build().err(),
+    ///     Some(TopicError::Ring(BuildError::CapacityNotPowerOfTwo(100)))
+    /// );
+    /// assert!(matches!(
+    ///     Topic::<u8>::builder("t").partitions(u32::MAX).build(),
+    ///     Err(TopicError::TooManyPartitions { .. })
+    /// ));
+    /// ```
+    pub fn build(self) -> Result<(Topic<T>, Producer<T>), TopicError> {
+        let (topic, writers, router) = self.build_with(false, |ring| ring.build())?;
         Ok((topic, Producer::new(writers, router)))
+    }
+}
+
+impl<T> TopicBuilder<T, MultiProducer> {
+    /// Builds the topic and its first producer handle.
+    pub fn build(self) -> Result<(Topic<T>, SharedProducer<T>), TopicError> {
+        let (topic, writers, router) =
+            self.build_with(true, |ring| ring.multi_producer().build())?;
+        Ok((topic, SharedProducer::new(writers, router)))
     }
 }

@@ -109,7 +109,7 @@ pub struct Producer<T> {
 
 /// How long a send may wait for space.
 #[derive(Clone, Copy)]
-enum Wait {
+pub(super) enum Wait {
     Never,
     Forever,
     For(Duration),
@@ -197,21 +197,10 @@ impl<T> Producer<T> {
             key,
             partition,
         } = record;
-        let partition = match self.router.route(key, partition) {
-            Ok(partition) => partition,
-            Err(RouteError::UnknownPartition {
-                partition,
-                partitions,
-            }) => {
-                return Err(SendError::UnknownPartition {
-                    partition,
-                    partitions,
-                    value,
-                })
-            }
-            Err(source) => return Err(SendError::Unroutable { source, value }),
-        };
-        self.publish(partition, value, wait)
+        match self.router.route(key, partition) {
+            Ok(partition) => self.publish(partition, value, wait),
+            Err(error) => Err(unroutable(error, value)),
+        }
     }
 
     /// Publishes on a partition known to exist.
@@ -279,7 +268,22 @@ impl<T> Producer<T> {
     }
 }
 
-fn full_or_timeout<T>(error: PublishError<T>) -> SendError<T> {
+/// A routing failure as a send error that hands `value` back.
+pub(super) fn unroutable<T>(error: RouteError, value: T) -> SendError<T> {
+    match error {
+        RouteError::UnknownPartition {
+            partition,
+            partitions,
+        } => SendError::UnknownPartition {
+            partition,
+            partitions,
+            value,
+        },
+        source => SendError::Unroutable { source, value },
+    }
+}
+
+pub(super) fn full_or_timeout<T>(error: PublishError<T>) -> SendError<T> {
     match error {
         PublishError::Full(value) => SendError::Full(value),
         PublishError::Timeout(value) => SendError::Timeout(value),

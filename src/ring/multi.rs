@@ -1,0 +1,580 @@
+//! Multi-producer rings: any number of [`SharedWriter`] handles publish to one ring at once.
+//!
+//! # Algorithm
+//!
+//! - **Claim**: a producer claims `n` consecutive offsets with one compare-and-swap on the
+//!   shared `head`, after checking that `head + n` is below the shared write limit (rescanning
+//!   the readers, as the single writer does, when it is not). A claim therefore never runs past
+//!   the gate: a claimed slot can always be written at once, so a `try_` or timed publish that
+//!   finds no room hands its value back instead of holding a claim it could neither fill nor
+//!   give back. (A plain atomic add would claim first and wait after; a producer that then timed
+//!   out would hold offsets it can only tombstone once readers make room.)
+//! - **Publish**: each slot has a *stamp* (the disruptor's availability buffer, with the whole
+//!   offset instead of a lap bit): after writing the message for offset `o` the producer stores
+//!   `o + 1` into the stamp with `Release`. Readers see offset `o` only when its stamp says so
+//!   and every offset before it was seen: the first unstamped offset ends what a poll lends, so
+//!   there is one total order per partition, the claim order, the same for every reader.
+//! - **Laps**: before writing slot `o & mask`, a producer waits until the stamp shows the slot's
+//!   previous offset, `o - capacity`, finished (a slower producer of the previous lap may still
+//!   be writing it). Readers gate laps as in a single-producer ring.
+//! - **Abandoned claims**: a [`SharedClaim`] dropped (or unwound by a panic) before it was
+//!   filled stamps the rest as *tombstones* (`o + 1 | TOMBSTONE`): readers skip them and count
+//!   them, and the partition never stalls on a dead claim.
+//! - **Gating and joins**: the write limit is shared by every producer and only grows through
+//!   validated rescans: announce (`fetch_max` of `write_limit`), `SeqCst` fence, rescan. Every
+//!   multi-producer rescan fences, so whichever producer's announcement a joining reader sees,
+//!   the limit it reads from `limit` was validated against it (see `shared`).
+//!
+//! # Invariants
+//! - **I2** no producer writes a slot a registered reader has not released: every claimed
+//!   offset is below a validated limit.
+//! - **I3** a reader reads only stamped slots, and a slot is rewritten only after its stamp
+//!   shows the previous offset finished and every reader released it.
+//! - **I8** a slot holds a live message exactly when its stamp is an offset without the
+//!   tombstone bit; overwriting, tombstoning and the ring's drop each drop it once.
+//! - The ring closes when the last producer handle is dropped; every claim was stamped by then.
+
+use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
+
+use super::error::{ClaimError, PublishError};
+use super::shared::Shared;
+use super::wait::wait_until;
+use crate::sync::{fence, Arc, AtomicU64, AtomicUsize, Deadline, Ordering};
+
+/// Set in a stamp for an offset whose claim was abandoned: no message, readers skip it.
+pub(crate) const TOMBSTONE: u64 = 1 << 63;
+
+/// The state only multi-producer rings have.
+#[derive(Debug)]
+pub(crate) struct MultiState {
+    /// The next offset to claim.
+    head: CachePadded<AtomicU64>,
+    /// The highest write limit any producer validated: every offset below it may be written.
+    limit: CachePadded<AtomicU64>,
+    /// Per slot: `offset + 1` once the message of `offset` is written (`| TOMBSTONE` when its
+    /// claim was abandoned); 0 before the slot is first used.
+    stamps: Box<[AtomicU64]>,
+    /// Live producer handles. The ring closes when the last one goes.
+    producers: CachePadded<AtomicUsize>,
+    /// Offsets stamped as tombstones.
+    tombstones: AtomicU64,
+}
+
+impl MultiState {
+    pub(crate) fn new(capacity: usize) -> Result<Self, super::BuildError> {
+        let mut stamps = Vec::new();
+        stamps
+            .try_reserve_exact(capacity)
+            .map_err(|_| super::BuildError::AllocationFailed {
+                bytes: capacity.saturating_mul(std::mem::size_of::<AtomicU64>()),
+            })?;
+        stamps.extend((0..capacity).map(|_| AtomicU64::new(0)));
+        Ok(Self {
+            head: CachePadded::new(AtomicU64::new(0)),
+            limit: CachePadded::new(AtomicU64::new(capacity as u64)),
+            stamps: stamps.into_boxed_slice(),
+            producers: CachePadded::new(AtomicUsize::new(1)),
+            tombstones: AtomicU64::new(0),
+        })
+    }
+
+    /// The stamp of `offset`'s slot.
+    #[inline(always)]
+    pub(crate) fn stamp(&self, offset: u64) -> &AtomicU64 {
+        let index = (offset as usize) & (self.stamps.len() - 1);
+        debug_assert!(index < self.stamps.len());
+        // SAFETY: the length is a power of two, so the masked index is in bounds.
+        unsafe { self.stamps.get_unchecked(index) }
+    }
+
+    /// What a reader may do with `offset`: read it, skip it, or wait.
+    #[inline(always)]
+    pub(crate) fn state_of(&self, offset: u64) -> Stamp {
+        // Acquire: pairs with the producer's Release store of the stamp; the slot's message is
+        // written before the reader reads it.
+        let stamp = self.stamp(offset).load(Ordering::Acquire);
+        if stamp == offset + 1 {
+            Stamp::Ready
+        } else if stamp == (offset + 1) | TOMBSTONE {
+            Stamp::Tombstone
+        } else {
+            Stamp::Pending
+        }
+    }
+
+    /// The next offset to be claimed.
+    pub(crate) fn claimed(&self) -> u64 {
+        self.head.load(Ordering::Relaxed)
+    }
+
+    /// Tombstones stamped so far.
+    pub(crate) fn tombstones(&self) -> u64 {
+        self.tombstones.load(Ordering::Relaxed)
+    }
+
+    /// Slots, for the ring's drop.
+    pub(crate) fn slots(&self) -> usize {
+        self.stamps.len()
+    }
+
+    /// The offset whose message slot `index` holds, if it holds one (for the ring's drop, when
+    /// every handle is gone).
+    pub(crate) fn live_offset(&self, index: usize) -> Option<u64> {
+        // Relaxed: every handle is gone, so any load sees the final state.
+        let stamp = self.stamps[index].load(Ordering::Relaxed);
+        (stamp != 0 && stamp & TOMBSTONE == 0).then(|| stamp - 1)
+    }
+}
+
+/// What a reader finds at an offset of a multi-producer ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stamp {
+    /// The message is written.
+    Ready,
+    /// The claim was abandoned: skip the offset.
+    Tombstone,
+    /// Not written yet (or claimed and still being written).
+    Pending,
+}
+
+impl<T> Shared<T> {
+    fn multi_state(&self) -> &MultiState {
+        // Only multi-producer handles call this, and they exist only for rings built with one.
+        self.multi
+            .as_ref()
+            .expect("a shared writer of a single-producer ring")
+    }
+
+    /// True when `need` is below the shared write limit, rescanning the readers if it is not.
+    fn multi_refresh(&self, need: u64) -> bool {
+        let multi = self.multi_state();
+        // Acquire: pairs with the AcqRel `fetch_max` of the producer that validated the limit,
+        // which acquired the readers' releases in its scan.
+        need <= multi.limit.load(Ordering::Acquire) || self.multi_rescan(multi, need)
+    }
+
+    /// Announce, fence, rescan, as the single writer does; every multi-producer rescan fences
+    /// (see the module docs for why one producer cannot lean on another's announcement).
+    #[cold]
+    #[inline(never)]
+    fn multi_rescan(&self, multi: &MultiState, need: u64) -> bool {
+        let head = multi.head.load(Ordering::Relaxed);
+        let gates = self.min_reader(head);
+        let soft_limit = gates.soft + self.capacity;
+        let (wanted, slack) = if need <= soft_limit && gates.soft < gates.hard {
+            (soft_limit, 0)
+        } else {
+            (gates.hard + self.capacity, self.capacity / 4)
+        };
+        let announce = (wanted + slack).min(head + self.capacity);
+        // Relaxed: ordered before the rescan below by the SeqCst fence.
+        self.write_limit.fetch_max_relaxed(announce.max(wanted));
+        // SeqCst fence: pairs with the fence in `confirm_start` (Dekker): a joining reader sees
+        // this announcement, or the scan below sees its cursor.
+        fence(Ordering::SeqCst);
+        let limit = wanted.min(self.min_reader(head).hard + self.capacity);
+        // AcqRel: releases the readers' releases acquired by the scans to producers that load
+        // the limit with Acquire.
+        let limit = multi.limit.fetch_max(limit, Ordering::AcqRel).max(limit);
+        need <= limit
+    }
+
+    /// Claims `n` offsets if they are free now: the first claimed offset.
+    fn try_claim_offsets(&self, n: u64) -> Option<u64> {
+        let multi = self.multi_state();
+        let mut head = multi.head.load(Ordering::Relaxed);
+        loop {
+            if !self.multi_refresh(head + n) {
+                return None;
+            }
+            // Relaxed: the claim needs only atomicity; messages are ordered by the stamps, and
+            // the limit checked above was acquired.
+            match multi.head.compare_exchange_weak(
+                head,
+                head + n,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(head),
+                Err(seen) => head = seen,
+            }
+        }
+    }
+
+    /// Claims `n` offsets, waiting under the wait strategy until `deadline` (`None`: no wait).
+    fn claim_offsets(&self, n: u64, deadline: Option<Deadline>) -> Option<u64> {
+        let mut claimed = self.try_claim_offsets(n);
+        if claimed.is_none() {
+            let deadline = deadline?;
+            wait_until(self.strategy, &self.space_signal, deadline, || {
+                claimed = self.try_claim_offsets(n);
+                claimed.is_some()
+            });
+        }
+        claimed
+    }
+
+    /// Claims `n` offsets (at most the capacity), waiting as long as it takes.
+    fn claim_offsets_waiting(&self, n: u64) -> u64 {
+        loop {
+            if let Some(first) = self.claim_offsets(n, Some(Deadline::after(None))) {
+                return first;
+            }
+        }
+    }
+
+    /// Waits until the slot of `offset` is done with its previous offset, then returns whether
+    /// it holds a message (which the caller must drop or replace).
+    #[inline(always)]
+    fn lap_ready(&self, multi: &MultiState, offset: u64) -> bool {
+        let previous = offset.checked_sub(self.capacity);
+        let mut spins = 0_u32;
+        loop {
+            // Acquire: pairs with the previous producer's Release store of this stamp, so its
+            // write of the slot happens-before ours.
+            let stamp = multi.stamp(offset).load(Ordering::Acquire);
+            match previous {
+                None => return false,
+                Some(previous) if stamp & !TOMBSTONE == previous + 1 => {
+                    return stamp & TOMBSTONE == 0
+                }
+                // A slower producer of the previous lap is still writing this slot (only
+                // possible while no reader gates the ring: a reader releases a slot only
+                // after reading it stamped).
+                Some(_) if spins < 64 => {
+                    spins += 1;
+                    crate::sync::spin_hint();
+                }
+                Some(_) => crate::sync::thread::yield_now(),
+            }
+        }
+    }
+
+    /// Writes `value` at the claimed `offset` and stamps it.
+    ///
+    /// # Safety
+    /// The caller claimed `offset` and writes it once.
+    #[inline(always)]
+    unsafe fn write_claimed(&self, offset: u64, value: T) {
+        let multi = self.multi_state();
+        let occupied = self.lap_ready(multi, offset);
+        // SAFETY: the offset is claimed (only this producer writes it), below the validated
+        // limit (no reader can still read `offset - capacity`), and the previous lap's writer
+        // is done (`lap_ready`); `occupied` says whether the slot holds that message.
+        let replaced = unsafe { self.replace_slot(offset, value, occupied) };
+        // Release: pairs with the reader's Acquire in `state_of`; the message is written first.
+        multi.stamp(offset).store(offset + 1, Ordering::Release);
+        drop(replaced);
+    }
+
+    /// Stamps the claimed `offset` as a tombstone, dropping the slot's previous message.
+    ///
+    /// # Safety
+    /// As for [`write_claimed`](Self::write_claimed).
+    unsafe fn tombstone_claimed(&self, offset: u64) {
+        let multi = self.multi_state();
+        let occupied = self.lap_ready(multi, offset);
+        // SAFETY: as in `write_claimed`.
+        let dropped = unsafe { self.take_slot(offset, occupied) };
+        // Release: pairs with the reader's Acquire in `state_of`.
+        multi
+            .stamp(offset)
+            .store((offset + 1) | TOMBSTONE, Ordering::Release);
+        // Relaxed: a statistic.
+        multi.tombstones.fetch_add(1, Ordering::Relaxed);
+        drop(dropped);
+    }
+}
+
+/// A producing end of a multi-producer ring: `Clone + Send + Sync`, and every method takes
+/// `&self`, so any number of threads publish at once, each in its own claimed offsets. Created
+/// by [`RingBuilder::multi_producer`](super::RingBuilder::multi_producer).
+///
+/// # Examples
+///
+/// ```
+/// use ringgroup::ring::{Ring, StartAt};
+///
+/// let (writer, subscriber) = Ring::<u64>::builder().capacity(64).multi_producer().build()?;
+/// let mut reader = subscriber.subscribe(StartAt::Earliest)?;
+/// let threads: Vec<_> = (0..2)
+///     .map(|t| {
+///         let writer = writer.clone();
+///         std::thread::spawn(move || for i in 0..10 { writer.publish(t * 100 + i); })
+///     })
+///     .collect();
+/// threads.into_iter().for_each(|t| t.join().unwrap());
+/// drop(writer); // the last handle closes the ring
+/// let mut seen = Vec::new();
+/// while let Ok(batch) = reader.poll(64) {
+///     seen.extend(batch.iter().copied());
+/// }
+/// assert_eq!(seen.len(), 20);
+/// // Each producer's messages keep their order.
+/// let first: Vec<u64> = seen.iter().copied().filter(|v| *v < 100).collect();
+/// assert_eq!(first, (0..10).collect::<Vec<_>>());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct SharedWriter<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> SharedWriter<T> {
+    /// The first handle of a new multi-producer ring.
+    pub(crate) fn new(shared: Arc<Shared<T>>) -> Self {
+        Self { shared }
+    }
+
+    /// Another handle on `shared`, unless the ring already closed (its last handle is gone).
+    pub(crate) fn attach(shared: &Arc<Shared<T>>) -> Option<Self> {
+        let producers = &shared.multi.as_ref()?.producers;
+        let mut count = producers.load(Ordering::Relaxed);
+        loop {
+            if count == 0 {
+                return None;
+            }
+            // Relaxed: a handle count; closing is published by the last drop's Release.
+            match producers.compare_exchange_weak(
+                count,
+                count + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(Self::new(shared.clone())),
+                Err(seen) => count = seen,
+            }
+        }
+    }
+
+    /// The ring's capacity in messages.
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity as usize
+    }
+
+    /// Publishes one message if there is room now and returns its offset; otherwise hands it
+    /// back as [`PublishError::Full`].
+    pub fn try_publish(&self, value: T) -> Result<u64, PublishError<T>> {
+        match self.shared.try_claim_offsets(1) {
+            Some(offset) => Ok(self.publish_at(offset, value)),
+            None => Err(PublishError::Full(value)),
+        }
+    }
+
+    /// Publishes one message, waiting under the ring's wait strategy while the slowest reader
+    /// holds the slot it needs; returns its offset.
+    pub fn publish(&self, value: T) -> u64 {
+        let offset = self.shared.claim_offsets_waiting(1);
+        self.publish_at(offset, value)
+    }
+
+    /// Like [`publish`](Self::publish), giving up after `timeout` with
+    /// [`PublishError::Timeout`].
+    pub fn publish_timeout(&self, value: T, timeout: Duration) -> Result<u64, PublishError<T>> {
+        match self
+            .shared
+            .claim_offsets(1, Some(Deadline::after(Some(timeout))))
+        {
+            Some(offset) => Ok(self.publish_at(offset, value)),
+            None => Err(PublishError::Timeout(value)),
+        }
+    }
+
+    #[inline]
+    fn publish_at(&self, offset: u64, value: T) -> u64 {
+        // SAFETY: `offset` was just claimed by this call, which writes it once.
+        unsafe { self.shared.write_claimed(offset, value) };
+        self.shared.notify_data();
+        offset
+    }
+
+    /// Claims `n` consecutive slots, waiting for room; fails only if `n` exceeds the capacity.
+    /// Each message pushed into the claim is visible at once; the claimed slots not pushed when
+    /// the claim is dropped become tombstones, which readers skip.
+    pub fn claim(&self, n: usize) -> Result<SharedClaim<'_, T>, ClaimError> {
+        self.claim_inner(n, Some(Deadline::after(None)))
+    }
+
+    /// Claims `n` slots if they are free now, else [`ClaimError::Full`].
+    pub fn try_claim(&self, n: usize) -> Result<SharedClaim<'_, T>, ClaimError> {
+        self.claim_inner(n, None)
+    }
+
+    /// Claims `n` slots, waiting at most `timeout`.
+    pub fn claim_timeout(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<SharedClaim<'_, T>, ClaimError> {
+        self.claim_inner(n, Some(Deadline::after(Some(timeout))))
+    }
+
+    fn claim_inner(
+        &self,
+        n: usize,
+        deadline: Option<Deadline>,
+    ) -> Result<SharedClaim<'_, T>, ClaimError> {
+        if n as u64 > self.shared.capacity {
+            return Err(ClaimError::TooLarge {
+                requested: n,
+                capacity: self.shared.capacity as usize,
+            });
+        }
+        match self.shared.claim_offsets(n as u64, deadline) {
+            Some(first) => Ok(SharedClaim {
+                shared: &self.shared,
+                next: first,
+                end: first + n as u64,
+            }),
+            None if deadline.is_none() => Err(ClaimError::Full),
+            None => Err(ClaimError::Timeout),
+        }
+    }
+
+    /// Publishes every message of `messages` in claims of at most half the ring, waiting for
+    /// room as needed; returns the offset of the first (or of the next to claim, if there were
+    /// none). Messages of one call keep their order; another producer's may fall between claims.
+    pub fn publish_batch<I>(&self, messages: I) -> u64
+    where
+        I: IntoIterator<Item = T>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        let mut messages = messages.into_iter();
+        let chunk = (self.shared.capacity / 2).max(1) as usize;
+        let mut first = None;
+        while messages.len() > 0 {
+            let n = messages.len().min(chunk) as u64;
+            let start = self.shared.claim_offsets_waiting(n);
+            let mut claim = SharedClaim {
+                shared: &self.shared,
+                next: start,
+                end: start + n,
+            };
+            first.get_or_insert(start);
+            claim.extend(messages.by_ref().take(n as usize));
+        }
+        first.unwrap_or_else(|| self.shared.multi_state().claimed())
+    }
+}
+
+impl<T> Clone for SharedWriter<T> {
+    fn clone(&self) -> Self {
+        // Relaxed: a handle count; the handle being cloned keeps it above zero.
+        self.shared
+            .multi_state()
+            .producers
+            .fetch_add(1, Ordering::Relaxed);
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T> Drop for SharedWriter<T> {
+    fn drop(&mut self) {
+        // AcqRel: the last handle acquires every other handle's stamps (their Release
+        // decrements) before it closes the ring.
+        if self
+            .shared
+            .multi_state()
+            .producers
+            .fetch_sub(1, Ordering::AcqRel)
+            == 1
+        {
+            // Release: pairs with the Acquire in `Shared::is_closed`; a reader that sees the
+            // ring closed sees every stamp.
+            self.shared.closed.store(true, Ordering::Release);
+            self.shared.data_signal.notify();
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for SharedWriter<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedWriter")
+            .field("capacity", &self.shared.capacity)
+            .field("claimed", &self.shared.multi_state().claimed())
+            .finish()
+    }
+}
+
+/// Slots claimed by [`SharedWriter::claim`]. Each pushed message is visible at once; the slots
+/// still unpushed when the claim is dropped (or unwound by a panic) become tombstones that
+/// readers skip and count, so an abandoned claim never stalls the ring.
+pub struct SharedClaim<'a, T> {
+    shared: &'a Shared<T>,
+    /// The next claimed offset to write.
+    next: u64,
+    /// One past the last claimed offset.
+    end: u64,
+}
+
+impl<T> SharedClaim<'_, T> {
+    /// Slots still free in this claim.
+    pub fn remaining(&self) -> usize {
+        (self.end - self.next) as usize
+    }
+
+    /// The offset the next pushed message gets.
+    pub fn next_offset(&self) -> u64 {
+        self.next
+    }
+
+    /// Writes `value` into the next claimed slot and makes it visible. Hands it back when the
+    /// claim is full.
+    pub fn push(&mut self, value: T) -> Result<(), T> {
+        if self.next == self.end {
+            return Err(value);
+        }
+        let offset = self.next;
+        self.next += 1;
+        // SAFETY: `offset` is claimed by this claim, and `next` moved past it, so it is written
+        // once (not tombstoned by the drop below either).
+        unsafe { self.shared.write_claimed(offset, value) };
+        self.shared.notify_data();
+        Ok(())
+    }
+
+    /// Ends the claim (what was not pushed becomes tombstones).
+    pub fn publish(self) {}
+}
+
+impl<T> Extend<T> for SharedClaim<'_, T> {
+    /// Pushes messages until the claim is full; the rest of the iterator is not consumed.
+    fn extend<I: IntoIterator<Item = T>>(&mut self, messages: I) {
+        let mut messages = messages.into_iter();
+        while self.next < self.end {
+            let Some(value) = messages.next() else { break };
+            let offset = self.next;
+            self.next += 1;
+            // SAFETY: as in `push`.
+            unsafe { self.shared.write_claimed(offset, value) };
+        }
+        self.shared.notify_data();
+    }
+}
+
+impl<T> Drop for SharedClaim<'_, T> {
+    fn drop(&mut self) {
+        if self.next == self.end {
+            return;
+        }
+        while self.next < self.end {
+            let offset = self.next;
+            self.next += 1;
+            // SAFETY: `offset` is claimed and was never written: stamped once, here.
+            unsafe { self.shared.tombstone_claimed(offset) };
+        }
+        self.shared.notify_data();
+    }
+}
+
+impl<T> std::fmt::Debug for SharedClaim<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedClaim")
+            .field("next_offset", &self.next)
+            .field("remaining", &self.remaining())
+            .finish()
+    }
+}
