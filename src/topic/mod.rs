@@ -39,7 +39,7 @@ use crate::partitioner::{Partitioner, Router};
 use crate::ring::{
     BuildError, MultiProducer, Ring, SharedWriter, SingleProducer, Subscriber, WaitStrategy,
 };
-use crate::sync::Arc;
+use crate::sync::{Arc, OnceLock};
 
 /// The most partitions a topic can have.
 pub const MAX_PARTITIONS: u32 = 1 << 16;
@@ -71,7 +71,13 @@ struct TopicInner<T> {
     /// The partitioner, for the producers [`Topic::producer`] makes.
     router: Router,
     multi_producer: bool,
+    /// State a layer above attaches to the topic (the reply routes of producer groups), opaque
+    /// here so the topic depends on no layer above it.
+    extension: Extension,
 }
+
+/// An opaque, set-once slot on a topic for a layer above it.
+pub(crate) type Extension = Arc<OnceLock<crate::sync::StdArc<dyn std::any::Any + Send + Sync>>>;
 
 impl<T> Clone for Topic<T> {
     fn clone(&self) -> Self {
@@ -189,6 +195,11 @@ impl<T> Topic<T> {
     pub(crate) fn subscribers(&self) -> &[Subscriber<T>] {
         &self.inner.subscribers
     }
+
+    /// The topic's extension slot (see [`Extension`]).
+    pub(crate) fn extension(&self) -> &Extension {
+        &self.inner.extension
+    }
 }
 
 /// Configures a [`Topic`]: single-producer by default, or
@@ -286,6 +297,7 @@ impl<T, P> TopicBuilder<T, P> {
                 strategy: self.strategy,
                 router: router.clone(),
                 multi_producer,
+                extension: Arc::new(OnceLock::new()),
             }),
         };
         Ok((topic, writers, router))

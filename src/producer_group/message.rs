@@ -1,0 +1,85 @@
+//! What requests and replies carry: plain data (ids, a correlation id, a reply route), no
+//! pointers, so they can cross processes later without a redesign.
+
+use std::marker::PhantomData;
+
+/// Where a reply goes: the producer group, the member's slot and the generation of the member
+/// that holds it (a slot is reused after its member leaves), and the request's correlation id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ReplyTo {
+    pub(crate) group: u32,
+    pub(crate) slot: u32,
+    pub(crate) generation: u32,
+    pub(crate) correlation: u64,
+}
+
+impl ReplyTo {
+    /// The route of a message that wants no reply.
+    pub const NONE: ReplyTo = ReplyTo {
+        group: u32::MAX,
+        slot: u32::MAX,
+        generation: 0,
+        correlation: 0,
+    };
+
+    /// True when a reply is wanted.
+    pub fn wants_reply(&self) -> bool {
+        *self != Self::NONE
+    }
+
+    /// The request's correlation id (unique among the member's pending requests).
+    pub fn correlation(&self) -> u64 {
+        self.correlation
+    }
+}
+
+/// A request: a value and where its replies go. The message type of a topic that serves a
+/// producer group: `Topic<Request<Q, R>>` carries requests of `Q` answered with `R`.
+///
+/// # Examples
+///
+/// ```
+/// use ringgroup::producer_group::Request;
+///
+/// let request: Request<u32, String> = Request::new(7);
+/// assert_eq!(request.value, 7);
+/// assert!(!request.reply_to().wants_reply());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request<Q, R> {
+    reply_to: ReplyTo,
+    /// The request itself.
+    pub value: Q,
+    _reply: PhantomData<fn() -> R>,
+}
+
+impl<Q, R> Request<Q, R> {
+    /// A request that wants no reply (a plain message on a request topic).
+    pub fn new(value: Q) -> Self {
+        Self::routed(value, ReplyTo::NONE)
+    }
+
+    pub(crate) fn routed(value: Q, reply_to: ReplyTo) -> Self {
+        Self {
+            reply_to,
+            value,
+            _reply: PhantomData,
+        }
+    }
+
+    /// Where its replies go.
+    pub fn reply_to(&self) -> ReplyTo {
+        self.reply_to
+    }
+}
+
+/// A reply as it travels back: the request's correlation id, the requester's generation, the
+/// part number in a stream of replies, and whether it is the last.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Reply<R> {
+    pub(crate) correlation: u64,
+    pub(crate) generation: u32,
+    pub(crate) part: u32,
+    pub(crate) last: bool,
+    pub(crate) value: R,
+}
