@@ -53,6 +53,7 @@ pub mod affinity;
 pub mod dedupe;
 pub mod group;
 pub mod partitioner;
+pub mod producer_group;
 pub mod ring;
 mod sync;
 pub mod topic;

@@ -193,6 +193,7 @@ impl<T: Send + Sync + 'static> GroupBuilder<T> {
             rebalances: AtomicU64::new(0),
             last_rebalance_ns: AtomicU64::new(0),
             supervisor: SupervisorHandle::new(),
+            extension: self.topic.extension().clone(),
         });
         #[cfg(not(ringgroup_loom))]
         inner.supervisor.spawn(

@@ -159,6 +159,11 @@ impl<T> Consumer<T> {
         }
     }
 
+    /// The topic's extension slot, for the layers above (replies).
+    pub(crate) fn extension(&self) -> &crate::topic::Extension {
+        &self.group.extension
+    }
+
     /// This member's id within the group (a new one after it joins again).
     pub fn id(&self) -> MemberId {
         MemberId::from(self.state.borrow().id)

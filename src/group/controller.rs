@@ -63,6 +63,8 @@ pub(crate) struct GroupInner<T> {
     pub(crate) last_rebalance_ns: AtomicU64,
     /// Wakes the supervisor thread (to stop) when the group goes away.
     pub(crate) supervisor: SupervisorHandle,
+    /// The topic's extension slot (reply routes of producer groups).
+    pub(crate) extension: crate::topic::Extension,
 }
 
 /// The controller's state; only touched under [`GroupInner::control`].

@@ -77,6 +77,11 @@ impl<'a, T> Records<'a, T> {
         }
     }
 
+    /// The member that polled the batch.
+    pub(crate) fn consumer(&self) -> &'a Consumer<T> {
+        self.consumer
+    }
+
     /// The partition the batch comes from.
     pub fn partition(&self) -> u32 {
         self.partition

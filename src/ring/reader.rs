@@ -275,6 +275,13 @@ impl<T> Reader<T> {
         }
     }
 
+    /// Waits until a poll would find something (or the ring closed) without lending it; false
+    /// when `deadline` passed first.
+    pub(crate) fn wait_ready(&mut self, deadline: Deadline) -> bool {
+        self.local.available(&self.shared, 1) > 0
+            || self.shared.wait_for_data(self.local.next, deadline)
+    }
+
     /// The next offset this reader will see.
     pub fn position(&self) -> u64 {
         self.local.next

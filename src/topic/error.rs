@@ -102,6 +102,27 @@ pub enum SendError<T> {
 }
 
 impl<T> SendError<T> {
+    /// The same error with the value mapped (for wrappers of a topic's message type).
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> SendError<U> {
+        match self {
+            SendError::Full(value) => SendError::Full(f(value)),
+            SendError::Timeout(value) => SendError::Timeout(f(value)),
+            SendError::UnknownPartition {
+                partition,
+                partitions,
+                value,
+            } => SendError::UnknownPartition {
+                partition,
+                partitions,
+                value: f(value),
+            },
+            SendError::Unroutable { source, value } => SendError::Unroutable {
+                source,
+                value: f(value),
+            },
+        }
+    }
+
     /// The value that was not sent.
     pub fn into_inner(self) -> T {
         match self {

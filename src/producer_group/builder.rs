@@ -1,0 +1,243 @@
+//! Building a producer group on a request topic, the [`ProducerGroup`] handle members join
+//! through, and its metrics.
+
+use std::time::Duration;
+
+use super::error::ProducerGroupError;
+use super::message::Request;
+use super::registry::{GroupShared, MemberCounters, ReplyRegistry, MAX_PRODUCER_GROUPS};
+use super::requester::Requester;
+use crate::group::MemberId;
+use crate::sync::StdArc;
+use crate::topic::{SharedProducer, Topic};
+
+impl<Q, R> Topic<Request<Q, R>>
+where
+    Q: Send + Sync + 'static,
+    R: Send + Sync + 'static,
+{
+    /// Starts configuring a producer group named `name` on this request topic: members that
+    /// send requests and get their replies back through the queue. The topic must be
+    /// multi-producer (many members send to one partition, many consumers answer one member).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ringgroup::producer_group::Request;
+    /// use ringgroup::Topic;
+    ///
+    /// let (topic, _producer) =
+    ///     Topic::<Request<u64, u64>>::builder("squares").multi_producer().build()?;
+    /// let workers = topic.group("workers").build()?;
+    /// let clients = topic.producer_group("clients").build()?;
+    /// let client = clients.join()?;
+    /// let worker = workers.join()?;
+    ///
+    /// let pending = client.request(b"k", 7)?;
+    /// let records = worker.poll(8, Duration::from_secs(1))?;
+    /// for record in &records {
+    ///     records.reply(&record, record.value.value * record.value.value)?;
+    /// }
+    /// drop(records);
+    /// assert_eq!(pending.wait(Duration::from_secs(1))?, 49);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn producer_group(&self, name: impl Into<String>) -> ProducerGroupBuilder<Q, R> {
+        ProducerGroupBuilder {
+            topic: self.clone(),
+            name: name.into(),
+            max_members: 16,
+            reply_capacity: 1024,
+            max_pending: 1024,
+            reply_wait: Duration::from_millis(1),
+        }
+    }
+}
+
+/// Configures a producer group. Created by [`Topic::producer_group`](crate::Topic).
+#[derive(Debug)]
+#[must_use]
+pub struct ProducerGroupBuilder<Q, R> {
+    topic: Topic<Request<Q, R>>,
+    name: String,
+    max_members: usize,
+    reply_capacity: usize,
+    max_pending: usize,
+    reply_wait: Duration,
+}
+
+impl<Q, R> ProducerGroupBuilder<Q, R>
+where
+    Q: Send + Sync + 'static,
+    R: Send + Sync + 'static,
+{
+    /// How many members may be in the group at once (default 16). Each has a reply ring.
+    pub fn max_members(mut self, max: usize) -> Self {
+        self.max_members = max;
+        self
+    }
+
+    /// Replies each member's reply ring holds (default 1024; a power of two).
+    pub fn reply_capacity(mut self, capacity: usize) -> Self {
+        self.reply_capacity = capacity;
+        self
+    }
+
+    /// Requests a member may have waiting for replies at once: the bound of its correlation
+    /// table (default 1024).
+    pub fn max_pending(mut self, max: usize) -> Self {
+        self.max_pending = max;
+        self
+    }
+
+    /// How long a consumer's reply waits for room in a requester's full reply ring before it
+    /// is dropped and counted (default 1 ms; zero: never wait). A requester that stops
+    /// draining its replies thus costs each consumer at most this per reply.
+    pub fn reply_wait(mut self, wait: Duration) -> Self {
+        self.reply_wait = wait;
+        self
+    }
+
+    /// Creates the group: its member slots and their reply rings.
+    pub fn build(self) -> Result<ProducerGroup<Q, R>, ProducerGroupError> {
+        if self.name.is_empty() {
+            return Err(ProducerGroupError::EmptyName);
+        }
+        if self.max_members == 0 || self.max_pending == 0 {
+            return Err(ProducerGroupError::ZeroSize);
+        }
+        if !self.topic.is_multi_producer() {
+            return Err(ProducerGroupError::NotMultiProducer);
+        }
+        let producer = self.topic.producer().ok_or(ProducerGroupError::Closed)?;
+        let extension = self.topic.extension();
+        let registry = extension.get_or_init(|| StdArc::new(ReplyRegistry::<R>::new()));
+        // The topic's message type names `R`, so its registry is always a `ReplyRegistry<R>`.
+        let registry = registry
+            .downcast_ref::<ReplyRegistry<R>>()
+            .ok_or(ProducerGroupError::NotMultiProducer)?;
+        let strategy = self.topic.wait_strategy();
+        let shared = registry
+            .register(|index| {
+                GroupShared::new(
+                    self.name,
+                    index,
+                    self.max_members,
+                    self.reply_capacity,
+                    strategy,
+                    self.reply_wait,
+                    self.max_pending,
+                )
+            })?
+            .ok_or(ProducerGroupError::TooManyGroups {
+                max: MAX_PRODUCER_GROUPS,
+            })?;
+        Ok(ProducerGroup { shared, producer })
+    }
+}
+
+/// A producer group on one request topic. Cheap to clone; members join through
+/// [`ProducerGroup::join`].
+pub struct ProducerGroup<Q, R> {
+    shared: StdArc<GroupShared<R>>,
+    producer: SharedProducer<Request<Q, R>>,
+}
+
+impl<Q, R> Clone for ProducerGroup<Q, R> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            producer: self.producer.clone(),
+        }
+    }
+}
+
+impl<Q, R> std::fmt::Debug for ProducerGroup<Q, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProducerGroup")
+            .field("name", &self.shared.name)
+            .field("max_members", &self.shared.slots.len())
+            .finish()
+    }
+}
+
+impl<Q, R> ProducerGroup<Q, R>
+where
+    Q: Send + Sync + 'static,
+    R: Send + Sync + Clone + 'static,
+{
+    /// Joins as a new member: a producer with its own id, counters and reply ring.
+    pub fn join(&self) -> Result<Requester<Q, R>, ProducerGroupError> {
+        Requester::join(self.shared.clone(), self.producer.clone())
+    }
+}
+
+impl<Q, R> ProducerGroup<Q, R> {
+    /// The group's name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// Per-member counters and the group's reply counters (relaxed atomics only).
+    pub fn metrics(&self) -> ProducerGroupMetrics {
+        let members = self
+            .shared
+            .slots
+            .iter()
+            .filter(|slot| slot.is_held())
+            .map(|slot| {
+                let c = &slot.counters;
+                RequesterMetrics {
+                    id: MemberId::from(MemberCounters::read_u32(&slot.member)),
+                    sent: MemberCounters::read(&c.sent),
+                    replies_received: MemberCounters::read(&c.received),
+                    replies_timed_out: MemberCounters::read(&c.timed_out),
+                    duplicates: MemberCounters::read(&c.duplicates),
+                    late: MemberCounters::read(&c.late),
+                    overflowed: MemberCounters::read(&c.overflowed),
+                }
+            })
+            .collect();
+        ProducerGroupMetrics {
+            members,
+            replies_sent: MemberCounters::read(&self.shared.replies_sent),
+            replies_to_gone: MemberCounters::read(&self.shared.replies_to_gone),
+            replies_dropped: MemberCounters::read(&self.shared.replies_dropped),
+        }
+    }
+}
+
+/// A snapshot of a producer group, from [`ProducerGroup::metrics`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProducerGroupMetrics {
+    /// The members now in the group.
+    pub members: Vec<RequesterMetrics>,
+    /// Replies consumers published to the group's members.
+    pub replies_sent: u64,
+    /// Replies dropped because their requester had left (counted on the consumer side).
+    pub replies_to_gone: u64,
+    /// Replies dropped because their requester's reply ring stayed full for `reply_wait`.
+    pub replies_dropped: u64,
+}
+
+/// One member's counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequesterMetrics {
+    /// The member.
+    pub id: MemberId,
+    /// Requests and messages it sent.
+    pub sent: u64,
+    /// Replies delivered to it (the first of each part).
+    pub replies_received: u64,
+    /// Waits for a reply that timed out.
+    pub replies_timed_out: u64,
+    /// Replies to a part it already had (a request redelivered after a rebalance and answered
+    /// twice): dropped, never handed to the caller twice.
+    pub duplicates: u64,
+    /// Replies to a request no longer pending (its ticket was dropped, or an earlier member of
+    /// the slot asked): dropped.
+    pub late: u64,
+    /// Replies dropped because the member's buffer of replies for other tickets was full.
+    pub overflowed: u64,
+}

@@ -1,0 +1,188 @@
+//! The producer-group layer's errors: building and joining a group, sending a request, waiting
+//! for a reply, and replying.
+
+use std::fmt;
+
+use crate::ring::BuildError;
+use crate::topic::SendError;
+
+/// Why a producer group could not be built or joined.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProducerGroupError {
+    /// The group name is empty.
+    EmptyName,
+    /// Requests need many producers per partition: build the topic with
+    /// [`TopicBuilder::multi_producer`](crate::TopicBuilder::multi_producer).
+    NotMultiProducer,
+    /// The topic already has [`MAX_PRODUCER_GROUPS`](super::MAX_PRODUCER_GROUPS) groups.
+    TooManyGroups {
+        /// The limit.
+        max: usize,
+    },
+    /// `max_members` or `max_pending` was zero.
+    ZeroSize,
+    /// Every member slot is taken (see `max_members`).
+    Full {
+        /// The group's member limit.
+        max: usize,
+    },
+    /// The topic has closed (its last producer handle is gone).
+    Closed,
+    /// A member's reply ring could not be built (bad capacity, or no memory).
+    Ring(BuildError),
+}
+
+impl fmt::Display for ProducerGroupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProducerGroupError::EmptyName => write!(f, "a producer group needs a name"),
+            ProducerGroupError::NotMultiProducer => {
+                write!(f, "a producer group needs a multi-producer topic")
+            }
+            ProducerGroupError::TooManyGroups { max } => {
+                write!(f, "the topic already has {max} producer groups")
+            }
+            ProducerGroupError::ZeroSize => {
+                write!(f, "max_members and max_pending must be above zero")
+            }
+            ProducerGroupError::Full { max } => write!(f, "all {max} member slots are taken"),
+            ProducerGroupError::Closed => write!(f, "the topic is closed"),
+            ProducerGroupError::Ring(_) => write!(f, "a reply ring could not be built"),
+        }
+    }
+}
+
+impl std::error::Error for ProducerGroupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ProducerGroupError::Ring(source) => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<BuildError> for ProducerGroupError {
+    fn from(source: BuildError) -> Self {
+        ProducerGroupError::Ring(source)
+    }
+}
+
+/// Why a request was not sent. The value is handed back.
+#[derive(Clone, PartialEq, Eq)]
+pub enum RequestError<Q> {
+    /// Every ticket of this member's correlation table is in use (see `max_pending`): wait for
+    /// (or drop) a pending reply first.
+    TooManyPending(Q),
+    /// The topic refused the request.
+    Send(SendError<Q>),
+}
+
+impl<Q> RequestError<Q> {
+    /// The request that was not sent.
+    pub fn into_inner(self) -> Q {
+        match self {
+            RequestError::TooManyPending(value) => value,
+            RequestError::Send(error) => error.into_inner(),
+        }
+    }
+}
+
+impl<Q> fmt::Debug for RequestError<Q> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestError::TooManyPending(_) => f.write_str("TooManyPending(..)"),
+            RequestError::Send(error) => f.debug_tuple("Send").field(error).finish(),
+        }
+    }
+}
+
+impl<Q> fmt::Display for RequestError<Q> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestError::TooManyPending(_) => {
+                write!(f, "every ticket of the correlation table is in use")
+            }
+            RequestError::Send(_) => write!(f, "the request could not be sent"),
+        }
+    }
+}
+
+impl<Q: 'static> std::error::Error for RequestError<Q> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RequestError::Send(error) => Some(error),
+            RequestError::TooManyPending(_) => None,
+        }
+    }
+}
+
+/// Why a wait for a reply returned none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitError {
+    /// No reply within the timeout (counted in the member's `timed_out`).
+    Timeout,
+    /// The last reply of the request was already taken.
+    Finished,
+}
+
+impl fmt::Display for WaitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WaitError::Timeout => write!(f, "no reply within the timeout"),
+            WaitError::Finished => write!(f, "every reply of the request was taken"),
+        }
+    }
+}
+
+impl std::error::Error for WaitError {}
+
+/// Why a reply was not delivered. The value is handed back; the group counts the drop.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ReplyError<R> {
+    /// The record is not a request that wants a reply (or names a producer group this topic
+    /// does not have).
+    NoRoute(R),
+    /// The member that asked has left the group: the reply is dropped, never sent to another.
+    RequesterGone(R),
+    /// The requester's reply ring stayed full for the group's `reply_wait`: it is not
+    /// draining its replies, and the reply is dropped rather than stall this consumer.
+    Full(R),
+    /// The stream of replies was already finished.
+    Finished(R),
+}
+
+impl<R> ReplyError<R> {
+    /// The reply that was not delivered.
+    pub fn into_inner(self) -> R {
+        match self {
+            ReplyError::NoRoute(value)
+            | ReplyError::RequesterGone(value)
+            | ReplyError::Full(value)
+            | ReplyError::Finished(value) => value,
+        }
+    }
+}
+
+impl<R> fmt::Debug for ReplyError<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ReplyError::NoRoute(_) => "NoRoute(..)",
+            ReplyError::RequesterGone(_) => "RequesterGone(..)",
+            ReplyError::Full(_) => "Full(..)",
+            ReplyError::Finished(_) => "Finished(..)",
+        })
+    }
+}
+
+impl<R> fmt::Display for ReplyError<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplyError::NoRoute(_) => write!(f, "the record is not a request awaiting a reply"),
+            ReplyError::RequesterGone(_) => write!(f, "the requester has left its group"),
+            ReplyError::Full(_) => write!(f, "the requester's reply ring stayed full"),
+            ReplyError::Finished(_) => write!(f, "the reply stream is finished"),
+        }
+    }
+}
+
+impl<R> std::error::Error for ReplyError<R> {}

@@ -1,0 +1,39 @@
+//! Producer groups and replies: members send requests into a topic, consumer groups share them
+//! out and process them, and the results travel back through the queue to the member that asked
+//! (request → process → reply).
+//!
+//! # Design
+//!
+//! - A request topic is a multi-producer topic of [`Request<Q, R>`]: a value `Q` and where its
+//!   replies of `R` go ([`ReplyTo`]: the producer group, the member's slot and generation, and a
+//!   correlation id). All of it is plain data, no pointers.
+//! - A [`ProducerGroup`] is a named set of members ([`Requester`]) that join and leave at
+//!   runtime. Each has an id, counters, a bounded correlation table, and a reply ring: a
+//!   multi-producer ring, since many consumers answer one requester.
+//! - A consumer answers with the record in hand ([`Records::reply`](crate::Records), or a
+//!   [`Responder`] for a stream); the reply is routed to the requester's ring, carrying the
+//!   correlation id.
+//! - Failure rules: a request redelivered after a rebalance may be answered twice: the
+//!   requester keeps the first and counts the duplicate. A reply to a member that has left is
+//!   dropped and counted on the consumer side, never blocks, never reaches another member. A
+//!   requester that stops draining its replies gets the overflow dropped and counted after the
+//!   group's bounded `reply_wait`, so it never stalls the consumers.
+//! - The model for the API's shape is iceoryx2's request-response: a ticket per request
+//!   ([`PendingReply`]), a stream of responses per request.
+//!
+//! Dependencies run one way: ring ← topic ← group ← producer_group. The topic carries the reply
+//! routes in an opaque extension slot, so neither it nor the group layer knows this module.
+
+mod builder;
+mod error;
+mod message;
+mod registry;
+mod reply;
+mod requester;
+
+pub use builder::{ProducerGroup, ProducerGroupBuilder, ProducerGroupMetrics, RequesterMetrics};
+pub use error::{ProducerGroupError, ReplyError, RequestError, WaitError};
+pub use message::{ReplyTo, Request};
+pub use registry::MAX_PRODUCER_GROUPS;
+pub use reply::Responder;
+pub use requester::{Delivered, PendingReply, Requester};

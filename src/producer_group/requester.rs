@@ -1,0 +1,458 @@
+//! The member of a producer group: [`Requester`] sends requests and gets their replies, each
+//! through a [`PendingReply`] ticket or all at once in arrival order.
+//!
+//! # Algorithm
+//!
+//! A request takes a ticket from the member's bounded correlation table; its correlation id is
+//! the ticket's index and a sequence number that changes every time the ticket is reused, so a
+//! late reply to an earlier use is recognised. Replies arrive in the member's reply ring, in
+//! arrival order; whoever reads the ring (a waiting ticket, or [`Requester::drain_replies`])
+//! routes each reply: to the ticket it answers, or into a bounded FIFO of replies for tickets
+//! not waited on right now. A reply to a part the ticket already had is a duplicate (a request
+//! redelivered after a rebalance and answered twice): counted and dropped. A reply to a ticket
+//! no longer pending, or from an earlier holder of the member's slot, is late: counted and
+//! dropped. Nothing reaches the caller twice.
+//!
+//! # Invariants
+//! - No allocation per request or reply: the table and the FIFO are sized at join.
+//! - A reply is handed to the caller at most once, and only to the member that asked.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use super::error::{ProducerGroupError, RequestError, WaitError};
+use super::message::{Reply, ReplyTo, Request};
+use super::registry::{GroupShared, MemberCounters, MemberSlot};
+use crate::group::MemberId;
+use crate::ring::{Reader, StartAt};
+use crate::sync::{Deadline, StdArc};
+use crate::topic::{ProducerRecord, RecordMetadata, SharedProducer};
+
+/// A member of a producer group: a producer with an id, its own counters and reply ring. Use it
+/// from one thread (it is `Send`, not `Sync`); dropping it leaves the group, and replies to it
+/// are dropped from then on.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use ringgroup::producer_group::Request;
+/// use ringgroup::Topic;
+///
+/// let (topic, _producer) = Topic::<Request<String, usize>>::builder("lengths")
+///     .multi_producer()
+///     .build()?;
+/// let workers = topic.group("workers").build()?;
+/// let client = topic.producer_group("clients").build()?.join()?;
+/// let worker = workers.join()?;
+///
+/// let short = client.request(b"a", "hi".to_string())?;
+/// let long = client.request(b"b", "hello".to_string())?;
+/// let records = worker.poll(8, Duration::from_secs(1))?;
+/// for record in &records {
+///     records.reply(&record, record.value.value.len())?;
+/// }
+/// drop(records);
+/// // Each ticket gets its own reply, whatever order they arrive in.
+/// assert_eq!(long.wait(Duration::from_secs(1))?, 5);
+/// assert_eq!(short.wait(Duration::from_secs(1))?, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Requester<Q, R> {
+    group: StdArc<GroupShared<R>>,
+    slot: u32,
+    generation: u32,
+    id: MemberId,
+    producer: SharedProducer<Request<Q, R>>,
+    state: RefCell<State<R>>,
+}
+
+struct State<R> {
+    replies: Reader<Reply<R>>,
+    tickets: Vec<Ticket>,
+    free: Vec<u32>,
+    /// Replies for tickets nobody was waiting on when they arrived, in arrival order.
+    parked: VecDeque<Parked<R>>,
+}
+
+#[derive(Clone, Copy)]
+struct Ticket {
+    /// Changes at every reuse; the low half of the correlation id.
+    sequence: u32,
+    pending: bool,
+    /// The next reply part expected; earlier parts are duplicates.
+    next_part: u32,
+    /// The last part arrived.
+    finished: bool,
+}
+
+struct Parked<R> {
+    ticket: u32,
+    value: R,
+}
+
+/// A reply taken by [`Requester::drain_replies`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivered<R> {
+    /// The request's correlation id ([`PendingReply::correlation`]).
+    pub correlation: u64,
+    /// The reply.
+    pub value: R,
+    /// True for the last reply of the request.
+    pub last: bool,
+}
+
+impl<Q, R> Requester<Q, R>
+where
+    Q: Send + Sync + 'static,
+    R: Send + Sync + Clone + 'static,
+{
+    pub(super) fn join(
+        group: StdArc<GroupShared<R>>,
+        producer: SharedProducer<Request<Q, R>>,
+    ) -> Result<Self, ProducerGroupError> {
+        let max = group.slots.len();
+        let (slot, id, generation, replies) = {
+            let mut control = group.control.lock();
+            let slot = control.free.pop().ok_or(ProducerGroupError::Full { max })?;
+            let id = control.next_id;
+            control.next_id = control.next_id.wrapping_add(1).max(1);
+            let member = &group.slots[slot as usize];
+            // Read only what arrives from now on: earlier replies were for earlier members.
+            let replies = member
+                .ring
+                .subscribe(StartAt::Latest)
+                .map_err(|_| ProducerGroupError::Closed);
+            let replies = match replies {
+                Ok(replies) => replies,
+                Err(error) => {
+                    control.free.push(slot);
+                    return Err(error);
+                }
+            };
+            (slot, id, member.hold(id), replies)
+        };
+        let pending = group.max_pending;
+        Ok(Self {
+            slot,
+            generation,
+            id: MemberId::from(id),
+            producer,
+            state: RefCell::new(State {
+                replies,
+                tickets: vec![
+                    Ticket {
+                        sequence: 0,
+                        pending: false,
+                        next_part: 0,
+                        finished: false,
+                    };
+                    pending
+                ],
+                free: (0..pending as u32).rev().collect(),
+                parked: VecDeque::with_capacity(pending),
+            }),
+            group,
+        })
+    }
+
+    /// This member's id within its group.
+    pub fn id(&self) -> MemberId {
+        self.id
+    }
+
+    /// Sends a request keyed by `key` (routed as Kafka's default partitioner would) and
+    /// returns its ticket; waits while the partition is full.
+    pub fn request(&self, key: &[u8], value: Q) -> Result<PendingReply<'_, Q, R>, RequestError<Q>> {
+        self.request_record(ProducerRecord::new(value).key(key))
+    }
+
+    /// Sends a request (a record, or a bare value routed round-robin) and returns its ticket.
+    pub fn request_record<'k>(
+        &self,
+        record: impl Into<ProducerRecord<'k, Q>>,
+    ) -> Result<PendingReply<'_, Q, R>, RequestError<Q>> {
+        let record = record.into();
+        let Some((ticket, sequence)) = self.take_ticket() else {
+            return Err(RequestError::TooManyPending(record.value));
+        };
+        let reply_to = ReplyTo {
+            group: self.group.index,
+            slot: self.slot,
+            generation: self.generation,
+            correlation: (u64::from(ticket) << 32) | u64::from(sequence),
+        };
+        match self.send_routed(record, reply_to) {
+            Ok(sent) => Ok(PendingReply {
+                requester: self,
+                ticket,
+                correlation: reply_to.correlation,
+                sent,
+            }),
+            Err(error) => {
+                self.free_ticket(ticket);
+                Err(RequestError::Send(error))
+            }
+        }
+    }
+
+    /// Sends a message that wants no reply.
+    pub fn send<'k>(
+        &self,
+        record: impl Into<ProducerRecord<'k, Q>>,
+    ) -> Result<RecordMetadata, crate::topic::SendError<Q>> {
+        self.send_routed(record.into(), ReplyTo::NONE)
+    }
+
+    fn send_routed(
+        &self,
+        record: ProducerRecord<'_, Q>,
+        reply_to: ReplyTo,
+    ) -> Result<RecordMetadata, crate::topic::SendError<Q>> {
+        let ProducerRecord {
+            value,
+            key,
+            partition,
+        } = record;
+        let record = ProducerRecord {
+            value: Request::routed(value, reply_to),
+            key,
+            partition,
+        };
+        let sent = self
+            .producer
+            .send(record)
+            .map_err(|error| error.map(|request| request.value))?;
+        MemberCounters::bump(&self.slot().counters.sent);
+        Ok(sent)
+    }
+
+    /// Hands every reply that has arrived, in arrival order, to `each`, and returns how many.
+    /// Replies taken here are not delivered to their [`PendingReply`] again.
+    pub fn drain_replies(&self, mut each: impl FnMut(Delivered<R>)) -> usize {
+        let mut count = 0;
+        loop {
+            let mut state = self.state.borrow_mut();
+            let parked = state.parked.pop_front();
+            let taken = match parked {
+                Some(parked) => Some(self.deliver_parked(&mut state, parked)),
+                None => self.read_one(&mut state, None).map(|(ticket, value)| {
+                    let last = state.tickets[ticket as usize].finished;
+                    let sequence = state.tickets[ticket as usize].sequence;
+                    Delivered {
+                        correlation: (u64::from(ticket) << 32) | u64::from(sequence),
+                        value,
+                        last,
+                    }
+                }),
+            };
+            drop(state);
+            match taken {
+                Some(delivered) => {
+                    count += 1;
+                    each(delivered);
+                }
+                None => return count,
+            }
+        }
+    }
+
+    fn deliver_parked(&self, state: &mut State<R>, parked: Parked<R>) -> Delivered<R> {
+        let ticket = state.tickets[parked.ticket as usize];
+        Delivered {
+            correlation: (u64::from(parked.ticket) << 32) | u64::from(ticket.sequence),
+            value: parked.value,
+            last: ticket.finished
+                && !state
+                    .parked
+                    .iter()
+                    .any(|other| other.ticket == parked.ticket),
+        }
+    }
+
+    /// The next reply for `ticket`, from the parked ones or the ring; `None` if none is here.
+    fn next_for(&self, ticket: u32) -> Result<Option<R>, WaitError> {
+        let mut state = self.state.borrow_mut();
+        if let Some(at) = state.parked.iter().position(|p| p.ticket == ticket) {
+            return Ok(state.parked.remove(at).map(|p| p.value));
+        }
+        while let Some((for_ticket, value)) = self.read_one(&mut state, Some(ticket)) {
+            if for_ticket == ticket {
+                return Ok(Some(value));
+            }
+        }
+        if state.tickets[ticket as usize].finished {
+            Err(WaitError::Finished)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Reads the ring until one reply is accepted: returned if it is for `wanted` (or `wanted`
+    /// is `None`), else parked for its ticket (or dropped when the FIFO is full).
+    fn read_one(&self, state: &mut State<R>, wanted: Option<u32>) -> Option<(u32, R)> {
+        loop {
+            let reply = {
+                let batch = state.replies.try_poll(1).ok()?;
+                batch.get(0)?.clone()
+            };
+            let Some(ticket) = self.accept(state, &reply) else {
+                continue;
+            };
+            if wanted.is_none() || wanted == Some(ticket) {
+                return Some((ticket, reply.value));
+            }
+            if state.parked.len() == state.parked.capacity() {
+                MemberCounters::bump(&self.slot().counters.overflowed);
+            } else {
+                state.parked.push_back(Parked {
+                    ticket,
+                    value: reply.value,
+                });
+            }
+        }
+    }
+
+    /// Checks a reply against the member and its ticket; the ticket it answers, or `None`
+    /// (counted) for a late reply or a duplicate.
+    fn accept(&self, state: &mut State<R>, reply: &Reply<R>) -> Option<u32> {
+        let counters = &self.slot().counters;
+        let ticket = (reply.correlation >> 32) as u32;
+        let sequence = reply.correlation as u32;
+        let entry = state.tickets.get_mut(ticket as usize);
+        let Some(entry) = entry
+            .filter(|t| reply.generation == self.generation && t.pending && t.sequence == sequence)
+        else {
+            MemberCounters::bump(&counters.late);
+            return None;
+        };
+        if reply.part < entry.next_part || entry.finished {
+            MemberCounters::bump(&counters.duplicates);
+            return None;
+        }
+        entry.next_part = reply.part + 1;
+        entry.finished = reply.last;
+        MemberCounters::bump(&counters.received);
+        Some(ticket)
+    }
+
+    fn take_ticket(&self) -> Option<(u32, u32)> {
+        let mut state = self.state.borrow_mut();
+        let ticket = state.free.pop()?;
+        let entry = &mut state.tickets[ticket as usize];
+        entry.sequence = entry.sequence.wrapping_add(1);
+        entry.pending = true;
+        entry.next_part = 0;
+        entry.finished = false;
+        Some((ticket, entry.sequence))
+    }
+
+    fn free_ticket(&self, ticket: u32) {
+        let mut state = self.state.borrow_mut();
+        state.tickets[ticket as usize].pending = false;
+        state.parked.retain(|p| p.ticket != ticket);
+        state.free.push(ticket);
+    }
+
+    fn slot(&self) -> &MemberSlot<R> {
+        &self.group.slots[self.slot as usize]
+    }
+
+    /// Waits for news in the reply ring until `deadline`; false when it passed.
+    fn wait_for_replies(&self, deadline: Deadline) -> bool {
+        self.state.borrow_mut().replies.wait_ready(deadline)
+    }
+}
+
+impl<Q, R> Drop for Requester<Q, R> {
+    fn drop(&mut self) {
+        let mut control = self.group.control.lock();
+        self.group.slots[self.slot as usize].free();
+        // The reply ring takes two readers, so the next member can subscribe before this one's
+        // reader (dropped with the state, right after) unregisters.
+        control.free.push(self.slot);
+    }
+}
+
+impl<Q, R> std::fmt::Debug for Requester<Q, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Requester")
+            .field("group", &self.group.name)
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+/// A request's ticket: wait for its reply (or its stream of replies). Dropping it frees the
+/// ticket; replies that arrive later are counted as late and dropped.
+pub struct PendingReply<'a, Q, R>
+where
+    Q: Send + Sync + 'static,
+    R: Send + Sync + Clone + 'static,
+{
+    requester: &'a Requester<Q, R>,
+    ticket: u32,
+    correlation: u64,
+    sent: RecordMetadata,
+}
+
+impl<Q, R> PendingReply<'_, Q, R>
+where
+    Q: Send + Sync + 'static,
+    R: Send + Sync + Clone + 'static,
+{
+    /// The request's correlation id.
+    pub fn correlation(&self) -> u64 {
+        self.correlation
+    }
+
+    /// Where the request went.
+    pub fn sent(&self) -> RecordMetadata {
+        self.sent
+    }
+
+    /// The next reply, if one has arrived; never waits. [`WaitError::Finished`] once the last
+    /// reply was taken.
+    pub fn try_recv(&self) -> Result<Option<R>, WaitError> {
+        self.requester.next_for(self.ticket)
+    }
+
+    /// Waits up to `timeout` for the next reply ([`WaitError::Timeout`], counted, when none
+    /// came; [`WaitError::Finished`] once the last reply was taken).
+    pub fn wait(&self, timeout: Duration) -> Result<R, WaitError> {
+        let deadline = Deadline::after(Some(timeout));
+        loop {
+            if let Some(value) = self.requester.next_for(self.ticket)? {
+                return Ok(value);
+            }
+            if deadline.passed() || !self.requester.wait_for_replies(deadline) {
+                MemberCounters::bump(&self.requester.slot().counters.timed_out);
+                return Err(WaitError::Timeout);
+            }
+        }
+    }
+}
+
+impl<Q, R> Drop for PendingReply<'_, Q, R>
+where
+    Q: Send + Sync + 'static,
+    R: Send + Sync + Clone + 'static,
+{
+    fn drop(&mut self) {
+        self.requester.free_ticket(self.ticket);
+    }
+}
+
+impl<Q, R> std::fmt::Debug for PendingReply<'_, Q, R>
+where
+    Q: Send + Sync + 'static,
+    R: Send + Sync + Clone + 'static,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingReply")
+            .field("correlation", &self.correlation)
+            .field("sent", &self.sent)
+            .finish()
+    }
+}
