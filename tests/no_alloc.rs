@@ -1,12 +1,13 @@
 //! The hot path allocates nothing: a counting global allocator watches publish, batch publish,
 //! claim, poll and release after construction, on one thread and across two, and the consumer
-//! group's poll and commits.
+//! group's poll and commits, multi-producer sends, and requests with their replies.
 //!
 //! This file holds one test so no other test allocates concurrently; only the threads that run
 //! the hot path are counted.
 
 use std::time::Duration;
 
+use ringgroup::producer_group::Request;
 use ringgroup::ring::{Ring, StartAt, WaitStrategy};
 use ringgroup::topic::Topic;
 use ringgroup_testkit::alloc::{assert_counting, count_this_thread, counted, Counting};
@@ -103,4 +104,34 @@ fn publish_and_poll_allocate_nothing() {
     });
     assert_eq!(seen, 4_000);
     assert_eq!(allocations, 0, "group hot path allocated");
+
+    // Multi-producer sends, and requests with their replies, after a warm-up round.
+    let (topic, producer) = Topic::<Request<u64, u64>>::builder("requests")
+        .partitions(2)
+        .capacity(64)
+        .multi_producer()
+        .build()
+        .unwrap();
+    let workers = topic.group("workers").build().unwrap();
+    let clients = topic.producer_group("clients").build().unwrap();
+    let worker = workers.join().unwrap();
+    let client = clients.join().unwrap();
+    let round_trip = |i: u64| {
+        let pending = client.request(&i.to_le_bytes(), i).unwrap();
+        producer.send(Request::new(i)).unwrap();
+        let mut answered = 0;
+        while answered < 2 {
+            if let Ok(records) = worker.poll(8, Duration::ZERO) {
+                for record in &records {
+                    answered += 1;
+                    let _ = records.reply(&record, record.value.value + 1);
+                }
+            }
+        }
+        pending.wait(Duration::from_secs(10)).unwrap()
+    };
+    assert_eq!(round_trip(0), 1); // warm-up: first poll syncs the assignment
+    let (sum, allocations) = counted(|| (1..2_000_u64).map(round_trip).sum::<u64>());
+    assert_eq!(sum, (2..2_001_u64).sum::<u64>());
+    assert_eq!(allocations, 0, "request/reply path allocated");
 }

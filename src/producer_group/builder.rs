@@ -186,18 +186,7 @@ impl<Q, R> ProducerGroup<Q, R> {
             .slots
             .iter()
             .filter(|slot| slot.is_held())
-            .map(|slot| {
-                let c = &slot.counters;
-                RequesterMetrics {
-                    id: MemberId::from(MemberCounters::read_u32(&slot.member)),
-                    sent: MemberCounters::read(&c.sent),
-                    replies_received: MemberCounters::read(&c.received),
-                    replies_timed_out: MemberCounters::read(&c.timed_out),
-                    duplicates: MemberCounters::read(&c.duplicates),
-                    late: MemberCounters::read(&c.late),
-                    overflowed: MemberCounters::read(&c.overflowed),
-                }
-            })
+            .map(RequesterMetrics::of)
             .collect();
         ProducerGroupMetrics {
             members,
@@ -221,7 +210,8 @@ pub struct ProducerGroupMetrics {
     pub replies_dropped: u64,
 }
 
-/// One member's counters.
+/// One member's counters, from [`ProducerGroup::metrics`] or
+/// [`Requester::metrics`](super::Requester::metrics).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RequesterMetrics {
     /// The member.
@@ -240,4 +230,19 @@ pub struct RequesterMetrics {
     pub late: u64,
     /// Replies dropped because the member's buffer of replies for other tickets was full.
     pub overflowed: u64,
+}
+
+impl RequesterMetrics {
+    pub(super) fn of<R>(slot: &super::registry::MemberSlot<R>) -> Self {
+        let c = &slot.counters;
+        Self {
+            id: MemberId::from(MemberCounters::read_u32(&slot.member)),
+            sent: MemberCounters::read(&c.sent),
+            replies_received: MemberCounters::read(&c.received),
+            replies_timed_out: MemberCounters::read(&c.timed_out),
+            duplicates: MemberCounters::read(&c.duplicates),
+            late: MemberCounters::read(&c.late),
+            overflowed: MemberCounters::read(&c.overflowed),
+        }
+    }
 }

@@ -162,6 +162,11 @@ where
         self.id
     }
 
+    /// This member's counters.
+    pub fn metrics(&self) -> super::RequesterMetrics {
+        super::RequesterMetrics::of(self.slot())
+    }
+
     /// Sends a request keyed by `key` (routed as Kafka's default partitioner would) and
     /// returns its ticket; waits while the partition is full.
     pub fn request(&self, key: &[u8], value: Q) -> Result<PendingReply<'_, Q, R>, RequestError<Q>> {

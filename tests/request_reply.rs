@@ -1,0 +1,204 @@
+//! Producer groups and replies through the public API: round trips, streams, draining in
+//! arrival order, and each failure rule (duplicates, a requester that left, one that stops
+//! draining, a request nobody answers, a full correlation table).
+
+use std::time::{Duration, Instant};
+
+use ringgroup::producer_group::{ProducerGroup, ReplyError, Request, RequestError, WaitError};
+use ringgroup::{Consumer, Group, Topic};
+
+const PATIENCE: Duration = Duration::from_secs(20);
+
+type Req = Request<u64, u64>;
+
+fn setup(reply_capacity: usize, reply_wait: Duration) -> (Group<Req>, ProducerGroup<u64, u64>) {
+    let (topic, _producer) = Topic::<Req>::builder("requests")
+        .partitions(2)
+        .multi_producer()
+        .build()
+        .unwrap();
+    let workers = topic.group("workers").build().unwrap();
+    let clients = topic
+        .producer_group("clients")
+        .reply_capacity(reply_capacity)
+        .reply_wait(reply_wait)
+        .max_pending(8)
+        .build()
+        .unwrap();
+    (workers, clients)
+}
+
+/// Answers every request polled until `n` were answered, with `f` of the request.
+fn answer(
+    worker: &Consumer<Req>,
+    n: usize,
+    f: impl Fn(u64) -> u64,
+) -> Vec<Result<(), ReplyError<u64>>> {
+    let mut outcomes = Vec::new();
+    let deadline = Instant::now() + PATIENCE;
+    while outcomes.len() < n && Instant::now() < deadline {
+        if let Ok(records) = worker.poll(8, Duration::from_millis(10)) {
+            for record in &records {
+                outcomes.push(records.reply(&record, f(record.value.value)));
+            }
+        }
+    }
+    outcomes
+}
+
+#[test]
+fn requests_get_their_own_replies() {
+    let (workers, clients) = setup(64, Duration::from_millis(1));
+    let worker = workers.join().unwrap();
+    let a = clients.join().unwrap();
+    let b = clients.join().unwrap();
+    assert_ne!(a.id(), b.id());
+    let pa: Vec<_> = (0..4_u64)
+        .map(|i| a.request(&i.to_le_bytes(), i).unwrap())
+        .collect();
+    let pb: Vec<_> = (10..14_u64)
+        .map(|i| b.request(&i.to_le_bytes(), i).unwrap())
+        .collect();
+    assert!(answer(&worker, 8, |v| v * 2).iter().all(Result::is_ok));
+    // Waited on in reverse: each ticket still gets its own reply.
+    for (i, pending) in pa.iter().enumerate().rev() {
+        assert_eq!(pending.wait(PATIENCE), Ok(i as u64 * 2));
+    }
+    for (i, pending) in pb.iter().enumerate() {
+        assert_eq!(pending.wait(PATIENCE), Ok((10 + i as u64) * 2));
+        assert_eq!(pending.try_recv(), Err(WaitError::Finished));
+    }
+    let metrics = clients.metrics();
+    assert_eq!(metrics.replies_sent, 8);
+    assert!(metrics
+        .members
+        .iter()
+        .all(|m| m.sent == 4 && m.replies_received == 4));
+}
+
+#[test]
+fn a_request_answered_twice_reaches_the_caller_once() {
+    let (workers, clients) = setup(64, Duration::from_millis(1));
+    let worker = workers.join().unwrap();
+    let client = clients.join().unwrap();
+    let pending = client.request(b"k", 5).unwrap();
+    // As if the request were redelivered to a new owner after a rebalance.
+    let records = worker.poll(8, PATIENCE).unwrap();
+    let record = records.get(0).unwrap();
+    records.reply(&record, 50).unwrap();
+    records.reply(&record, 51).unwrap();
+    drop(records);
+    assert_eq!(pending.wait(PATIENCE), Ok(50));
+    assert_eq!(
+        pending.wait(Duration::from_millis(10)),
+        Err(WaitError::Finished)
+    );
+    assert_eq!(clients.metrics().members[0].duplicates, 1);
+}
+
+#[test]
+fn a_reply_to_a_member_that_left_is_dropped_and_counted() {
+    let (workers, clients) = setup(64, Duration::from_millis(1));
+    let worker = workers.join().unwrap();
+    let leaver = clients.join().unwrap();
+    drop(leaver.request(b"k", 1).unwrap());
+    drop(leaver);
+    // The slot is reused by a new member at once.
+    let newcomer = clients.join().unwrap();
+    let outcomes = answer(&worker, 1, |v| v);
+    assert!(matches!(outcomes[..], [Err(ReplyError::RequesterGone(1))]));
+    assert_eq!(clients.metrics().replies_to_gone, 1);
+    let mut delivered = 0;
+    newcomer.drain_replies(|_| delivered += 1);
+    assert_eq!(delivered, 0, "a reply reached another member");
+}
+
+#[test]
+fn a_requester_that_stops_draining_never_stalls_the_consumers() {
+    let (workers, clients) = setup(2, Duration::from_millis(5));
+    let worker = workers.join().unwrap();
+    let client = clients.join().unwrap();
+    let pending: Vec<_> = (0..8).map(|i| client.request(b"k", i).unwrap()).collect();
+    let started = Instant::now();
+    let outcomes = answer(&worker, 8, |v| v);
+    // Two fit in the reply ring; the rest wait 5 ms each, then are dropped.
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 2);
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, Err(ReplyError::Full(_))))
+            .count(),
+        6
+    );
+    assert!(started.elapsed() < PATIENCE);
+    assert_eq!(clients.metrics().replies_dropped, 6);
+    assert_eq!(pending[0].wait(PATIENCE), Ok(0));
+}
+
+#[test]
+fn a_request_nobody_answers_times_out_and_is_counted() {
+    let (_workers, clients) = setup(64, Duration::from_millis(1));
+    let client = clients.join().unwrap();
+    let pending = client.request(b"k", 1).unwrap();
+    assert_eq!(
+        pending.wait(Duration::from_millis(20)),
+        Err(WaitError::Timeout)
+    );
+    assert_eq!(pending.try_recv(), Ok(None));
+    assert_eq!(clients.metrics().members[0].replies_timed_out, 1);
+}
+
+#[test]
+fn the_correlation_table_is_bounded() {
+    let (_workers, clients) = setup(64, Duration::from_millis(1));
+    let client = clients.join().unwrap();
+    let held: Vec<_> = (0..8).map(|i| client.request(b"k", i).unwrap()).collect();
+    assert!(matches!(
+        client.request(b"k", 99),
+        Err(RequestError::TooManyPending(99))
+    ));
+    drop(held);
+    assert!(
+        client.request(b"k", 100).is_ok(),
+        "dropped tickets are free again"
+    );
+}
+
+#[test]
+fn replies_can_be_drained_in_arrival_order_and_streamed() {
+    let (workers, clients) = setup(64, Duration::from_millis(1));
+    let worker = workers.join().unwrap();
+    let client = clients.join().unwrap();
+    let first = client.request(b"k", 1).unwrap();
+    let second = client.request(b"k", 2).unwrap();
+    let records = worker.poll(8, PATIENCE).unwrap();
+    for record in &records {
+        let mut stream = records.responder(&record);
+        stream.send(record.value.value * 10).unwrap();
+        stream.finish(record.value.value * 10 + 1).unwrap();
+    }
+    drop(records);
+    let mut drained = Vec::new();
+    client.drain_replies(|reply| drained.push((reply.correlation, reply.value, reply.last)));
+    let (c1, c2) = (first.correlation(), second.correlation());
+    assert_eq!(
+        drained,
+        [
+            (c1, 10, false),
+            (c1, 11, true),
+            (c2, 20, false),
+            (c2, 21, true)
+        ]
+    );
+    assert_eq!(first.try_recv(), Err(WaitError::Finished));
+}
+
+#[test]
+fn a_plain_message_wants_no_reply() {
+    let (workers, clients) = setup(64, Duration::from_millis(1));
+    let worker = workers.join().unwrap();
+    let client = clients.join().unwrap();
+    client.send(7).unwrap();
+    let outcomes = answer(&worker, 1, |v| v);
+    assert!(matches!(outcomes[..], [Err(ReplyError::NoRoute(7))]));
+}
