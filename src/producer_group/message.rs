@@ -45,12 +45,37 @@ impl ReplyTo {
 /// assert_eq!(request.value, 7);
 /// assert!(!request.reply_to().wants_reply());
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Request<Q, R> {
     reply_to: ReplyTo,
     /// The request itself.
     pub value: Q,
     _reply: PhantomData<fn() -> R>,
+}
+
+// By hand, not derived: a derive would ask the same of `R`, which a request only names.
+impl<Q: Clone, R> Clone for Request<Q, R> {
+    fn clone(&self) -> Self {
+        Self::routed(self.value.clone(), self.reply_to)
+    }
+}
+
+impl<Q: Copy, R> Copy for Request<Q, R> {}
+
+impl<Q: PartialEq, R> PartialEq for Request<Q, R> {
+    fn eq(&self, other: &Self) -> bool {
+        self.reply_to == other.reply_to && self.value == other.value
+    }
+}
+
+impl<Q: Eq, R> Eq for Request<Q, R> {}
+
+impl<Q: std::fmt::Debug, R> std::fmt::Debug for Request<Q, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("reply_to", &self.reply_to)
+            .field("value", &self.value)
+            .finish()
+    }
 }
 
 impl<Q, R> Request<Q, R> {
