@@ -19,6 +19,7 @@ mod bus_broadcast;
 mod crossbeam;
 mod disruptor_ring;
 pub mod drive;
+mod floor;
 mod ringgroup_ring;
 mod rtrb_ring;
 
@@ -47,17 +48,21 @@ pub enum System {
     CrossbeamQueue,
     /// `bus::Bus`.
     Bus,
+    /// The reference floor of `ping-pong`: one cache line each way, a store seen by a spinning
+    /// load, no queue at all (`peers::floor`). It runs only `ping-pong`.
+    Floor,
 }
 
 impl System {
     /// Every system, ringgroup first, in the order of the results schema's `system::ALL`.
-    pub const ALL: [System; 6] = [
+    pub const ALL: [System; 7] = [
         System::Ringgroup,
         System::Rtrb,
         System::Disruptor,
         System::CrossbeamChannel,
         System::CrossbeamQueue,
         System::Bus,
+        System::Floor,
     ];
 
     /// The name used in records: `ringgroup` or the peer crate's name.
@@ -66,11 +71,13 @@ impl System {
         system::ALL[self as usize]
     }
 
-    /// Whether the system can express `case`: only broadcast queues can fan out.
+    /// Whether the system can express `case`: only broadcast queues can fan out, and the floor
+    /// (no queue, one word each way) only carries a ping-pong.
     pub fn can_run(self, case: Case) -> bool {
         match case {
             Case::Fanout3 => matches!(self, System::Ringgroup | System::Disruptor | System::Bus),
-            Case::Spsc | Case::SpscBatch | Case::PingPong => true,
+            Case::Spsc | Case::SpscBatch => self != System::Floor,
+            Case::PingPong => true,
         }
     }
 
@@ -407,6 +414,7 @@ pub fn run(system: System, case: Case, plan: &Plan) -> Result<Sample, String> {
                     let (tx, rx) = bus_broadcast::broadcast(plan, 1);
                     drive::stream(tx, rx, batch, batch, plan)
                 }
+                System::Floor => Err(only_ping_pong()),
             }
             .map(drive::Throughput::sample)
         }
@@ -420,6 +428,7 @@ pub fn run(system: System, case: Case, plan: &Plan) -> Result<Sample, String> {
                 let (tx, rx) = bus_broadcast::broadcast(plan, 3);
                 drive::stream(tx, rx, None, Some(plan.batch), plan)
             }
+            System::Floor => Err(only_ping_pong()),
             other => Err(format!("{} cannot broadcast", other.name())),
         }
         .map(drive::Throughput::sample),
@@ -452,9 +461,17 @@ pub fn run(system: System, case: Case, plan: &Plan) -> Result<Sample, String> {
                 let (ping_rx, pong_rx) = (only(&mut ping_rx)?, only(&mut pong_rx)?);
                 drive::ping_pong((ping_tx, pong_rx), (ping_rx, pong_tx), plan)
             }
+            System::Floor => {
+                let ((ping_tx, ping_rx), (pong_tx, pong_rx)) = (floor::line(), floor::line());
+                drive::ping_pong((ping_tx, pong_rx), (ping_rx, pong_tx), plan)
+            }
         }
         .map(drive::RoundTrips::sample),
     }
+}
+
+fn only_ping_pong() -> String {
+    "floor has no queue: it runs only ping-pong".into()
 }
 
 /// The single reader of a one-reader broadcast.
@@ -495,6 +512,10 @@ mod tests {
             }
         }
         assert!(run(System::Rtrb, Case::Fanout3, &plan(&cores, 10)).is_err());
+        for case in [Case::Spsc, Case::SpscBatch, Case::Fanout3] {
+            assert!(!System::Floor.can_run(case));
+            assert!(run(System::Floor, case, &plan(&cores, 10)).is_err());
+        }
     }
 
     /// Sends 99 in place of 5.

@@ -26,7 +26,10 @@
 //!   through a second, the pinger checks it and records the round trip (hdrhistogram:
 //!   `p50_ns` ... `max_ns`). Every system takes part; disruptor through its event-poller API,
 //!   since a managed handler thread cannot be the timing thread (see `peers::disruptor_ring`).
-//!   The first tenth of the round trips (at most 10 000) warm up and are not recorded.
+//!   The first tenth of the round trips (at most 10 000) warm up and are not recorded. Beside
+//!   the peers runs the reference `floor` (`peers::floor`): one cache line each way, a store
+//!   seen by a spinning load, no queue at all; the physical floor of a round trip between the
+//!   two cores, driven by the same pinger and echo with the same waiting.
 //!
 //! # Method
 //!
@@ -59,9 +62,16 @@
 //!
 //! - throughput cases: ringgroup M msg/s / peer M msg/s;
 //! - ping-pong: peer p50 / ringgroup p50, and `p99_ratio_vs_<peer>` = peer p99 / ringgroup p99.
+//!
+//! The floor is measured the same way, so `ratio_vs_floor` (floor p50 / ringgroup p50) is at
+//! most about 1 and says how close ringgroup comes to the machine's limit. Its inverse is also
+//! written, as the figure a target reads: `p50_over_floor` = ringgroup p50 / floor p50 (median
+//! of the per-run quotients, with `_min` and `_max`; 1.15 means 15 % above the floor), and
+//! `p99_over_floor` likewise; the tables print a line saying whether ringgroup's p50 is within
+//! `ringgroup_results::FLOOR_TARGET` (1.2×) of the floor.
 
 use clap::Parser;
-use ringgroup_results::names::scenario;
+use ringgroup_results::names::{figure, scenario};
 
 use crate::common::{Common, Ctx};
 use crate::peers::{self, Case, Plan, Sample, System, Waiting};
@@ -219,9 +229,12 @@ fn run_case(
     }
     let ringgroup = systems.iter().position(|&s| s == System::Ringgroup);
     for (i, &system) in systems.iter().enumerate() {
-        let mut record = Record::new(scenario.clone(), system.name(), runs)
-            .param("capacity", args.capacity)
-            .param("wait", waiting.name());
+        let mut record = Record::new(scenario.clone(), system.name(), runs);
+        if system != System::Floor {
+            // The floor has no queue, so no capacity.
+            record = record.param("capacity", args.capacity);
+        }
+        record = record.param("wait", waiting.name());
         let messages = messages_for(case, system, base, args.batch);
         if case == Case::PingPong {
             let warmup = peers::warmup_round_trips(messages);
@@ -253,6 +266,9 @@ fn run_case(
             for (j, &peer) in systems.iter().enumerate() {
                 if j != i {
                     record = ratios(record, peer, &samples[i], &samples[j]);
+                }
+                if peer == System::Floor && case == Case::PingPong {
+                    record = over_floor(record, &samples[i], &samples[j]);
                 }
             }
         }
@@ -325,4 +341,18 @@ fn ratios(record: Record, peer: System, ours: &[Sample], theirs: &[Sample]) -> R
         }
         _ => record.summary(&key, &per_run(&|a, b| rate(a) / rate(b))),
     }
+}
+
+/// Adds how many times the floor ringgroup's round trip is: `p50_over_floor` and
+/// `p99_over_floor` (per-run ringgroup ÷ floor, at least about 1).
+fn over_floor(record: Record, ours: &[Sample], floor: &[Sample]) -> Record {
+    let per_run = |q: f64| -> Vec<f64> {
+        ours.iter()
+            .zip(floor)
+            .map(|(a, b)| percentile(a, Some(q)) / percentile(b, Some(q)))
+            .collect()
+    };
+    record
+        .summary(figure::P50_OVER_FLOOR, &per_run(0.5))
+        .summary(figure::P99_OVER_FLOOR, &per_run(0.99))
 }
