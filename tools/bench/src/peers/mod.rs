@@ -25,13 +25,15 @@ mod rtrb_ring;
 
 use std::hint::spin_loop;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use ringgroup_results::names::system;
 
 use crate::common::STALL;
 use crate::cores::Cores;
+use crate::cpu;
+use crate::stats;
 
 /// A system under comparison.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -325,6 +327,7 @@ impl Expect {
 }
 
 /// What one run is given.
+#[derive(Clone, Copy)]
 pub struct Plan<'a> {
     /// Where threads go: producer (or pinger) in slot 0, consumers (or echo) in slots 1, 2, ...
     pub cores: &'a Cores,
@@ -377,6 +380,35 @@ pub enum Sample {
 }
 
 impl Sample {
+    /// A stream run's rate in M msg/s (NaN for ping-pong).
+    pub fn rate(&self) -> f64 {
+        match self {
+            Sample::Rate { mmsgs_per_s, .. } => *mmsgs_per_s,
+            Sample::RoundTrip { .. } => f64::NAN,
+        }
+    }
+
+    /// The value at `quantile` (`None`: the maximum) of a ping-pong run's round trips, in ns
+    /// (NaN for a stream).
+    pub fn percentile(&self, quantile: Option<f64>) -> f64 {
+        match self {
+            Sample::RoundTrip { histogram, .. } => stats::quantile(histogram, quantile) as f64,
+            Sample::Rate { .. } => f64::NAN,
+        }
+    }
+
+    /// The run in a progress line.
+    pub fn describe(&self) -> String {
+        match self {
+            Sample::Rate { mmsgs_per_s, .. } => format!("{mmsgs_per_s:.1} M msg/s"),
+            Sample::RoundTrip { .. } => format!(
+                "round trip p50 {:.0} ns, p99 {:.0} ns",
+                self.percentile(Some(0.5)),
+                self.percentile(Some(0.99))
+            ),
+        }
+    }
+
     /// Allocations per message of this run.
     pub fn allocs_per_msg(&self) -> f64 {
         match self {
@@ -385,6 +417,32 @@ impl Sample {
             }
         }
     }
+}
+
+/// One run with what it cost: its wall time and the share of its cores the process got.
+pub struct Measured {
+    /// What the run measured.
+    pub sample: Sample,
+    /// From before the queues were built until the last thread was joined.
+    pub wall: Duration,
+    /// Process CPU time ÷ (busy cores × `wall`): about 1 when nothing else ran on the cores,
+    /// less when other work or the host took them (`None` without a CPU clock). See `cpu`.
+    pub cpu_share: Option<f64>,
+}
+
+/// Runs `case` once on `system` (as [`run`]), with its wall time and CPU share.
+pub fn measure(system: System, case: Case, plan: &Plan) -> Result<Measured, String> {
+    // Every thread of a run spins, or yields to the others on shared cores: they keep this
+    // many cores busy.
+    let busy = case.threads().min(plan.cores.count());
+    let share = cpu::Share::start(busy);
+    let sample = run(system, case, plan)?;
+    let (wall, cpu_share) = share.finish();
+    Ok(Measured {
+        sample,
+        wall,
+        cpu_share,
+    })
 }
 
 /// Runs `case` once on `system`.

@@ -70,13 +70,16 @@
 //! `p99_over_floor` likewise; the tables print a line saying whether ringgroup's p50 is within
 //! `ringgroup_results::FLOOR_TARGET` (1.2×) of the floor.
 
+use std::time::Duration;
+
 use clap::Parser;
 use ringgroup_results::names::{figure, scenario};
 
+use crate::alternate::{self, Method, Series, Sizing};
 use crate::common::{Common, Ctx};
 use crate::peers::{self, Case, Plan, Sample, System, Waiting};
 use crate::report::{round, Record};
-use crate::stats::{self, PERCENTILES};
+use crate::stats::PERCENTILES;
 
 /// Flags of `compare`.
 #[derive(Parser, Debug)]
@@ -98,6 +101,18 @@ pub struct Args {
     /// How every waiting thread of every system waits.
     #[arg(long, value_enum, default_value_t = WaitMode::Auto)]
     pub wait: WaitMode,
+    /// How long each measured run lasts, in ms, when `--messages` does not fix its size: each
+    /// system's run size is calibrated from its warm-up.
+    #[arg(long, default_value_t = DEFAULT_RUN_MS)]
+    pub run_ms: u64,
+    /// Discarded warm-up runs per system and case before the measured ones (timed runs make at
+    /// least one, which also calibrates their size).
+    #[arg(long, default_value_t = 1)]
+    pub warmup: u32,
+    /// How many times a disturbed run (the process got less than 90 % of the cores its
+    /// threads keep busy) is discarded and run again; 0: keep every run.
+    #[arg(long, default_value_t = 3)]
+    pub retries: u32,
     #[command(flatten)]
     pub common: Common,
 }
@@ -123,13 +138,15 @@ impl WaitMode {
     }
 }
 
+/// The default `--run-ms`.
+const DEFAULT_RUN_MS: u64 = 200;
+
 /// The largest `--capacity` accepted.
 const MAX_CAPACITY: usize = 1 << 26;
 
 /// Runs the scenario.
 pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
     validate(args)?;
-    let base = args.common.messages_or(10_000_000);
     let mut ran = 0;
     for case in unique(&args.cases) {
         let (systems, skipped): (Vec<System>, Vec<System>) = unique(&args.systems)
@@ -144,7 +161,7 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
             ));
         }
         if !systems.is_empty() {
-            run_case(case, &systems, base, args, ctx)?;
+            run_case(case, &systems, args, ctx)?;
             ran += 1;
         }
     }
@@ -181,69 +198,40 @@ fn unique<T: Copy + PartialEq>(items: &[T]) -> Vec<T> {
     out
 }
 
-/// Messages (round trips for ping-pong) per run of `system` in `case`; see the module docs.
-fn messages_for(case: Case, system: System, base: u64, batch: usize) -> u64 {
-    let case_divisor = match case {
-        Case::Spsc | Case::SpscBatch => 1,
-        Case::Fanout3 => 5,
-        Case::PingPong => 50,
-    };
-    let divisor = case_divisor * if system.is_slow() { 10 } else { 1 };
-    let messages = (base / divisor).max(1);
-    match case {
-        Case::SpscBatch => messages.div_ceil(batch as u64).saturating_mul(batch as u64),
-        _ => messages,
-    }
-}
-
 /// Runs every system of one case, alternating, and emits a record per system.
-fn run_case(
-    case: Case,
-    systems: &[System],
-    base: u64,
-    args: &Args,
-    ctx: &mut Ctx,
-) -> Result<(), String> {
-    let runs = args.common.runs();
+fn run_case(case: Case, systems: &[System], args: &Args, ctx: &mut Ctx) -> Result<(), String> {
+    let method = method(args);
     let waiting = args.wait.resolve(case.threads(), ctx.cores.count());
     let scenario = scenario::of(scenario::COMPARE, case.name());
-    let mut samples: Vec<Vec<Sample>> = systems.iter().map(|_| Vec::new()).collect();
-    for run in 1..=runs {
-        for (i, &system) in systems.iter().enumerate() {
-            let plan = Plan {
-                cores: &ctx.cores,
-                capacity: args.capacity,
-                batch: args.batch,
-                messages: messages_for(case, system, base, args.batch),
-                waiting,
-            };
-            let sample = peers::run(system, case, &plan)
-                .map_err(|e| format!("{scenario} {}: run {run}: {e}", system.name()))?;
-            ctx.progress.step(format!(
-                "{scenario} run {run}/{runs} {}: {}",
-                system.name(),
-                describe(&sample)
-            ));
-            samples[i].push(sample);
-        }
-    }
+    let plan = Plan {
+        cores: &ctx.cores,
+        capacity: args.capacity,
+        batch: args.batch,
+        messages: 0,
+        waiting,
+    };
+    let series = alternate::run_case(case, systems, &method, plan, &mut ctx.progress)
+        .map_err(|e| format!("{scenario}: {e}"))?;
     let ringgroup = systems.iter().position(|&s| s == System::Ringgroup);
-    for (i, &system) in systems.iter().enumerate() {
-        let mut record = Record::new(scenario.clone(), system.name(), runs);
+    for (i, s) in series.iter().enumerate() {
+        let system = s.system;
+        let mut record = Record::new(scenario.clone(), system.name(), method.runs);
         if system != System::Floor {
             // The floor has no queue, so no capacity.
             record = record.param("capacity", args.capacity);
         }
         record = record.param("wait", waiting.name());
-        let messages = messages_for(case, system, base, args.batch);
         if case == Case::PingPong {
-            let warmup = peers::warmup_round_trips(messages);
             record = record
-                .param("round_trips", messages)
-                .param("warmup_round_trips", warmup);
+                .param("round_trips", s.messages)
+                .param("warmup_round_trips", peers::warmup_round_trips(s.messages));
         } else {
-            record = record.param("messages", messages);
+            record = record.param("messages", s.messages);
         }
+        if let Sizing::Timed(target) = method.sizing {
+            record = record.param("target_run_ms", target.as_millis() as u64);
+        }
+        record = record.param("warmup_runs", s.warmup_runs);
         match case {
             Case::SpscBatch => {
                 record = record
@@ -261,95 +249,96 @@ fn run_case(
             };
             record = record.param("consumer", consumer);
         }
-        record = figures(record, &samples[i]);
+        let samples = s.samples();
+        record = figures(record, &samples);
         if Some(i) == ringgroup {
-            for (j, &peer) in systems.iter().enumerate() {
-                if j != i {
-                    record = ratios(record, peer, &samples[i], &samples[j]);
-                }
-                if peer == System::Floor && case == Case::PingPong {
-                    record = over_floor(record, &samples[i], &samples[j]);
+            for peer in series.iter().filter(|p| p.system != System::Ringgroup) {
+                let theirs = peer.samples();
+                record = ratios(record, peer.system, &samples, &theirs);
+                if peer.system == System::Floor && case == Case::PingPong {
+                    record = over_floor(record, &samples, &theirs);
                 }
             }
         }
+        record = method_figures(record, s);
         ctx.emit(record, case.threads());
     }
     Ok(())
 }
 
-/// The value at `quantile` (`None`: the maximum) of a run's round trips, in ns.
-fn percentile(sample: &Sample, quantile: Option<f64>) -> f64 {
-    match sample {
-        Sample::RoundTrip { histogram, .. } => stats::quantile(histogram, quantile) as f64,
-        Sample::Rate { .. } => f64::NAN,
+/// The method `args` ask for: timed runs unless `--messages` fixes their size.
+fn method(args: &Args) -> Method {
+    Method {
+        sizing: match args.common.messages {
+            Some(messages) => Sizing::Fixed(messages.max(1)),
+            None => Sizing::Timed(Duration::from_millis(args.run_ms.max(1))),
+        },
+        runs: args.common.runs(),
+        warmup: args.warmup,
+        retries: args.retries,
     }
 }
 
-/// A run's rate in M msg/s.
-fn rate(sample: &Sample) -> f64 {
-    match sample {
-        Sample::Rate { mmsgs_per_s, .. } => *mmsgs_per_s,
-        Sample::RoundTrip { .. } => f64::NAN,
+/// What the runs cost and how clean they were: `run_ms` (wall time per run), `cpu_share` (the
+/// share of its busy cores each run got), `retried_runs` and `disturbed_runs`.
+fn method_figures(mut record: Record, s: &Series) -> Record {
+    let wall: Vec<f64> = s.runs.iter().map(|m| m.wall.as_secs_f64() * 1e3).collect();
+    record = record.summary("run_ms", &wall);
+    let shares: Vec<f64> = s.runs.iter().filter_map(|m| m.cpu_share).collect();
+    if shares.len() == s.runs.len() && !shares.is_empty() {
+        record = record.summary("cpu_share", &shares);
     }
-}
-
-fn describe(sample: &Sample) -> String {
-    match sample {
-        Sample::Rate { mmsgs_per_s, .. } => format!("{mmsgs_per_s:.1} M msg/s"),
-        Sample::RoundTrip { .. } => format!(
-            "round trip p50 {:.0} ns, p99 {:.0} ns",
-            percentile(sample, Some(0.5)),
-            percentile(sample, Some(0.99))
-        ),
-    }
+    record
+        .figure("retried_runs", s.retried)
+        .figure("disturbed_runs", s.disturbed)
 }
 
 /// Adds one system's figures over its runs.
-fn figures(mut record: Record, samples: &[Sample]) -> Record {
+fn figures(mut record: Record, samples: &[&Sample]) -> Record {
     match samples.first() {
         Some(Sample::RoundTrip { .. }) => {
             for (key, quantile) in PERCENTILES {
-                let values: Vec<f64> = samples.iter().map(|s| percentile(s, quantile)).collect();
+                let values: Vec<f64> = samples.iter().map(|s| s.percentile(quantile)).collect();
                 record = record.summary(key, &values);
             }
         }
         _ => {
-            let rates: Vec<f64> = samples.iter().map(rate).collect();
+            let rates: Vec<f64> = samples.iter().map(|s| s.rate()).collect();
             record = record.summary("mmsgs_per_s", &rates);
         }
     }
     let worst = samples
         .iter()
-        .map(Sample::allocs_per_msg)
+        .map(|s| s.allocs_per_msg())
         .fold(0.0, f64::max);
     record.figure("allocs_per_msg", round(worst))
 }
 
 /// Adds ringgroup's per-run ratios against `peer` (above 1: ringgroup did better).
-fn ratios(record: Record, peer: System, ours: &[Sample], theirs: &[Sample]) -> Record {
+fn ratios(record: Record, peer: System, ours: &[&Sample], theirs: &[&Sample]) -> Record {
     let per_run = |f: &dyn Fn(&Sample, &Sample) -> f64| -> Vec<f64> {
         ours.iter().zip(theirs).map(|(a, b)| f(a, b)).collect()
     };
     let key = format!("ratio_vs_{}", peer.name());
     match ours.first() {
         Some(Sample::RoundTrip { .. }) => {
-            let p50 = per_run(&|a, b| percentile(b, Some(0.5)) / percentile(a, Some(0.5)));
-            let p99 = per_run(&|a, b| percentile(b, Some(0.99)) / percentile(a, Some(0.99)));
+            let p50 = per_run(&|a, b| b.percentile(Some(0.5)) / a.percentile(Some(0.5)));
+            let p99 = per_run(&|a, b| b.percentile(Some(0.99)) / a.percentile(Some(0.99)));
             record
                 .summary(&key, &p50)
                 .summary(&format!("p99_{key}"), &p99)
         }
-        _ => record.summary(&key, &per_run(&|a, b| rate(a) / rate(b))),
+        _ => record.summary(&key, &per_run(&|a, b| a.rate() / b.rate())),
     }
 }
 
 /// Adds how many times the floor ringgroup's round trip is: `p50_over_floor` and
 /// `p99_over_floor` (per-run ringgroup ÷ floor, at least about 1).
-fn over_floor(record: Record, ours: &[Sample], floor: &[Sample]) -> Record {
+fn over_floor(record: Record, ours: &[&Sample], floor: &[&Sample]) -> Record {
     let per_run = |q: f64| -> Vec<f64> {
         ours.iter()
             .zip(floor)
-            .map(|(a, b)| percentile(a, Some(q)) / percentile(b, Some(q)))
+            .map(|(a, b)| a.percentile(Some(q)) / b.percentile(Some(q)))
             .collect()
     };
     record
