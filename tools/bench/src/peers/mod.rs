@@ -339,6 +339,8 @@ pub struct Plan<'a> {
     pub messages: u64,
     /// How waiting threads wait.
     pub waiting: Waiting,
+    /// `ping-pong` only: stop after this long, even short of `messages` round trips.
+    pub deadline: Option<Duration>,
 }
 
 impl Plan<'_> {
@@ -376,6 +378,8 @@ pub enum Sample {
         histogram: Histogram<u64>,
         /// Allocations on the two threads, per one-way message.
         allocs_per_msg: f64,
+        /// The run stopped at its deadline, short of its planned round trips.
+        cut_short: bool,
     },
 }
 
@@ -409,6 +413,17 @@ impl Sample {
         }
     }
 
+    /// A ping-pong run that stopped at its deadline.
+    pub fn cut_short(&self) -> bool {
+        matches!(
+            self,
+            Sample::RoundTrip {
+                cut_short: true,
+                ..
+            }
+        )
+    }
+
     /// Allocations per message of this run.
     pub fn allocs_per_msg(&self) -> f64 {
         match self {
@@ -428,6 +443,9 @@ pub struct Measured {
     /// Process CPU time ÷ (busy cores × `wall`): about 1 when nothing else ran on the cores,
     /// less when other work or the host took them (`None` without a CPU clock). See `cpu`.
     pub cpu_share: Option<f64>,
+    /// Messages (recorded round trips) the run got through: `plan.messages`, or fewer for a
+    /// ping-pong cut short by its deadline.
+    pub done: u64,
 }
 
 /// Runs `case` once on `system` (as [`run`]), with its wall time and CPU share.
@@ -438,10 +456,15 @@ pub fn measure(system: System, case: Case, plan: &Plan) -> Result<Measured, Stri
     let share = cpu::Share::start(busy);
     let sample = run(system, case, plan)?;
     let (wall, cpu_share) = share.finish();
+    let done = match &sample {
+        Sample::RoundTrip { histogram, .. } => histogram.len(),
+        Sample::Rate { .. } => plan.messages,
+    };
     Ok(Measured {
         sample,
         wall,
         cpu_share,
+        done,
     })
 }
 
@@ -551,6 +574,7 @@ mod tests {
             batch: 16,
             messages,
             waiting: Waiting::Yield,
+            deadline: None,
         }
     }
 
@@ -591,7 +615,10 @@ mod tests {
 
     impl<R: Rx> Rx for OffByOne<R> {
         fn try_recv(&mut self) -> Option<u64> {
-            self.0.try_recv().map(|v| v + 1)
+            // The stop message stays as it is, so the echo still stops.
+            self.0
+                .try_recv()
+                .map(|v| if v == drive::STOP { v } else { v + 1 })
         }
     }
 

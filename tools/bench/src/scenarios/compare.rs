@@ -33,8 +33,11 @@
 //!
 //! # Method
 //!
-//! - Alternating: `for run in 1..=runs { for system in systems { measure } }`; never all runs of
-//!   one system in a row. Figures are the median over runs, with `_min` and `_max`.
+//! - Alternating (`alternate.rs`): after each system's discarded warm-up, round `r` runs every
+//!   system once, in `--systems` order for odd `r` and reversed for even `r`; never all runs of
+//!   one system in a row. Figures are the median over runs, with `_min` and `_max`. A run
+//!   disturbed by other work on the machine (the process got less than 90 % of the cores its
+//!   threads keep busy) is run again; see `alternate.rs`.
 //! - Threads: the producer (or pinger) is pinned to thread slot 0, consumers (or the echo) to
 //!   slots 1, 2, 3 (`ctx.cores`); disruptor's managed handlers get the same cores through its
 //!   builder's `pin_at_core`. Threads meet at a start line; a stream's time runs from the
@@ -48,11 +51,15 @@
 //!
 //! # Sizes
 //!
-//! `--messages` (default 10 000 000) is the size of `spsc` and `spsc-batch` runs (rounded up to
-//! a whole number of batches). `fanout-3` runs a fifth of it (each message is delivered three
-//! times, on shared cores) and `ping-pong` a fiftieth as round trips. bus, an order of magnitude
-//! slower, runs a tenth of each. Rates are per second, so the sizes do not change the figures;
-//! the `messages` or `round_trips` parameter of each record says what ran.
+//! By default runs are timed: each system's run size is calibrated during its warm-up so that a
+//! run lasts about `--run-ms` (200 ms), whatever the system's speed; a timed ping-pong run also
+//! stops at three times that. `--messages N` fixes the sizes instead: `N` messages per `spsc`
+//! and `spsc-batch` run (rounded up to a whole number of batches), a fifth for `fanout-3` (each
+//! message is delivered three times, on shared cores), a fiftieth as round trips for
+//! `ping-pong`, and a tenth of each for bus, an order of magnitude slower. Rates are per second,
+//! so the sizes do not change the figures; the `messages` or `round_trips` parameter of each
+//! record says what ran, `target_run_ms` the timed target, and the `run_ms` figure how long
+//! the runs took.
 //!
 //! # Ratios
 //!
@@ -75,7 +82,7 @@ use std::time::Duration;
 use clap::Parser;
 use ringgroup_results::names::{figure, scenario};
 
-use crate::alternate::{self, Method, Series, Sizing};
+use crate::alternate::{self, Method, Placement, Series, Sizing};
 use crate::common::{Common, Ctx};
 use crate::peers::{self, Case, Plan, Sample, System, Waiting};
 use crate::report::{round, Record};
@@ -102,15 +109,19 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = WaitMode::Auto)]
     pub wait: WaitMode,
     /// How long each measured run lasts, in ms, when `--messages` does not fix its size: each
-    /// system's run size is calibrated from its warm-up.
+    /// system's slice size is calibrated from its warm-up to last `run-ms / slices`.
     #[arg(long, default_value_t = DEFAULT_RUN_MS)]
     pub run_ms: u64,
-    /// Discarded warm-up runs per system and case before the measured ones (timed runs make at
-    /// least one, which also calibrates their size).
+    /// Slices per run: fresh, short runs of the system, interleaved with the other systems'
+    /// and aggregated into the run's figure. `--messages` is the size of one slice.
+    #[arg(long, default_value_t = DEFAULT_SLICES)]
+    pub slices: u32,
+    /// Discarded warm-up slices per system and case before the measured ones (timed runs make
+    /// at least one, which also calibrates their size).
     #[arg(long, default_value_t = 1)]
     pub warmup: u32,
-    /// How many times a disturbed run (the process got less than 90 % of the cores its
-    /// threads keep busy) is discarded and run again; 0: keep every run.
+    /// How many times a disturbed slice (the process got less than 90 % of the cores its
+    /// threads keep busy) is discarded and run again; 0: keep every slice.
     #[arg(long, default_value_t = 3)]
     pub retries: u32,
     #[command(flatten)]
@@ -139,7 +150,10 @@ impl WaitMode {
 }
 
 /// The default `--run-ms`.
-const DEFAULT_RUN_MS: u64 = 200;
+const DEFAULT_RUN_MS: u64 = 100;
+
+/// The default `--slices`.
+const DEFAULT_SLICES: u32 = 4;
 
 /// The largest `--capacity` accepted.
 const MAX_CAPACITY: usize = 1 << 26;
@@ -147,6 +161,7 @@ const MAX_CAPACITY: usize = 1 << 26;
 /// Runs the scenario.
 pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
     validate(args)?;
+    let mut placement = Placement::default();
     let mut ran = 0;
     for case in unique(&args.cases) {
         let (systems, skipped): (Vec<System>, Vec<System>) = unique(&args.systems)
@@ -161,7 +176,7 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
             ));
         }
         if !systems.is_empty() {
-            run_case(case, &systems, args, ctx)?;
+            run_case(case, &systems, args, &mut placement, ctx)?;
             ran += 1;
         }
     }
@@ -199,7 +214,13 @@ fn unique<T: Copy + PartialEq>(items: &[T]) -> Vec<T> {
 }
 
 /// Runs every system of one case, alternating, and emits a record per system.
-fn run_case(case: Case, systems: &[System], args: &Args, ctx: &mut Ctx) -> Result<(), String> {
+fn run_case(
+    case: Case,
+    systems: &[System],
+    args: &Args,
+    placement: &mut Placement,
+    ctx: &mut Ctx,
+) -> Result<(), String> {
     let method = method(args);
     let waiting = args.wait.resolve(case.threads(), ctx.cores.count());
     let scenario = scenario::of(scenario::COMPARE, case.name());
@@ -209,8 +230,9 @@ fn run_case(case: Case, systems: &[System], args: &Args, ctx: &mut Ctx) -> Resul
         batch: args.batch,
         messages: 0,
         waiting,
+        deadline: None,
     };
-    let series = alternate::run_case(case, systems, &method, plan, &mut ctx.progress)
+    let series = alternate::run_case(case, systems, &method, plan, placement, &mut ctx.progress)
         .map_err(|e| format!("{scenario}: {e}"))?;
     let ringgroup = systems.iter().position(|&s| s == System::Ringgroup);
     for (i, s) in series.iter().enumerate() {
@@ -221,6 +243,7 @@ fn run_case(case: Case, systems: &[System], args: &Args, ctx: &mut Ctx) -> Resul
             record = record.param("capacity", args.capacity);
         }
         record = record.param("wait", waiting.name());
+        // Sizes are per slice; a run is `slices` of them.
         if case == Case::PingPong {
             record = record
                 .param("round_trips", s.messages)
@@ -228,10 +251,11 @@ fn run_case(case: Case, systems: &[System], args: &Args, ctx: &mut Ctx) -> Resul
         } else {
             record = record.param("messages", s.messages);
         }
+        record = record.param("slices", method.slices);
         if let Sizing::Timed(target) = method.sizing {
             record = record.param("target_run_ms", target.as_millis() as u64);
         }
-        record = record.param("warmup_runs", s.warmup_runs);
+        record = record.param("warmup_slices", s.warmup_slices);
         match case {
             Case::SpscBatch => {
                 record = record
@@ -274,13 +298,17 @@ fn method(args: &Args) -> Method {
             None => Sizing::Timed(Duration::from_millis(args.run_ms.max(1))),
         },
         runs: args.common.runs(),
+        slices: args.slices.max(1),
         warmup: args.warmup,
         retries: args.retries,
     }
 }
 
-/// What the runs cost and how clean they were: `run_ms` (wall time per run), `cpu_share` (the
-/// share of its busy cores each run got), `retried_runs` and `disturbed_runs`.
+/// What the runs cost and how clean they were: `run_ms` (wall time per run, its slices
+/// added), `cpu_share` (the share of its busy cores each run got), `line_rtt_ns` (the placement
+/// probe before each slice), `retried_slices`, `disturbed_slices`, `placement_waits`,
+/// `moved_slices`, and for ping-pong slices stopped at their deadline `cut_short_slices` (only
+/// when there were some).
 fn method_figures(mut record: Record, s: &Series) -> Record {
     let wall: Vec<f64> = s.runs.iter().map(|m| m.wall.as_secs_f64() * 1e3).collect();
     record = record.summary("run_ms", &wall);
@@ -288,9 +316,17 @@ fn method_figures(mut record: Record, s: &Series) -> Record {
     if shares.len() == s.runs.len() && !shares.is_empty() {
         record = record.summary("cpu_share", &shares);
     }
+    if !s.line_rtt_ns.is_empty() {
+        record = record.summary("line_rtt_ns", &s.line_rtt_ns);
+    }
+    if s.cut_short > 0 {
+        record = record.figure("cut_short_slices", s.cut_short);
+    }
     record
-        .figure("retried_runs", s.retried)
-        .figure("disturbed_runs", s.disturbed)
+        .figure("retried_slices", s.retried)
+        .figure("disturbed_slices", s.disturbed)
+        .figure("placement_waits", s.placement_waits)
+        .figure("moved_slices", s.moved)
 }
 
 /// Adds one system's figures over its runs.
