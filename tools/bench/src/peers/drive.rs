@@ -116,7 +116,7 @@ fn consume<R: Rx>(
         Some(batch) => {
             let mut idle = Idle::new(waiting);
             while expect.next < messages {
-                if rx.try_recv_batch(batch, &mut |value| expect.check(value)) == 0 {
+                if rx.try_recv_batch(batch, &mut |values| expect.check_all(values)) == 0 {
                     idle.wait().map_err(|e| stalled(e, expect.next))?;
                 } else {
                     idle.reset();
