@@ -266,7 +266,7 @@ pub fn ping_pong<PT: Tx, PR: Rx, ER: Rx, ET: Tx>(
             let stopped = send(&mut pinger.0, STOP, waiting);
             alloc::stop_counting_this_thread();
             result
-                .and_then(|()| stopped)
+                .and(stopped)
                 .and_then(|()| expect.verdict())
                 .map(|()| (expect.next, cut_short))
         });

@@ -33,11 +33,13 @@
 //!
 //! # Method
 //!
-//! - Alternating (`alternate.rs`): after each system's discarded warm-up, round `r` runs every
-//!   system once, in `--systems` order for odd `r` and reversed for even `r`; never all runs of
-//!   one system in a row. Figures are the median over runs, with `_min` and `_max`. A run
-//!   disturbed by other work on the machine (the process got less than 90 % of the cores its
-//!   threads keep busy) is run again; see `alternate.rs`.
+//! - Alternating (`alternate.rs`): after each system's discarded warm-up, round `r` runs one
+//!   slice of every system, in `--systems` order for odd `r` and reversed for even `r`; a run
+//!   is `--slices` such rounds, aggregated; never all runs of one system in a row. Figures are
+//!   the median over runs, with `_min` and `_max`. A slice disturbed by other work on the
+//!   machine (the process got less than 90 % of the cores its threads keep busy), or about to
+//!   run with the two vCPUs placed farther apart than before, is run again or waits; see
+//!   `alternate.rs`.
 //! - Threads: the producer (or pinger) is pinned to thread slot 0, consumers (or the echo) to
 //!   slots 1, 2, 3 (`ctx.cores`); disruptor's managed handlers get the same cores through its
 //!   builder's `pin_at_core`. Threads meet at a start line; a stream's time runs from the
@@ -51,15 +53,16 @@
 //!
 //! # Sizes
 //!
-//! By default runs are timed: each system's run size is calibrated during its warm-up so that a
-//! run lasts about `--run-ms` (200 ms), whatever the system's speed; a timed ping-pong run also
-//! stops at three times that. `--messages N` fixes the sizes instead: `N` messages per `spsc`
-//! and `spsc-batch` run (rounded up to a whole number of batches), a fifth for `fanout-3` (each
-//! message is delivered three times, on shared cores), a fiftieth as round trips for
-//! `ping-pong`, and a tenth of each for bus, an order of magnitude slower. Rates are per second,
-//! so the sizes do not change the figures; the `messages` or `round_trips` parameter of each
-//! record says what ran, `target_run_ms` the timed target, and the `run_ms` figure how long
-//! the runs took.
+//! By default slices are timed: each system's slice size is calibrated during its warm-up so
+//! that a run (`--slices` 4 slices) lasts about `--run-ms` (100 ms), whatever the system's
+//! speed; a timed ping-pong slice also stops at three times its share. `--messages N` fixes the
+//! sizes instead: `N` messages per `spsc` and `spsc-batch` slice (rounded up to a whole number
+//! of batches), a fifth for `fanout-3` (each message is delivered three times, on shared
+//! cores), a fiftieth as round trips for `ping-pong`, and a tenth of each for bus, an order of
+//! magnitude slower. Rates are per second, so the sizes do not change the figures; the
+//! `messages` or `round_trips` parameter of each record says what one slice ran, `slices` how
+//! many make a run, `target_run_ms` the timed target, and the `run_ms` figure how long the
+//! runs took.
 //!
 //! # Ratios
 //!
