@@ -26,9 +26,11 @@
 //!   of one cache line between the two cores (the `floor`, without a queue). On a VM this
 //!   moves with where the host puts the two vCPUs (on the AMD EPYC guest: about 90 ns on two
 //!   hyperthreads of one core, about 150 ns on two cores sharing a cache, about 400 ns across
-//!   caches), which changes every system's speed, and not all by the same factor. Records
-//!   carry it as `line_rtt_ns` (median, min, max over the slices), so a reader can tell what
-//!   the machine was doing.
+//!   caches), which changes every system's speed, and not all by the same factor. A probe
+//!   more than [`PLACEMENT_TOLERANCE`] times the lowest seen in the process makes the slice
+//!   wait and probe again (sharing the retry limits below; `placement_waits`), and a slice run
+//!   anyway counts in `moved_slices`. Records carry the probes as `line_rtt_ns` (median, min,
+//!   max over the slices), so a reader can tell what the machine was doing.
 //! - **Disturbed slices.** A slice during which the process got less than [`MIN_CPU_SHARE`] of
 //!   the cores its threads keep busy (`cpu::Share`: another process, or the host taking the
 //!   vCPU) is discarded and run again after a pause, up to `--retries` times per slice, while
