@@ -6,8 +6,10 @@
 //! (JSON lines, saved files) is in `tools/bench/README.md`; its schema is the `ringgroup-results`
 //! crate (`tools/results`), which `tools/plot` reads with, and `report.rs` prints and saves it.
 
+mod alternate;
 mod common;
 mod cores;
+mod cpu;
 mod groups;
 mod peers;
 mod progress;
@@ -117,7 +119,7 @@ impl Command {
 
 /// The default suite: every scenario at modest sizes. Flags given on the command line
 /// (`--messages`, `--runs`) override the suite's own. An empty message count leaves the
-/// scenario's own default (chaos runs for its `--seconds`).
+/// scenario's own default (chaos runs for its `--seconds`, compare for its `--run-ms`).
 fn suite(common: &Common) -> Vec<Command> {
     let messages = |default: &str| {
         common
@@ -148,7 +150,8 @@ fn suite(common: &Common) -> Vec<Command> {
             .expect("a suite entry names a subcommand")
     };
     vec![
-        args(scenario::COMPARE, "10000000", "5", &[]),
+        // compare sizes its runs by time (`--run-ms`) unless `--messages` is given.
+        args(scenario::COMPARE, "", "5", &[]),
         args(scenario::THROUGHPUT, "10000000", "5", &[]),
         args(scenario::LATENCY, "200000", "3", &[]),
         args(scenario::FANOUT, "4000000", "3", &[]),

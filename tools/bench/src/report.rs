@@ -19,9 +19,9 @@ use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use ringgroup_results::names::{chart, scenario};
+use ringgroup_results::names::{chart, figure, scenario, system};
 pub use ringgroup_results::{round, Record};
-use ringgroup_results::{saved_runs, write_run, Machine, SavedRun};
+use ringgroup_results::{saved_runs, write_run, Machine, SavedRun, FLOOR_TARGET};
 use serde_json::Value;
 
 /// Collects the records of one invocation, printing each as it comes when `--json` is set.
@@ -196,6 +196,10 @@ pub fn tables(records: &[Record], markdown: bool) -> String {
             row.extend(figures.iter().map(|k| cell(r, k)));
             body.push(row);
         }
+        let floor = rows
+            .iter()
+            .filter(|r| r.system == system::RINGGROUP)
+            .find_map(|r| floor_verdict(r));
         if markdown {
             let _ = writeln!(out, "### {scenario}\n");
             let _ = writeln!(out, "| {} |", header.join(" | "));
@@ -204,6 +208,9 @@ pub fn tables(records: &[Record], markdown: bool) -> String {
                 let _ = writeln!(out, "| {} |", row.join(" | "));
             }
             out.push('\n');
+            if let Some(floor) = floor {
+                let _ = writeln!(out, "{floor}\n");
+            }
         } else {
             let widths: Vec<usize> = (0..header.len())
                 .map(|c| {
@@ -226,9 +233,44 @@ pub fn tables(records: &[Record], markdown: bool) -> String {
             for row in &body {
                 let _ = writeln!(out, "{}", line(row).trim_end());
             }
+            if let Some(floor) = floor {
+                let _ = writeln!(out, "{floor}");
+            }
         }
     }
     out
+}
+
+/// For ringgroup's `compare/ping-pong` record with a `floor` alongside: one sentence saying how
+/// many times the floor its p50 is, and whether that meets [`FLOOR_TARGET`].
+pub fn floor_verdict(r: &Record) -> Option<String> {
+    let p50 = r.num(figure::P50_OVER_FLOOR)?;
+    let spread = match (
+        r.num(&format!("{}_min", figure::P50_OVER_FLOOR)),
+        r.num(&format!("{}_max", figure::P50_OVER_FLOOR)),
+    ) {
+        (Some(lo), Some(hi)) if lo != hi => format!(
+            " ({}–{} over {} runs)",
+            format_number(lo),
+            format_number(hi),
+            r.runs
+        ),
+        _ => String::new(),
+    };
+    let p99 = r
+        .num(figure::P99_OVER_FLOOR)
+        .map(|x| format!("; p99 {}×", format_number(x)))
+        .unwrap_or_default();
+    let verdict = if p50 <= FLOOR_TARGET {
+        "within"
+    } else {
+        "NOT within"
+    };
+    Some(format!(
+        "Floor: ringgroup's p50 round trip is {}× the floor's{spread}{p99}: {verdict} the \
+         {FLOOR_TARGET}× target.",
+        format_number(p50)
+    ))
 }
 
 /// `12.3 (11.9–12.8)` when the figure has a spread, else the value.
@@ -284,6 +326,33 @@ mod tests {
             table.contains("| ringgroup | 4096 | 2.00 (1.00–3.00) | 1.50 |"),
             "{table}"
         );
+    }
+
+    #[test]
+    fn the_floor_verdict_is_printed_under_the_ping_pong_table() {
+        let r = Record::new("compare/ping-pong", "ringgroup", 5)
+            .summary("p50_ns", &[150.0, 160.0, 170.0])
+            .summary("ratio_vs_floor", &[0.8, 0.85, 0.9])
+            .summary("p50_over_floor", &[1.1, 1.15, 1.25])
+            .summary("p99_over_floor", &[1.3, 1.4, 1.5]);
+        let floor = Record::new("compare/ping-pong", "floor", 5).summary("p50_ns", &[130.0]);
+        for markdown in [true, false] {
+            let table = tables(&[r.clone(), floor.clone()], markdown);
+            assert!(
+                table.contains(
+                    "Floor: ringgroup's p50 round trip is 1.15× the floor's (1.10–1.25 over 5 \
+                     runs); p99 1.40×: within the 1.2× target."
+                ),
+                "{table}"
+            );
+        }
+        let slow = r.clone().figure("p50_over_floor", 1.3);
+        assert!(floor_verdict(&slow)
+            .unwrap()
+            .contains("NOT within the 1.2× target"));
+        // Older records, without a floor, print no verdict.
+        let old = Record::new("compare/ping-pong", "ringgroup", 5).figure("p50_ns", 160.0);
+        assert!(!tables(&[old], true).contains("Floor:"));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! - [`Machine`]: the machine a run was made on. Every record also carries the CPU model
 //!   itself, so records are never confused across machines even out of their file; records
 //!   saved before that field existed take their file's CPU, or "unknown".
-//! - [`names`]: the scenario names, the system list and the chart files.
+//! - [`names`]: the scenario names, the system list, shared figure keys and the chart files.
 //! - [`validate`]: checks JSON lines against the contract (the harness's `validate`, for CI).
 
 #![deny(missing_docs)]
@@ -23,6 +23,10 @@ mod run;
 pub use machine::{cpu_model, Machine};
 pub use record::{round, validate, Record, Summary};
 pub use run::{newest, parse_run, saved_runs, write_run, SavedRun};
+
+/// The project's target for ringgroup's `compare/ping-pong` p50: within this multiple of the
+/// `floor` reference's (`p50_over_floor` at most this).
+pub const FLOOR_TARGET: f64 = 1.2;
 
 /// What a record or machine says when the CPU model is not known.
 pub const UNKNOWN: &str = "unknown";

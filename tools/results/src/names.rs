@@ -34,6 +34,8 @@ pub mod scenario {
     pub const SCALE_SERIES: [&str; 3] = ["scale/partitions", "scale/groups", "scale/members"];
     /// `compare`'s cases, in report order.
     pub const COMPARE_CASES: [&str; 4] = ["spsc", "spsc-batch", "fanout-3", "ping-pong"];
+    /// `compare`'s ping-pong case, the only one the `floor` reference runs.
+    pub const COMPARE_PING_PONG: &str = "compare/ping-pong";
 
     /// `family/case`.
     pub fn of(family: &str, case: &str) -> String {
@@ -51,29 +53,52 @@ pub mod scenario {
     }
 }
 
-/// System names: `ringgroup` and the peers, by their crate names.
+/// System names: `ringgroup`, the peers by their crate names, and the `floor` reference.
 pub mod system {
     /// Every system, ringgroup first: `ringgroup`, then the peers `rtrb`
     /// (`rtrb::RingBuffer`), `disruptor` (`disruptor::build_single_producer`),
     /// `crossbeam-channel` (`crossbeam_channel::bounded`), `crossbeam-queue`
-    /// (`crossbeam_queue::ArrayQueue`) and `bus` (`bus::Bus`). This is the harness's order
-    /// (its `--systems` values) and the charts' (each system keeps its colour on every chart).
-    pub const ALL: [&str; 6] = [
+    /// (`crossbeam_queue::ArrayQueue`) and `bus` (`bus::Bus`), then the reference `floor`
+    /// (one cache line each way, no queue: `compare/ping-pong` only). This is the harness's
+    /// order (its `--systems` values) and the charts' (each system keeps its colour on every
+    /// chart). New systems go at the end, so older files keep their colours.
+    pub const ALL: [&str; 7] = [
         "ringgroup",
         "rtrb",
         "disruptor",
         "crossbeam-channel",
         "crossbeam-queue",
         "bus",
+        "floor",
     ];
 
     /// ringgroup itself.
     pub const RINGGROUP: &str = ALL[0];
 
+    /// The physical floor of a ping-pong: two pinned threads bouncing one cache line each way.
+    /// A reference, not a peer: it runs only `compare/ping-pong`, and ringgroup's
+    /// `ratio_vs_floor` (floor p50 / ringgroup p50) is at most about 1.
+    pub const FLOOR: &str = ALL[6];
+
+    /// The scenarios a system can appear in: the floor only in `compare/ping-pong`, the others
+    /// anywhere.
+    pub fn runs_in(system: &str, scenario: &str) -> bool {
+        system != FLOOR || scenario == super::scenario::COMPARE_PING_PONG
+    }
+
     /// A system's place in [`ALL`]; systems not in it come after, at `ALL.len()`.
     pub fn rank(name: &str) -> usize {
         ALL.iter().position(|s| *s == name).unwrap_or(ALL.len())
     }
+}
+
+/// Figure keys that more than one tool reads.
+pub mod figure {
+    /// On ringgroup's `compare/ping-pong` record: ringgroup's p50 round trip ÷ the floor's
+    /// (median of the per-run quotients, with `_min` and `_max`): 1.15 is 15 % above the floor.
+    pub const P50_OVER_FLOOR: &str = "p50_over_floor";
+    /// The same for p99.
+    pub const P99_OVER_FLOOR: &str = "p99_over_floor";
 }
 
 /// The charts `ringgroup-plot` draws into a results directory, which the README links.

@@ -224,6 +224,14 @@ pub fn validate(input: impl std::io::BufRead) -> Result<usize, String> {
         if !system::ALL.contains(&record.system.as_str()) {
             return Err(at(format!("unknown system {}", record.system)));
         }
+        if !system::runs_in(&record.system, &record.scenario) {
+            return Err(at(format!(
+                "{} runs only {}, not {}",
+                record.system,
+                scenario::COMPARE_PING_PONG,
+                record.scenario
+            )));
+        }
         if record.cpu.is_none() {
             return Err(at(format!("{} has no cpu", record.scenario)));
         }
@@ -286,11 +294,20 @@ mod tests {
     fn validation_follows_the_contract() {
         let ok = r#"{"scenario":"compare/spsc","system":"rtrb","cpu":"X","params":{},"runs":1,"figures":{"mmsgs_per_s":1}}"#;
         assert_eq!(validate(format!("{ok}\n\n{ok}\n").as_bytes()), Ok(2));
+        let floor = ok
+            .replace("compare/spsc", "compare/ping-pong")
+            .replace("rtrb", "floor")
+            .replace("mmsgs_per_s", "p50_ns");
+        assert_eq!(validate(floor.as_bytes()), Ok(1));
         for (bad, why) in [
             (ok.replace(r#""cpu":"X","#, ""), "no cpu"),
             (ok.replace(r#""runs":1,"#, ""), "not a record"),
             (ok.replace("compare/spsc", "bogus/spsc"), "unknown scenario"),
             (ok.replace("rtrb", "kafka"), "unknown system"),
+            (
+                ok.replace("rtrb", "floor"),
+                "floor runs only compare/ping-pong",
+            ),
             (ok.replace(r#""mmsgs_per_s":1"#, ""), "no figures"),
             ("{".to_owned(), "line 1"),
             (String::new(), "no records"),

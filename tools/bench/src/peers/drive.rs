@@ -6,7 +6,10 @@
 //!   the last consumer has checked the last message.
 //! - Ping-pong: the pinger (slot 0) sends `i`, waits for it to come back through the second
 //!   queue, checks it, and records the round trip in an hdrhistogram; the echo (slot 1) sends
-//!   back every message it receives. The first [`Plan::warmup_round_trips`] are not recorded.
+//!   back every message it receives until it receives [`STOP`], which the pinger sends after
+//!   its last round trip. The first [`Plan::warmup_round_trips`] are not recorded. With a
+//!   [`Plan::deadline`], the pinger stops early once that much time has passed since its first
+//!   round trip (a disturbed run, whose round trips wait for the scheduler, cannot drag on).
 //!
 //! Allocations are counted on the data-path threads from the start line until their last
 //! message; their handles are dropped after counting stops.
@@ -50,7 +53,13 @@ pub struct RoundTrips {
     pub histogram: Histogram<u64>,
     /// Allocations on the two threads, per one-way message.
     pub allocs_per_msg: f64,
+    /// The run stopped at its deadline, before its planned round trips.
+    pub cut_short: bool,
 }
+
+/// What the pinger sends after its last round trip: the echo stops at it (the round trips
+/// carry `0, 1, 2, ...`, so never this).
+pub const STOP: u64 = u64::MAX;
 
 impl RoundTrips {
     /// As a [`Sample`].
@@ -58,6 +67,7 @@ impl RoundTrips {
         Sample::RoundTrip {
             histogram: self.histogram,
             allocs_per_msg: self.allocs_per_msg,
+            cut_short: self.cut_short,
         }
     }
 }
@@ -106,7 +116,7 @@ fn consume<R: Rx>(
         Some(batch) => {
             let mut idle = Idle::new(waiting);
             while expect.next < messages {
-                if rx.try_recv_batch(batch, &mut |value| expect.check(value)) == 0 {
+                if rx.try_recv_batch(batch, &mut |values| expect.check_all(values)) == 0 {
                     idle.wait().map_err(|e| stalled(e, expect.next))?;
                 } else {
                     idle.reset();
@@ -180,8 +190,9 @@ pub fn stream<T: Tx, R: Rx>(
     })
 }
 
-/// Runs `plan.messages` recorded round trips: the pinger sends on `pinger.0` and receives on
-/// `pinger.1`; the echo receives on `echo.0` and sends back on `echo.1`.
+/// Runs `plan.messages` recorded round trips (fewer if `plan.deadline` passes first): the
+/// pinger sends on `pinger.0` and receives on `pinger.1`; the echo receives on `echo.0` and
+/// sends back on `echo.1`.
 pub fn ping_pong<PT: Tx, PR: Rx, ER: Rx, ET: Tx>(
     pinger: (PT, PR),
     echo: (ER, ET),
@@ -190,6 +201,7 @@ pub fn ping_pong<PT: Tx, PR: Rx, ER: Rx, ET: Tx>(
     let waiting = plan.waiting;
     let warmup = plan.warmup_round_trips();
     let total = warmup + plan.messages;
+    let deadline = plan.deadline;
     let mut histogram = stats::histogram()?;
     let arrived = AtomicUsize::new(0);
     let before = alloc::allocations();
@@ -200,14 +212,17 @@ pub fn ping_pong<PT: Tx, PR: Rx, ER: Rx, ET: Tx>(
             plan.cores.pin(1);
             start_line_with(arrived, 2, || waiting.pause());
             alloc::count_this_thread();
-            let mut result = Ok(());
-            for _ in 0..total {
-                result =
-                    recv(&mut echo.0, waiting).and_then(|value| send(&mut echo.1, value, waiting));
-                if result.is_err() {
-                    break;
+            let result = loop {
+                match recv(&mut echo.0, waiting) {
+                    Ok(STOP) => break Ok(()),
+                    Ok(value) => {
+                        if let Err(e) = send(&mut echo.1, value, waiting) {
+                            break Err(e);
+                        }
+                    }
+                    Err(e) => break Err(e),
                 }
-            }
+            };
             alloc::stop_counting_this_thread();
             result
         });
@@ -219,8 +234,15 @@ pub fn ping_pong<PT: Tx, PR: Rx, ER: Rx, ET: Tx>(
             alloc::count_this_thread();
             let mut expect = Expect::default();
             let mut result = Ok(());
+            let mut started = None;
+            let mut cut_short = false;
             for i in 0..total {
                 let sent = Instant::now();
+                let started = *started.get_or_insert(sent);
+                if i > warmup && deadline.is_some_and(|d| sent - started >= d) {
+                    cut_short = true;
+                    break;
+                }
                 let value = match send(&mut pinger.0, i, waiting)
                     .and_then(|()| recv(&mut pinger.1, waiting))
                 {
@@ -238,15 +260,23 @@ pub fn ping_pong<PT: Tx, PR: Rx, ER: Rx, ET: Tx>(
                     );
                 }
             }
+            // The echo stops here. Sent even after a failed round trip, so an echo that is
+            // still waiting ends (a full queue fails the send and the echo's own stall check
+            // ends it instead).
+            let stopped = send(&mut pinger.0, STOP, waiting);
             alloc::stop_counting_this_thread();
-            result.and_then(|()| expect.verdict())
+            result
+                .and(stopped)
+                .and_then(|()| expect.verdict())
+                .map(|()| (expect.next, cut_short))
         });
         (join(pinger, "pinger"), join(echoer, "echo"))
     });
-    pinged?;
+    let (round_trips, cut_short) = pinged?;
     echoed?;
     Ok(RoundTrips {
         histogram,
-        allocs_per_msg: alloc::per_message(before, 2 * total),
+        allocs_per_msg: alloc::per_message(before, 2 * round_trips.max(1)),
+        cut_short,
     })
 }

@@ -19,18 +19,21 @@ mod bus_broadcast;
 mod crossbeam;
 mod disruptor_ring;
 pub mod drive;
+mod floor;
 mod ringgroup_ring;
 mod rtrb_ring;
 
 use std::hint::spin_loop;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use ringgroup_results::names::system;
 
 use crate::common::STALL;
 use crate::cores::Cores;
+use crate::cpu;
+use crate::stats;
 
 /// A system under comparison.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,17 +50,21 @@ pub enum System {
     CrossbeamQueue,
     /// `bus::Bus`.
     Bus,
+    /// The reference floor of `ping-pong`: one cache line each way, a store seen by a spinning
+    /// load, no queue at all (`peers::floor`). It runs only `ping-pong`.
+    Floor,
 }
 
 impl System {
     /// Every system, ringgroup first, in the order of the results schema's `system::ALL`.
-    pub const ALL: [System; 6] = [
+    pub const ALL: [System; 7] = [
         System::Ringgroup,
         System::Rtrb,
         System::Disruptor,
         System::CrossbeamChannel,
         System::CrossbeamQueue,
         System::Bus,
+        System::Floor,
     ];
 
     /// The name used in records: `ringgroup` or the peer crate's name.
@@ -66,11 +73,13 @@ impl System {
         system::ALL[self as usize]
     }
 
-    /// Whether the system can express `case`: only broadcast queues can fan out.
+    /// Whether the system can express `case`: only broadcast queues can fan out, and the floor
+    /// (no queue, one word each way) only carries a ping-pong.
     pub fn can_run(self, case: Case) -> bool {
         match case {
             Case::Fanout3 => matches!(self, System::Ringgroup | System::Disruptor | System::Bus),
-            Case::Spsc | Case::SpscBatch | Case::PingPong => true,
+            Case::Spsc | Case::SpscBatch => self != System::Floor,
+            Case::PingPong => true,
         }
     }
 
@@ -234,13 +243,15 @@ pub trait Rx: Send {
     /// The next message, if one is ready.
     fn try_recv(&mut self) -> Option<u64>;
 
-    /// Hands up to `max` ready messages to `each`, in order, and returns how many (0: none
-    /// ready). The default takes one; systems with a batch operation override it.
-    fn try_recv_batch(&mut self, max: usize, each: &mut impl FnMut(u64)) -> usize {
+    /// Hands up to `max` ready messages to `each`, in order, as one or two slices, and
+    /// returns how many (0: none ready). The default takes one; systems with a batch operation
+    /// override it. Slices, not single values, so that the consumer's check of a batch is one
+    /// shared function ([`Expect::check_all`]) for every system.
+    fn try_recv_batch(&mut self, max: usize, each: &mut impl FnMut(&[u64])) -> usize {
         let _ = max;
         match self.try_recv() {
             Some(value) => {
-                each(value);
+                each(&[value]);
                 1
             }
             None => 0,
@@ -295,6 +306,27 @@ impl Expect {
         self.next += 1;
     }
 
+    /// Checks a run of received messages. Never inlined: every system's batch consumer calls
+    /// this same machine code, so the check costs them all alike. (Inlined into each system's
+    /// consumer loop, the compiler vectorised it for some systems and not others, and the
+    /// choice moved from build to build of the harness: spsc-batch figures of ringgroup and rtrb
+    /// went from about 400 to about 1300 M msg/s between two builds of the same library.)
+    #[inline(never)]
+    pub fn check_all(&mut self, values: &[u64]) {
+        let first = self.next;
+        let mut ok = true;
+        for (i, &value) in values.iter().enumerate() {
+            ok &= value == first.wrapping_add(i as u64);
+        }
+        if ok {
+            self.next = first + values.len() as u64;
+        } else {
+            for &value in values {
+                self.check(value);
+            }
+        }
+    }
+
     #[cold]
     #[inline(never)]
     fn note(&mut self, value: u64) {
@@ -318,6 +350,7 @@ impl Expect {
 }
 
 /// What one run is given.
+#[derive(Clone, Copy)]
 pub struct Plan<'a> {
     /// Where threads go: producer (or pinger) in slot 0, consumers (or echo) in slots 1, 2, ...
     pub cores: &'a Cores,
@@ -329,6 +362,8 @@ pub struct Plan<'a> {
     pub messages: u64,
     /// How waiting threads wait.
     pub waiting: Waiting,
+    /// `ping-pong` only: stop after this long, even short of `messages` round trips.
+    pub deadline: Option<Duration>,
 }
 
 impl Plan<'_> {
@@ -366,10 +401,52 @@ pub enum Sample {
         histogram: Histogram<u64>,
         /// Allocations on the two threads, per one-way message.
         allocs_per_msg: f64,
+        /// The run stopped at its deadline, short of its planned round trips.
+        cut_short: bool,
     },
 }
 
 impl Sample {
+    /// A stream run's rate in M msg/s (NaN for ping-pong).
+    pub fn rate(&self) -> f64 {
+        match self {
+            Sample::Rate { mmsgs_per_s, .. } => *mmsgs_per_s,
+            Sample::RoundTrip { .. } => f64::NAN,
+        }
+    }
+
+    /// The value at `quantile` (`None`: the maximum) of a ping-pong run's round trips, in ns
+    /// (NaN for a stream).
+    pub fn percentile(&self, quantile: Option<f64>) -> f64 {
+        match self {
+            Sample::RoundTrip { histogram, .. } => stats::quantile(histogram, quantile) as f64,
+            Sample::Rate { .. } => f64::NAN,
+        }
+    }
+
+    /// The run in a progress line.
+    pub fn describe(&self) -> String {
+        match self {
+            Sample::Rate { mmsgs_per_s, .. } => format!("{mmsgs_per_s:.1} M msg/s"),
+            Sample::RoundTrip { .. } => format!(
+                "round trip p50 {:.0} ns, p99 {:.0} ns",
+                self.percentile(Some(0.5)),
+                self.percentile(Some(0.99))
+            ),
+        }
+    }
+
+    /// A ping-pong run that stopped at its deadline.
+    pub fn cut_short(&self) -> bool {
+        matches!(
+            self,
+            Sample::RoundTrip {
+                cut_short: true,
+                ..
+            }
+        )
+    }
+
     /// Allocations per message of this run.
     pub fn allocs_per_msg(&self) -> f64 {
         match self {
@@ -378,6 +455,40 @@ impl Sample {
             }
         }
     }
+}
+
+/// One run with what it cost: its wall time and the share of its cores the process got.
+pub struct Measured {
+    /// What the run measured.
+    pub sample: Sample,
+    /// From before the queues were built until the last thread was joined.
+    pub wall: Duration,
+    /// Process CPU time ÷ (busy cores × `wall`): about 1 when nothing else ran on the cores,
+    /// less when other work or the host took them (`None` without a CPU clock). See `cpu`.
+    pub cpu_share: Option<f64>,
+    /// Messages (recorded round trips) the run got through: `plan.messages`, or fewer for a
+    /// ping-pong cut short by its deadline.
+    pub done: u64,
+}
+
+/// Runs `case` once on `system` (as [`run`]), with its wall time and CPU share.
+pub fn measure(system: System, case: Case, plan: &Plan) -> Result<Measured, String> {
+    // Every thread of a run spins, or yields to the others on shared cores: they keep this
+    // many cores busy.
+    let busy = case.threads().min(plan.cores.count());
+    let share = cpu::Share::start(busy);
+    let sample = run(system, case, plan)?;
+    let (wall, cpu_share) = share.finish();
+    let done = match &sample {
+        Sample::RoundTrip { histogram, .. } => histogram.len(),
+        Sample::Rate { .. } => plan.messages,
+    };
+    Ok(Measured {
+        sample,
+        wall,
+        cpu_share,
+        done,
+    })
 }
 
 /// Runs `case` once on `system`.
@@ -407,6 +518,7 @@ pub fn run(system: System, case: Case, plan: &Plan) -> Result<Sample, String> {
                     let (tx, rx) = bus_broadcast::broadcast(plan, 1);
                     drive::stream(tx, rx, batch, batch, plan)
                 }
+                System::Floor => Err(only_ping_pong()),
             }
             .map(drive::Throughput::sample)
         }
@@ -420,6 +532,7 @@ pub fn run(system: System, case: Case, plan: &Plan) -> Result<Sample, String> {
                 let (tx, rx) = bus_broadcast::broadcast(plan, 3);
                 drive::stream(tx, rx, None, Some(plan.batch), plan)
             }
+            System::Floor => Err(only_ping_pong()),
             other => Err(format!("{} cannot broadcast", other.name())),
         }
         .map(drive::Throughput::sample),
@@ -452,9 +565,17 @@ pub fn run(system: System, case: Case, plan: &Plan) -> Result<Sample, String> {
                 let (ping_rx, pong_rx) = (only(&mut ping_rx)?, only(&mut pong_rx)?);
                 drive::ping_pong((ping_tx, pong_rx), (ping_rx, pong_tx), plan)
             }
+            System::Floor => {
+                let ((ping_tx, ping_rx), (pong_tx, pong_rx)) = (floor::line(), floor::line());
+                drive::ping_pong((ping_tx, pong_rx), (ping_rx, pong_tx), plan)
+            }
         }
         .map(drive::RoundTrips::sample),
     }
+}
+
+fn only_ping_pong() -> String {
+    "floor has no queue: it runs only ping-pong".into()
 }
 
 /// The single reader of a one-reader broadcast.
@@ -476,6 +597,7 @@ mod tests {
             batch: 16,
             messages,
             waiting: Waiting::Yield,
+            deadline: None,
         }
     }
 
@@ -495,6 +617,10 @@ mod tests {
             }
         }
         assert!(run(System::Rtrb, Case::Fanout3, &plan(&cores, 10)).is_err());
+        for case in [Case::Spsc, Case::SpscBatch, Case::Fanout3] {
+            assert!(!System::Floor.can_run(case));
+            assert!(run(System::Floor, case, &plan(&cores, 10)).is_err());
+        }
     }
 
     /// Sends 99 in place of 5.
@@ -512,7 +638,10 @@ mod tests {
 
     impl<R: Rx> Rx for OffByOne<R> {
         fn try_recv(&mut self) -> Option<u64> {
-            self.0.try_recv().map(|v| v + 1)
+            // The stop message stays as it is, so the echo still stops.
+            self.0
+                .try_recv()
+                .map(|v| if v == drive::STOP { v } else { v + 1 })
         }
     }
 
@@ -538,6 +667,18 @@ mod tests {
             Case::ALL.map(Case::name),
             ringgroup_results::names::scenario::COMPARE_CASES
         );
+    }
+
+    #[test]
+    fn a_batch_check_keeps_the_first_wrong_message_too() {
+        let mut expect = Expect::default();
+        expect.check_all(&[0, 1, 2]);
+        assert_eq!((expect.next, expect.broken()), (3, None));
+        expect.check_all(&[3, 9, 5, 6]);
+        assert_eq!(expect.next, 7);
+        assert_eq!(expect.broken(), Some((9, 4)));
+        expect.check_all(&[]);
+        assert_eq!(expect.next, 7);
     }
 
     #[test]

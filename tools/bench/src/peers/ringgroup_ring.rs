@@ -61,13 +61,14 @@ impl Rx for RingRx {
     }
 
     #[inline(always)]
-    fn try_recv_batch(&mut self, max: usize, each: &mut impl FnMut(u64)) -> usize {
+    fn try_recv_batch(&mut self, max: usize, each: &mut impl FnMut(&[u64])) -> usize {
         let Ok(batch) = self.0.try_poll(max) else {
             return 0;
         };
         let (head, tail) = batch.as_slices();
-        for &value in head.iter().chain(tail) {
-            each(value);
+        each(head);
+        if !tail.is_empty() {
+            each(tail);
         }
         batch.len()
     }

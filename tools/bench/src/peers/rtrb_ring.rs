@@ -44,7 +44,7 @@ impl Rx for RtrbRx {
     }
 
     #[inline(always)]
-    fn try_recv_batch(&mut self, max: usize, each: &mut impl FnMut(u64)) -> usize {
+    fn try_recv_batch(&mut self, max: usize, each: &mut impl FnMut(&[u64])) -> usize {
         // Like ringgroup's reader: reload the shared tail only when the cached count cannot
         // fill a whole batch.
         let mut ready = self.0.cached_slots();
@@ -58,8 +58,9 @@ impl Rx for RtrbRx {
             return 0;
         };
         let (head, tail) = chunk.as_slices();
-        for &value in head.iter().chain(tail) {
-            each(value);
+        each(head);
+        if !tail.is_empty() {
+            each(tail);
         }
         let n = chunk.len();
         chunk.commit_all();

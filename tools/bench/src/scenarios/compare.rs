@@ -26,12 +26,20 @@
 //!   through a second, the pinger checks it and records the round trip (hdrhistogram:
 //!   `p50_ns` ... `max_ns`). Every system takes part; disruptor through its event-poller API,
 //!   since a managed handler thread cannot be the timing thread (see `peers::disruptor_ring`).
-//!   The first tenth of the round trips (at most 10 000) warm up and are not recorded.
+//!   The first tenth of the round trips (at most 10 000) warm up and are not recorded. Beside
+//!   the peers runs the reference `floor` (`peers::floor`): one cache line each way, a store
+//!   seen by a spinning load, no queue at all; the physical floor of a round trip between the
+//!   two cores, driven by the same pinger and echo with the same waiting.
 //!
 //! # Method
 //!
-//! - Alternating: `for run in 1..=runs { for system in systems { measure } }`; never all runs of
-//!   one system in a row. Figures are the median over runs, with `_min` and `_max`.
+//! - Alternating (`alternate.rs`): after each system's discarded warm-up, round `r` runs one
+//!   slice of every system, in `--systems` order for odd `r` and reversed for even `r`; a run
+//!   is `--slices` such rounds, aggregated; never all runs of one system in a row. Figures are
+//!   the median over runs, with `_min` and `_max`. A slice disturbed by other work on the
+//!   machine (the process got less than 90 % of the cores its threads keep busy), or about to
+//!   run with the two vCPUs placed farther apart than before, is run again or waits; see
+//!   `alternate.rs`.
 //! - Threads: the producer (or pinger) is pinned to thread slot 0, consumers (or the echo) to
 //!   slots 1, 2, 3 (`ctx.cores`); disruptor's managed handlers get the same cores through its
 //!   builder's `pin_at_core`. Threads meet at a start line; a stream's time runs from the
@@ -45,11 +53,16 @@
 //!
 //! # Sizes
 //!
-//! `--messages` (default 10 000 000) is the size of `spsc` and `spsc-batch` runs (rounded up to
-//! a whole number of batches). `fanout-3` runs a fifth of it (each message is delivered three
-//! times, on shared cores) and `ping-pong` a fiftieth as round trips. bus, an order of magnitude
-//! slower, runs a tenth of each. Rates are per second, so the sizes do not change the figures;
-//! the `messages` or `round_trips` parameter of each record says what ran.
+//! By default slices are timed: each system's slice size is calibrated during its warm-up so
+//! that a run (`--slices` 4 slices) lasts about `--run-ms` (100 ms), whatever the system's
+//! speed; a timed ping-pong slice also stops at three times its share. `--messages N` fixes the
+//! sizes instead: `N` messages per `spsc` and `spsc-batch` slice (rounded up to a whole number
+//! of batches), a fifth for `fanout-3` (each message is delivered three times, on shared
+//! cores), a fiftieth as round trips for `ping-pong`, and a tenth of each for bus, an order of
+//! magnitude slower. Rates are per second, so the sizes do not change the figures; the
+//! `messages` or `round_trips` parameter of each record says what one slice ran, `slices` how
+//! many make a run, `target_run_ms` the timed target, and the `run_ms` figure how long the
+//! runs took.
 //!
 //! # Ratios
 //!
@@ -59,14 +72,24 @@
 //!
 //! - throughput cases: ringgroup M msg/s / peer M msg/s;
 //! - ping-pong: peer p50 / ringgroup p50, and `p99_ratio_vs_<peer>` = peer p99 / ringgroup p99.
+//!
+//! The floor is measured the same way, so `ratio_vs_floor` (floor p50 / ringgroup p50) is at
+//! most about 1 and says how close ringgroup comes to the machine's limit. Its inverse is also
+//! written, as the figure a target reads: `p50_over_floor` = ringgroup p50 / floor p50 (median
+//! of the per-run quotients, with `_min` and `_max`; 1.15 means 15 % above the floor), and
+//! `p99_over_floor` likewise; the tables print a line saying whether ringgroup's p50 is within
+//! `ringgroup_results::FLOOR_TARGET` (1.2×) of the floor.
+
+use std::time::Duration;
 
 use clap::Parser;
-use ringgroup_results::names::scenario;
+use ringgroup_results::names::{figure, scenario};
 
+use crate::alternate::{self, Method, Placement, Series, Sizing};
 use crate::common::{Common, Ctx};
 use crate::peers::{self, Case, Plan, Sample, System, Waiting};
 use crate::report::{round, Record};
-use crate::stats::{self, PERCENTILES};
+use crate::stats::PERCENTILES;
 
 /// Flags of `compare`.
 #[derive(Parser, Debug)]
@@ -88,6 +111,22 @@ pub struct Args {
     /// How every waiting thread of every system waits.
     #[arg(long, value_enum, default_value_t = WaitMode::Auto)]
     pub wait: WaitMode,
+    /// How long each measured run lasts, in ms, when `--messages` does not fix its size: each
+    /// system's slice size is calibrated from its warm-up to last `run-ms / slices`.
+    #[arg(long, default_value_t = DEFAULT_RUN_MS)]
+    pub run_ms: u64,
+    /// Slices per run: fresh, short runs of the system, interleaved with the other systems'
+    /// and aggregated into the run's figure. `--messages` is the size of one slice.
+    #[arg(long, default_value_t = DEFAULT_SLICES)]
+    pub slices: u32,
+    /// Discarded warm-up slices per system and case before the measured ones (timed runs make
+    /// at least one, which also calibrates their size).
+    #[arg(long, default_value_t = 1)]
+    pub warmup: u32,
+    /// How many times a disturbed slice (the process got less than 90 % of the cores its
+    /// threads keep busy) is discarded and run again; 0: keep every slice.
+    #[arg(long, default_value_t = 3)]
+    pub retries: u32,
     #[command(flatten)]
     pub common: Common,
 }
@@ -113,13 +152,19 @@ impl WaitMode {
     }
 }
 
+/// The default `--run-ms`.
+const DEFAULT_RUN_MS: u64 = 100;
+
+/// The default `--slices`.
+const DEFAULT_SLICES: u32 = 4;
+
 /// The largest `--capacity` accepted.
 const MAX_CAPACITY: usize = 1 << 26;
 
 /// Runs the scenario.
 pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
     validate(args)?;
-    let base = args.common.messages_or(10_000_000);
+    let mut placement = Placement::default();
     let mut ran = 0;
     for case in unique(&args.cases) {
         let (systems, skipped): (Vec<System>, Vec<System>) = unique(&args.systems)
@@ -134,7 +179,7 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
             ));
         }
         if !systems.is_empty() {
-            run_case(case, &systems, base, args, ctx)?;
+            run_case(case, &systems, args, &mut placement, ctx)?;
             ran += 1;
         }
     }
@@ -171,66 +216,49 @@ fn unique<T: Copy + PartialEq>(items: &[T]) -> Vec<T> {
     out
 }
 
-/// Messages (round trips for ping-pong) per run of `system` in `case`; see the module docs.
-fn messages_for(case: Case, system: System, base: u64, batch: usize) -> u64 {
-    let case_divisor = match case {
-        Case::Spsc | Case::SpscBatch => 1,
-        Case::Fanout3 => 5,
-        Case::PingPong => 50,
-    };
-    let divisor = case_divisor * if system.is_slow() { 10 } else { 1 };
-    let messages = (base / divisor).max(1);
-    match case {
-        Case::SpscBatch => messages.div_ceil(batch as u64).saturating_mul(batch as u64),
-        _ => messages,
-    }
-}
-
 /// Runs every system of one case, alternating, and emits a record per system.
 fn run_case(
     case: Case,
     systems: &[System],
-    base: u64,
     args: &Args,
+    placement: &mut Placement,
     ctx: &mut Ctx,
 ) -> Result<(), String> {
-    let runs = args.common.runs();
+    let method = method(args);
     let waiting = args.wait.resolve(case.threads(), ctx.cores.count());
     let scenario = scenario::of(scenario::COMPARE, case.name());
-    let mut samples: Vec<Vec<Sample>> = systems.iter().map(|_| Vec::new()).collect();
-    for run in 1..=runs {
-        for (i, &system) in systems.iter().enumerate() {
-            let plan = Plan {
-                cores: &ctx.cores,
-                capacity: args.capacity,
-                batch: args.batch,
-                messages: messages_for(case, system, base, args.batch),
-                waiting,
-            };
-            let sample = peers::run(system, case, &plan)
-                .map_err(|e| format!("{scenario} {}: run {run}: {e}", system.name()))?;
-            ctx.progress.step(format!(
-                "{scenario} run {run}/{runs} {}: {}",
-                system.name(),
-                describe(&sample)
-            ));
-            samples[i].push(sample);
-        }
-    }
+    let plan = Plan {
+        cores: &ctx.cores,
+        capacity: args.capacity,
+        batch: args.batch,
+        messages: 0,
+        waiting,
+        deadline: None,
+    };
+    let series = alternate::run_case(case, systems, &method, plan, placement, &mut ctx.progress)
+        .map_err(|e| format!("{scenario}: {e}"))?;
     let ringgroup = systems.iter().position(|&s| s == System::Ringgroup);
-    for (i, &system) in systems.iter().enumerate() {
-        let mut record = Record::new(scenario.clone(), system.name(), runs)
-            .param("capacity", args.capacity)
-            .param("wait", waiting.name());
-        let messages = messages_for(case, system, base, args.batch);
-        if case == Case::PingPong {
-            let warmup = peers::warmup_round_trips(messages);
-            record = record
-                .param("round_trips", messages)
-                .param("warmup_round_trips", warmup);
-        } else {
-            record = record.param("messages", messages);
+    for (i, s) in series.iter().enumerate() {
+        let system = s.system;
+        let mut record = Record::new(scenario.clone(), system.name(), method.runs);
+        if system != System::Floor {
+            // The floor has no queue, so no capacity.
+            record = record.param("capacity", args.capacity);
         }
+        record = record.param("wait", waiting.name());
+        // Sizes are per slice; a run is `slices` of them.
+        if case == Case::PingPong {
+            record = record
+                .param("round_trips", s.messages)
+                .param("warmup_round_trips", peers::warmup_round_trips(s.messages));
+        } else {
+            record = record.param("messages", s.messages);
+        }
+        record = record.param("slices", method.slices);
+        if let Sizing::Timed(target) = method.sizing {
+            record = record.param("target_run_ms", target.as_millis() as u64);
+        }
+        record = record.param("warmup_slices", s.warmup_slices);
         match case {
             Case::SpscBatch => {
                 record = record
@@ -248,81 +276,111 @@ fn run_case(
             };
             record = record.param("consumer", consumer);
         }
-        record = figures(record, &samples[i]);
+        let samples = s.samples();
+        record = figures(record, &samples);
         if Some(i) == ringgroup {
-            for (j, &peer) in systems.iter().enumerate() {
-                if j != i {
-                    record = ratios(record, peer, &samples[i], &samples[j]);
+            for peer in series.iter().filter(|p| p.system != System::Ringgroup) {
+                let theirs = peer.samples();
+                record = ratios(record, peer.system, &samples, &theirs);
+                if peer.system == System::Floor && case == Case::PingPong {
+                    record = over_floor(record, &samples, &theirs);
                 }
             }
         }
+        record = method_figures(record, s);
         ctx.emit(record, case.threads());
     }
     Ok(())
 }
 
-/// The value at `quantile` (`None`: the maximum) of a run's round trips, in ns.
-fn percentile(sample: &Sample, quantile: Option<f64>) -> f64 {
-    match sample {
-        Sample::RoundTrip { histogram, .. } => stats::quantile(histogram, quantile) as f64,
-        Sample::Rate { .. } => f64::NAN,
+/// The method `args` ask for: timed runs unless `--messages` fixes their size.
+fn method(args: &Args) -> Method {
+    Method {
+        sizing: match args.common.messages {
+            Some(messages) => Sizing::Fixed(messages.max(1)),
+            None => Sizing::Timed(Duration::from_millis(args.run_ms.max(1))),
+        },
+        runs: args.common.runs(),
+        slices: args.slices.max(1),
+        warmup: args.warmup,
+        retries: args.retries,
     }
 }
 
-/// A run's rate in M msg/s.
-fn rate(sample: &Sample) -> f64 {
-    match sample {
-        Sample::Rate { mmsgs_per_s, .. } => *mmsgs_per_s,
-        Sample::RoundTrip { .. } => f64::NAN,
+/// What the runs cost and how clean they were: `run_ms` (wall time per run, its slices
+/// added), `cpu_share` (the share of its busy cores each run got), `line_rtt_ns` (the placement
+/// probe before each slice), `retried_slices`, `disturbed_slices`, `placement_waits`,
+/// `moved_slices`, and for ping-pong slices stopped at their deadline `cut_short_slices` (only
+/// when there were some).
+fn method_figures(mut record: Record, s: &Series) -> Record {
+    let wall: Vec<f64> = s.runs.iter().map(|m| m.wall.as_secs_f64() * 1e3).collect();
+    record = record.summary("run_ms", &wall);
+    let shares: Vec<f64> = s.runs.iter().filter_map(|m| m.cpu_share).collect();
+    if shares.len() == s.runs.len() && !shares.is_empty() {
+        record = record.summary("cpu_share", &shares);
     }
-}
-
-fn describe(sample: &Sample) -> String {
-    match sample {
-        Sample::Rate { mmsgs_per_s, .. } => format!("{mmsgs_per_s:.1} M msg/s"),
-        Sample::RoundTrip { .. } => format!(
-            "round trip p50 {:.0} ns, p99 {:.0} ns",
-            percentile(sample, Some(0.5)),
-            percentile(sample, Some(0.99))
-        ),
+    if !s.line_rtt_ns.is_empty() {
+        record = record.summary("line_rtt_ns", &s.line_rtt_ns);
     }
+    if s.cut_short > 0 {
+        record = record.figure("cut_short_slices", s.cut_short);
+    }
+    record
+        .figure("retried_slices", s.retried)
+        .figure("disturbed_slices", s.disturbed)
+        .figure("placement_waits", s.placement_waits)
+        .figure("moved_slices", s.moved)
 }
 
 /// Adds one system's figures over its runs.
-fn figures(mut record: Record, samples: &[Sample]) -> Record {
+fn figures(mut record: Record, samples: &[&Sample]) -> Record {
     match samples.first() {
         Some(Sample::RoundTrip { .. }) => {
             for (key, quantile) in PERCENTILES {
-                let values: Vec<f64> = samples.iter().map(|s| percentile(s, quantile)).collect();
+                let values: Vec<f64> = samples.iter().map(|s| s.percentile(quantile)).collect();
                 record = record.summary(key, &values);
             }
         }
         _ => {
-            let rates: Vec<f64> = samples.iter().map(rate).collect();
+            let rates: Vec<f64> = samples.iter().map(|s| s.rate()).collect();
             record = record.summary("mmsgs_per_s", &rates);
         }
     }
     let worst = samples
         .iter()
-        .map(Sample::allocs_per_msg)
+        .map(|s| s.allocs_per_msg())
         .fold(0.0, f64::max);
     record.figure("allocs_per_msg", round(worst))
 }
 
 /// Adds ringgroup's per-run ratios against `peer` (above 1: ringgroup did better).
-fn ratios(record: Record, peer: System, ours: &[Sample], theirs: &[Sample]) -> Record {
+fn ratios(record: Record, peer: System, ours: &[&Sample], theirs: &[&Sample]) -> Record {
     let per_run = |f: &dyn Fn(&Sample, &Sample) -> f64| -> Vec<f64> {
         ours.iter().zip(theirs).map(|(a, b)| f(a, b)).collect()
     };
     let key = format!("ratio_vs_{}", peer.name());
     match ours.first() {
         Some(Sample::RoundTrip { .. }) => {
-            let p50 = per_run(&|a, b| percentile(b, Some(0.5)) / percentile(a, Some(0.5)));
-            let p99 = per_run(&|a, b| percentile(b, Some(0.99)) / percentile(a, Some(0.99)));
+            let p50 = per_run(&|a, b| b.percentile(Some(0.5)) / a.percentile(Some(0.5)));
+            let p99 = per_run(&|a, b| b.percentile(Some(0.99)) / a.percentile(Some(0.99)));
             record
                 .summary(&key, &p50)
                 .summary(&format!("p99_{key}"), &p99)
         }
-        _ => record.summary(&key, &per_run(&|a, b| rate(a) / rate(b))),
+        _ => record.summary(&key, &per_run(&|a, b| a.rate() / b.rate())),
     }
+}
+
+/// Adds how many times the floor ringgroup's round trip is: `p50_over_floor` and
+/// `p99_over_floor` (per-run ringgroup ÷ floor, at least about 1).
+fn over_floor(record: Record, ours: &[&Sample], floor: &[&Sample]) -> Record {
+    let per_run = |q: f64| -> Vec<f64> {
+        ours.iter()
+            .zip(floor)
+            .map(|(a, b)| a.percentile(Some(q)) / b.percentile(Some(q)))
+            .collect()
+    };
+    record
+        .summary(figure::P50_OVER_FLOOR, &per_run(0.5))
+        .summary(figure::P99_OVER_FLOOR, &per_run(0.99))
 }

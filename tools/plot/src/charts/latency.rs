@@ -12,9 +12,10 @@ use plotters::prelude::*;
 
 use super::{
     chart_on, draw_mesh, fmt_ns, legend_width, page, palette, param_suffix, sources, system_color,
-    varying_params, with_legend, Axis, DrawResult, Entry, Mark, MeshSpec, Outcome,
+    system_label, varying_params, with_legend, Axis, DrawResult, Entry, Mark, MeshSpec, Outcome,
+    FLOOR,
 };
-use ringgroup_results::names::{chart, scenario};
+use ringgroup_results::names::{chart, scenario, system};
 use ringgroup_results::{newest, Record, SavedRun};
 
 /// Where a percentile goes on the x axis: `-log10(1 - p/100)`, for `0 <= p < 100`.
@@ -158,8 +159,9 @@ pub fn draw(runs: &[SavedRun], dir: &Path, notes: &mut Vec<String>) -> DrawResul
             .collect();
         let mut line = Line {
             label: format!(
-                "{}{}",
-                r.name(),
+                "{} · {}{}",
+                r.scenario,
+                system_label(&r.system),
                 param_suffix(r, &varying_params(&same, &[]))
             ),
             system: r.system.clone(),
@@ -229,7 +231,9 @@ pub fn draw(runs: &[SavedRun], dir: &Path, notes: &mut Vec<String>) -> DrawResul
     let others: Vec<String> = lines.iter().map(|l| l.system.clone()).collect();
     let colors: Vec<RGBColor> = (0..lines.len())
         .map(|i| {
-            if distinct_systems {
+            if lines[i].system == system::FLOOR {
+                FLOOR
+            } else if distinct_systems {
                 system_color(&lines[i].system, &others)
             } else {
                 palette(i)

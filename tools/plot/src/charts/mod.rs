@@ -63,11 +63,24 @@ const PALETTE: [RGBColor; 10] = [
 ];
 
 /// The systems in chart order (the results schema's list); each keeps its palette colour on
-/// every chart.
-pub const SYSTEMS: [&str; 6] = system::ALL;
+/// every chart, except the `floor` reference, drawn in [`FLOOR`].
+pub const SYSTEMS: [&str; 7] = system::ALL;
 
 /// Grey for text that is not data.
 pub const MUTED: RGBColor = RGBColor(90, 90, 90);
+
+/// The `floor` reference (one cache line each way): near-black, apart from every palette
+/// colour, on every chart.
+pub const FLOOR: RGBColor = RGBColor(40, 40, 40);
+
+/// A system's legend label: its name, and for the `floor` what it is.
+pub fn system_label(system: &str) -> String {
+    if system == system::FLOOR {
+        format!("{system} (reference: a cache line each way)")
+    } else {
+        system.to_owned()
+    }
+}
 
 /// The colour of the `i`th line or bar of a chart.
 pub fn palette(i: usize) -> RGBColor {
@@ -76,6 +89,9 @@ pub fn palette(i: usize) -> RGBColor {
 
 /// A system's colour: fixed for the known systems, the rest of the palette for others.
 pub fn system_color(system: &str, others: &[String]) -> RGBColor {
+    if system == system::FLOOR {
+        return FLOOR;
+    }
     match SYSTEMS.iter().position(|s| *s == system) {
         Some(i) => palette(i),
         None => palette(SYSTEMS.len() + others.iter().position(|s| s == system).unwrap_or(0)),
@@ -511,6 +527,18 @@ mod tests {
             "CPU: Old CPU | Record CPU (2 cores) | unknown · runs 2026-11-22 00:00:00 UTC … x.json \
              (3 files)"
         );
+    }
+
+    #[test]
+    fn the_floor_has_its_own_colour_and_label_and_the_peers_keep_theirs() {
+        assert_eq!(system_color("floor", &[]), FLOOR);
+        assert!(PALETTE.iter().all(|c| *c != FLOOR));
+        assert!(system_label("floor").starts_with("floor (reference"));
+        assert_eq!(system_label("rtrb"), "rtrb");
+        // Colours from before the floor existed are unchanged.
+        for (i, s) in SYSTEMS.iter().take(6).enumerate() {
+            assert_eq!(system_color(s, &[]), palette(i));
+        }
     }
 
     #[test]

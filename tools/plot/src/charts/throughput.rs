@@ -122,7 +122,7 @@ pub fn draw(runs: &[SavedRun], dir: &Path, notes: &mut Vec<String>) -> DrawResul
     let entries: Vec<Entry> = systems
         .iter()
         .map(|s| Entry {
-            label: s.clone(),
+            label: super::system_label(s),
             color: color(s),
             mark: Mark::Bar,
         })
