@@ -41,6 +41,9 @@ use super::multi::{MultiState, Stamp};
 use super::wait::{wait_until, Signal, WaitStrategy};
 use crate::sync::{fence, AtomicBool, AtomicUsize, Deadline, Ordering, UnsafeCell};
 
+/// Bytes of unused slots on each side of the slot array: two adjacent-line prefetch pairs.
+const SLOT_PAD_BYTES: usize = 256;
+
 /// Marks a registered cursor as a soft gate (see the module docs); the offset is the rest.
 pub(crate) const SOFT: u64 = 1 << 63;
 
@@ -75,7 +78,10 @@ pub(crate) struct Shared<T> {
     pub(crate) strategy: WaitStrategy,
     pub(crate) capacity: u64,
     mask: u64,
+    /// The slots, with `pad` unused ones before and after, so no other allocation's line (or
+    /// adjacent-line prefetch pair) holds a slot.
     slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
+    pad: usize,
     /// Claims and per-slot stamps, for a multi-producer ring only.
     pub(crate) multi: Option<MultiState>,
 }
@@ -99,13 +105,19 @@ impl<T> Shared<T> {
         let multi = multi_producer
             .then(|| MultiState::new(capacity))
             .transpose()?;
+        let pad = SLOT_PAD_BYTES.div_ceil(std::mem::size_of::<T>().max(1));
+        let pad = if std::mem::size_of::<T>() == 0 {
+            0
+        } else {
+            pad
+        };
         let mut slots = Vec::new();
         slots
-            .try_reserve_exact(capacity)
+            .try_reserve_exact(capacity + 2 * pad)
             .map_err(|_| BuildError::AllocationFailed {
                 bytes: capacity.saturating_mul(std::mem::size_of::<T>()),
             })?;
-        slots.extend((0..capacity).map(|_| UnsafeCell::new(MaybeUninit::uninit())));
+        slots.extend((0..capacity + 2 * pad).map(|_| UnsafeCell::new(MaybeUninit::uninit())));
         let mut readers = Vec::new();
         readers
             .try_reserve_exact(max_readers)
@@ -125,24 +137,37 @@ impl<T> Shared<T> {
             capacity: capacity as u64,
             mask: capacity as u64 - 1,
             slots: slots.into_boxed_slice(),
+            pad,
             multi,
         })
     }
 
+    /// The `capacity` slots in use.
+    #[inline(always)]
+    fn slot_array(&self) -> &[UnsafeCell<MaybeUninit<T>>] {
+        debug_assert!(self.slots.len() == self.capacity as usize + 2 * self.pad);
+        // SAFETY: the box holds `capacity + 2 * pad` slots (`new`).
+        unsafe {
+            self.slots
+                .get_unchecked(self.pad..self.pad + self.capacity as usize)
+        }
+    }
+
     #[inline(always)]
     fn slot(&self, offset: u64) -> &UnsafeCell<MaybeUninit<T>> {
+        let slots = self.slot_array();
         let index = (offset & self.mask) as usize;
-        debug_assert!(index < self.slots.len());
-        // SAFETY: `mask == slots.len() - 1` and the length is a power of two, so the masked
+        debug_assert!(index < slots.len());
+        // SAFETY: `mask == capacity - 1` and the capacity is a power of two, so the masked
         // index is in bounds.
-        unsafe { self.slots.get_unchecked(index) }
+        unsafe { slots.get_unchecked(index) }
     }
 
     /// The slots, mask and capacity as a small copy for a run of writes (see [`SlotWriter`]).
     #[inline(always)]
     pub(crate) fn slot_writer(&self) -> SlotWriter<'_, T> {
         SlotWriter {
-            slots: &self.slots,
+            slots: self.slot_array(),
             mask: self.mask,
             capacity: self.capacity,
         }
@@ -241,8 +266,9 @@ impl<T> Shared<T> {
     pub(crate) unsafe fn slices(&self, start: u64, len: u64) -> (&[T], &[T]) {
         let first = (start & self.mask) as usize;
         let len = len as usize;
-        let head_len = len.min(self.slots.len() - first);
-        let base = self.slots.as_ptr() as *const T;
+        let slots = self.slot_array();
+        let head_len = len.min(slots.len() - first);
+        let base = slots.as_ptr() as *const T;
         // SAFETY: `UnsafeCell<MaybeUninit<T>>` has `T`'s layout (both wrappers are
         // `repr(transparent)`); the ranges `first..first + head_len` and `0..len - head_len`
         // are in bounds and initialised, and the writer does not write them while the caller's
