@@ -4,23 +4,32 @@
 //! condition in a loop that spins (`BusySpin`), yields (`Yield`) or spins, yields and finally parks
 //! (`SpinThenPark`).
 //!
-//! Parking uses an *event count* ([`Signal`]): a waiter count, a mutex and a condvar. It is the
-//! Dekker pattern, so both sides carry a `SeqCst` fence:
+//! Parking uses an *event count* ([`Signal`]): a waiter count and a futex word. It is the Dekker
+//! pattern, so both sides carry a `SeqCst` fence:
 //!
 //! ```text
-//! waiter:   waiters += 1; fence(SeqCst); lock; check condition; wait    (re-check on wake)
-//! notifier: make condition true;  fence(SeqCst); if waiters > 0 { lock; notify_all }
+//! waiter:   waiters += 1; fence(SeqCst); s = sequence; check condition; futex_wait(sequence, s)
+//! notifier: make condition true;  fence(SeqCst); if waiters > 0 { sequence += 1; futex_wake }
 //! ```
 //!
 //! Either the notifier sees the waiter count, or the waiter's check sees the new condition
-//! (the two fences are totally ordered), so a wakeup is never missed (I7). When nobody parks,
-//! the notifier pays one fence and one relaxed load, and takes no lock. `BusySpin` and `Yield`
-//! never park, so their notifier side does nothing at all.
+//! (the two fences are totally ordered), so a wakeup is never missed (I7): a notify between the
+//! waiter's read of `sequence` and its sleep changes the word, and the kernel's compare inside
+//! `futex_wait` then returns at once. The futex is not private, so waiters and notifiers may be
+//! in different processes mapping the same words. When nobody parks, the notifier pays one fence
+//! and one relaxed load, and makes no system call. `BusySpin` and `Yield` never park, so their
+//! notifier side does nothing at all.
+//!
+//! loom models no futex, so under loom the word and its kernel compare are a mutex and a condvar
+//! (the check under the lock plays the compare's part); the fences and the waiter count, which
+//! the models check, are the same code.
 //!
 //! `crossbeam_utils::Backoff` is not used for the spin phase because its spin hint is not loom's:
 //! under loom every spin must yield to the model scheduler.
 
-use crate::sync::{fence, thread, AtomicUsize, Condvar, Deadline, Mutex, Ordering};
+use crate::sync::{fence, thread, AtomicU32, Deadline, Ordering};
+#[cfg(ringgroup_loom)]
+use crate::sync::{Condvar, Mutex};
 
 /// How a blocked reader or writer waits. A topic's strategy also sets how its idle group
 /// members wait in `Consumer::poll` (with `SpinThenPark` they sleep in 50 µs steps after the
@@ -100,18 +109,32 @@ pub(crate) fn wait_until(
 }
 
 /// An event count: lets one side park until the other side says its condition may hold.
+///
+/// Outside loom it is two 32-bit words and a futex without the private flag, so it works the
+/// same when the words sit in memory several processes map; under loom, a mutex and a condvar
+/// (loom models no futex).
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct Signal {
-    waiters: AtomicUsize,
+    waiters: AtomicU32,
+    /// Bumped by every notify that finds waiters; the futex word waiters sleep on.
+    #[cfg(not(ringgroup_loom))]
+    sequence: AtomicU32,
+    #[cfg(ringgroup_loom)]
     lock: Mutex<()>,
+    #[cfg(ringgroup_loom)]
     wake: Condvar,
 }
 
 impl Signal {
     pub(crate) fn new() -> Self {
         Self {
-            waiters: AtomicUsize::new(0),
+            waiters: AtomicU32::new(0),
+            #[cfg(not(ringgroup_loom))]
+            sequence: AtomicU32::new(0),
+            #[cfg(ringgroup_loom)]
             lock: Mutex::new(()),
+            #[cfg(ringgroup_loom)]
             wake: Condvar::new(),
         }
     }
@@ -128,6 +151,22 @@ impl Signal {
     }
 
     #[cold]
+    #[cfg(not(ringgroup_loom))]
+    fn notify_slow(&self) {
+        // Release: pairs with the waiter's Acquire load of `sequence`; a waiter that read the
+        // old value either sees the new one at its futex wait (and returns) or is woken below.
+        self.sequence.fetch_add(1, Ordering::Release);
+        // Not the private futex: waiters may be in other processes. An error can only mean
+        // the word is not mapped, which a live `&self` rules out.
+        let _ = rustix::thread::futex::wake(
+            &self.sequence,
+            rustix::thread::futex::Flags::empty(),
+            u32::MAX,
+        );
+    }
+
+    #[cold]
+    #[cfg(ringgroup_loom)]
     fn notify_slow(&self) {
         // Taking the lock means a waiter is either not yet checking (it will see the condition
         // under the lock) or already inside `wait` (it gets this notification).
@@ -137,6 +176,42 @@ impl Signal {
 
     /// Parks until `ready()` or the deadline. Returns the last value of `ready()`.
     #[cold]
+    #[cfg(not(ringgroup_loom))]
+    fn park_until(&self, deadline: Deadline, mut ready: impl FnMut() -> bool) -> bool {
+        self.waiters.fetch_add(1, Ordering::Relaxed);
+        // SeqCst fence: pairs with the fence in `notify`. Orders the waiter count before the
+        // condition checks below (Dekker).
+        fence(Ordering::SeqCst);
+        let ready_now = loop {
+            // Acquire: pairs with the Release bump in `notify_slow`; read before the check, so
+            // a notify after the check changes it and the wait below returns at once.
+            let sequence = self.sequence.load(Ordering::Acquire);
+            if ready() {
+                break true;
+            }
+            let timeout = match deadline.remaining() {
+                Some(left) if left.is_zero() => break false,
+                Some(left) => Some(rustix::thread::futex::Timespec {
+                    tv_sec: left.as_secs().min(i64::MAX as u64) as i64,
+                    tv_nsec: i64::from(left.subsec_nanos()),
+                }),
+                None => None,
+            };
+            // Returns on a wake, a changed word, a signal or the timeout: all re-checked above.
+            let _ = rustix::thread::futex::wait(
+                &self.sequence,
+                rustix::thread::futex::Flags::empty(),
+                sequence,
+                timeout.as_ref(),
+            );
+        };
+        self.waiters.fetch_sub(1, Ordering::Relaxed);
+        ready_now
+    }
+
+    /// Parks until `ready()` or the deadline. Returns the last value of `ready()`.
+    #[cold]
+    #[cfg(ringgroup_loom)]
     fn park_until(&self, deadline: Deadline, mut ready: impl FnMut() -> bool) -> bool {
         self.waiters.fetch_add(1, Ordering::Relaxed);
         // SeqCst fence: pairs with the fence in `notify`. Orders the waiter count before the
