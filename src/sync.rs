@@ -13,7 +13,7 @@
 
 #[cfg(ringgroup_loom)]
 pub(crate) use loom::sync::{
-    atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering},
+    atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering},
     Arc,
 };
 /// Process-wide lazy statics (core lists); loom has no model of them and needs none.
@@ -21,7 +21,7 @@ pub(crate) use std::sync::OnceLock;
 
 #[cfg(not(ringgroup_loom))]
 pub(crate) use std::sync::{
-    atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering},
+    atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering},
     Arc, Weak,
 };
 

@@ -46,6 +46,7 @@
 //! ```
 
 mod batch;
+mod block;
 mod cursor;
 mod error;
 pub(crate) mod group_cursor;

@@ -36,53 +36,28 @@
 
 use std::time::Duration;
 
-use crossbeam_utils::CachePadded;
-
+use super::block::MultiHeader;
 use super::error::{ClaimError, PublishError};
 use super::shared::Shared;
 use super::wait::wait_until;
-use crate::sync::{fence, Arc, AtomicU64, AtomicUsize, Deadline, Ordering};
+use crate::sync::{fence, Arc, AtomicU64, Deadline, Ordering};
 
 /// Set in a stamp for an offset whose claim was abandoned: no message, readers skip it.
 pub(crate) const TOMBSTONE: u64 = 1 << 63;
 
-/// The state only multi-producer rings have.
-#[derive(Debug)]
-pub(crate) struct MultiState {
-    /// The next offset to claim.
-    head: CachePadded<AtomicU64>,
-    /// The highest write limit any producer validated: every offset below it may be written.
-    limit: CachePadded<AtomicU64>,
+/// A multi-producer ring's claims and stamps, as a view of its block.
+#[derive(Clone, Copy)]
+pub(crate) struct Multi<'a> {
+    pub(crate) header: &'a MultiHeader,
     /// Per slot: `offset + 1` once the message of `offset` is written (`| TOMBSTONE` when its
     /// claim was abandoned); 0 before the slot is first used.
-    stamps: Box<[AtomicU64]>,
-    /// Live producer handles. The ring closes when the last one goes.
-    producers: CachePadded<AtomicUsize>,
-    /// Offsets stamped as tombstones.
-    tombstones: AtomicU64,
+    pub(crate) stamps: &'a [AtomicU64],
 }
 
-impl MultiState {
-    pub(crate) fn new(capacity: usize) -> Result<Self, super::BuildError> {
-        let mut stamps = Vec::new();
-        stamps
-            .try_reserve_exact(capacity)
-            .map_err(|_| super::BuildError::AllocationFailed {
-                bytes: capacity.saturating_mul(std::mem::size_of::<AtomicU64>()),
-            })?;
-        stamps.extend((0..capacity).map(|_| AtomicU64::new(0)));
-        Ok(Self {
-            head: CachePadded::new(AtomicU64::new(0)),
-            limit: CachePadded::new(AtomicU64::new(capacity as u64)),
-            stamps: stamps.into_boxed_slice(),
-            producers: CachePadded::new(AtomicUsize::new(1)),
-            tombstones: AtomicU64::new(0),
-        })
-    }
-
+impl<'a> Multi<'a> {
     /// The stamp of `offset`'s slot.
     #[inline(always)]
-    pub(crate) fn stamp(&self, offset: u64) -> &AtomicU64 {
+    pub(crate) fn stamp(&self, offset: u64) -> &'a AtomicU64 {
         let index = (offset as usize) & (self.stamps.len() - 1);
         debug_assert!(index < self.stamps.len());
         // SAFETY: the length is a power of two, so the masked index is in bounds.
@@ -106,17 +81,12 @@ impl MultiState {
 
     /// The next offset to be claimed.
     pub(crate) fn claimed(&self) -> u64 {
-        self.head.load(Ordering::Relaxed)
+        self.header.head.load(Ordering::Relaxed)
     }
 
     /// Tombstones stamped so far.
     pub(crate) fn tombstones(&self) -> u64 {
-        self.tombstones.load(Ordering::Relaxed)
-    }
-
-    /// Slots, for the ring's drop.
-    pub(crate) fn slots(&self) -> usize {
-        self.stamps.len()
+        self.header.tombstones.load(Ordering::Relaxed)
     }
 
     /// The offset whose message slot `index` holds, if it holds one (for the ring's drop, when
@@ -140,10 +110,9 @@ pub(crate) enum Stamp {
 }
 
 impl<T> Shared<T> {
-    fn multi_state(&self) -> &MultiState {
+    fn multi_state(&self) -> Multi<'_> {
         // Only multi-producer handles call this, and they exist only for rings built with one.
-        self.multi
-            .as_ref()
+        self.multi()
             .expect("a shared writer of a single-producer ring")
     }
 
@@ -152,15 +121,15 @@ impl<T> Shared<T> {
         let multi = self.multi_state();
         // Acquire: pairs with the AcqRel `fetch_max` of the producer that validated the limit,
         // which acquired the readers' releases in its scan.
-        need <= multi.limit.load(Ordering::Acquire) || self.multi_rescan(multi, need)
+        need <= multi.header.limit.load(Ordering::Acquire) || self.multi_rescan(multi, need)
     }
 
     /// Announce, fence, rescan, as the single writer does; every multi-producer rescan fences
     /// (see the module docs for why one producer cannot lean on another's announcement).
     #[cold]
     #[inline(never)]
-    fn multi_rescan(&self, multi: &MultiState, need: u64) -> bool {
-        let head = multi.head.load(Ordering::Relaxed);
+    fn multi_rescan(&self, multi: Multi<'_>, need: u64) -> bool {
+        let head = multi.header.head.load(Ordering::Relaxed);
         let gates = self.min_reader(head);
         let soft_limit = gates.soft + self.capacity;
         let (wanted, slack) = if need <= soft_limit && gates.soft < gates.hard {
@@ -177,21 +146,25 @@ impl<T> Shared<T> {
         let limit = wanted.min(self.min_reader(head).hard + self.capacity);
         // AcqRel: releases the readers' releases acquired by the scans to producers that load
         // the limit with Acquire.
-        let limit = multi.limit.fetch_max(limit, Ordering::AcqRel).max(limit);
+        let limit = multi
+            .header
+            .limit
+            .fetch_max(limit, Ordering::AcqRel)
+            .max(limit);
         need <= limit
     }
 
     /// Claims `n` offsets if they are free now: the first claimed offset.
     fn try_claim_offsets(&self, n: u64) -> Option<u64> {
         let multi = self.multi_state();
-        let mut head = multi.head.load(Ordering::Relaxed);
+        let mut head = multi.header.head.load(Ordering::Relaxed);
         loop {
             if !self.multi_refresh(head + n) {
                 return None;
             }
             // Relaxed: the claim needs only atomicity; messages are ordered by the stamps, and
             // the limit checked above was acquired.
-            match multi.head.compare_exchange_weak(
+            match multi.header.head.compare_exchange_weak(
                 head,
                 head + n,
                 Ordering::Relaxed,
@@ -228,7 +201,7 @@ impl<T> Shared<T> {
     /// Waits until the slot of `offset` is done with its previous offset, then returns whether
     /// it holds a message (which the caller must drop or replace).
     #[inline(always)]
-    fn lap_ready(&self, multi: &MultiState, offset: u64) -> bool {
+    fn lap_ready(&self, multi: Multi<'_>, offset: u64) -> bool {
         let previous = offset.checked_sub(self.capacity);
         let mut spins = 0_u32;
         loop {
@@ -283,7 +256,7 @@ impl<T> Shared<T> {
             .stamp(offset)
             .store((offset + 1) | TOMBSTONE, Ordering::Release);
         // Relaxed: a statistic.
-        multi.tombstones.fetch_add(1, Ordering::Relaxed);
+        multi.header.tombstones.fetch_add(1, Ordering::Relaxed);
         drop(dropped);
     }
 }
@@ -329,7 +302,7 @@ impl<T> SharedWriter<T> {
 
     /// Another handle on `shared`, unless the ring already closed (its last handle is gone).
     pub(crate) fn attach(shared: &Arc<Shared<T>>) -> Option<Self> {
-        let producers = &shared.multi.as_ref()?.producers;
+        let producers = &shared.multi()?.header.producers;
         let mut count = producers.load(Ordering::Relaxed);
         loop {
             if count == 0 {
@@ -463,6 +436,7 @@ impl<T> Clone for SharedWriter<T> {
         // Relaxed: a handle count; the handle being cloned keeps it above zero.
         self.shared
             .multi_state()
+            .header
             .producers
             .fetch_add(1, Ordering::Relaxed);
         Self {
@@ -478,6 +452,7 @@ impl<T> Drop for SharedWriter<T> {
         if self
             .shared
             .multi_state()
+            .header
             .producers
             .fetch_sub(1, Ordering::AcqRel)
             == 1

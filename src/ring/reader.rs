@@ -24,7 +24,7 @@ use crossbeam_utils::CachePadded;
 
 use super::batch::{Batch, Span};
 use super::error::{PollError, SubscribeError};
-use super::multi::{MultiState, Stamp};
+use super::multi::{Multi, Stamp};
 use super::shared::{Shared, FREE};
 use crate::sync::{Arc, Deadline, Ordering};
 
@@ -126,16 +126,18 @@ impl<T> Subscriber<T> {
         };
         // AcqRel on success: the slot's previous owner released it with a Release store.
         let slot = shared
-            .readers
+            .readers()
             .iter()
             .position(|cursor| cursor.compare_exchange_acqrel(FREE, position).is_ok())
             .ok_or(SubscribeError::TooManyReaders {
-                max: shared.readers.len(),
+                max: shared.readers().len(),
             })?;
-        let cursor = &shared.readers[slot];
+        let cursor = &shared.readers()[slot];
         // Relaxed: raised before the fence in `confirm_start`, so the writer's post-fence scan
         // covers the slot just claimed.
-        shared.readers_high.fetch_max(slot + 1, Ordering::Relaxed);
+        shared
+            .readers_high
+            .fetch_max(slot as u64 + 1, Ordering::Relaxed);
         match shared.confirm_start(cursor, position, matches!(start, StartAt::Offset(_))) {
             Ok(position) => Ok(Registration {
                 slot,
@@ -172,10 +174,7 @@ impl<T> Subscriber<T> {
     /// Offsets whose multi-producer claim was abandoned (tombstones readers skip); 0 for a
     /// single-producer ring.
     pub fn tombstones(&self) -> u64 {
-        self.shared
-            .multi
-            .as_ref()
-            .map_or(0, |multi| multi.tombstones())
+        self.shared.multi().map_or(0, |multi| multi.tombstones())
     }
 
     /// The earliest offset a new reader could still read.
@@ -397,7 +396,7 @@ impl ReadPosition {
 
     #[inline(always)]
     fn refresh<T>(&mut self, shared: &Shared<T>, wanted: u64) -> u64 {
-        if let Some(multi) = &shared.multi {
+        if let Some(multi) = shared.multi() {
             return self.refresh_multi(multi, shared.capacity, wanted);
         }
         // Acquire: pairs with the writer's `store_release` of `published`; the slots below it
@@ -410,7 +409,7 @@ impl ReadPosition {
     /// skipping tombstones at the read position (counted): a run never spans a tombstone, so a
     /// lent batch holds only messages.
     #[inline]
-    fn refresh_multi(&mut self, multi: &MultiState, capacity: u64, wanted: u64) -> u64 {
+    fn refresh_multi(&mut self, multi: Multi<'_>, capacity: u64, wanted: u64) -> u64 {
         let mut end = self.cached_published.max(self.next);
         while end - self.next < wanted && end - self.next < capacity {
             match multi.state_of(end) {

@@ -33,16 +33,14 @@
 
 use std::mem::MaybeUninit;
 
-use crossbeam_utils::CachePadded;
-
+use super::block::{Block, Geometry, Header};
 use super::cursor::Cursor;
 use super::error::BuildError;
-use super::multi::{MultiState, Stamp};
-use super::wait::{wait_until, Signal, WaitStrategy};
-use crate::sync::{fence, AtomicBool, AtomicUsize, Deadline, Ordering, UnsafeCell};
-
-/// Bytes of unused slots on each side of the slot array: two adjacent-line prefetch pairs.
-const SLOT_PAD_BYTES: usize = 256;
+use super::multi::{Multi, Stamp};
+use super::wait::{wait_until, WaitStrategy};
+use crate::sync::{fence, AtomicU64, Deadline, Ordering, UnsafeCell};
+use std::marker::PhantomData;
+use std::ptr::NonNull;
 
 /// Marks a registered cursor as a soft gate (see the module docs); the offset is the rest.
 pub(crate) const SOFT: u64 = 1 << 63;
@@ -60,97 +58,90 @@ pub(crate) struct Gates {
 }
 
 pub(crate) struct Shared<T> {
-    /// One past the last published offset: every offset below it is readable.
-    pub(crate) published: Cursor,
-    /// Upper bound (exclusive, monotone) on any offset the writer may write before its next
-    /// announce-fence-scan round.
-    pub(crate) write_limit: Cursor,
-    /// Release cursors of registered readers; `FREE` when unused.
-    pub(crate) readers: Box<[Cursor]>,
-    /// One past the highest reader slot ever claimed: the writer scans only below it.
-    pub(crate) readers_high: CachePadded<AtomicUsize>,
-    /// Set once, when the writer is dropped.
-    pub(crate) closed: CachePadded<AtomicBool>,
-    /// Readers park here waiting for data.
-    pub(crate) data_signal: CachePadded<Signal>,
-    /// The writer parks here waiting for space.
-    pub(crate) space_signal: CachePadded<Signal>,
+    /// The ring's memory; the pointers below point into it.
+    block: Block,
+    header: NonNull<Header>,
+    readers: NonNull<Cursor>,
+    n_readers: usize,
+    stamps: Option<NonNull<AtomicU64>>,
+    slots: NonNull<UnsafeCell<MaybeUninit<T>>>,
     pub(crate) strategy: WaitStrategy,
     pub(crate) capacity: u64,
     mask: u64,
-    /// The slots, with `pad` unused ones before and after, so no other allocation's line (or
-    /// adjacent-line prefetch pair) holds a slot.
-    slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
-    pad: usize,
-    /// Claims and per-slot stamps, for a multi-producer ring only.
-    pub(crate) multi: Option<MultiState>,
+    _owns: PhantomData<T>,
 }
 
-// SAFETY: slots are written only by the unique writer and read by readers through `&T`
-// after an acquire of `published`; values move in from the writer's thread and are dropped on
-// whichever thread overwrites or drops them, so `T: Send` (moves) and `T: Sync` (shared reads)
-// are exactly what sharing needs.
+// SAFETY: slots are written only by the ring's writers (one, or claim holders of distinct
+// offsets) and read by readers through `&T` after an acquire of their publication; values
+// move in from a writer's thread and are dropped on whichever thread overwrites or drops them,
+// so `T: Send` (moves) and `T: Sync` (shared reads) are what sharing needs. The control words
+// are atomics; the pointers point into the block the struct owns.
 unsafe impl<T: Send + Sync> Sync for Shared<T> {}
 // SAFETY: as above; the struct owns `T`s that may be dropped on another thread.
 unsafe impl<T: Send> Send for Shared<T> {}
 
+impl<T> std::ops::Deref for Shared<T> {
+    type Target = Header;
+
+    #[inline(always)]
+    fn deref(&self) -> &Header {
+        // SAFETY: the header was initialised with the block, which lives as long as `self`.
+        unsafe { self.header.as_ref() }
+    }
+}
+
 impl<T> Shared<T> {
-    /// Allocates the slots fallibly: an absurd capacity is an error, not an abort.
+    /// Allocates the ring's block fallibly: an absurd capacity is an error, not an abort.
     pub(crate) fn new(
         capacity: usize,
         max_readers: usize,
         strategy: WaitStrategy,
         multi_producer: bool,
     ) -> Result<Self, BuildError> {
-        let multi = multi_producer
-            .then(|| MultiState::new(capacity))
-            .transpose()?;
-        let pad = SLOT_PAD_BYTES.div_ceil(std::mem::size_of::<T>().max(1));
-        let pad = if std::mem::size_of::<T>() == 0 {
-            0
-        } else {
-            pad
-        };
-        let mut slots = Vec::new();
-        slots
-            .try_reserve_exact(capacity + 2 * pad)
-            .map_err(|_| BuildError::AllocationFailed {
-                bytes: capacity.saturating_mul(std::mem::size_of::<T>()),
-            })?;
-        slots.extend((0..capacity + 2 * pad).map(|_| UnsafeCell::new(MaybeUninit::uninit())));
-        let mut readers = Vec::new();
-        readers
-            .try_reserve_exact(max_readers)
-            .map_err(|_| BuildError::AllocationFailed {
-                bytes: max_readers.saturating_mul(std::mem::size_of::<Cursor>()),
-            })?;
-        readers.extend((0..max_readers).map(|_| Cursor::new(FREE)));
-        Ok(Self {
-            published: Cursor::new(0),
-            write_limit: Cursor::new(capacity as u64),
-            readers: readers.into_boxed_slice(),
-            readers_high: CachePadded::new(AtomicUsize::new(0)),
-            closed: CachePadded::new(AtomicBool::new(false)),
-            data_signal: CachePadded::new(Signal::new()),
-            space_signal: CachePadded::new(Signal::new()),
+        let geometry = Geometry::of::<T>(capacity, max_readers, multi_producer)?;
+        Ok(Self::over(Block::allocate::<T>(geometry)?, strategy))
+    }
+
+    /// A ring over an initialised block.
+    pub(crate) fn over(block: Block, strategy: WaitStrategy) -> Self {
+        let geometry = *block.geometry();
+        Self {
+            header: block.header_ptr(),
+            readers: block.readers_ptr(),
+            n_readers: geometry.max_readers,
+            stamps: block.stamps_ptr(),
+            slots: block.slots_ptr::<T>(),
+            block,
             strategy,
-            capacity: capacity as u64,
-            mask: capacity as u64 - 1,
-            slots: slots.into_boxed_slice(),
-            pad,
-            multi,
+            capacity: geometry.capacity as u64,
+            mask: geometry.capacity as u64 - 1,
+            _owns: PhantomData,
+        }
+    }
+
+    /// The reader registration slots.
+    #[inline(always)]
+    pub(crate) fn readers(&self) -> &[Cursor] {
+        // SAFETY: `n_readers` cursors were initialised in the block, which outlives `self`.
+        unsafe { std::slice::from_raw_parts(self.readers.as_ptr(), self.n_readers) }
+    }
+
+    /// The claims and stamps of a multi-producer ring.
+    #[inline(always)]
+    pub(crate) fn multi(&self) -> Option<Multi<'_>> {
+        let stamps = self.stamps?;
+        Some(Multi {
+            header: &self.multi,
+            // SAFETY: a multi-producer block holds `capacity` initialised stamps.
+            stamps: unsafe { std::slice::from_raw_parts(stamps.as_ptr(), self.capacity as usize) },
         })
     }
 
     /// The `capacity` slots in use.
     #[inline(always)]
     fn slot_array(&self) -> &[UnsafeCell<MaybeUninit<T>>] {
-        debug_assert!(self.slots.len() == self.capacity as usize + 2 * self.pad);
-        // SAFETY: the box holds `capacity + 2 * pad` slots (`new`).
-        unsafe {
-            self.slots
-                .get_unchecked(self.pad..self.pad + self.capacity as usize)
-        }
+        // SAFETY: the block holds `capacity` slots from `slots` (pads on both sides).
+        unsafe { std::slice::from_raw_parts(self.slots.as_ptr(), self.capacity as usize) }
     }
 
     #[inline(always)]
@@ -208,7 +199,7 @@ impl<T> Shared<T> {
     pub(crate) fn latest(&self) -> u64 {
         // Acquire: pairs with the writer's `store_release` of `published`.
         let hint = self.published.load_acquire();
-        let Some(multi) = &self.multi else {
+        let Some(multi) = self.multi() else {
             return hint;
         };
         let claimed = multi.claimed();
@@ -226,7 +217,7 @@ impl<T> Shared<T> {
     /// True when a reader at `next` has something to do: a message or tombstone at `next`.
     #[inline]
     fn has_data_at(&self, next: u64) -> bool {
-        match &self.multi {
+        match self.multi() {
             // Acquire: pairs with the writer's `store_release` of `published`.
             None => self.published.load_acquire() > next,
             Some(multi) => multi.state_of(next) != Stamp::Pending,
@@ -284,10 +275,11 @@ impl<T> Shared<T> {
     /// The registration slot `slot`.
     #[inline(always)]
     pub(crate) fn reader_cursor(&self, slot: usize) -> &Cursor {
-        debug_assert!(slot < self.readers.len());
+        let readers = self.readers();
+        debug_assert!(slot < readers.len());
         // SAFETY: every slot index in use came from a position in `readers` at registration,
         // and the array never changes length.
-        unsafe { self.readers.get_unchecked(slot) }
+        unsafe { readers.get_unchecked(slot) }
     }
 
     /// Waits under the strategy until an offset at or above `next` is published or the ring
@@ -306,9 +298,9 @@ impl<T> Shared<T> {
         let used = self
             .readers_high
             .load(Ordering::Relaxed)
-            .min(self.readers.len());
+            .min(self.readers().len() as u64) as usize;
         let (hard, soft) =
-            self.readers[..used]
+            self.readers()[..used]
                 .iter()
                 .fold((ceiling, ceiling), |(hard, soft), cursor| {
                     // Acquire: pairs with the reader's `store_release` when it releases slots,
@@ -398,12 +390,19 @@ impl<T> Shared<T> {
 
 impl<T> Drop for Shared<T> {
     fn drop(&mut self) {
-        if !std::mem::needs_drop::<T>() {
-            return;
+        if std::mem::needs_drop::<T>() {
+            self.drop_messages();
         }
-        /// The messages still to drop. Normally the loop below empties it; if a message's
-        /// `Drop` panics, the guard's own drop finishes the rest during unwinding (as `Vec`
-        /// does), so none leaks.
+        // SAFETY: `&mut self`: every handle is gone, and this is the block's one release.
+        unsafe { self.block.release::<T>() };
+    }
+}
+
+impl<T> Shared<T> {
+    /// Drops every message the ring still holds, each once; if a message's `Drop` panics, the
+    /// rest are still dropped (as `Vec` does) during unwinding, so none leaks.
+    fn drop_messages(&mut self) {
+        /// The slots still to look at; its own drop finishes the job on unwind.
         struct Remaining<'a, T> {
             shared: &'a Shared<T>,
             next: u64,
@@ -412,13 +411,19 @@ impl<T> Drop for Shared<T> {
         impl<T> Remaining<'_, T> {
             fn drop_all(&mut self) {
                 while self.next < self.end {
-                    let offset = self.next;
+                    let at = self.next;
                     self.next += 1;
+                    // A single-producer ring holds the last `capacity` offsets below
+                    // `published`; a multi-producer one holds what each slot's stamp names.
+                    let offset = match self.shared.multi() {
+                        None => Some(at),
+                        Some(multi) => multi.live_offset(at as usize),
+                    };
+                    let Some(offset) = offset else { continue };
                     self.shared.slot(offset).with_mut(|slot| {
-                        // SAFETY: offsets in the last `capacity` below `published` hold
-                        // initialised messages, each in its own slot; `next` moves past each
-                        // before it is dropped, so none is visited twice, and nothing else can
-                        // reach them now.
+                        // SAFETY: the slot holds the initialised message of `offset` (above);
+                        // `next` moves past each slot before it is dropped, so none is visited
+                        // twice, and nothing else can reach them now.
                         unsafe { (*slot).assume_init_drop() }
                     });
                 }
@@ -429,50 +434,19 @@ impl<T> Drop for Shared<T> {
                 self.drop_all();
             }
         }
-        if let Some(multi) = self.multi.take() {
-            /// The slots still to look at; finishes on unwind if a message's `Drop` panics.
-            struct Rest<'a, T> {
-                shared: &'a Shared<T>,
-                multi: MultiState,
-                next: usize,
-            }
-            impl<T> Rest<'_, T> {
-                fn drop_all(&mut self) {
-                    while self.next < self.multi.slots() {
-                        let index = self.next;
-                        self.next += 1;
-                        if let Some(offset) = self.multi.live_offset(index) {
-                            self.shared.slot(offset).with_mut(|slot| {
-                                // SAFETY: a stamp without the tombstone bit names the message
-                                // its slot holds; each slot is visited once, and nothing else
-                                // can reach it now.
-                                unsafe { (*slot).assume_init_drop() }
-                            });
-                        }
-                    }
-                }
-            }
-            impl<T> Drop for Rest<'_, T> {
-                fn drop(&mut self) {
-                    self.drop_all();
-                }
-            }
-            Rest {
-                shared: self,
-                multi,
-                next: 0,
-            }
-            .drop_all();
-            return;
-        }
         // Every handle is gone (`&mut self`), so plain loads see the final state.
-        let published = self.published.load_relaxed();
-        let mut remaining = Remaining {
-            shared: self,
-            next: published.saturating_sub(self.capacity),
-            end: published,
+        let (next, end) = if self.multi().is_some() {
+            (0, self.capacity)
+        } else {
+            let published = self.published.load_relaxed();
+            (published.saturating_sub(self.capacity), published)
         };
-        remaining.drop_all();
+        Remaining {
+            shared: self,
+            next,
+            end,
+        }
+        .drop_all();
     }
 }
 

@@ -1,0 +1,287 @@
+//! A ring's memory: one block holding its control words, reader cursors, stamps and slots, at
+//! offsets fixed by its geometry. The block is allocated on the heap for an in-process ring, or
+//! is a part of a mapped region shared by several processes; the ring's code is the same over
+//! both.
+//!
+//! # Layout
+//!
+//! ```text
+//! Header | Cursor × max_readers | AtomicU64 × capacity (multi-producer only) | pad | slots | pad
+//! ```
+//!
+//! Every control word is in the block (nothing process-local), and the block holds no pointers,
+//! only values, so any process that maps it sees the same ring. `Header` and the cursors are
+//! cache-padded; the slot array has 256 bytes of unused slots on each side, so nothing else
+//! shares a line (or an adjacent-line prefetch pair) with a slot.
+//!
+//! # Invariants
+//! - A block is initialised exactly once, by whoever allocates (or creates) it, before any
+//!   handle reaches it; its words are dropped (under loom, where they have state) and its memory
+//!   freed only when the last handle is gone.
+
+use std::alloc::Layout;
+use std::mem::MaybeUninit;
+use std::ptr::NonNull;
+
+use crossbeam_utils::CachePadded;
+
+use super::cursor::Cursor;
+use super::error::BuildError;
+use super::wait::Signal;
+use crate::sync::{AtomicBool, AtomicU64, UnsafeCell};
+
+/// Bytes of unused slots on each side of the slot array: two adjacent-line prefetch pairs.
+const SLOT_PAD_BYTES: usize = 256;
+
+/// A ring's control words.
+#[repr(C)]
+pub(crate) struct Header {
+    /// One past the last published offset: every offset below it is readable (a lower bound
+    /// that readers of a multi-producer ring advance; they read the stamps).
+    pub(crate) published: Cursor,
+    /// Upper bound (exclusive, monotone) on any offset a writer may write before its next
+    /// announce-fence-scan round.
+    pub(crate) write_limit: Cursor,
+    /// One past the highest reader slot ever claimed: writers scan only below it.
+    pub(crate) readers_high: CachePadded<AtomicU64>,
+    /// Set once, when the (last) writer is dropped.
+    pub(crate) closed: CachePadded<AtomicBool>,
+    /// Readers park here waiting for data.
+    pub(crate) data_signal: CachePadded<Signal>,
+    /// Writers park here waiting for space.
+    pub(crate) space_signal: CachePadded<Signal>,
+    /// Claims of a multi-producer ring (unused by a single-producer one).
+    pub(crate) multi: MultiHeader,
+}
+
+/// The control words only multi-producer rings use.
+#[repr(C)]
+pub(crate) struct MultiHeader {
+    /// The next offset to claim.
+    pub(crate) head: CachePadded<AtomicU64>,
+    /// The highest write limit any producer validated.
+    pub(crate) limit: CachePadded<AtomicU64>,
+    /// Live producer handles.
+    pub(crate) producers: CachePadded<AtomicU64>,
+    /// Offsets stamped as tombstones.
+    pub(crate) tombstones: CachePadded<AtomicU64>,
+}
+
+impl Header {
+    fn new(capacity: u64, multi: bool) -> Self {
+        Self {
+            published: Cursor::new(0),
+            write_limit: Cursor::new(capacity),
+            readers_high: CachePadded::new(AtomicU64::new(0)),
+            closed: CachePadded::new(AtomicBool::new(false)),
+            data_signal: CachePadded::new(Signal::new()),
+            space_signal: CachePadded::new(Signal::new()),
+            multi: MultiHeader {
+                head: CachePadded::new(AtomicU64::new(0)),
+                limit: CachePadded::new(AtomicU64::new(capacity)),
+                producers: CachePadded::new(AtomicU64::new(u64::from(multi))),
+                tombstones: CachePadded::new(AtomicU64::new(0)),
+            },
+        }
+    }
+}
+
+/// Where each part of a ring's block starts, for one geometry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    pub(crate) capacity: usize,
+    pub(crate) max_readers: usize,
+    pub(crate) multi: bool,
+    /// Unused slots on each side of the slot array.
+    pub(crate) pad: usize,
+    readers: usize,
+    stamps: usize,
+    slots: usize,
+    layout: Layout,
+}
+
+impl Geometry {
+    /// The block's layout for slots of `T`; an error when it does not fit the address space.
+    pub(crate) fn of<T>(
+        capacity: usize,
+        max_readers: usize,
+        multi: bool,
+    ) -> Result<Self, BuildError> {
+        let size = std::mem::size_of::<T>();
+        let pad = if size == 0 {
+            0
+        } else {
+            SLOT_PAD_BYTES.div_ceil(size)
+        };
+        let too_large = || BuildError::AllocationFailed {
+            bytes: capacity.saturating_mul(size.max(1)),
+        };
+        let header = Layout::new::<Header>();
+        let (layout, readers) = header
+            .extend(Layout::array::<Cursor>(max_readers).map_err(|_| too_large())?)
+            .map_err(|_| too_large())?;
+        let stamps_len = if multi { capacity } else { 0 };
+        let (layout, stamps) = layout
+            .extend(Layout::array::<AtomicU64>(stamps_len).map_err(|_| too_large())?)
+            .map_err(|_| too_large())?;
+        let slots_len = capacity.checked_add(2 * pad).ok_or_else(too_large)?;
+        let (layout, slots) = layout
+            .extend(
+                Layout::array::<UnsafeCell<MaybeUninit<T>>>(slots_len).map_err(|_| too_large())?,
+            )
+            .map_err(|_| too_large())?;
+        Ok(Self {
+            capacity,
+            max_readers,
+            multi,
+            pad,
+            readers,
+            stamps,
+            slots,
+            layout: layout.pad_to_align(),
+        })
+    }
+
+    /// Bytes the block takes.
+    pub(crate) fn size(&self) -> usize {
+        self.layout.size()
+    }
+}
+
+/// A ring's block: where it is, and who frees it.
+pub(crate) struct Block {
+    base: NonNull<u8>,
+    geometry: Geometry,
+    /// Frees the memory (the heap) or keeps it mapped (a region), once the ring is dropped.
+    owner: Owner,
+}
+
+enum Owner {
+    /// Allocated here with `geometry.layout`; freed by the block.
+    Heap,
+    /// Part of a mapping kept alive by this handle.
+    #[allow(dead_code)] // held, never read: it keeps the mapping alive
+    Mapped(crate::sync::StdArc<dyn Send + Sync>),
+}
+
+impl Block {
+    /// A heap block for slots of `T`, initialised.
+    pub(crate) fn allocate<T>(geometry: Geometry) -> Result<Self, BuildError> {
+        let failed = BuildError::AllocationFailed {
+            bytes: geometry.capacity.saturating_mul(std::mem::size_of::<T>()),
+        };
+        if geometry.size() == 0 {
+            return Err(failed);
+        }
+        // SAFETY: the layout has a non-zero size (checked above).
+        let base = unsafe { std::alloc::alloc(geometry.layout) };
+        let base = NonNull::new(base).ok_or(failed)?;
+        let block = Self {
+            base,
+            geometry,
+            owner: Owner::Heap,
+        };
+        // SAFETY: the memory is fresh, sized and aligned by `geometry`, and no one else has it.
+        unsafe { block.initialise::<T>() };
+        Ok(block)
+    }
+
+    /// Writes every control word, cursor and stamp (and, under loom, every slot cell).
+    ///
+    /// # Safety
+    /// The block's memory is valid for `geometry`, and no one reads it until this returns.
+    #[allow(clippy::extra_unused_type_parameters)] // `T` types the slot cells under loom
+    pub(crate) unsafe fn initialise<T>(&self) {
+        let g = self.geometry;
+        // SAFETY: each target below lies in the block at the offset `geometry` computed for it,
+        // aligned for its type, and is written once before any use.
+        unsafe {
+            self.header_ptr()
+                .as_ptr()
+                .write(Header::new(g.capacity as u64, g.multi));
+            let readers = self.readers_ptr().as_ptr();
+            for i in 0..g.max_readers {
+                readers.add(i).write(Cursor::new(super::shared::FREE));
+            }
+            if let Some(stamps) = self.stamps_ptr() {
+                for i in 0..g.capacity {
+                    stamps.as_ptr().add(i).write(AtomicU64::new(0));
+                }
+            }
+            // Outside loom a slot cell is `MaybeUninit` in a transparent cell: any bytes are a
+            // valid (uninitialised) slot, so there is nothing to write.
+            #[cfg(ringgroup_loom)]
+            {
+                let slots = self.all_slots_ptr::<T>().as_ptr();
+                for i in 0..g.capacity + 2 * g.pad {
+                    slots.add(i).write(UnsafeCell::new(MaybeUninit::uninit()));
+                }
+            }
+        }
+    }
+
+    pub(crate) fn geometry(&self) -> &Geometry {
+        &self.geometry
+    }
+
+    pub(crate) fn header_ptr(&self) -> NonNull<Header> {
+        self.base.cast()
+    }
+
+    pub(crate) fn readers_ptr(&self) -> NonNull<Cursor> {
+        // SAFETY: `readers` is an offset inside the block.
+        unsafe { self.base.add(self.geometry.readers).cast() }
+    }
+
+    pub(crate) fn stamps_ptr(&self) -> Option<NonNull<AtomicU64>> {
+        // SAFETY: `stamps` is an offset inside the block.
+        self.geometry
+            .multi
+            .then(|| unsafe { self.base.add(self.geometry.stamps).cast() })
+    }
+
+    /// The whole slot array, pads included.
+    fn all_slots_ptr<T>(&self) -> NonNull<UnsafeCell<MaybeUninit<T>>> {
+        // SAFETY: `slots` is an offset inside the block.
+        unsafe { self.base.add(self.geometry.slots).cast() }
+    }
+
+    /// The `capacity` slots in use.
+    pub(crate) fn slots_ptr<T>(&self) -> NonNull<UnsafeCell<MaybeUninit<T>>> {
+        // SAFETY: the pad lies inside the slot array.
+        unsafe { self.all_slots_ptr::<T>().add(self.geometry.pad) }
+    }
+}
+
+impl Block {
+    /// Drops the block's words (state under loom), and frees a heap block. Messages are the
+    /// ring's to drop first.
+    ///
+    /// # Safety
+    /// No handle uses the block any more, and it is dropped once.
+    #[allow(clippy::extra_unused_type_parameters)] // `T` types the slot cells under loom
+    pub(crate) unsafe fn release<T>(&mut self) {
+        if !matches!(self.owner, Owner::Heap) {
+            return;
+        }
+        let g = self.geometry;
+        // SAFETY: every word was written by `initialise` and is dropped once, here; then the
+        // memory goes back with the layout it was allocated with.
+        unsafe {
+            std::ptr::drop_in_place(self.header_ptr().as_ptr());
+            for i in 0..g.max_readers {
+                std::ptr::drop_in_place(self.readers_ptr().as_ptr().add(i));
+            }
+            if let Some(stamps) = self.stamps_ptr() {
+                for i in 0..g.capacity {
+                    std::ptr::drop_in_place(stamps.as_ptr().add(i));
+                }
+            }
+            #[cfg(ringgroup_loom)]
+            for i in 0..g.capacity + 2 * g.pad {
+                std::ptr::drop_in_place(self.all_slots_ptr::<T>().as_ptr().add(i));
+            }
+            std::alloc::dealloc(self.base.as_ptr(), g.layout);
+        }
+    }
+}
