@@ -159,9 +159,9 @@ pub(crate) struct Block {
 enum Owner {
     /// Allocated here with `geometry.layout`; freed by the block.
     Heap,
-    /// Part of a mapping kept alive by this handle.
+    /// Part of a mapping kept alive by this handle (or by its caller).
     #[allow(dead_code)] // held, never read: it keeps the mapping alive
-    Mapped(crate::sync::StdArc<dyn Send + Sync>),
+    Mapped(Option<crate::sync::StdArc<dyn Send + Sync>>),
 }
 
 impl Block {
@@ -184,6 +184,25 @@ impl Block {
         // SAFETY: the memory is fresh, sized and aligned by `geometry`, and no one else has it.
         unsafe { block.initialise::<T>() };
         Ok(block)
+    }
+
+    /// A block at `base` in a mapping, for `geometry`; `owner` keeps the mapping alive (none: the
+    /// caller does, for as long as the block is used).
+    ///
+    /// # Safety
+    /// `base` is aligned for the header and valid for `geometry.size()` bytes while the block
+    /// (or `owner`) lives; the memory holds an initialised block of this geometry, or is
+    /// initialised with [`initialise`](Self::initialise) before any use.
+    pub(crate) unsafe fn mapped(
+        base: NonNull<u8>,
+        geometry: Geometry,
+        owner: Option<crate::sync::StdArc<dyn Send + Sync>>,
+    ) -> Self {
+        Self {
+            base,
+            geometry,
+            owner: Owner::Mapped(owner),
+        }
     }
 
     /// Writes every control word, cursor and stamp (and, under loom, every slot cell).

@@ -46,13 +46,13 @@
 //! ```
 
 mod batch;
-mod block;
+pub(crate) mod block;
 mod cursor;
 mod error;
 pub(crate) mod group_cursor;
 mod multi;
 mod reader;
-mod shared;
+pub(crate) mod shared;
 mod wait;
 mod writer;
 

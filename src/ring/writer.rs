@@ -111,6 +111,24 @@ impl<T> Writer<T> {
         }
     }
 
+    /// Takes over a ring whose writer is gone without closing it (its process died): writing
+    /// resumes at the published end. Whatever the old writer wrote past it was never visible
+    /// and is overwritten; the first write rescans the readers.
+    pub(crate) fn resume(shared: Arc<Shared<T>>) -> Self {
+        let head = shared.published.load_acquire();
+        let announced = shared.write_limit.load_relaxed();
+        Self {
+            shared,
+            gate: CachePadded::new(Gate {
+                head,
+                // At the head: the first write rescans (announce, fence, scan) before it
+                // writes anything.
+                limit: head,
+                announced,
+            }),
+        }
+    }
+
     /// The ring's capacity in messages.
     pub fn capacity(&self) -> usize {
         self.shared.capacity as usize

@@ -31,6 +31,18 @@ pub enum TopicError {
     EmptyName,
     /// A partition's ring could not be built (bad capacity or reader count, or no memory).
     Ring(BuildError),
+    /// The shared-memory region could not be created or opened.
+    #[cfg(not(ringgroup_loom))]
+    Region(crate::shm::RegionError),
+    /// The producer of this shared-memory topic belongs to a process that is still alive.
+    ProducerAlive {
+        /// That process.
+        pid: u32,
+    },
+    /// The topic's producer closed it.
+    Closed,
+    /// Only a single-producer topic in shared memory has a producer to take over.
+    NotSharedMemory,
 }
 
 impl fmt::Display for TopicError {
@@ -42,6 +54,18 @@ impl fmt::Display for TopicError {
             }
             TopicError::EmptyName => write!(f, "a topic needs a name"),
             TopicError::Ring(_) => write!(f, "a partition's ring could not be built"),
+            #[cfg(not(ringgroup_loom))]
+            TopicError::Region(_) => write!(f, "the shared-memory region is unusable"),
+            TopicError::ProducerAlive { pid } => {
+                write!(f, "the topic's producer belongs to live process {pid}")
+            }
+            TopicError::Closed => write!(f, "the topic's producer closed it"),
+            TopicError::NotSharedMemory => {
+                write!(
+                    f,
+                    "only a single-producer shared-memory topic has a producer to take over"
+                )
+            }
         }
     }
 }
@@ -50,8 +74,17 @@ impl std::error::Error for TopicError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             TopicError::Ring(source) => Some(source),
+            #[cfg(not(ringgroup_loom))]
+            TopicError::Region(source) => Some(source),
             _ => None,
         }
+    }
+}
+
+#[cfg(not(ringgroup_loom))]
+impl From<crate::shm::RegionError> for TopicError {
+    fn from(source: crate::shm::RegionError) -> Self {
+        TopicError::Region(source)
     }
 }
 

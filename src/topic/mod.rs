@@ -29,10 +29,14 @@
 
 mod error;
 mod producer;
+#[cfg(not(ringgroup_loom))]
+mod shared_memory;
 mod shared_producer;
 
 pub use error::{SendError, TopicError};
 pub use producer::{PartitionWriter, Producer, ProducerRecord, RecordMetadata};
+#[cfg(not(ringgroup_loom))]
+pub use shared_memory::SharedMemoryBuilder;
 pub use shared_producer::SharedProducer;
 
 use crate::partitioner::{Partitioner, Router};
@@ -74,6 +78,9 @@ struct TopicInner<T> {
     /// State a layer above attaches to the topic (the reply routes of producer groups), opaque
     /// here so the topic depends on no layer above it.
     extension: Extension,
+    /// The shared-memory region holding the rings, for a topic in one.
+    #[cfg(not(ringgroup_loom))]
+    region: Option<crate::sync::StdArc<crate::shm::Region>>,
 }
 
 /// An opaque, set-once slot on a topic for a layer above it.
@@ -113,6 +120,42 @@ impl<T> Topic<T> {
             partitioner: Partitioner::Default,
             _marker: std::marker::PhantomData,
         }
+    }
+
+    /// A topic over rings built elsewhere (on the heap, or in a shared region).
+    pub(crate) fn from_parts(
+        name: String,
+        subscribers: Vec<Subscriber<T>>,
+        strategy: WaitStrategy,
+        router: Router,
+        multi_producer: bool,
+    ) -> Self {
+        Topic {
+            inner: Arc::new(TopicInner {
+                name,
+                subscribers,
+                strategy,
+                router,
+                multi_producer,
+                extension: Arc::new(OnceLock::new()),
+                #[cfg(not(ringgroup_loom))]
+                region: None,
+            }),
+        }
+    }
+
+    /// Records the region the rings live in (right after `from_parts`).
+    #[cfg(not(ringgroup_loom))]
+    pub(crate) fn set_region(&mut self, region: crate::sync::StdArc<crate::shm::Region>) {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.region = Some(region);
+        }
+    }
+
+    /// The region the rings live in, for a shared-memory topic.
+    #[cfg(not(ringgroup_loom))]
+    pub(crate) fn region(&self) -> Option<&crate::shm::Region> {
+        self.inner.region.as_deref()
     }
 
     /// Another producer of a multi-producer topic, while the topic is open (some producer
@@ -256,20 +299,7 @@ impl<T, P> TopicBuilder<T, P> {
         multi_producer: bool,
         mut ring: impl FnMut(crate::ring::RingBuilder<T>) -> Result<(W, Subscriber<T>), BuildError>,
     ) -> Result<(Topic<T>, Vec<W>, Router), TopicError> {
-        if self.name.is_empty() {
-            return Err(TopicError::EmptyName);
-        }
-        if self.partitions == 0 {
-            return Err(TopicError::NoPartitions);
-        }
-        if self.partitions > MAX_PARTITIONS {
-            return Err(TopicError::TooManyPartitions {
-                requested: self.partitions,
-                max: MAX_PARTITIONS,
-            });
-        }
-        crate::ring::validate_capacity::<T>(self.capacity)?;
-        crate::ring::validate_readers(self.max_groups)?;
+        self.validate()?;
         let count = self.partitions as usize;
         let (mut writers, mut subscribers) = (Vec::new(), Vec::new());
         let too_many = |_| BuildError::AllocationFailed {
@@ -290,17 +320,33 @@ impl<T, P> TopicBuilder<T, P> {
         // Cannot fail: the partition count was checked above.
         let router =
             Router::new(self.partitioner, self.partitions).map_err(|_| TopicError::NoPartitions)?;
-        let topic = Topic {
-            inner: Arc::new(TopicInner {
-                name: self.name,
-                subscribers,
-                strategy: self.strategy,
-                router: router.clone(),
-                multi_producer,
-                extension: Arc::new(OnceLock::new()),
-            }),
-        };
+        let topic = Topic::from_parts(
+            self.name,
+            subscribers,
+            self.strategy,
+            router.clone(),
+            multi_producer,
+        );
         Ok((topic, writers, router))
+    }
+
+    /// Checks the sizes a topic's rings are built from.
+    fn validate(&self) -> Result<(), TopicError> {
+        if self.name.is_empty() {
+            return Err(TopicError::EmptyName);
+        }
+        if self.partitions == 0 {
+            return Err(TopicError::NoPartitions);
+        }
+        if self.partitions > MAX_PARTITIONS {
+            return Err(TopicError::TooManyPartitions {
+                requested: self.partitions,
+                max: MAX_PARTITIONS,
+            });
+        }
+        crate::ring::validate_capacity::<T>(self.capacity)?;
+        crate::ring::validate_readers(self.max_groups)?;
+        Ok(())
     }
 }
 

@@ -1,0 +1,141 @@
+//! The shared-memory layer's errors: every way a region can fail to be made or opened.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use super::process::ProcessId;
+use crate::ring::BuildError;
+use crate::sync::StdArc;
+
+/// Why a shared-memory region could not be created or opened. Never a `SIGBUS`, a panic or
+/// undefined behaviour: each bad region is one of these.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum RegionError {
+    /// A region of that name exists already (create), or its name is unusable.
+    AlreadyExists {
+        /// The file.
+        path: PathBuf,
+    },
+    /// No region of that name (open).
+    NotFound {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The name is empty or contains `/`.
+    BadName,
+    /// The file is not a ringgroup region (wrong magic).
+    NotARegion,
+    /// The region was made by another layout version.
+    Version {
+        /// Its version.
+        found: u32,
+        /// This build's.
+        expected: u32,
+    },
+    /// The region carries another message type.
+    TypeMismatch {
+        /// The type asked for.
+        expected: String,
+        /// The type the region holds.
+        found: String,
+    },
+    /// The file is shorter than its header says (or than a header).
+    Truncated {
+        /// The file's size.
+        size: usize,
+        /// The size it must have.
+        expected: usize,
+    },
+    /// A header field is impossible.
+    Corrupt {
+        /// Which.
+        what: &'static str,
+    },
+    /// The creator died before it finished writing the region.
+    CreatorDied {
+        /// The creator, if it was recorded.
+        creator: Option<ProcessId>,
+    },
+    /// The creator is alive but still has not finished writing the region.
+    NotReady,
+    /// The device has no room for the region.
+    NoSpace {
+        /// Bytes asked for.
+        bytes: usize,
+    },
+    /// The region would not fit the address space.
+    TooLarge,
+    /// A ring's geometry is invalid.
+    Ring(BuildError),
+    /// The system refused a file operation.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What was being done.
+        op: &'static str,
+        /// What the system said.
+        source: StdArc<std::io::Error>,
+    },
+}
+
+impl PartialEq for RegionError {
+    fn eq(&self, other: &Self) -> bool {
+        // Errors compare by what happened (and the io error by its kind).
+        match (self, other) {
+            (
+                RegionError::Io { op, source, .. },
+                RegionError::Io {
+                    op: o, source: s, ..
+                },
+            ) => op == o && source.kind() == s.kind(),
+            _ => std::mem::discriminant(self) == std::mem::discriminant(other),
+        }
+    }
+}
+
+impl Eq for RegionError {}
+
+impl fmt::Display for RegionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegionError::AlreadyExists { path } => {
+                write!(f, "region {} exists already", path.display())
+            }
+            RegionError::NotFound { path } => write!(f, "no region {}", path.display()),
+            RegionError::BadName => write!(f, "a region name must be non-empty, without '/'"),
+            RegionError::NotARegion => write!(f, "the file is not a ringgroup region"),
+            RegionError::Version { found, expected } => write!(
+                f,
+                "the region has layout version {found}; this build reads {expected}"
+            ),
+            RegionError::TypeMismatch { expected, found } => {
+                write!(f, "the region holds {found}, not {expected}")
+            }
+            RegionError::Truncated { size, expected } => {
+                write!(f, "the region file is {size} bytes; it must be {expected}")
+            }
+            RegionError::Corrupt { what } => write!(f, "the region's {what} is corrupt"),
+            RegionError::CreatorDied { .. } => {
+                write!(f, "the region's creator died before finishing it")
+            }
+            RegionError::NotReady => write!(f, "the region's creator has not finished it"),
+            RegionError::NoSpace { bytes } => write!(f, "no room for a {bytes}-byte region"),
+            RegionError::TooLarge => write!(f, "the region would not fit the address space"),
+            RegionError::Ring(_) => write!(f, "a ring of the region is invalid"),
+            RegionError::Io { path, op, .. } => {
+                write!(f, "cannot {op} region {}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for RegionError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RegionError::Ring(source) => Some(source),
+            RegionError::Io { source, .. } => Some(&**source),
+            _ => None,
+        }
+    }
+}

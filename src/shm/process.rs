@@ -1,0 +1,184 @@
+//! Process identity and liveness, for owners recorded in a shared region.
+//!
+//! A process is named by its pid *and* its start time (field 22 of `/proc/<pid>/stat`, in clock
+//! ticks since boot), so a pid the kernel reuses for a new process is never mistaken for the
+//! old one. A process is dead when `/proc/<pid>/stat` is gone, names another start time, or says
+//! the process is a zombie (killed, not yet reaped). Only a confirmed death breaks an owner's
+//! claim: a slow or stopped process keeps what it holds (a timeout alone never takes it).
+
+use std::fs;
+
+use crate::sync::{AtomicU64, OnceLock, Ordering};
+
+/// A process, as recorded in a region: pid and start time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ProcessId {
+    /// The pid.
+    pub pid: u32,
+    /// When it started, in clock ticks since boot.
+    pub start: u64,
+}
+
+impl ProcessId {
+    /// This process.
+    pub fn current() -> Self {
+        static CURRENT: OnceLock<ProcessId> = OnceLock::new();
+        *CURRENT.get_or_init(|| {
+            let pid = std::process::id();
+            let start = stat(pid).map_or(0, |s| s.start);
+            ProcessId { pid, start }
+        })
+    }
+
+    /// True unless the process is confirmed gone (exited, killed, or its pid reused).
+    pub fn is_alive(&self) -> bool {
+        match stat(self.pid) {
+            None => false,
+            Some(stat) => stat.start == self.start && stat.state != 'Z' && stat.state != 'X',
+        }
+    }
+}
+
+struct Stat {
+    state: char,
+    start: u64,
+}
+
+/// The state and start time of `pid`, or `None` if it does not exist.
+fn stat(pid: u32) -> Option<Stat> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain anything: parse after the last ')'.
+    let rest = &text[text.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    // After the state (field 3), the start time is field 22: the 19th from here.
+    let start = fields.nth(18)?.parse().ok()?;
+    Some(Stat { state, start })
+}
+
+/// An owner slot in a region: free (0) or held by one process, as one word (pid in the high
+/// half, the low 32 bits of its start time in the low half, which tell a reused pid apart for
+/// over a year of uptime at 100 ticks a second). Taken by a CAS, given up by its holder, and
+/// broken only when [`ProcessId::is_alive`] confirms the holder is gone.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct OwnerWord(AtomicU64);
+
+impl OwnerWord {
+    pub(crate) fn free() -> Self {
+        Self(AtomicU64::new(0))
+    }
+
+    fn pack(id: ProcessId) -> u64 {
+        (u64::from(id.pid) << 32) | (id.start & 0xffff_ffff)
+    }
+
+    fn unpack(word: u64) -> Option<ProcessId> {
+        (word != 0).then_some(ProcessId {
+            pid: (word >> 32) as u32,
+            start: word & 0xffff_ffff,
+        })
+    }
+
+    /// Takes the slot for this process if it is free, or held by a dead process. Returns the
+    /// dead holder it replaced, if any; `Err` with the holder while it lives.
+    pub(crate) fn acquire(&self) -> Result<Option<ProcessId>, ProcessId> {
+        self.take(true)
+    }
+
+    /// Like [`acquire`](Self::acquire), but refused when this process holds the slot already
+    /// (a takeover from oneself would make two holders).
+    pub(crate) fn take_over(&self) -> Result<Option<ProcessId>, ProcessId> {
+        self.take(false)
+    }
+
+    fn take(&self, reentrant: bool) -> Result<Option<ProcessId>, ProcessId> {
+        let me = Self::pack(ProcessId::current());
+        loop {
+            // Acquire: pairs with the previous holder's Release (its `release`, or its CAS).
+            let word = self.0.load(Ordering::Acquire);
+            let holder = Self::unpack(word);
+            match holder {
+                _ if word == me && reentrant => return Ok(None),
+                Some(holder) if word == me => return Err(holder),
+                Some(holder) if holder.is_alive_low() => return Err(holder),
+                _ => {}
+            }
+            // AcqRel: the winner acquires what the previous holder wrote before it released
+            // or died, and releases the word to the next reader.
+            if self
+                .0
+                .compare_exchange(word, me, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                return Ok(holder);
+            }
+        }
+    }
+
+    /// Gives the slot up, if this process holds it.
+    pub(crate) fn release(&self) {
+        let me = Self::pack(ProcessId::current());
+        // Release: pairs with the next holder's Acquire.
+        let _ = self
+            .0
+            .compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed);
+    }
+
+    /// The holder, if any (its start time's low 32 bits).
+    pub(crate) fn holder(&self) -> Option<ProcessId> {
+        // Acquire: pairs with the holder's CAS.
+        Self::unpack(self.0.load(Ordering::Acquire))
+    }
+}
+
+impl ProcessId {
+    /// [`is_alive`](Self::is_alive) for an id that keeps only the low 32 bits of the start.
+    pub(crate) fn is_alive_low(&self) -> bool {
+        match stat(self.pid) {
+            None => false,
+            Some(stat) => {
+                stat.start & 0xffff_ffff == self.start && stat.state != 'Z' && stat.state != 'X'
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(ringgroup_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_alive_and_a_made_up_one_is_not() {
+        let me = ProcessId::current();
+        assert!(me.start > 0);
+        assert!(me.is_alive());
+        assert!(!ProcessId {
+            start: me.start + 1,
+            ..me
+        }
+        .is_alive());
+        assert!(!ProcessId {
+            pid: u32::MAX - 1,
+            start: 1
+        }
+        .is_alive());
+    }
+
+    #[test]
+    fn an_owner_word_is_held_once_and_released() {
+        let word = OwnerWord::free();
+        assert_eq!(word.acquire(), Ok(None));
+        assert_eq!(word.holder().map(|h| h.pid), Some(ProcessId::current().pid));
+        assert_eq!(word.acquire(), Ok(None), "re-entrant for its holder");
+        word.release();
+        assert_eq!(word.holder(), None);
+        // A dead holder's slot is taken over, and the caller learns whose it was.
+        let dead = ProcessId {
+            pid: u32::MAX - 1,
+            start: 7,
+        };
+        word.0.store(OwnerWord::pack(dead), Ordering::Relaxed);
+        assert_eq!(word.acquire(), Ok(Some(dead)));
+    }
+}

@@ -1,0 +1,387 @@
+//! A named shared-memory region holding a topic: a header, then every partition's ring block.
+//!
+//! # Layout
+//!
+//! ```text
+//! RegionHeader (one page) | ring 0 | ring 1 | ...      each ring at rings_offset + i * stride
+//! ```
+//!
+//! The header holds the magic, the layout version, the message type's fingerprint (size,
+//! alignment, type name), the geometry, the creator's and the producer's process ids, and a
+//! `state` word set to `READY` last, with `Release`, once every ring block is written.
+//!
+//! # Creating and opening
+//!
+//! The creator makes the file exclusively, sizes it and reserves its memory with
+//! `posix_fallocate` (so a full `/dev/shm` is an error now, not a `SIGBUS` later), maps it,
+//! writes every ring, then the header's `state`. An opener checks the file's size before it
+//! maps anything past the header, then every header field, and gets a typed error for each
+//! mismatch: another layout version, another message type, other geometry, a file shorter than
+//! its header says, a corrupt header, or a creator that died before finishing.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use memmap2::{MmapMut, MmapOptions};
+
+use super::error::RegionError;
+use super::process::OwnerWord;
+use crate::ring::block::{Block, Geometry};
+use crate::sync::{AtomicU32, Ordering, StdArc};
+
+const MAGIC: [u8; 8] = *b"RNGGRP\0\x01";
+/// The region layout this build writes and reads.
+pub const LAYOUT_VERSION: u32 = 1;
+const READY: u32 = 1;
+const PAGE: usize = 4096;
+const TYPE_NAME: usize = 128;
+/// How long an opener waits for a live creator to finish initialising.
+const INIT_WAIT: Duration = Duration::from_secs(5);
+
+/// The default directory of named regions.
+pub const DEFAULT_DIR: &str = "/dev/shm";
+
+/// The file of region `name` in [`DEFAULT_DIR`]: `/dev/shm/ringgroup_<name>`.
+pub fn default_path(name: &str) -> PathBuf {
+    Path::new(DEFAULT_DIR).join(format!("ringgroup_{name}"))
+}
+
+/// Removes shared-memory region `name` (its file under [`DEFAULT_DIR`]). Processes that have
+/// it mapped keep their mapping; new ones can no longer open it.
+pub fn remove(name: &str) -> io::Result<()> {
+    std::fs::remove_file(default_path(name))
+}
+
+/// What a region holds, as its header records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Shape {
+    pub(crate) partitions: u32,
+    pub(crate) capacity: usize,
+    pub(crate) max_groups: usize,
+    pub(crate) multi: bool,
+    pub(crate) strategy: u64,
+    pub(crate) partitioner: u64,
+}
+
+/// The region header (the first page of the file). Plain words and atomics only.
+#[repr(C)]
+struct RegionHeader {
+    magic: [u8; 8],
+    version: u32,
+    /// `READY` once the creator has written everything.
+    state: AtomicU32,
+    creator: OwnerWord,
+    type_size: u64,
+    type_align: u64,
+    type_name_len: u64,
+    type_name: [u8; TYPE_NAME],
+    partitions: u64,
+    capacity: u64,
+    max_groups: u64,
+    multi: u64,
+    strategy: u64,
+    partitioner: u64,
+    ring_stride: u64,
+    rings_offset: u64,
+    total_size: u64,
+    /// The process holding a single-producer topic's producer.
+    producer: OwnerWord,
+}
+
+const _: () = assert!(std::mem::size_of::<RegionHeader>() <= PAGE);
+
+/// A mapped region.
+pub(crate) struct Region {
+    map: MmapMut,
+    path: PathBuf,
+    shape: Shape,
+    /// Each ring's geometry (for the message type the region was made or opened for).
+    geometry: Geometry,
+    ring_stride: usize,
+    rings_offset: usize,
+}
+
+impl std::fmt::Debug for Region {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Region")
+            .field("path", &self.path)
+            .field("shape", &self.shape)
+            .finish()
+    }
+}
+
+fn io_error(path: &Path, op: &'static str, source: io::Error) -> RegionError {
+    match source.kind() {
+        io::ErrorKind::AlreadyExists => RegionError::AlreadyExists {
+            path: path.to_path_buf(),
+        },
+        io::ErrorKind::NotFound => RegionError::NotFound {
+            path: path.to_path_buf(),
+        },
+        _ => RegionError::Io {
+            path: path.to_path_buf(),
+            op,
+            source: StdArc::new(source),
+        },
+    }
+}
+
+/// The fingerprint of `T`: size, alignment, type name.
+fn fingerprint<T>() -> (u64, u64, &'static str) {
+    (
+        std::mem::size_of::<T>() as u64,
+        std::mem::align_of::<T>() as u64,
+        std::any::type_name::<T>(),
+    )
+}
+
+fn stride(geometry: &Geometry) -> usize {
+    geometry.size().div_ceil(PAGE) * PAGE
+}
+
+impl Region {
+    /// Creates region `path` for a topic of `T` of `shape`, with every ring initialised.
+    pub(crate) fn create<T>(path: &Path, shape: Shape) -> Result<StdArc<Self>, RegionError> {
+        let geometry = Geometry::of::<T>(shape.capacity, shape.max_groups, shape.multi)
+            .map_err(RegionError::Ring)?;
+        let ring_stride = stride(&geometry);
+        let rings_offset = PAGE;
+        let total = (shape.partitions as usize)
+            .checked_mul(ring_stride)
+            .and_then(|rings| rings.checked_add(rings_offset))
+            .ok_or(RegionError::TooLarge)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| io_error(path, "create", e))?;
+        // Removed again if anything below fails, so a failed create leaves no half region.
+        let cleanup = RemoveOnError(path);
+        file.set_len(total as u64)
+            .map_err(|e| io_error(path, "size", e))?;
+        reserve(&file, total).map_err(|e| match e.kind() {
+            io::ErrorKind::StorageFull | io::ErrorKind::OutOfMemory => {
+                RegionError::NoSpace { bytes: total }
+            }
+            _ => io_error(path, "reserve", e),
+        })?;
+        // SAFETY: the file is ours, sized to `total`; no one truncates it while mapped (the
+        // region's users only ever open it).
+        let map = unsafe { MmapOptions::new().len(total).map_mut(&file) }
+            .map_err(|e| io_error(path, "map", e))?;
+        let region = Region {
+            map,
+            path: path.to_path_buf(),
+            shape: shape.clone(),
+            geometry,
+            ring_stride,
+            rings_offset,
+        };
+        // SAFETY: the mapping is fresh and zeroed, at least a page long, and page-aligned.
+        let header = unsafe { &mut *(region.map.as_ptr() as *mut RegionHeader) };
+        let (size, align, name) = fingerprint::<T>();
+        header.magic = MAGIC;
+        header.version = LAYOUT_VERSION;
+        header.creator = OwnerWord::free();
+        let _ = header.creator.acquire();
+        header.type_size = size;
+        header.type_align = align;
+        let name = name.as_bytes();
+        let len = name.len().min(TYPE_NAME);
+        header.type_name[..len].copy_from_slice(&name[..len]);
+        header.type_name_len = len as u64;
+        header.partitions = u64::from(shape.partitions);
+        header.capacity = shape.capacity as u64;
+        header.max_groups = shape.max_groups as u64;
+        header.multi = u64::from(shape.multi);
+        header.strategy = shape.strategy;
+        header.partitioner = shape.partitioner;
+        header.ring_stride = ring_stride as u64;
+        header.rings_offset = rings_offset as u64;
+        header.total_size = total as u64;
+        header.producer = OwnerWord::free();
+        for partition in 0..shape.partitions {
+            let block = region.block(partition, None);
+            // SAFETY: the block's memory lies in the mapping, zeroed, and no one else has the
+            // region until `state` says it is ready.
+            unsafe { block.initialise::<T>() };
+        }
+        // Release: pairs with the opener's Acquire in `open`; every ring is written first.
+        header.state.store(READY, Ordering::Release);
+        cleanup.disarm();
+        Ok(StdArc::new(region))
+    }
+
+    /// Opens region `path`, checking it holds a topic of `T`.
+    pub(crate) fn open<T>(path: &Path) -> Result<StdArc<Self>, RegionError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| io_error(path, "open", e))?;
+        let size = file
+            .metadata()
+            .map_err(|e| io_error(path, "stat", e))?
+            .len() as usize;
+        if size < PAGE {
+            return Err(RegionError::Truncated {
+                size,
+                expected: PAGE,
+            });
+        }
+        // SAFETY: the file is at least `size` long now; mapping exactly that never reaches past
+        // its end (a region's users never truncate it).
+        let map = unsafe { MmapOptions::new().len(size).map_mut(&file) }
+            .map_err(|e| io_error(path, "map", e))?;
+        // SAFETY: the mapping is at least a page long and page-aligned.
+        let header = unsafe { &*(map.as_ptr() as *const RegionHeader) };
+        if header.magic != MAGIC {
+            return Err(RegionError::NotARegion);
+        }
+        if header.version != LAYOUT_VERSION {
+            return Err(RegionError::Version {
+                found: header.version,
+                expected: LAYOUT_VERSION,
+            });
+        }
+        wait_ready(header)?;
+        let (size_t, align_t, name_t) = fingerprint::<T>();
+        let name_len = (header.type_name_len as usize).min(TYPE_NAME);
+        let found_name = String::from_utf8_lossy(&header.type_name[..name_len]).into_owned();
+        let expected_name = &name_t[..name_t.len().min(TYPE_NAME)];
+        if header.type_size != size_t || header.type_align != align_t || found_name != expected_name
+        {
+            return Err(RegionError::TypeMismatch {
+                expected: format!("{name_t} ({size_t} bytes, align {align_t})"),
+                found: format!(
+                    "{found_name} ({} bytes, align {})",
+                    header.type_size, header.type_align
+                ),
+            });
+        }
+        let shape = Shape {
+            partitions: u32::try_from(header.partitions).map_err(|_| RegionError::Corrupt {
+                what: "partition count",
+            })?,
+            capacity: header.capacity as usize,
+            max_groups: header.max_groups as usize,
+            multi: header.multi == 1,
+            strategy: header.strategy,
+            partitioner: header.partitioner,
+        };
+        if shape.partitions == 0
+            || shape.partitions > crate::topic::MAX_PARTITIONS
+            || !shape.capacity.is_power_of_two()
+            || header.multi > 1
+        {
+            return Err(RegionError::Corrupt { what: "geometry" });
+        }
+        let geometry = Geometry::of::<T>(shape.capacity, shape.max_groups, shape.multi)
+            .map_err(|_| RegionError::Corrupt { what: "geometry" })?;
+        let ring_stride = stride(&geometry);
+        let total = (shape.partitions as usize)
+            .checked_mul(ring_stride)
+            .and_then(|rings| rings.checked_add(PAGE))
+            .ok_or(RegionError::Corrupt { what: "size" })?;
+        if header.ring_stride != ring_stride as u64
+            || header.rings_offset != PAGE as u64
+            || header.total_size != total as u64
+        {
+            return Err(RegionError::Corrupt { what: "layout" });
+        }
+        if size < total {
+            return Err(RegionError::Truncated {
+                size,
+                expected: total,
+            });
+        }
+        Ok(StdArc::new(Region {
+            map,
+            path: path.to_path_buf(),
+            shape,
+            geometry,
+            ring_stride,
+            rings_offset: PAGE,
+        }))
+    }
+
+    fn header(&self) -> &RegionHeader {
+        // SAFETY: the mapping starts with a header, written before `state` was set.
+        unsafe { &*(self.map.as_ptr() as *const RegionHeader) }
+    }
+
+    pub(crate) fn shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    /// The owner word of a single-producer topic's producer.
+    pub(crate) fn producer_owner(&self) -> &OwnerWord {
+        &self.header().producer
+    }
+
+    /// Partition `partition`'s ring block; `owner` keeps the mapping alive while it lives.
+    fn block(&self, partition: u32, owner: Option<StdArc<Region>>) -> Block {
+        let offset = self.rings_offset + partition as usize * self.ring_stride;
+        // SAFETY: `create`/`open` checked that every ring's block lies inside the mapping, so
+        // the offset is in it (and page-aligned: `rings_offset` and `ring_stride` are pages).
+        let base =
+            unsafe { std::ptr::NonNull::new_unchecked(self.map.as_ptr().add(offset).cast_mut()) };
+        // SAFETY: as above; the block is used only while `owner` (or, for the creator's
+        // initialisation, the region itself) keeps the mapping.
+        unsafe {
+            Block::mapped(
+                base,
+                self.geometry,
+                owner.map(|r| r as StdArc<dyn Send + Sync>),
+            )
+        }
+    }
+
+    /// Partition `partition`'s ring block, keeping the mapping alive.
+    pub(crate) fn ring(self: &StdArc<Self>, partition: u32) -> Block {
+        self.block(partition, Some(self.clone()))
+    }
+}
+
+/// Waits (a bounded time) for the creator to finish; an error if it died first.
+fn wait_ready(header: &RegionHeader) -> Result<(), RegionError> {
+    let deadline = Instant::now() + INIT_WAIT;
+    loop {
+        // Acquire: pairs with the creator's Release store of `state`.
+        if header.state.load(Ordering::Acquire) == READY {
+            return Ok(());
+        }
+        match header.creator.holder() {
+            Some(creator) if creator.is_alive_low() => {}
+            creator => return Err(RegionError::CreatorDied { creator }),
+        }
+        if Instant::now() >= deadline {
+            return Err(RegionError::NotReady);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Reserves the file's memory now (tmpfs: the pages), so a full device fails here.
+fn reserve(file: &File, len: usize) -> io::Result<()> {
+    rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len as u64)
+        .map_err(io::Error::from)
+}
+
+/// Removes a half-made region file unless disarmed.
+struct RemoveOnError<'a>(&'a Path);
+
+impl RemoveOnError<'_> {
+    fn disarm(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for RemoveOnError<'_> {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.0);
+    }
+}

@@ -1,0 +1,254 @@
+//! Topics in shared memory: the same topic, its rings in a named region that other processes
+//! open.
+//!
+//! The first process builds the topic with [`TopicBuilder::shared_memory`] (the region is made
+//! under `/dev/shm/ringgroup_<name>`, or at a path of the caller's); others open it with
+//! [`Topic::open`], which checks the region's layout version, message type and geometry, and
+//! reads and subscribes as in one process. Messages must be plain data ([`bytemuck::Pod`]).
+//!
+//! A single-producer topic's producer belongs to one process (recorded in the region). If that
+//! process dies, another takes the producer over with [`Topic::take_over_producer`] and goes on
+//! at the published end: what the dead producer wrote but had not published was never visible,
+//! and nothing published is lost. The takeover is refused while the holder lives (pid and start
+//! time, not a timeout, decide).
+
+use std::path::{Path, PathBuf};
+
+use bytemuck::Pod;
+
+use super::error::TopicError;
+use super::producer::Producer;
+use super::shared_producer::SharedProducer;
+use super::{Topic, TopicBuilder};
+use crate::partitioner::{Partitioner, Router};
+use crate::ring::shared::Shared;
+use crate::ring::{MultiProducer, SharedWriter, SingleProducer, Subscriber, WaitStrategy, Writer};
+use crate::shm::{default_path, Region, RegionError, Shape};
+use crate::sync::{Arc, StdArc};
+
+/// Configures a topic in shared memory; from [`TopicBuilder::shared_memory`]. Set the topic's
+/// partitions, capacity and mode on the [`TopicBuilder`] before.
+#[derive(Debug)]
+#[must_use]
+pub struct SharedMemoryBuilder<T, P> {
+    builder: TopicBuilder<T, P>,
+    path: Result<PathBuf, RegionError>,
+}
+
+impl<T: Pod + Send + Sync, P> TopicBuilder<T, P> {
+    /// Puts the topic in the shared-memory region `name` (`/dev/shm/ringgroup_<name>`), which
+    /// this build creates and other processes [`Topic::open`].
+    pub fn shared_memory(self, name: &str) -> SharedMemoryBuilder<T, P> {
+        let path = if name.is_empty() || name.contains('/') {
+            Err(RegionError::BadName)
+        } else {
+            Ok(default_path(name))
+        };
+        SharedMemoryBuilder {
+            builder: self,
+            path,
+        }
+    }
+
+    /// Puts the topic in a shared-memory region at `path`.
+    pub fn shared_memory_at(self, path: impl Into<PathBuf>) -> SharedMemoryBuilder<T, P> {
+        SharedMemoryBuilder {
+            builder: self,
+            path: Ok(path.into()),
+        }
+    }
+}
+
+fn strategy_code(strategy: WaitStrategy) -> u64 {
+    match strategy {
+        WaitStrategy::BusySpin => 0,
+        WaitStrategy::Yield => 1,
+        WaitStrategy::SpinThenPark => 2,
+    }
+}
+
+fn strategy_of(code: u64) -> Result<WaitStrategy, RegionError> {
+    Ok(match code {
+        0 => WaitStrategy::BusySpin,
+        1 => WaitStrategy::Yield,
+        2 => WaitStrategy::SpinThenPark,
+        _ => {
+            return Err(RegionError::Corrupt {
+                what: "wait strategy",
+            })
+        }
+    })
+}
+
+fn partitioner_code(partitioner: Partitioner) -> u64 {
+    match partitioner {
+        Partitioner::Default => 0,
+        Partitioner::KeyHash => 1,
+        Partitioner::RoundRobin => 2,
+        Partitioner::Explicit => 3,
+    }
+}
+
+fn partitioner_of(code: u64) -> Result<Partitioner, RegionError> {
+    Ok(match code {
+        0 => Partitioner::Default,
+        1 => Partitioner::KeyHash,
+        2 => Partitioner::RoundRobin,
+        3 => Partitioner::Explicit,
+        _ => {
+            return Err(RegionError::Corrupt {
+                what: "partitioner",
+            })
+        }
+    })
+}
+
+/// The rings of a region, one per partition.
+fn rings<T>(region: &StdArc<Region>, strategy: WaitStrategy) -> Vec<Arc<Shared<T>>> {
+    (0..region.shape().partitions)
+        .map(|partition| Arc::new(Shared::over(region.ring(partition), strategy)))
+        .collect()
+}
+
+/// A topic over a region's rings.
+fn topic_of<T>(
+    name: String,
+    region: &StdArc<Region>,
+    rings: &[Arc<Shared<T>>],
+) -> Result<(Topic<T>, Router), TopicError> {
+    let shape = region.shape();
+    let router = Router::new(partitioner_of(shape.partitioner)?, shape.partitions)
+        .map_err(|_| TopicError::Region(RegionError::Corrupt { what: "partitions" }))?;
+    let subscribers = rings.iter().cloned().map(Subscriber::new).collect();
+    let mut topic = Topic::from_parts(
+        name,
+        subscribers,
+        strategy_of(shape.strategy)?,
+        router.clone(),
+        shape.multi,
+    );
+    topic.set_region(region.clone());
+    Ok((topic, router))
+}
+
+/// A created topic, the rings its producer writes, and the router it sends by.
+type Created<T> = (Topic<T>, Vec<Arc<Shared<T>>>, Router);
+
+impl<T: Pod + Send + Sync, P> SharedMemoryBuilder<T, P> {
+    fn create(self, multi: bool) -> Result<Created<T>, TopicError> {
+        self.builder.validate()?;
+        let path = self.path?;
+        let b = self.builder;
+        let shape = Shape {
+            partitions: b.partitions,
+            capacity: b.capacity,
+            max_groups: b.max_groups,
+            multi,
+            strategy: strategy_code(b.strategy),
+            partitioner: partitioner_code(b.partitioner),
+        };
+        let region = Region::create::<T>(&path, shape)?;
+        let rings = rings::<T>(&region, b.strategy);
+        let (topic, router) = topic_of(b.name, &region, &rings)?;
+        Ok((topic, rings, router))
+    }
+}
+
+impl<T: Pod + Send + Sync> SharedMemoryBuilder<T, SingleProducer> {
+    /// Creates the region and the topic in it, with its producer (held by this process).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringgroup::{StartAt, Topic};
+    ///
+    /// let name = format!("doc-{}", std::process::id());
+    /// let (topic, mut producer) = Topic::<u64>::builder("orders").shared_memory(&name).build()?;
+    /// // Another process would do the same through `Topic::open(&name)`.
+    /// let other = Topic::<u64>::open(&name)?;
+    /// let mut reader = other.subscriber(0).unwrap().subscribe(StartAt::Earliest)?;
+    /// producer.send(42)?;
+    /// assert_eq!(reader.try_poll(8)?.iter().copied().collect::<Vec<_>>(), [42]);
+    /// # drop((topic, other, reader, producer));
+    /// ringgroup::shm::remove(&name)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn build(self) -> Result<(Topic<T>, Producer<T>), TopicError> {
+        let (topic, rings, router) = self.create(false)?;
+        if let Some(region) = topic.region() {
+            let _ = region.producer_owner().acquire();
+        }
+        let writers = rings.into_iter().map(Writer::new).collect();
+        Ok((topic, Producer::new(writers, router)))
+    }
+}
+
+impl<T: Pod + Send + Sync> SharedMemoryBuilder<T, MultiProducer> {
+    /// Creates the region and the multi-producer topic in it, with a first producer handle.
+    /// Other processes get more from [`Topic::producer`].
+    pub fn build(self) -> Result<(Topic<T>, SharedProducer<T>), TopicError> {
+        let (topic, rings, router) = self.create(true)?;
+        let writers = rings.into_iter().map(SharedWriter::new).collect();
+        Ok((topic, SharedProducer::new(writers, router)))
+    }
+}
+
+impl<T: Pod + Send + Sync> Topic<T> {
+    /// Opens the shared-memory topic in region `name` (`/dev/shm/ringgroup_<name>`), made by
+    /// another process (or this one) with [`TopicBuilder::shared_memory`].
+    ///
+    /// Errors are typed, never a crash: no such region, another layout version, another
+    /// message type, other geometry, a truncated or corrupt file, a creator that died before
+    /// finishing it.
+    pub fn open(name: &str) -> Result<Topic<T>, TopicError> {
+        if name.is_empty() || name.contains('/') {
+            return Err(RegionError::BadName.into());
+        }
+        Self::open_at(default_path(name))
+    }
+
+    /// Opens the shared-memory topic at `path`.
+    pub fn open_at(path: impl AsRef<Path>) -> Result<Topic<T>, TopicError> {
+        let path = path.as_ref();
+        let region = Region::open::<T>(path)?;
+        let shape = region.shape().clone();
+        let rings = rings::<T>(&region, strategy_of(shape.strategy)?);
+        let name = path
+            .file_name()
+            .map(|n| {
+                n.to_string_lossy()
+                    .trim_start_matches("ringgroup_")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        Ok(topic_of(name, &region, &rings)?.0)
+    }
+
+    /// Takes the producer of a single-producer shared-memory topic whose producing process
+    /// died: production goes on at each partition's published end. Refused with
+    /// [`TopicError::ProducerAlive`] while that process lives (it is identified by pid and start
+    /// time, so a reused pid does not count), and with [`TopicError::Closed`] once the producer
+    /// closed the topic.
+    pub fn take_over_producer(&self) -> Result<Producer<T>, TopicError> {
+        let Some(region) = self.region() else {
+            return Err(TopicError::NotSharedMemory);
+        };
+        if self.is_multi_producer() {
+            return Err(TopicError::NotSharedMemory);
+        }
+        region
+            .producer_owner()
+            .take_over()
+            .map_err(|holder| TopicError::ProducerAlive { pid: holder.pid })?;
+        if self.subscribers().iter().any(Subscriber::is_closed) {
+            region.producer_owner().release();
+            return Err(TopicError::Closed);
+        }
+        let writers = self
+            .subscribers()
+            .iter()
+            .map(|ring| Writer::resume(ring.shared().clone()))
+            .collect();
+        Ok(Producer::new(writers, self.inner.router.clone()))
+    }
+}
