@@ -9,7 +9,8 @@
 //!   so its consumer batches even in `spsc`. Handlers wait with [`Pause`], the same pause as
 //!   every other system.
 //! - Multi-producer streams (`mpsc`, `mpmc`): two producer threads of ours (slots 0 and 1),
-//!   each with its own clone of the `MultiProducer`, send tagged messages (`multi::tag`); the
+//!   each with its own clone of the `MultiProducer`, send tagged messages in chunks taken from a
+//!   shared counter (`multi::Quota`), as every system's producers do; the
 //!   handlers (slots 2, 3) are broadcast consumers, so in `mpmc` handler `k` of 2 takes the
 //!   events whose sequence is `k mod 2` and steps over the others, as ringgroup's readers do.
 //!   The first producer times from the start line until every handler has seen every event.
@@ -255,13 +256,13 @@ fn share_handler(
 
 /// Two producers, `consumers` (1 or 2) managed handlers sharing the events.
 pub fn multi(consumers: usize, plan: &Plan) -> Result<Throughput, String> {
-    let limit = multi::per_producer(plan.messages);
-    let total = limit * PRODUCERS as u64;
+    let quota = multi::Quota::new(plan.messages);
+    let total = quota.total();
     let tallies = Arc::new(Tallies::default());
     let before = alloc::allocations();
     let start_state = move || {
         alloc::count_this_thread();
-        (Tagged::new(limit), 0_u64)
+        (Tagged::new(total), 0_u64)
     };
     let handler = |k: usize| {
         let share = Share {
@@ -279,7 +280,7 @@ pub fn multi(consumers: usize, plan: &Plan) -> Result<Throughput, String> {
                     .handle_events_and_state_with(first, start_state)
                     .build()
             })?;
-            multi_stream(producer, &tallies, 1, plan)?
+            multi_stream(producer, &quota, &tallies, 1, plan)?
         }
         2 => {
             let producer = build(plan, || {
@@ -289,7 +290,7 @@ pub fn multi(consumers: usize, plan: &Plan) -> Result<Throughput, String> {
                     .handle_events_and_state_with(second, start_state)
                     .build()
             })?;
-            multi_stream(producer, &tallies, 2, plan)?
+            multi_stream(producer, &quota, &tallies, 2, plan)?
         }
         n => {
             return Err(format!(
@@ -297,24 +298,25 @@ pub fn multi(consumers: usize, plan: &Plan) -> Result<Throughput, String> {
             ))
         }
     };
+    let (throughput, sent) = throughput;
     let tallies = std::mem::take(&mut *tallies.tallies.lock().unwrap_or_else(|e| e.into_inner()));
-    multi::verdict(&tallies).map_err(|e| format!("a handler: {e}"))?;
+    multi::verdict(&tallies, &sent).map_err(|e| format!("a handler: {e}"))?;
     Ok(Throughput {
         allocs_per_msg: alloc::per_message(before, total),
         ..throughput
     })
 }
 
-/// Publishes from [`PRODUCERS`] pinned threads, each with its own clone of `producer`, and
-/// waits for `handlers` handlers to see every event; dropping the last clone stops and joins
-/// the handlers.
+/// Publishes `quota`'s messages from [`PRODUCERS`] pinned threads, each with its own clone of
+/// `producer`, and waits for `handlers` handlers to see every event; dropping the last clone
+/// stops and joins the handlers. Returns the throughput and what each producer sent.
 fn multi_stream<P: Producer<u64> + Clone + Send>(
     producer: P,
+    quota: &multi::Quota,
     tallies: &Tallies,
     handlers: usize,
     plan: &Plan,
-) -> Result<Throughput, String> {
-    let limit = multi::per_producer(plan.messages);
+) -> Result<(Throughput, Vec<u64>), String> {
     let waiting = plan.waiting;
     let arrived = AtomicUsize::new(0);
     let mut clones: Vec<P> = (1..PRODUCERS).map(|_| producer.clone()).collect();
@@ -331,15 +333,18 @@ fn multi_stream<P: Producer<u64> + Clone + Send>(
                     start_line_with(arrived, PRODUCERS, || waiting.pause());
                     alloc::count_this_thread();
                     let start = Instant::now();
-                    let mut result = publish_tagged(&mut *producer, p, limit, waiting);
+                    let mut result =
+                        quota.produce(p, |value| publish_one(&mut *producer, value, waiting));
                     if p == 0 {
-                        result = result.and_then(|()| wait_for(&tallies.done, handlers, waiting));
+                        result = result.and_then(|sent| {
+                            wait_for(&tallies.done, handlers, waiting).map(|()| sent)
+                        });
                     }
                     let end = Instant::now();
                     alloc::stop_counting_this_thread();
                     drop(producer);
                     result
-                        .map(|()| (start, end))
+                        .map(|sent| (start, end, sent))
                         .map_err(|e| format!("producer {p}: {e}"))
                 })
             })
@@ -350,8 +355,10 @@ fn multi_stream<P: Producer<u64> + Clone + Send>(
             .collect::<Vec<_>>()
     });
     let mut span: Option<(Instant, Instant)> = None;
+    let mut sent = Vec::with_capacity(PRODUCERS);
     for (p, result) in results.into_iter().enumerate() {
-        let (start, end) = result?;
+        let (start, end, n) = result?;
+        sent.push(n);
         span = Some(match span {
             None => (start, end),
             // The first producer's end is when every handler was done.
@@ -359,30 +366,24 @@ fn multi_stream<P: Producer<u64> + Clone + Send>(
         });
     }
     let (start, end) = span.ok_or("no producers")?;
-    Ok(Throughput {
+    let throughput = Throughput {
         elapsed: end.saturating_duration_since(start),
-        messages: limit * PRODUCERS as u64,
+        messages: quota.total(),
         allocs_per_msg: 0.0,
-    })
+    };
+    Ok((throughput, sent))
 }
 
-/// Publishes `multi::tag(producer, 0..limit)` one at a time, waiting while the ring is full.
-fn publish_tagged<P: Producer<u64>>(
+/// Publishes one message, waiting while the ring is full.
+#[inline(always)]
+fn publish_one<P: Producer<u64>>(
     producer: &mut P,
-    p: usize,
-    limit: u64,
+    value: u64,
     waiting: Waiting,
 ) -> Result<(), String> {
     let mut idle = Idle::new(waiting);
-    let mut sequence = 0;
-    while sequence < limit {
-        let value = multi::tag(p, sequence);
-        if producer.try_publish(|slot| *slot = value).is_ok() {
-            sequence += 1;
-            idle.reset();
-        } else {
-            idle.wait()?;
-        }
+    while producer.try_publish(|slot| *slot = value).is_err() {
+        idle.wait()?;
     }
     Ok(())
 }

@@ -1,12 +1,16 @@
 //! The multi-producer streams of `compare/mpsc` and `compare/mpmc`, and their check.
 //!
-//! - Messages: producer `p` (thread slot `p`) sends [`tag`]`(p, 0..n)`, its id in the top
-//!   bits and its own sequence number below, one message per send; the run's `messages` are
-//!   split evenly over the [`PRODUCERS`].
+//! - Messages: the run's `messages` are numbered `0..n`; the [`PRODUCERS`] producers (thread
+//!   slots `0..`) take them in chunks of [`CHUNK`] from a shared counter ([`Quota`]), and
+//!   producer `p` sends sequence number `s` as [`tag`]`(p, s)` (its id in the top bits), one
+//!   message per send. Chunks rather than a fixed half each: with three threads on two cores
+//!   the producer alone on its core would finish its half long before the other, and leave its
+//!   core idle for the rest of the run (a run that looks disturbed, and measures one producer).
 //! - Consumers (thread slots `PRODUCERS..`) take up to `plan.batch` ready messages per receive
 //!   and check them with [`Tagged`]: per producer, the sequence numbers each consumer takes
-//!   must rise (per-producer order), and over all consumers each producer's must be exactly
-//!   `0..n` once each (no loss, no duplicate: counted, summed and summed in squares).
+//!   must rise (per-producer order), each consumer must have taken from a producer no more than
+//!   it sent, and over all consumers the sequence numbers must be exactly `0..n` once each (no
+//!   loss, no duplicate: counted, summed and summed in squares).
 //! - How consumers share the messages ([`Sharing`]): a work queue (crossbeam's channel and
 //!   `ArrayQueue`) hands each message to one consumer; a broadcast ring (ringgroup's ring, and
 //!   disruptor's handlers in `disruptor_ring`) shows every message to every consumer, so
@@ -45,9 +49,53 @@ pub fn tag(producer: usize, sequence: u64) -> u64 {
     ((producer as u64) << TAG_SHIFT) | sequence
 }
 
-/// Messages each producer sends when a run sends `messages` in all.
-pub fn per_producer(messages: u64) -> u64 {
-    messages.div_ceil(PRODUCERS as u64).max(1)
+/// Sequence numbers a producer takes from the [`Quota`] at a time.
+pub const CHUNK: u64 = 256;
+
+/// The sequence numbers `0..total` of a run, handed out to the producers in chunks.
+pub struct Quota {
+    next: CachePadded<AtomicU64>,
+    total: u64,
+}
+
+impl Quota {
+    /// `0..total` (at least one message), none handed out yet.
+    pub fn new(total: u64) -> Self {
+        Self {
+            next: CachePadded::new(AtomicU64::new(0)),
+            total: total.max(1),
+        }
+    }
+
+    /// The run's messages.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// The next chunk, or `None` once all were handed out.
+    #[inline]
+    pub fn claim(&self) -> Option<std::ops::Range<u64>> {
+        // Relaxed: only the counter's atomicity matters; the messages are ordered by the queue.
+        let first = self.next.fetch_add(CHUNK, Ordering::Relaxed);
+        (first < self.total).then(|| first..(first + CHUNK).min(self.total))
+    }
+
+    /// Sends chunks as producer `p` through `send` until none are left; returns how many
+    /// messages it sent.
+    pub fn produce(
+        &self,
+        p: usize,
+        mut send: impl FnMut(u64) -> Result<(), String>,
+    ) -> Result<u64, String> {
+        let mut sent = 0;
+        while let Some(chunk) = self.claim() {
+            for sequence in chunk {
+                send(tag(p, sequence))?;
+                sent += 1;
+            }
+        }
+        Ok(sent)
+    }
 }
 
 /// How the consumers of a multi-consumer run share the messages.
@@ -81,12 +129,12 @@ impl Share {
 }
 
 /// One consumer's check of the tagged messages of [`PRODUCERS`] producers: per producer, the
-/// sequence numbers it takes must rise and stay below the producer's count; it counts, sums and
-/// sums the squares of them, so that [`verdict`] can tell, over every consumer, that each
-/// producer's messages arrived exactly once.
+/// sequence numbers it takes must rise and stay below the run's total; it counts, sums and sums
+/// the squares of them, so that [`verdict`] can tell, over every consumer, that each message
+/// arrived exactly once.
 #[derive(Clone, Copy, Debug)]
 pub struct Tagged {
-    /// Messages per producer.
+    /// The run's messages: every sequence number is below.
     limit: u64,
     /// Per producer: the lowest sequence number acceptable next.
     next: [u64; PRODUCERS],
@@ -101,7 +149,7 @@ pub struct Tagged {
 }
 
 impl Tagged {
-    /// A check of producers that send `limit` messages each.
+    /// A check of a run of `limit` messages in all.
     pub fn new(limit: u64) -> Self {
         Self {
             limit,
@@ -160,8 +208,9 @@ impl Tagged {
 }
 
 /// `Err` unless every consumer took its messages in per-producer order and, over all of them,
-/// each producer's `0..limit` arrived exactly once.
-pub fn verdict(consumers: &[Tagged]) -> Result<(), String> {
+/// producer `p` delivered exactly the `sent[p]` it sent and the sequence numbers `0..total`
+/// arrived once each.
+pub fn verdict(consumers: &[Tagged], sent: &[u64]) -> Result<(), String> {
     for (k, c) in consumers.iter().enumerate() {
         if let Some((got, want)) = c.broken {
             let producer = got >> TAG_SHIFT;
@@ -174,31 +223,36 @@ pub fn verdict(consumers: &[Tagged]) -> Result<(), String> {
             ));
         }
     }
-    let Some(limit) = consumers.first().map(|c| c.limit) else {
+    let Some(total) = consumers.first().map(|c| c.limit) else {
         return Err("no consumers".into());
     };
-    let n = u128::from(limit);
+    for (producer, &sent) in sent.iter().enumerate().take(PRODUCERS) {
+        let count = consumers.iter().map(|c| c.count[producer]).sum::<u64>();
+        if count != sent {
+            return Err(format!(
+                "producer {producer} sent {sent} messages, the consumers took {count}"
+            ));
+        }
+    }
+    let sent: u64 = sent.iter().sum();
+    if sent != total {
+        return Err(format!("the producers sent {sent} of {total} messages"));
+    }
+    let n = u128::from(total);
     let want_sum = (n * n.saturating_sub(1) / 2) as u64;
     let want_squares = (n.saturating_sub(1) * n * (2 * n).saturating_sub(1) / 6) as u64;
-    for producer in 0..PRODUCERS {
-        let count = consumers.iter().map(|c| c.count[producer]).sum::<u64>();
-        let sum = consumers
-            .iter()
-            .fold(0_u64, |a, c| a.wrapping_add(c.sum[producer]));
-        let squares = consumers
-            .iter()
-            .fold(0_u64, |a, c| a.wrapping_add(c.squares[producer]));
-        if count != limit {
-            return Err(format!(
-                "producer {producer} sent {limit} messages, the consumers took {count}"
-            ));
+    let (mut sum, mut squares) = (0_u64, 0_u64);
+    for c in consumers {
+        for producer in 0..PRODUCERS {
+            sum = sum.wrapping_add(c.sum[producer]);
+            squares = squares.wrapping_add(c.squares[producer]);
         }
-        if sum != want_sum || squares != want_squares {
-            return Err(format!(
-                "producer {producer}: the consumers took {count} messages, but not 0..{limit} \
-                 once each (one was lost and another taken twice)"
-            ));
-        }
+    }
+    if sum != want_sum || squares != want_squares {
+        return Err(format!(
+            "the consumers took {total} messages, but not 0..{total} once each (one was lost \
+             and another taken twice)"
+        ));
     }
     Ok(())
 }
@@ -217,8 +271,8 @@ pub fn stream<T: Tx, R: Rx>(
             "a multi-producer stream takes {PRODUCERS} producers and at least one consumer"
         ));
     }
-    let limit = per_producer(plan.messages);
-    let total = limit * PRODUCERS as u64;
+    let quota = Quota::new(plan.messages);
+    let total = quota.total();
     let waiting = plan.waiting;
     let consumers = rxs.len();
     let threads = PRODUCERS + consumers;
@@ -229,7 +283,7 @@ pub fn stream<T: Tx, R: Rx>(
         .collect();
     let before = alloc::allocations();
     let (starts, ends) = thread::scope(|s| {
-        let (arrived, counts) = (&arrived, &counts);
+        let (arrived, counts, quota) = (&arrived, &counts, &quota);
         let readers: Vec<_> = rxs
             .into_iter()
             .enumerate()
@@ -246,7 +300,7 @@ pub fn stream<T: Tx, R: Rx>(
                     plan.cores.pin(PRODUCERS + k);
                     start_line_with(arrived, threads, || waiting.pause());
                     alloc::count_this_thread();
-                    let result = consume(&mut *rx, k, share, sharing, counts, limit, total, plan);
+                    let result = consume(&mut *rx, k, share, sharing, counts, total, plan);
                     let end = Instant::now();
                     alloc::stop_counting_this_thread();
                     result
@@ -265,16 +319,10 @@ pub fn stream<T: Tx, R: Rx>(
                     start_line_with(arrived, threads, || waiting.pause());
                     alloc::count_this_thread();
                     let start = Instant::now();
-                    let mut result = Ok(());
-                    for sequence in 0..limit {
-                        result = send(&mut *tx, tag(p, sequence), waiting);
-                        if result.is_err() {
-                            break;
-                        }
-                    }
+                    let result = quota.produce(p, |value| send(&mut *tx, value, waiting));
                     alloc::stop_counting_this_thread();
                     result
-                        .map(|()| start)
+                        .map(|sent| (start, sent))
                         .map_err(|e| format!("producer {p}: {e}"))
                 })
             })
@@ -284,9 +332,11 @@ pub fn stream<T: Tx, R: Rx>(
         (starts, ends)
     });
     let mut start = None;
+    let mut sent = Vec::with_capacity(PRODUCERS);
     for s in starts {
-        let s = s?;
+        let (s, n) = s?;
         start = Some(start.map_or(s, |t: Instant| t.min(s)));
+        sent.push(n);
     }
     let start = start.ok_or("no producers")?;
     let mut tallies = Vec::with_capacity(consumers);
@@ -296,7 +346,7 @@ pub fn stream<T: Tx, R: Rx>(
         tallies.push(tagged);
         last = last.max(end);
     }
-    verdict(&tallies)?;
+    verdict(&tallies, &sent)?;
     Ok(Throughput {
         elapsed: last.saturating_duration_since(start),
         messages: total,
@@ -313,11 +363,10 @@ fn consume<R: Rx>(
     share: Share,
     sharing: Sharing,
     counts: &[CachePadded<AtomicU64>],
-    limit: u64,
     total: u64,
     plan: &Plan,
 ) -> Result<Tagged, String> {
-    let mut tagged = Tagged::new(limit);
+    let mut tagged = Tagged::new(total);
     // Broadcast: messages read (every consumer's share), which are also the next offset.
     let mut seen = 0_u64;
     let mut idle = Idle::new(plan.waiting);
@@ -384,26 +433,49 @@ mod tests {
             }
             t
         };
-        // Two consumers, interleaved producers, each in order: fine.
-        let a = all(&mut (0..n).step_by(2).flat_map(|i| [tag(0, i), tag(1, i)]));
-        let b = all(&mut (1..n).step_by(2).flat_map(|i| [tag(1, i), tag(0, i)]));
-        assert_eq!(verdict(&[a, b]), Ok(()));
+        let half = [n / 2, n / 2];
+        // Producer 0 sent the even numbers, producer 1 the odd ones; two consumers each took
+        // every other pair, each in order: fine.
+        let pair = |i: u64| [tag(0, 2 * i), tag(1, 2 * i + 1)];
+        let a = all(&mut (0..n / 2).step_by(2).flat_map(pair));
+        let b = all(&mut (1..n / 2).step_by(2).flat_map(pair));
+        assert_eq!(verdict(&[a, b], &half), Ok(()));
         // Out of order within one producer.
-        let c = all(&mut [tag(0, 1), tag(0, 0)].into_iter());
-        assert!(verdict(&[c])
+        let c = all(&mut [tag(0, 2), tag(0, 0)].into_iter());
+        assert!(verdict(&[c], &half)
             .unwrap_err()
             .contains("consumer 0 received message 0"));
         // One lost.
-        let d = all(&mut (0..n)
-            .filter(|&i| i != 7)
-            .flat_map(|i| [tag(0, i), tag(1, i)]));
-        assert!(verdict(&[d]).unwrap_err().contains("the consumers took 99"));
+        let d = all(&mut (0..n / 2).filter(|&i| i != 7).flat_map(pair));
+        assert!(verdict(&[d], &half)
+            .unwrap_err()
+            .contains("producer 0 sent 50 messages, the consumers took 49"));
         // One lost, another taken twice (by the other consumer).
-        let e = all(&mut (0..n).filter(|&i| i != 7).map(|i| tag(0, i)));
-        let f = all(&mut [tag(0, 8)].into_iter().chain((0..n).map(|i| tag(1, i))));
-        assert!(verdict(&[e, f]).unwrap_err().contains("once each"));
+        let e = all(&mut (0..n / 2).flat_map(pair).filter(|&v| v != tag(0, 14)));
+        let f = all(&mut [tag(0, 16)].into_iter());
+        assert!(verdict(&[e, f], &half).unwrap_err().contains("once each"));
+        // The producers did not send them all.
+        let g = all(&mut (0..n / 2 - 1).flat_map(pair));
+        assert!(verdict(&[g], &[49, 49])
+            .unwrap_err()
+            .contains("sent 98 of 100"));
         // From an unknown producer, or past the end.
-        assert!(verdict(&[all(&mut [tag(5, 0)].into_iter())]).is_err());
-        assert!(verdict(&[all(&mut [tag(0, n)].into_iter())]).is_err());
+        assert!(verdict(&[all(&mut [tag(5, 0)].into_iter())], &half).is_err());
+        assert!(verdict(&[all(&mut [tag(0, n)].into_iter())], &half).is_err());
+    }
+
+    #[test]
+    fn the_quota_hands_out_every_number_once_in_chunks() {
+        let quota = Quota::new(CHUNK * 2 + 3);
+        let mut got = Vec::new();
+        let sent = quota
+            .produce(1, |value| {
+                got.push(value);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(sent, CHUNK * 2 + 3);
+        assert_eq!(got, (0..sent).map(|s| tag(1, s)).collect::<Vec<_>>());
+        assert_eq!(quota.claim(), None);
     }
 }

@@ -23,9 +23,11 @@
 //!   That is 4 threads on a 2-core machine: `threads_sharing_core` says so, and every system
 //!   then yields instead of spinning.
 //! - `compare/mpsc`: two producers (thread slots 0 and 1) send into one queue, one consumer
-//!   (slot 2) receives every message. Each producer sends its own half of the messages, tagged
-//!   with its id, one per send; the consumer takes what is ready, up to `--batch` per receive,
-//!   and checks per-producer order and that nothing was lost or repeated (`peers::multi`).
+//!   (slot 2) receives every message. The producers take the message numbers in chunks of
+//!   256 from a shared counter (so both keep sending to the end: a fixed half each would leave
+//!   the producer alone on its core done early and its core idle) and send each tagged with
+//!   their id, one per send; the consumer takes what is ready, up to `--batch` per receive, and
+//!   checks per-producer order and that nothing was lost or repeated (`peers::multi`).
 //!   Systems: ringgroup's multi-producer ring (`Ring::builder().multi_producer()`: one
 //!   `SharedWriter` clone per producer thread, `try_publish`; the reader `try_poll(256)`),
 //!   disruptor's multi-producer mode (`build_multi_producer`, one `MultiProducer` clone per
