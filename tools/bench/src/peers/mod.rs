@@ -760,6 +760,20 @@ mod tests {
         }
     }
 
+    /// Sends a producer's message 5 as its message 99.
+    struct SkipsAhead<T>(T);
+
+    impl<T: Tx> Tx for SkipsAhead<T> {
+        fn try_send(&mut self, value: u64) -> Result<(), u64> {
+            let sent = if value & 0xFFFF_FFFF == 5 {
+                value + 94
+            } else {
+                value
+            };
+            self.0.try_send(sent).map_err(|_| value)
+        }
+    }
+
     /// Echoes `value + 1`.
     struct OffByOne<R>(R);
 
@@ -785,6 +799,16 @@ mod tests {
             (rtrb_ring::pair(&plan), rtrb_ring::pair(&plan));
         let err = drive::ping_pong((ping_tx, pong_rx), (OffByOne(ping_rx), pong_tx), &plan).err();
         assert!(err.is_some_and(|e| e.contains("received 1 where 0 was expected")));
+        // Two producers: message 5 (whichever producer sends it) replaced by the same
+        // producer's 99 breaks that producer's order, through a broadcast and through a queue.
+        let (txs, rxs) = ringgroup_ring::shared(&plan, multi::PRODUCERS, 2).unwrap();
+        let txs = txs.into_iter().map(SkipsAhead).collect();
+        let err = multi::stream(txs, rxs, multi::Sharing::Broadcast, &plan).err();
+        assert!(err.is_some_and(|e| e.contains("where at least 100")));
+        let (txs, rxs) = crossbeam::queues(&plan, multi::PRODUCERS, 1);
+        let txs = txs.into_iter().map(SkipsAhead).collect();
+        let err = multi::stream(txs, rxs, multi::Sharing::Queue, &plan).err();
+        assert!(err.is_some_and(|e| e.contains("where at least 100")));
     }
 
     #[test]

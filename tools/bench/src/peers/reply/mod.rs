@@ -406,6 +406,16 @@ mod tests {
     }
 
     #[test]
+    fn a_wrong_reply_fails_the_run() {
+        let cores = Cores::new(&[]).unwrap();
+        let mut histogram = stats::histogram().unwrap();
+        let timed = time_round_trips(&plan(&cores, 10), &mut histogram, |value| {
+            Ok(answer(value ^ u64::from(value == 3)))
+        });
+        assert!(timed.err().is_some_and(|e| e.contains("round trip 3")));
+    }
+
+    #[test]
     fn answers_tell_requests_apart() {
         assert_ne!(answer(1), answer(2));
         assert_ne!(
