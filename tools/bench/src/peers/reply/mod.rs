@@ -44,7 +44,7 @@
 //! crossbeam reply must also carry its request's correlation id, and arrive while that
 //! request is outstanding. ringgroup's requester must end with every reply received and none
 //! timed out, duplicated or late, and its producer group with no reply dropped. Requesters
-//! send a plain message (no reply wanted) to every partition, or `RESPONDERS` stop requests,
+//! send a plain message (no reply wanted) to every partition, or one stop request per responder,
 //! when done; a responder stops once it has one from every requester. A thread that makes
 //! no progress for `STALL` fails the run.
 
