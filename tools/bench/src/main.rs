@@ -25,7 +25,7 @@ use clap::{Parser, Subcommand};
 use ringgroup_results::names::scenario;
 
 use common::{Common, Ctx};
-use scenarios::{balance, chaos, compare, fanout, latency, rebalance, scale, throughput};
+use scenarios::{balance, chaos, compare, fanout, latency, rebalance, reply, scale, throughput};
 
 /// Counts allocations on the data-path threads, for every scenario's `allocs_per_msg`.
 #[global_allocator]
@@ -56,8 +56,12 @@ enum Command {
     Rebalance(rebalance::Args),
     /// Members of unequal speed under each assignor, against T = max(m_i / v_i).
     Balance(balance::Args),
-    /// ringgroup against each peer on spsc, spsc-batch, fanout-3 and ping-pong, alternating.
+    /// ringgroup against each peer on spsc, spsc-batch, fanout-3, mpsc, mpmc and ping-pong,
+    /// alternating.
     Compare(compare::Args),
+    /// Request → consume → reply through producer groups, against crossbeam-channel:
+    /// round-trip percentiles and sustained requests/s, alternating.
+    Reply(reply::Args),
     /// The consumer-group chaos workload; exits non-zero if an invariant broke.
     Chaos(chaos::Args),
     /// Checks `--json` output read from stdin against the output contract (for CI).
@@ -82,6 +86,7 @@ impl Command {
             Command::Rebalance(_) => scenario::REBALANCE,
             Command::Balance(_) => scenario::BALANCE,
             Command::Compare(_) => scenario::COMPARE,
+            Command::Reply(_) => scenario::REPLY,
             Command::Chaos(_) => scenario::CHAOS,
             Command::Validate => "validate",
             Command::Readme { .. } => "readme",
@@ -97,6 +102,7 @@ impl Command {
             Command::Rebalance(a) => &a.common,
             Command::Balance(a) => &a.common,
             Command::Compare(a) => &a.common,
+            Command::Reply(a) => &a.common,
             Command::Chaos(a) => &a.common,
             Command::Validate | Command::Readme { .. } => unreachable!("runs no scenario"),
         }
@@ -111,6 +117,7 @@ impl Command {
             Command::Rebalance(a) => rebalance::run(a, ctx),
             Command::Balance(a) => balance::run(a, ctx),
             Command::Compare(a) => compare::run(a, ctx),
+            Command::Reply(a) => reply::run(a, ctx),
             Command::Chaos(a) => chaos::run(a, ctx),
             Command::Validate | Command::Readme { .. } => Ok(()),
         }
@@ -150,8 +157,9 @@ fn suite(common: &Common) -> Vec<Command> {
             .expect("a suite entry names a subcommand")
     };
     vec![
-        // compare sizes its runs by time (`--run-ms`) unless `--messages` is given.
+        // compare and reply size their runs by time (`--run-ms`) unless `--messages` is given.
         args(scenario::COMPARE, "", "5", &[]),
+        args(scenario::REPLY, "", "5", &[]),
         args(scenario::THROUGHPUT, "10000000", "5", &[]),
         args(scenario::LATENCY, "200000", "3", &[]),
         args(scenario::FANOUT, "4000000", "3", &[]),

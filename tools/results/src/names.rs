@@ -18,12 +18,15 @@ pub mod scenario {
     pub const BALANCE: &str = "balance";
     /// `compare/<case>`: ringgroup against the peers.
     pub const COMPARE: &str = "compare";
+    /// `reply/round-trip` and `reply/sustained`: request → consume → reply through ringgroup's
+    /// producer groups, against a crossbeam-channel baseline.
+    pub const REPLY: &str = "reply";
     /// `chaos`: the consumer-group chaos workload.
     pub const CHAOS: &str = "chaos";
 
     /// Every family, in the default suite's order (also the order of the results README).
-    pub const FAMILIES: [&str; 8] = [
-        COMPARE, THROUGHPUT, LATENCY, FANOUT, SCALE, REBALANCE, BALANCE, CHAOS,
+    pub const FAMILIES: [&str; 9] = [
+        COMPARE, REPLY, THROUGHPUT, LATENCY, FANOUT, SCALE, REBALANCE, BALANCE, CHAOS,
     ];
 
     /// `latency`'s round trips through two topics.
@@ -33,9 +36,24 @@ pub mod scenario {
     /// `scale`'s three series, in the order they run.
     pub const SCALE_SERIES: [&str; 3] = ["scale/partitions", "scale/groups", "scale/members"];
     /// `compare`'s cases, in report order.
-    pub const COMPARE_CASES: [&str; 4] = ["spsc", "spsc-batch", "fanout-3", "ping-pong"];
+    pub const COMPARE_CASES: [&str; 6] = [
+        "spsc",
+        "spsc-batch",
+        "fanout-3",
+        "mpsc",
+        "mpmc",
+        "ping-pong",
+    ];
+    /// `compare`'s stream cases (every case but ping-pong), which report `mmsgs_per_s`, in
+    /// report order.
+    pub const COMPARE_STREAM_CASES: [&str; 5] = ["spsc", "spsc-batch", "fanout-3", "mpsc", "mpmc"];
+    /// `compare`'s cases with two producers, which only multi-producer queues run (not rtrb,
+    /// bus or the floor).
+    pub const COMPARE_MULTI_PRODUCER: [&str; 2] = ["compare/mpsc", "compare/mpmc"];
     /// `compare`'s ping-pong case, the only one the `floor` reference runs.
     pub const COMPARE_PING_PONG: &str = "compare/ping-pong";
+    /// `reply`'s cases, in report order.
+    pub const REPLY_CASES: [&str; 2] = ["round-trip", "sustained"];
 
     /// `family/case`.
     pub fn of(family: &str, case: &str) -> String {
@@ -56,7 +74,8 @@ pub mod scenario {
 /// System names: `ringgroup`, the peers by their crate names, and the `floor` reference.
 pub mod system {
     /// Every system, ringgroup first: `ringgroup`, then the peers `rtrb`
-    /// (`rtrb::RingBuffer`), `disruptor` (`disruptor::build_single_producer`),
+    /// (`rtrb::RingBuffer`), `disruptor` (`disruptor::build_single_producer`, and
+    /// `build_multi_producer` in `compare/mpsc` and `compare/mpmc`),
     /// `crossbeam-channel` (`crossbeam_channel::bounded`), `crossbeam-queue`
     /// (`crossbeam_queue::ArrayQueue`) and `bus` (`bus::Bus`), then the reference `floor`
     /// (one cache line each way, no queue: `compare/ping-pong` only). This is the harness's
@@ -80,10 +99,31 @@ pub mod system {
     /// `ratio_vs_floor` (floor p50 / ringgroup p50) is at most about 1.
     pub const FLOOR: &str = ALL[6];
 
-    /// The scenarios a system can appear in: the floor only in `compare/ping-pong`, the others
-    /// anywhere.
+    /// The baseline of `reply`, the only peer there.
+    pub const CROSSBEAM_CHANNEL: &str = ALL[3];
+
+    /// The scenarios a system can appear in: the floor only in `compare/ping-pong`; rtrb and
+    /// bus (single-producer) not in `compare/mpsc` and `compare/mpmc`; only ringgroup and
+    /// crossbeam-channel in `reply/*`; the others anywhere.
     pub fn runs_in(system: &str, scenario: &str) -> bool {
-        system != FLOOR || scenario == super::scenario::COMPARE_PING_PONG
+        use super::scenario as s;
+        if s::is_of(scenario, s::REPLY) {
+            return system == RINGGROUP || system == CROSSBEAM_CHANNEL;
+        }
+        if s::COMPARE_MULTI_PRODUCER.contains(&scenario) {
+            return !matches!(system, "rtrb" | "bus" | FLOOR);
+        }
+        system != FLOOR || scenario == s::COMPARE_PING_PONG
+    }
+
+    /// Where a system may appear ([`runs_in`]), for an error message.
+    pub fn where_it_runs(system: &str) -> &'static str {
+        match system {
+            FLOOR => "only in compare/ping-pong",
+            "rtrb" | "bus" => "everywhere but compare/mpsc, compare/mpmc and reply/*",
+            RINGGROUP | CROSSBEAM_CHANNEL => "everywhere",
+            _ => "everywhere but reply/*",
+        }
     }
 
     /// A system's place in [`ALL`]; systems not in it come after, at `ALL.len()`.

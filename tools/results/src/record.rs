@@ -198,52 +198,113 @@ impl Summary {
     }
 }
 
-/// Checks JSON lines (the harness's `--json` output) against the output contract; returns how
-/// many records were read. Every line must be a record with a known scenario family and
-/// system, its CPU model, `params`, `runs` and at least one figure.
-pub fn validate(input: impl std::io::BufRead) -> Result<usize, String> {
+/// Checks records against the output contract; returns how many were read. The input is
+/// either JSON lines (the harness's `--json` output) or one saved run (a file the harness
+/// wrote: `{"date", "command", "machine", "records": [...]}`), whose records take the file's
+/// machine CPU when they have none of their own (saved before records carried one). Every
+/// record must have a known scenario family and a system that can appear in it, its CPU
+/// model, `params`, `runs` and at least one figure, and the figure its scenario is about
+/// ([`headline`]).
+pub fn validate(mut input: impl std::io::BufRead) -> Result<usize, String> {
+    let mut text = String::new();
+    input.read_to_string(&mut text).map_err(|e| e.to_string())?;
+    let saved = serde_json::from_str::<Value>(&text)
+        .ok()
+        .filter(|v| v.get("records").is_some());
     let mut count = 0;
-    for (i, line) in input.lines().enumerate() {
-        let line = line.map_err(|e| e.to_string())?;
-        if line.trim().is_empty() {
-            continue;
+    if let Some(run) = saved {
+        let records = run
+            .get("records")
+            .and_then(Value::as_array)
+            .ok_or("a saved run whose \"records\" is not an array")?;
+        let cpu = run
+            .get("machine")
+            .and_then(|m| m.get("cpu"))
+            .and_then(Value::as_str)
+            .filter(|cpu| !cpu.is_empty());
+        for (i, value) in records.iter().enumerate() {
+            let mut value = value.clone();
+            if let (Some(object), Some(cpu)) = (value.as_object_mut(), cpu) {
+                object.entry("cpu").or_insert_with(|| cpu.into());
+            }
+            check(&value).map_err(|e| format!("record {i}: {e}"))?;
+            count += 1;
         }
-        let at = |what: String| format!("line {}: {what}", i + 1);
-        let value: Value = serde_json::from_str(&line).map_err(|e| at(e.to_string()))?;
-        let complete = value.get("params").is_some_and(Value::is_object)
-            && value.get("runs").is_some_and(Value::is_u64);
-        let record = Record::from_json(&value)
-            .ok()
-            .filter(|_| complete)
-            .ok_or_else(|| {
-                at("not a record (scenario, system, cpu, params, runs, figures)".into())
-            })?;
-        if !scenario::FAMILIES.contains(&scenario::family(&record.scenario)) {
-            return Err(at(format!("unknown scenario {}", record.scenario)));
+    } else {
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let at = |what: String| format!("line {}: {what}", i + 1);
+            let value: Value = serde_json::from_str(line).map_err(|e| at(e.to_string()))?;
+            check(&value).map_err(at)?;
+            count += 1;
         }
-        if !system::ALL.contains(&record.system.as_str()) {
-            return Err(at(format!("unknown system {}", record.system)));
-        }
-        if !system::runs_in(&record.system, &record.scenario) {
-            return Err(at(format!(
-                "{} runs only {}, not {}",
-                record.system,
-                scenario::COMPARE_PING_PONG,
-                record.scenario
-            )));
-        }
-        if record.cpu.is_none() {
-            return Err(at(format!("{} has no cpu", record.scenario)));
-        }
-        if record.figures.is_empty() {
-            return Err(at(format!("{} has no figures", record.scenario)));
-        }
-        count += 1;
     }
     if count == 0 {
         return Err("no records".into());
     }
     Ok(count)
+}
+
+/// The figure every record of `scenario` must carry, where the contract names one: a
+/// `compare` stream case's `mmsgs_per_s`, a round trip's `p50_ns` (`compare/ping-pong`,
+/// `reply/round-trip`), `reply/sustained`'s `mreqs_per_s`.
+pub fn headline(scenario: &str) -> Option<&'static str> {
+    let (family, case) = scenario.split_once('/')?;
+    match family {
+        scenario::COMPARE if case == "ping-pong" => Some("p50_ns"),
+        scenario::COMPARE if scenario::COMPARE_STREAM_CASES.contains(&case) => Some("mmsgs_per_s"),
+        scenario::REPLY if case == "round-trip" => Some("p50_ns"),
+        scenario::REPLY if case == "sustained" => Some("mreqs_per_s"),
+        _ => None,
+    }
+}
+
+/// Checks one record against the contract.
+fn check(value: &Value) -> Result<(), String> {
+    let complete = value.get("params").is_some_and(Value::is_object)
+        && value.get("runs").is_some_and(Value::is_u64);
+    let record = Record::from_json(value)
+        .ok()
+        .filter(|_| complete)
+        .ok_or("not a record (scenario, system, cpu, params, runs, figures)")?;
+    if !scenario::FAMILIES.contains(&scenario::family(&record.scenario)) {
+        return Err(format!("unknown scenario {}", record.scenario));
+    }
+    if scenario::is_of(&record.scenario, scenario::REPLY)
+        && !scenario::REPLY_CASES
+            .iter()
+            .any(|c| scenario::of(scenario::REPLY, c) == record.scenario)
+    {
+        return Err(format!("unknown scenario {}", record.scenario));
+    }
+    if !system::ALL.contains(&record.system.as_str()) {
+        return Err(format!("unknown system {}", record.system));
+    }
+    if !system::runs_in(&record.system, &record.scenario) {
+        return Err(format!(
+            "{} cannot appear in {} (it appears {})",
+            record.system,
+            record.scenario,
+            system::where_it_runs(&record.system)
+        ));
+    }
+    if record.cpu.is_none() {
+        return Err(format!("{} has no cpu", record.scenario));
+    }
+    if record.figures.is_empty() {
+        return Err(format!("{} has no figures", record.scenario));
+    }
+    if let Some(key) = headline(&record.scenario) {
+        if record.num(key).is_none() {
+            return Err(format!(
+                "{} · {} has no {key}",
+                record.scenario, record.system
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -291,6 +352,41 @@ mod tests {
     }
 
     #[test]
+    fn a_saved_run_validates_its_records_with_the_files_cpu() {
+        let record = r#"{"scenario":"compare/spsc","system":"rtrb","params":{},"runs":1,"figures":{"mmsgs_per_s":1}}"#;
+        let run = format!(
+            r#"{{"date": "d", "command": "suite", "machine": {{"cpu": "Old CPU"}},
+            "records": [{record}, {record}]}}"#
+        );
+        assert_eq!(validate(run.as_bytes()), Ok(2));
+        let no_cpu = format!(r#"{{"machine": {{}}, "records": [{record}]}}"#);
+        assert!(validate(no_cpu.as_bytes())
+            .unwrap_err()
+            .contains("has no cpu"));
+    }
+
+    /// The recorded results in the repository's `bench-results/`, from every version of the
+    /// harness, still meet the contract.
+    #[test]
+    fn the_recorded_results_validate() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench-results");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        let mut checked = 0;
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let n = validate(text.as_bytes());
+                assert!(n.is_ok(), "{}: {n:?}", path.display());
+                checked += 1;
+            }
+        }
+        assert!(checked > 0, "no saved runs in {}", dir.display());
+    }
+
+    #[test]
     fn validation_follows_the_contract() {
         let ok = r#"{"scenario":"compare/spsc","system":"rtrb","cpu":"X","params":{},"runs":1,"figures":{"mmsgs_per_s":1}}"#;
         assert_eq!(validate(format!("{ok}\n\n{ok}\n").as_bytes()), Ok(2));
@@ -299,6 +395,20 @@ mod tests {
             .replace("rtrb", "floor")
             .replace("mmsgs_per_s", "p50_ns");
         assert_eq!(validate(floor.as_bytes()), Ok(1));
+        let mpmc = ok
+            .replace("compare/spsc", "compare/mpmc")
+            .replace("rtrb", "disruptor");
+        let reply = ok
+            .replace("compare/spsc", "reply/sustained")
+            .replace("rtrb", "crossbeam-channel")
+            .replace("mmsgs_per_s", "mreqs_per_s");
+        let round_trip = floor
+            .replace("compare/ping-pong", "reply/round-trip")
+            .replace("floor", "ringgroup");
+        assert_eq!(
+            validate(format!("{mpmc}\n{reply}\n{round_trip}\n").as_bytes()),
+            Ok(3)
+        );
         for (bad, why) in [
             (ok.replace(r#""cpu":"X","#, ""), "no cpu"),
             (ok.replace(r#""runs":1,"#, ""), "not a record"),
@@ -306,11 +416,38 @@ mod tests {
             (ok.replace("rtrb", "kafka"), "unknown system"),
             (
                 ok.replace("rtrb", "floor"),
-                "floor runs only compare/ping-pong",
+                "floor cannot appear in compare/spsc (it appears only in compare/ping-pong)",
+            ),
+            (
+                ok.replace("compare/spsc", "compare/mpsc"),
+                "rtrb cannot appear in compare/mpsc",
+            ),
+            (
+                ok.replace("compare/spsc", "reply/round-trip"),
+                "rtrb cannot appear in reply/round-trip",
+            ),
+            (
+                ok.replace("compare/spsc", "reply/sustained")
+                    .replace("rtrb", "disruptor"),
+                "disruptor cannot appear in reply/sustained (it appears everywhere but reply/*)",
             ),
             (ok.replace(r#""mmsgs_per_s":1"#, ""), "no figures"),
+            (
+                ok.replace("mmsgs_per_s", "allocs_per_msg"),
+                "compare/spsc · rtrb has no mmsgs_per_s",
+            ),
+            (
+                ok.replace("compare/spsc", "reply/bogus")
+                    .replace("rtrb", "ringgroup"),
+                "unknown scenario reply/bogus",
+            ),
             ("{".to_owned(), "line 1"),
             (String::new(), "no records"),
+            (r#"{"records": []}"#.to_owned(), "no records"),
+            (
+                format!(r#"{{"machine": {{"cpu": "X"}}, "records": [{ok}, {{"scenario": "x"}}]}}"#),
+                "record 1: not a record",
+            ),
         ] {
             let err = validate(bad.as_bytes()).unwrap_err();
             assert!(err.contains(why), "{bad}: {err}");

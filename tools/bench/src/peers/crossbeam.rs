@@ -1,5 +1,7 @@
 //! `crossbeam-channel` (bounded: `try_send` / `try_recv`) and `crossbeam-queue`
-//! (`ArrayQueue`: `push` / `pop`). Neither has a batch operation: batches go one by one.
+//! (`ArrayQueue`: `push` / `pop`). Neither has a batch operation: batches go one by one. Both
+//! are multi-producer, multi-consumer work queues: with several producers each has its own
+//! clone of the sender (of the `Arc`), and each message goes to one of the consumers.
 
 use std::sync::Arc;
 
@@ -17,6 +19,20 @@ pub struct ChannelRx(crossbeam_channel::Receiver<u64>);
 pub fn channel(plan: &Plan) -> (ChannelTx, ChannelRx) {
     let (tx, rx) = crossbeam_channel::bounded(plan.capacity);
     (ChannelTx(tx), ChannelRx(rx))
+}
+
+/// A bounded channel of `plan.capacity` slots with a sender for each of `producers` and a
+/// receiver for each of `consumers`.
+pub fn channels(
+    plan: &Plan,
+    producers: usize,
+    consumers: usize,
+) -> (Vec<ChannelTx>, Vec<ChannelRx>) {
+    let (tx, rx) = crossbeam_channel::bounded(plan.capacity);
+    (
+        (0..producers).map(|_| ChannelTx(tx.clone())).collect(),
+        (0..consumers).map(|_| ChannelRx(rx.clone())).collect(),
+    )
 }
 
 impl Tx for ChannelTx {
@@ -43,6 +59,20 @@ pub struct QueueRx(Arc<ArrayQueue<u64>>);
 pub fn queue(plan: &Plan) -> (QueueTx, QueueRx) {
     let queue = Arc::new(ArrayQueue::new(plan.capacity));
     (QueueTx(Arc::clone(&queue)), QueueRx(queue))
+}
+
+/// An `ArrayQueue` of `plan.capacity` slots shared by `producers` pushers and `consumers`
+/// poppers.
+pub fn queues(plan: &Plan, producers: usize, consumers: usize) -> (Vec<QueueTx>, Vec<QueueRx>) {
+    let queue = Arc::new(ArrayQueue::new(plan.capacity));
+    (
+        (0..producers)
+            .map(|_| QueueTx(Arc::clone(&queue)))
+            .collect(),
+        (0..consumers)
+            .map(|_| QueueRx(Arc::clone(&queue)))
+            .collect(),
+    )
 }
 
 impl Tx for QueueTx {

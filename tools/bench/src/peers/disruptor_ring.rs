@@ -1,4 +1,5 @@
-//! `disruptor` (single producer): `try_publish`, and `try_batch_publish(n)` for batches.
+//! `disruptor`: `try_publish`, and `try_batch_publish(n)` for batches; single-producer
+//! (`build_single_producer`) except in `mpsc` and `mpmc` (`build_multi_producer`).
 //!
 //! - Streams (`spsc`, `spsc-batch`, `fanout-3`): the consumers are the disruptor's own managed
 //!   event-handler threads, its usual form, pinned with the builder's `pin_at_core` to the cores
@@ -7,6 +8,12 @@
 //!   down through an atomic). A handler drains everything published before it moves its cursor,
 //!   so its consumer batches even in `spsc`. Handlers wait with [`Pause`], the same pause as
 //!   every other system.
+//! - Multi-producer streams (`mpsc`, `mpmc`): two producer threads of ours (slots 0 and 1),
+//!   each with its own clone of the `MultiProducer`, send tagged messages in chunks taken from a
+//!   shared counter (`multi::Quota`), as every system's producers do; the
+//!   handlers (slots 2, 3) are broadcast consumers, so in `mpmc` handler `k` of 2 takes the
+//!   events whose sequence is `k mod 2` and steps over the others, as ringgroup's readers do.
+//!   The first producer times from the start line until every handler has seen every event.
 //! - Ping-pong: a managed handler cannot be the timing thread, so both ends use the disruptor's
 //!   public event-poller API (`new_event_poller`, `take(1)`) on our own pinned threads: two
 //!   disruptors, each with one poller, driven like every other queue.
@@ -17,19 +24,21 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::Instant;
 
 use crossbeam_utils::CachePadded;
 use disruptor::wait_strategies::WaitStrategy;
 use disruptor::{
-    build_single_producer, EventPoller, ProcessorSettings, Producer, Sequence,
-    SingleConsumerBarrier, SingleProducer, SingleProducerBarrier,
+    build_multi_producer, build_single_producer, EventPoller, ProcessorSettings, Producer,
+    Sequence, SingleConsumerBarrier, SingleProducer, SingleProducerBarrier,
 };
 use ringgroup_testkit::alloc;
+use ringgroup_testkit::threads::{join, start_line_with};
 
 use super::drive::{self, RoundTrips, Throughput};
+use super::multi::{self, Share, Tagged, PRODUCERS};
 use super::{Expect, Idle, Plan, Rx, Tx, Waiting};
 
 /// The disruptor's wait strategy: the same pause as every other system.
@@ -70,7 +79,7 @@ fn handler(
                 let _ = finish.broken.set(broken);
             }
             alloc::stop_counting_this_thread();
-            // Release: pairs with the Acquire load in `wait_for_handlers`; this handler's
+            // Release: pairs with the Acquire load in `wait_for`; this handler's
             // checks and allocations happen-before the producer reads the verdict.
             finish.done.fetch_add(1, Ordering::Release);
         }
@@ -204,13 +213,191 @@ fn publish<P: Producer<u64>>(
 
 /// Waits until `handlers` handlers have reported.
 fn wait_for_handlers(finish: &Finish, handlers: usize, waiting: Waiting) -> Result<(), String> {
+    wait_for(&finish.done, handlers, waiting)
+}
+
+/// What the handlers of a multi-producer run report back: each its tally, once it has seen
+/// every event.
+#[derive(Default)]
+struct Tallies {
+    /// Handlers that have seen every event.
+    done: AtomicUsize,
+    /// Their tallies.
+    tallies: Mutex<Vec<Tagged>>,
+}
+
+/// The state a multi-producer handler keeps: its check, and the events it has seen.
+type ShareState = (Tagged, u64);
+
+/// A handler that takes its `share` of `total` tagged events and reports its tally to
+/// `tallies` after seeing the last one.
+fn share_handler(
+    total: u64,
+    share: Share,
+    tallies: Arc<Tallies>,
+) -> impl FnMut(&mut ShareState, &u64, Sequence, bool) + Send + 'static {
+    move |(tagged, seen), value, sequence, _end_of_batch| {
+        if share.takes(sequence as u64) {
+            tagged.check(*value);
+        }
+        *seen += 1;
+        if *seen == total {
+            alloc::stop_counting_this_thread();
+            tallies
+                .tallies
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(*tagged);
+            // Release: pairs with the Acquire load in `wait_for`.
+            tallies.done.fetch_add(1, Ordering::Release);
+        }
+    }
+}
+
+/// Two producers, `consumers` (1 or 2) managed handlers sharing the events.
+pub fn multi(consumers: usize, plan: &Plan) -> Result<Throughput, String> {
+    let quota = multi::Quota::new(plan.messages);
+    let total = quota.total();
+    let tallies = Arc::new(Tallies::default());
+    let before = alloc::allocations();
+    let start_state = move || {
+        alloc::count_this_thread();
+        (Tagged::new(total), 0_u64)
+    };
+    let handler = |k: usize| {
+        let share = Share {
+            index: k as u64,
+            of: consumers as u64,
+        };
+        share_handler(total, share, Arc::clone(&tallies))
+    };
+    let (first, second) = (handler(0), handler(1));
+    let builder = || build_multi_producer(plan.capacity, || 0_u64, Pause(plan.waiting));
+    let throughput = match consumers {
+        1 => {
+            let producer = build(plan, || {
+                pinned(builder(), plan.core_id(PRODUCERS))
+                    .handle_events_and_state_with(first, start_state)
+                    .build()
+            })?;
+            multi_stream(producer, &quota, &tallies, 1, plan)?
+        }
+        2 => {
+            let producer = build(plan, || {
+                let builder = pinned(builder(), plan.core_id(PRODUCERS))
+                    .handle_events_and_state_with(first, start_state);
+                pinned(builder, plan.core_id(PRODUCERS + 1))
+                    .handle_events_and_state_with(second, start_state)
+                    .build()
+            })?;
+            multi_stream(producer, &quota, &tallies, 2, plan)?
+        }
+        n => {
+            return Err(format!(
+                "{n} consumers: the multi-producer cases take 1 or 2"
+            ))
+        }
+    };
+    let (throughput, sent) = throughput;
+    let tallies = std::mem::take(&mut *tallies.tallies.lock().unwrap_or_else(|e| e.into_inner()));
+    multi::verdict(&tallies, &sent).map_err(|e| format!("a handler: {e}"))?;
+    Ok(Throughput {
+        allocs_per_msg: alloc::per_message(before, total),
+        ..throughput
+    })
+}
+
+/// Publishes `quota`'s messages from [`PRODUCERS`] pinned threads, each with its own clone of
+/// `producer`, and waits for `handlers` handlers to see every event; dropping the last clone
+/// stops and joins the handlers. Returns the throughput and what each producer sent.
+fn multi_stream<P: Producer<u64> + Clone + Send>(
+    producer: P,
+    quota: &multi::Quota,
+    tallies: &Tallies,
+    handlers: usize,
+    plan: &Plan,
+) -> Result<(Throughput, Vec<u64>), String> {
+    let waiting = plan.waiting;
+    let arrived = AtomicUsize::new(0);
+    let mut clones: Vec<P> = (1..PRODUCERS).map(|_| producer.clone()).collect();
+    clones.insert(0, producer);
+    let results = thread::scope(|s| {
+        let arrived = &arrived;
+        let threads: Vec<_> = clones
+            .into_iter()
+            .enumerate()
+            .map(|(p, producer)| {
+                let mut producer = CachePadded::new(producer);
+                s.spawn(move || {
+                    plan.cores.pin(p);
+                    start_line_with(arrived, PRODUCERS, || waiting.pause());
+                    alloc::count_this_thread();
+                    let start = Instant::now();
+                    let mut result =
+                        quota.produce(p, |value| publish_one(&mut *producer, value, waiting));
+                    if p == 0 {
+                        result = result.and_then(|sent| {
+                            wait_for(&tallies.done, handlers, waiting).map(|()| sent)
+                        });
+                    }
+                    let end = Instant::now();
+                    alloc::stop_counting_this_thread();
+                    drop(producer);
+                    result
+                        .map(|sent| (start, end, sent))
+                        .map_err(|e| format!("producer {p}: {e}"))
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| join(t, "producer"))
+            .collect::<Vec<_>>()
+    });
+    let mut span: Option<(Instant, Instant)> = None;
+    let mut sent = Vec::with_capacity(PRODUCERS);
+    for (p, result) in results.into_iter().enumerate() {
+        let (start, end, n) = result?;
+        sent.push(n);
+        span = Some(match span {
+            None => (start, end),
+            // The first producer's end is when every handler was done.
+            Some((s, e)) => (s.min(start), if p == 0 { end } else { e }),
+        });
+    }
+    let (start, end) = span.ok_or("no producers")?;
+    let throughput = Throughput {
+        elapsed: end.saturating_duration_since(start),
+        messages: quota.total(),
+        allocs_per_msg: 0.0,
+    };
+    Ok((throughput, sent))
+}
+
+/// Publishes one message, waiting while the ring is full.
+#[inline(always)]
+fn publish_one<P: Producer<u64>>(
+    producer: &mut P,
+    value: u64,
+    waiting: Waiting,
+) -> Result<(), String> {
     let mut idle = Idle::new(waiting);
-    // Acquire: pairs with the Release `fetch_add` in `handler`.
-    while finish.done.load(Ordering::Acquire) < handlers {
+    while producer.try_publish(|slot| *slot = value).is_err() {
+        idle.wait()?;
+    }
+    Ok(())
+}
+
+/// Waits until `done` reaches `handlers`.
+fn wait_for(done: &AtomicUsize, handlers: usize, waiting: Waiting) -> Result<(), String> {
+    let mut idle = Idle::new(waiting);
+    // Acquire: pairs with the Release `fetch_add` of each handler (`handler`,
+    // `share_handler`): its checks and allocations happen-before the verdict is read.
+    while done.load(Ordering::Acquire) < handlers {
         idle.wait().map_err(|e| {
             format!(
                 "{e} while waiting for the handlers ({} of {handlers} done)",
-                finish.done.load(Ordering::Relaxed)
+                done.load(Ordering::Relaxed)
             )
         })?;
     }

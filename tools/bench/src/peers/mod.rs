@@ -5,12 +5,19 @@
 //!   the system has a batch operation) a batch at a time. Every adapter uses only the system's
 //!   `try_*` operations; all waiting is done here, by [`Idle`], so every system waits the same
 //!   way ([`Waiting`]: spin with the CPU's spin hint, or yield the time slice).
-//! - [`drive`]: the generic stream (one producer, one or more consumers) and ping-pong drivers.
-//!   `disruptor` runs its consumers as its own managed threads, so it has its own stream driver
-//!   (`disruptor_ring`), with the same checks.
-//! - Checks: every consumer checks that it receives `0, 1, 2, ...` exactly ([`Expect`]); a
-//!   waiting thread that sees no progress for [`STALL`] gives up with an error (a lost message
-//!   would otherwise hang the run), so a run cannot pass while measuring nothing.
+//! - [`drive`]: the generic stream (one producer, one or more consumers) and ping-pong drivers;
+//!   [`multi`]: the multi-producer streams of `mpsc` and `mpmc`. `disruptor` runs its consumers
+//!   as its own managed threads, so it has its own stream drivers (`disruptor_ring`), with the
+//!   same checks.
+//! - [`reply`]: the request / reply workloads of the `reply` subcommand (ringgroup's producer
+//!   groups against a crossbeam-channel baseline).
+//! - [`Workload`]: what `alternate` runs, slice after slice: a `compare` [`Case`] or a `reply`
+//!   case, on any [`System`] that can express it.
+//! - Checks: every consumer checks that it receives `0, 1, 2, ...` exactly ([`Expect`]), or,
+//!   with several producers, each producer's messages in order with none lost or repeated
+//!   ([`multi::Tagged`]); a waiting thread that sees no progress for [`STALL`] gives up with an
+//!   error (a lost message would otherwise hang the run), so a run cannot pass while measuring
+//!   nothing.
 //!
 //! Handles are moved into their threads inside `CachePadded`, so a producer's and a consumer's
 //! handles never share a cache line.
@@ -20,6 +27,8 @@ mod crossbeam;
 mod disruptor_ring;
 pub mod drive;
 mod floor;
+pub mod multi;
+pub mod reply;
 mod ringgroup_ring;
 mod rtrb_ring;
 
@@ -42,7 +51,7 @@ pub enum System {
     Ringgroup,
     /// `rtrb::RingBuffer`.
     Rtrb,
-    /// `disruptor::build_single_producer`.
+    /// `disruptor::build_single_producer` (`build_multi_producer` in `mpsc` and `mpmc`).
     Disruptor,
     /// `crossbeam_channel::bounded`.
     CrossbeamChannel,
@@ -73,14 +82,28 @@ impl System {
         system::ALL[self as usize]
     }
 
-    /// Whether the system can express `case`: only broadcast queues can fan out, and the floor
-    /// (no queue, one word each way) only carries a ping-pong.
+    /// Whether the system can express `case`: only broadcast queues can fan out, only
+    /// multi-producer queues take two producers (rtrb is single-producer, bus's `broadcast`
+    /// takes `&mut self`), and the floor (no queue, one word each way) only carries a ping-pong.
     pub fn can_run(self, case: Case) -> bool {
         match case {
             Case::Fanout3 => matches!(self, System::Ringgroup | System::Disruptor | System::Bus),
+            Case::Mpsc | Case::Mpmc => matches!(
+                self,
+                System::Ringgroup
+                    | System::Disruptor
+                    | System::CrossbeamChannel
+                    | System::CrossbeamQueue
+            ),
             Case::Spsc | Case::SpscBatch => self != System::Floor,
             Case::PingPong => true,
         }
+    }
+
+    /// Whether each consumer of the system sees every message (a broadcast: ringgroup's ring,
+    /// disruptor, bus) rather than taking it from the others (crossbeam's queues).
+    pub fn broadcasts(self) -> bool {
+        matches!(self, System::Ringgroup | System::Disruptor | System::Bus)
     }
 
     /// Whether the system has a batch send and receive (the others send a batch one by one).
@@ -104,13 +127,25 @@ pub enum Case {
     /// One producer, three consumers each receiving every message.
     #[value(name = "fanout-3")]
     Fanout3,
+    /// Two producers into one queue, one consumer receiving every message.
+    Mpsc,
+    /// Two producers into one queue, two consumers sharing the messages (each message taken by
+    /// one of them).
+    Mpmc,
     /// Round trip of one message through two queues, a thread echoing.
     PingPong,
 }
 
 impl Case {
     /// Every case, in report order.
-    pub const ALL: [Case; 4] = [Case::Spsc, Case::SpscBatch, Case::Fanout3, Case::PingPong];
+    pub const ALL: [Case; 6] = [
+        Case::Spsc,
+        Case::SpscBatch,
+        Case::Fanout3,
+        Case::Mpsc,
+        Case::Mpmc,
+        Case::PingPong,
+    ];
 
     /// The case's name in `compare/<name>`.
     pub fn name(self) -> &'static str {
@@ -118,16 +153,79 @@ impl Case {
             Case::Spsc => "spsc",
             Case::SpscBatch => "spsc-batch",
             Case::Fanout3 => "fanout-3",
+            Case::Mpsc => "mpsc",
+            Case::Mpmc => "mpmc",
             Case::PingPong => "ping-pong",
+        }
+    }
+
+    /// Producer (or pinger) threads.
+    pub fn producers(self) -> usize {
+        match self {
+            Case::Mpsc | Case::Mpmc => multi::PRODUCERS,
+            Case::Spsc | Case::SpscBatch | Case::Fanout3 | Case::PingPong => 1,
+        }
+    }
+
+    /// Consumer (or echo) threads.
+    pub fn consumers(self) -> usize {
+        match self {
+            Case::Fanout3 => 3,
+            Case::Mpmc => 2,
+            Case::Spsc | Case::SpscBatch | Case::Mpsc | Case::PingPong => 1,
         }
     }
 
     /// Threads a run of this case keeps busy.
     pub fn threads(self) -> usize {
-        match self {
-            Case::Fanout3 => 4,
-            Case::Spsc | Case::SpscBatch | Case::PingPong => 2,
-        }
+        self.producers() + self.consumers()
+    }
+}
+
+/// What `alternate` measures, slice after slice: a `compare` case, or a `reply` case, run the
+/// same way on every system that can express it.
+pub trait Workload: Copy {
+    /// The scenario it reports as: `compare/spsc`, `reply/round-trip`.
+    fn scenario(self) -> String;
+
+    /// Threads a run keeps busy (they spin, or yield to each other on shared cores).
+    fn threads(self) -> usize;
+
+    /// Runs once on `system`, of `plan.messages` messages (round trips, requests).
+    fn run(self, system: System, plan: &Plan) -> Result<Sample, String>;
+
+    /// Messages per slice for a `--messages` of `base`.
+    fn messages_for(self, system: System, base: u64, batch: usize) -> u64;
+
+    /// `messages` rounded to what one slice can run (whole batches where it sends batches).
+    fn whole(self, messages: u64, batch: usize) -> u64 {
+        let _ = batch;
+        messages
+    }
+}
+
+impl Workload for Case {
+    fn scenario(self) -> String {
+        ringgroup_results::names::scenario::of(
+            ringgroup_results::names::scenario::COMPARE,
+            self.name(),
+        )
+    }
+
+    fn threads(self) -> usize {
+        Case::threads(self)
+    }
+
+    fn run(self, system: System, plan: &Plan) -> Result<Sample, String> {
+        run(system, self, plan)
+    }
+
+    fn messages_for(self, system: System, base: u64, batch: usize) -> u64 {
+        crate::alternate::messages_for(self, system, base, batch)
+    }
+
+    fn whole(self, messages: u64, batch: usize) -> u64 {
+        crate::alternate::whole(self, messages, batch)
     }
 }
 
@@ -356,13 +454,15 @@ pub struct Plan<'a> {
     pub cores: &'a Cores,
     /// Slots in every queue.
     pub capacity: usize,
-    /// Messages per send and receive in `spsc-batch`; at most per receive in `fanout-3`.
+    /// Messages per send and receive in `spsc-batch`; at most per receive in `fanout-3`,
+    /// `mpsc` and `mpmc`, and per responder poll in `reply`.
     pub batch: usize,
-    /// Messages per run (round trips for `ping-pong`).
+    /// Messages per run (round trips for `ping-pong`, requests for `reply`).
     pub messages: u64,
     /// How waiting threads wait.
     pub waiting: Waiting,
-    /// `ping-pong` only: stop after this long, even short of `messages` round trips.
+    /// `ping-pong` and `reply/round-trip` only: stop after this long, even short of `messages`
+    /// round trips.
     pub deadline: Option<Duration>,
 }
 
@@ -471,13 +571,13 @@ pub struct Measured {
     pub done: u64,
 }
 
-/// Runs `case` once on `system` (as [`run`]), with its wall time and CPU share.
-pub fn measure(system: System, case: Case, plan: &Plan) -> Result<Measured, String> {
+/// Runs `workload` once on `system` (as [`Workload::run`]), with its wall time and CPU share.
+pub fn measure<W: Workload>(system: System, workload: W, plan: &Plan) -> Result<Measured, String> {
     // Every thread of a run spins, or yields to the others on shared cores: they keep this
     // many cores busy.
-    let busy = case.threads().min(plan.cores.count());
+    let busy = workload.threads().min(plan.cores.count());
     let share = cpu::Share::start(busy);
-    let sample = run(system, case, plan)?;
+    let sample = workload.run(system, plan)?;
     let (wall, cpu_share) = share.finish();
     let done = match &sample {
         Sample::RoundTrip { histogram, .. } => histogram.len(),
@@ -536,6 +636,27 @@ pub fn run(system: System, case: Case, plan: &Plan) -> Result<Sample, String> {
             other => Err(format!("{} cannot broadcast", other.name())),
         }
         .map(drive::Throughput::sample),
+        Case::Mpsc | Case::Mpmc => {
+            let consumers = case.consumers();
+            match system {
+                System::Ringgroup => {
+                    let (txs, rxs) = ringgroup_ring::shared(plan, multi::PRODUCERS, consumers)?;
+                    multi::stream(txs, rxs, multi::Sharing::Broadcast, plan)
+                }
+                System::Disruptor => disruptor_ring::multi(consumers, plan),
+                System::CrossbeamChannel => {
+                    let (txs, rxs) = crossbeam::channels(plan, multi::PRODUCERS, consumers);
+                    multi::stream(txs, rxs, multi::Sharing::Queue, plan)
+                }
+                System::CrossbeamQueue => {
+                    let (txs, rxs) = crossbeam::queues(plan, multi::PRODUCERS, consumers);
+                    multi::stream(txs, rxs, multi::Sharing::Queue, plan)
+                }
+                System::Floor => Err(only_ping_pong()),
+                other => Err(format!("{} takes only one producer", other.name())),
+            }
+            .map(drive::Throughput::sample)
+        }
         Case::PingPong => match system {
             System::Ringgroup => {
                 let (ping_tx, mut ping_rx) = ringgroup_ring::broadcast(plan, 1)?;
@@ -617,6 +738,12 @@ mod tests {
             }
         }
         assert!(run(System::Rtrb, Case::Fanout3, &plan(&cores, 10)).is_err());
+        for case in [Case::Mpsc, Case::Mpmc] {
+            for single in [System::Rtrb, System::Bus, System::Floor] {
+                assert!(!single.can_run(case));
+                assert!(run(single, case, &plan(&cores, 10)).is_err());
+            }
+        }
         for case in [Case::Spsc, Case::SpscBatch, Case::Fanout3] {
             assert!(!System::Floor.can_run(case));
             assert!(run(System::Floor, case, &plan(&cores, 10)).is_err());
@@ -629,6 +756,20 @@ mod tests {
     impl<T: Tx> Tx for Corrupting<T> {
         fn try_send(&mut self, value: u64) -> Result<(), u64> {
             let sent = if value == 5 { 99 } else { value };
+            self.0.try_send(sent).map_err(|_| value)
+        }
+    }
+
+    /// Sends a producer's message 5 as its message 99.
+    struct SkipsAhead<T>(T);
+
+    impl<T: Tx> Tx for SkipsAhead<T> {
+        fn try_send(&mut self, value: u64) -> Result<(), u64> {
+            let sent = if value & 0xFFFF_FFFF == 5 {
+                value + 94
+            } else {
+                value
+            };
             self.0.try_send(sent).map_err(|_| value)
         }
     }
@@ -658,6 +799,16 @@ mod tests {
             (rtrb_ring::pair(&plan), rtrb_ring::pair(&plan));
         let err = drive::ping_pong((ping_tx, pong_rx), (OffByOne(ping_rx), pong_tx), &plan).err();
         assert!(err.is_some_and(|e| e.contains("received 1 where 0 was expected")));
+        // Two producers: message 5 (whichever producer sends it) replaced by the same
+        // producer's 99 breaks that producer's order, through a broadcast and through a queue.
+        let (txs, rxs) = ringgroup_ring::shared(&plan, multi::PRODUCERS, 2).unwrap();
+        let txs = txs.into_iter().map(SkipsAhead).collect();
+        let err = multi::stream(txs, rxs, multi::Sharing::Broadcast, &plan).err();
+        assert!(err.is_some_and(|e| e.contains("where at least 100")));
+        let (txs, rxs) = crossbeam::queues(&plan, multi::PRODUCERS, 1);
+        let txs = txs.into_iter().map(SkipsAhead).collect();
+        let err = multi::stream(txs, rxs, multi::Sharing::Queue, &plan).err();
+        assert!(err.is_some_and(|e| e.contains("where at least 100")));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! ringgroup's partition ring: `try_publish` / `try_poll(1)`, and `try_claim(n)` /
 //! `try_poll(n)` for batches. One ring with `readers` readers is a broadcast: every reader sees
-//! every message.
+//! every message. The multi-producer ring (`mpsc`, `mpmc`) gives each producer thread its own
+//! clone of the `SharedWriter`, publishing with `try_publish`.
 
-use ringgroup::ring::{Reader, Ring, StartAt, Writer};
+use ringgroup::ring::{Reader, Ring, SharedWriter, StartAt, Writer};
 use ringgroup::ClaimError;
 
 use super::{Idle, Plan, Rx, Tx, Waiting};
@@ -26,6 +27,43 @@ pub fn broadcast(plan: &Plan, readers: usize) -> Result<(RingTx, Vec<RingRx>), S
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("subscribing: {e}"))?;
     Ok((RingTx(writer), readers))
+}
+
+/// One producer's handle on a multi-producer ring.
+pub struct SharedTx(SharedWriter<u64>);
+
+/// A multi-producer ring of `plan.capacity` slots with a handle for each of `producers`
+/// producers and `readers` readers, all starting at offset 0.
+pub fn shared(
+    plan: &Plan,
+    producers: usize,
+    readers: usize,
+) -> Result<(Vec<SharedTx>, Vec<RingRx>), String> {
+    let (writer, subscriber) = Ring::<u64>::builder()
+        .capacity(plan.capacity)
+        .max_readers(readers)
+        .wait_strategy(plan.waiting.ring_strategy())
+        .multi_producer()
+        .build()
+        .map_err(|e| format!("building the ring: {e}"))?;
+    let readers = (0..readers)
+        .map(|_| subscriber.subscribe(StartAt::Earliest).map(RingRx))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("subscribing: {e}"))?;
+    let writers = (0..producers).map(|_| SharedTx(writer.clone())).collect();
+    // The clones keep the ring open; the last of them to go closes it.
+    drop(writer);
+    Ok((writers, readers))
+}
+
+impl Tx for SharedTx {
+    #[inline(always)]
+    fn try_send(&mut self, value: u64) -> Result<(), u64> {
+        self.0
+            .try_publish(value)
+            .map(drop)
+            .map_err(|e| e.into_inner())
+    }
 }
 
 impl Tx for RingTx {

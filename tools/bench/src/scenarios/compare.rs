@@ -22,6 +22,28 @@
 //!   `try_poll(256)`; disruptor's handlers always drain what is ready; bus has no batch receive).
 //!   That is 4 threads on a 2-core machine: `threads_sharing_core` says so, and every system
 //!   then yields instead of spinning.
+//! - `compare/mpsc`: two producers (thread slots 0 and 1) send into one queue, one consumer
+//!   (slot 2) receives every message. The producers take the message numbers in chunks of
+//!   256 from a shared counter (so both keep sending to the end: a fixed half each would leave
+//!   the producer alone on its core done early and its core idle) and send each tagged with
+//!   their id, one per send; the consumer takes what is ready, up to `--batch` per receive, and
+//!   checks per-producer order and that nothing was lost or repeated (`peers::multi`).
+//!   Systems: ringgroup's multi-producer ring (`Ring::builder().multi_producer()`: one
+//!   `SharedWriter` clone per producer thread, `try_publish`; the reader `try_poll(256)`),
+//!   disruptor's multi-producer mode (`build_multi_producer`, one `MultiProducer` clone per
+//!   thread, a managed handler), crossbeam-channel (a `Sender` clone per producer) and
+//!   crossbeam-queue (`ArrayQueue` behind an `Arc`). rtrb (single-producer), bus (its
+//!   `broadcast` takes `&mut self`) and the floor cannot express it and are skipped.
+//! - `compare/mpmc`: the same two producers, and two consumers (slots 2 and 3) sharing the
+//!   messages, each checking the per-producer order of what it takes; together they must take
+//!   every message exactly once. What "sharing" is differs by what each system can express:
+//!   crossbeam's channel and queue are work queues, each message goes to one consumer;
+//!   ringgroup's ring and the disruptor are broadcasts, every consumer sees every message, so
+//!   consumer `k` takes the messages at offsets (sequences) `k mod 2` and steps over the
+//!   others, and each still reads every slot (and gates the producers). The records say which
+//!   (`sharing`: `queue` or `broadcast`).
+//!   mpsc is 3 threads and mpmc 4 on a 2-core machine: `threads_sharing_core` says so, and
+//!   every system then yields instead of spinning (`--wait auto`).
 //! - `compare/ping-pong`: the pinger sends `i` through one queue, an echo thread sends it back
 //!   through a second, the pinger checks it and records the round trip (hdrhistogram:
 //!   `p50_ns` ... `max_ns`). Every system takes part; disruptor through its event-poller API,
@@ -46,8 +68,10 @@
 //!   producer leaving it until the last consumer has checked the last message.
 //! - Waiting (`--wait`): every system uses only non-blocking operations and waits the same way,
 //!   spinning with the CPU's spin hint while every thread has its own core, else yielding.
-//! - Checks: every consumer checks that it receives exactly `0, 1, 2, ...`; a thread that makes
-//!   no progress for 10 s fails the run (a lost message cannot hang it or pass).
+//! - Checks: every consumer checks that it receives exactly `0, 1, 2, ...` (with two
+//!   producers: each producer's messages in order, and over all consumers each exactly once);
+//!   a thread that makes no progress for 10 s fails the run (a lost message cannot hang it or
+//!   pass).
 //! - Allocations (`allocs_per_msg`, worst run): counted on the data-path threads only, per
 //!   message sent (per one-way message in ping-pong).
 //!
@@ -58,7 +82,8 @@
 //! speed; a timed ping-pong slice also stops at three times its share. `--messages N` fixes the
 //! sizes instead: `N` messages per `spsc` and `spsc-batch` slice (rounded up to a whole number
 //! of batches), a fifth for `fanout-3` (each message is delivered three times, on shared
-//! cores), a fiftieth as round trips for `ping-pong`, and a tenth of each for bus, an order of
+//! cores), a half for `mpsc` and `mpmc` (in all, over both producers), a fiftieth as round
+//! trips for `ping-pong`, and a tenth of each for bus, an order of
 //! magnitude slower. Rates are per second, so the sizes do not change the figures; the
 //! `messages` or `round_trips` parameter of each record says what one slice ran, `slices` how
 //! many make a run, `target_run_ms` the timed target, and the `run_ms` figure how long the
@@ -80,16 +105,15 @@
 //! `p99_over_floor` likewise; the tables print a line saying whether ringgroup's p50 is within
 //! `ringgroup_results::FLOOR_TARGET` (1.2×) of the floor.
 
-use std::time::Duration;
-
 use clap::Parser;
 use ringgroup_results::names::{figure, scenario};
 
-use crate::alternate::{self, Method, Placement, Series, Sizing};
+use crate::alternate::figures::{figures, method_figures, ratios};
+use crate::alternate::flags::MethodFlags;
+use crate::alternate::{self, unique, Placement, Sizing};
 use crate::common::{Common, Ctx};
-use crate::peers::{self, Case, Plan, Sample, System, Waiting};
-use crate::report::{round, Record};
-use crate::stats::PERCENTILES;
+use crate::peers::{self, Case, Plan, Sample, System};
+use crate::report::Record;
 
 /// Flags of `compare`.
 #[derive(Parser, Debug)]
@@ -105,58 +129,14 @@ pub struct Args {
     #[arg(long, default_value_t = 4096)]
     pub capacity: usize,
     /// Messages per send and at most per receive in spsc-batch; at most per receive in
-    /// fanout-3.
+    /// fanout-3, mpsc and mpmc.
     #[arg(long, default_value_t = 256)]
     pub batch: usize,
-    /// How every waiting thread of every system waits.
-    #[arg(long, value_enum, default_value_t = WaitMode::Auto)]
-    pub wait: WaitMode,
-    /// How long each measured run lasts, in ms, when `--messages` does not fix its size: each
-    /// system's slice size is calibrated from its warm-up to last `run-ms / slices`.
-    #[arg(long, default_value_t = DEFAULT_RUN_MS)]
-    pub run_ms: u64,
-    /// Slices per run: fresh, short runs of the system, interleaved with the other systems'
-    /// and aggregated into the run's figure. `--messages` is the size of one slice.
-    #[arg(long, default_value_t = DEFAULT_SLICES)]
-    pub slices: u32,
-    /// Discarded warm-up slices per system and case before the measured ones (timed runs make
-    /// at least one, which also calibrates their size).
-    #[arg(long, default_value_t = 1)]
-    pub warmup: u32,
-    /// How many times a disturbed slice (the process got less than 90 % of the cores its
-    /// threads keep busy) is discarded and run again; 0: keep every slice.
-    #[arg(long, default_value_t = 3)]
-    pub retries: u32,
+    #[command(flatten)]
+    pub method: MethodFlags,
     #[command(flatten)]
     pub common: Common,
 }
-
-/// The `--wait` flag of `compare` (the same for every system).
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WaitMode {
-    /// Spin while every thread has its own core, else yield.
-    Auto,
-    /// Always spin with the CPU's spin hint.
-    Spin,
-    /// Always yield the time slice between checks.
-    Yield,
-}
-
-impl WaitMode {
-    fn resolve(self, threads: usize, cores: usize) -> Waiting {
-        match self {
-            WaitMode::Auto if threads <= cores => Waiting::Spin,
-            WaitMode::Auto | WaitMode::Yield => Waiting::Yield,
-            WaitMode::Spin => Waiting::Spin,
-        }
-    }
-}
-
-/// The default `--run-ms`.
-const DEFAULT_RUN_MS: u64 = 100;
-
-/// The default `--slices`.
-const DEFAULT_SLICES: u32 = 4;
 
 /// The largest `--capacity` accepted.
 const MAX_CAPACITY: usize = 1 << 26;
@@ -205,17 +185,6 @@ fn validate(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-/// `items` without repeats, in first-seen order.
-fn unique<T: Copy + PartialEq>(items: &[T]) -> Vec<T> {
-    let mut out = Vec::new();
-    for &item in items {
-        if !out.contains(&item) {
-            out.push(item);
-        }
-    }
-    out
-}
-
 /// Runs every system of one case, alternating, and emits a record per system.
 fn run_case(
     case: Case,
@@ -224,8 +193,8 @@ fn run_case(
     placement: &mut Placement,
     ctx: &mut Ctx,
 ) -> Result<(), String> {
-    let method = method(args);
-    let waiting = args.wait.resolve(case.threads(), ctx.cores.count());
+    let method = args.method.method(&args.common);
+    let waiting = args.method.wait.resolve(case.threads(), ctx.cores.count());
     let scenario = scenario::of(scenario::COMPARE, case.name());
     let plan = Plan {
         cores: &ctx.cores,
@@ -266,6 +235,20 @@ fn run_case(
                     .param("native_batch", system.native_batch());
             }
             Case::Fanout3 => record = record.param("recv_batch", args.batch),
+            Case::Mpsc | Case::Mpmc => {
+                let sharing = if case == Case::Mpsc {
+                    "one consumer"
+                } else if system.broadcasts() {
+                    "broadcast"
+                } else {
+                    "queue"
+                };
+                record = record
+                    .param("producers", case.producers())
+                    .param("consumers", case.consumers())
+                    .param("recv_batch", args.batch)
+                    .param("sharing", sharing);
+            }
             Case::Spsc | Case::PingPong => {}
         }
         if system == System::Disruptor {
@@ -275,13 +258,16 @@ fn run_case(
                 "managed handler threads"
             };
             record = record.param("consumer", consumer);
+            if matches!(case, Case::Mpsc | Case::Mpmc) {
+                record = record.param("producer", "multi-producer");
+            }
         }
         let samples = s.samples();
-        record = figures(record, &samples);
+        record = figures(record, &samples, "mmsgs_per_s", "allocs_per_msg");
         if Some(i) == ringgroup {
             for peer in series.iter().filter(|p| p.system != System::Ringgroup) {
                 let theirs = peer.samples();
-                record = ratios(record, peer.system, &samples, &theirs);
+                record = ratios(record, peer.system.name(), &samples, &theirs);
                 if peer.system == System::Floor && case == Case::PingPong {
                     record = over_floor(record, &samples, &theirs);
                 }
@@ -291,84 +277,6 @@ fn run_case(
         ctx.emit(record, case.threads());
     }
     Ok(())
-}
-
-/// The method `args` ask for: timed runs unless `--messages` fixes their size.
-fn method(args: &Args) -> Method {
-    Method {
-        sizing: match args.common.messages {
-            Some(messages) => Sizing::Fixed(messages.max(1)),
-            None => Sizing::Timed(Duration::from_millis(args.run_ms.max(1))),
-        },
-        runs: args.common.runs(),
-        slices: args.slices.max(1),
-        warmup: args.warmup,
-        retries: args.retries,
-    }
-}
-
-/// What the runs cost and how clean they were: `run_ms` (wall time per run, its slices
-/// added), `cpu_share` (the share of its busy cores each run got), `line_rtt_ns` (the placement
-/// probe before each slice), `retried_slices`, `disturbed_slices`, `placement_waits`,
-/// `moved_slices`, and for ping-pong slices stopped at their deadline `cut_short_slices` (only
-/// when there were some).
-fn method_figures(mut record: Record, s: &Series) -> Record {
-    let wall: Vec<f64> = s.runs.iter().map(|m| m.wall.as_secs_f64() * 1e3).collect();
-    record = record.summary("run_ms", &wall);
-    let shares: Vec<f64> = s.runs.iter().filter_map(|m| m.cpu_share).collect();
-    if shares.len() == s.runs.len() && !shares.is_empty() {
-        record = record.summary("cpu_share", &shares);
-    }
-    if !s.line_rtt_ns.is_empty() {
-        record = record.summary("line_rtt_ns", &s.line_rtt_ns);
-    }
-    if s.cut_short > 0 {
-        record = record.figure("cut_short_slices", s.cut_short);
-    }
-    record
-        .figure("retried_slices", s.retried)
-        .figure("disturbed_slices", s.disturbed)
-        .figure("placement_waits", s.placement_waits)
-        .figure("moved_slices", s.moved)
-}
-
-/// Adds one system's figures over its runs.
-fn figures(mut record: Record, samples: &[&Sample]) -> Record {
-    match samples.first() {
-        Some(Sample::RoundTrip { .. }) => {
-            for (key, quantile) in PERCENTILES {
-                let values: Vec<f64> = samples.iter().map(|s| s.percentile(quantile)).collect();
-                record = record.summary(key, &values);
-            }
-        }
-        _ => {
-            let rates: Vec<f64> = samples.iter().map(|s| s.rate()).collect();
-            record = record.summary("mmsgs_per_s", &rates);
-        }
-    }
-    let worst = samples
-        .iter()
-        .map(|s| s.allocs_per_msg())
-        .fold(0.0, f64::max);
-    record.figure("allocs_per_msg", round(worst))
-}
-
-/// Adds ringgroup's per-run ratios against `peer` (above 1: ringgroup did better).
-fn ratios(record: Record, peer: System, ours: &[&Sample], theirs: &[&Sample]) -> Record {
-    let per_run = |f: &dyn Fn(&Sample, &Sample) -> f64| -> Vec<f64> {
-        ours.iter().zip(theirs).map(|(a, b)| f(a, b)).collect()
-    };
-    let key = format!("ratio_vs_{}", peer.name());
-    match ours.first() {
-        Some(Sample::RoundTrip { .. }) => {
-            let p50 = per_run(&|a, b| b.percentile(Some(0.5)) / a.percentile(Some(0.5)));
-            let p99 = per_run(&|a, b| b.percentile(Some(0.99)) / a.percentile(Some(0.99)));
-            record
-                .summary(&key, &p50)
-                .summary(&format!("p99_{key}"), &p99)
-        }
-        _ => record.summary(&key, &per_run(&|a, b| a.rate() / b.rate())),
-    }
 }
 
 /// Adds how many times the floor ringgroup's round trip is: `p50_over_floor` and

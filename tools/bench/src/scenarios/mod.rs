@@ -7,6 +7,7 @@ pub mod compare;
 pub mod fanout;
 pub mod latency;
 pub mod rebalance;
+pub mod reply;
 pub mod scale;
 pub mod throughput;
 

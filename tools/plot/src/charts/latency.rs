@@ -1,5 +1,5 @@
-//! `latency.svg`: latency against percentile, one line per (scenario, system) of `latency/*`
-//! and `compare/ping-pong`, ns on a log scale against the "number of nines" axis
+//! `latency.svg`: latency against percentile, one line per (scenario, system) of `latency/*`,
+//! `compare/ping-pong` and `reply/round-trip`, ns on a log scale against the "number of nines" axis
 //! (x = -log10(1 - p/100): 90% at 1, 99% at 2, 99.9% at 3). The line is the record's
 //! `percentile_curve_ns` (`[[percentile, ns], ...]`, 100 being the maximum); without one, its
 //! scalar figures `p50_ns`, `p90_ns`, `p99_ns`, `p99_9_ns`, `p99_99_ns`, `min_ns` and `max_ns`.
@@ -139,7 +139,9 @@ fn points_of(r: &Record, notes: &mut Vec<String>) -> Result<(Vec<(At, f64)>, boo
 /// Draws the chart into `dir/latency.svg`.
 pub fn draw(runs: &[SavedRun], dir: &Path, notes: &mut Vec<String>) -> DrawResult<Outcome> {
     let picked = newest(runs, |s| {
-        scenario::is_of(s, scenario::LATENCY) || s == scenario::of(scenario::COMPARE, "ping-pong")
+        scenario::is_of(s, scenario::LATENCY)
+            || s == scenario::COMPARE_PING_PONG
+            || s == scenario::of(scenario::REPLY, "round-trip")
     });
     let records: Vec<&Record> = picked.iter().map(|(_, r)| *r).collect();
     let mut lines = Vec::new();
@@ -181,7 +183,9 @@ pub fn draw(runs: &[SavedRun], dir: &Path, notes: &mut Vec<String>) -> DrawResul
     }
     if lines.is_empty() {
         return Ok(Outcome::Skipped(
-            "latency.svg: no latency/* or compare/ping-pong record with percentiles".into(),
+            "latency.svg: no latency/*, compare/ping-pong or reply/round-trip record with \
+             percentiles"
+                .into(),
         ));
     }
 

@@ -1,6 +1,10 @@
-//! How `compare` measures one case: run sizes, slices, warm-up, the alternating order, the
-//! placement probe, and disturbed slices run again. The defaults were chosen by repeating
-//! `compare --runs 5` on a noisy 2-vCPU guest (see `tools/bench/README.md`, "Noise").
+//! How `compare` (and `reply`, the same way) measures one case: run sizes, slices, warm-up, the
+//! alternating order, the placement probe, and disturbed slices run again. The defaults were
+//! chosen by repeating `compare --runs 5` on a noisy 2-vCPU guest (see `tools/bench/README.md`,
+//! "Noise"). A case is any [`Workload`]: a `compare` [`Case`] or a `reply` case. The flags
+//! (`--run-ms`, `--slices`, `--warmup`, `--retries`, `--wait`) are in [`flags`], and the
+//! figures every such record carries (how it was measured, ratios to the peers) in
+//! [`figures`].
 //!
 //! - **Slices.** A run is `--slices` short slices, each a fresh run of the system (new queues,
 //!   new threads), interleaved with the other systems' slices; the run's figure aggregates its
@@ -41,8 +45,11 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::peers::{self, Case, Measured, Plan, Sample, System, Waiting};
+use crate::peers::{self, Case, Measured, Plan, Sample, System, Waiting, Workload};
 use crate::progress::Progress;
+
+pub mod figures;
+pub mod flags;
 
 /// Below this share of its busy cores, a slice was disturbed.
 pub const MIN_CPU_SHARE: f64 = 0.9;
@@ -145,11 +152,13 @@ impl Series {
 
 /// Messages (round trips for ping-pong) per slice of `system` in `case` for a `--messages` of
 /// `base`: `spsc` and `spsc-batch` run `base` (rounded up to whole batches), `fanout-3` a
-/// fifth (each message is delivered three times, on shared cores), `ping-pong` a fiftieth as
-/// round trips; bus, an order of magnitude slower, a tenth of each.
+/// fifth (each message is delivered three times, on shared cores), `mpsc` and `mpmc` a half
+/// (three or four threads on shared cores), `ping-pong` a fiftieth as round trips; bus, an
+/// order of magnitude slower, a tenth of each.
 pub fn messages_for(case: Case, system: System, base: u64, batch: usize) -> u64 {
     let case_divisor = match case {
         Case::Spsc | Case::SpscBatch => 1,
+        Case::Mpsc | Case::Mpmc => 2,
         Case::Fanout3 => 5,
         Case::PingPong => 50,
     };
@@ -158,11 +167,22 @@ pub fn messages_for(case: Case, system: System, base: u64, batch: usize) -> u64 
 }
 
 /// `messages` rounded up to whole batches in `spsc-batch`.
-fn whole(case: Case, messages: u64, batch: usize) -> u64 {
+pub fn whole(case: Case, messages: u64, batch: usize) -> u64 {
     match case {
         Case::SpscBatch => messages.div_ceil(batch as u64).saturating_mul(batch as u64),
         _ => messages,
     }
+}
+
+/// `items` without repeats, in first-seen order (`--cases`, `--systems`).
+pub fn unique<T: Copy + PartialEq>(items: &[T]) -> Vec<T> {
+    let mut out = Vec::new();
+    for &item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
 }
 
 /// The round order: `systems` for odd rounds (1, 3, ...), reversed for even ones.
@@ -248,15 +268,15 @@ impl Placement {
 /// Runs `case` on every system of `systems` under `method`: warm-up (and calibration), then
 /// `method.runs × method.slices` alternating rounds of one slice each. `plan` gives everything
 /// but the size; `placement` carries the best placement seen from case to case.
-pub fn run_case(
-    case: Case,
+pub fn run_case<W: Workload>(
+    case: W,
     systems: &[System],
     method: &Method,
     plan: Plan,
     placement: &mut Placement,
     progress: &mut Progress,
 ) -> Result<Vec<Series>, String> {
-    let label = format!("compare/{}", case.name());
+    let label = case.scenario();
     let plan = Plan {
         deadline: method.slice_target().map(|t| t * DEADLINE_FACTOR),
         ..plan
@@ -426,8 +446,8 @@ pub fn probe(plan: &Plan) -> Option<f64> {
 
 /// Warm-up slices (calibrating timed sizes); returns the measured size, the warm-up slices
 /// made and the retries they took.
-fn warm_up(
-    case: Case,
+fn warm_up<W: Workload>(
+    case: W,
     system: System,
     method: &Method,
     plan: Plan,
@@ -438,8 +458,8 @@ fn warm_up(
     let batch = plan.batch;
     let target = method.slice_target();
     let mut messages = match method.sizing {
-        Sizing::Fixed(base) => messages_for(case, system, base, batch),
-        Sizing::Timed(_) => messages_for(case, system, CALIBRATION_BASE, batch),
+        Sizing::Fixed(base) => case.messages_for(system, base, batch),
+        Sizing::Timed(_) => case.messages_for(system, CALIBRATION_BASE, batch),
     };
     let (mut made, mut warm, mut retried) = (0, 0, 0);
     loop {
@@ -468,13 +488,8 @@ fn warm_up(
             continue;
         };
         let target = target.as_secs_f64();
-        let scaled = |factor: f64| {
-            whole(
-                case,
-                ((messages as f64 * done * factor) as u64).max(1),
-                batch,
-            )
-        };
+        let scaled =
+            |factor: f64| case.whole(((messages as f64 * done * factor) as u64).max(1), batch);
         if secs >= target / 4.0 || made >= MAX_CALIBRATION_RUNS {
             warm += 1;
             messages = scaled(target / secs);
@@ -508,10 +523,10 @@ struct Retries {
 
 impl Retries {
     /// Runs once, and again (after a pause) while the slice was disturbed and retries are left.
-    fn run(
+    fn run<W: Workload>(
         &mut self,
         system: System,
-        case: Case,
+        case: W,
         plan: &Plan,
         progress: &mut Progress,
         what: &str,
@@ -651,6 +666,10 @@ mod tests {
         assert_eq!(messages_for(Case::Spsc, System::Ringgroup, 1000, 256), 1000);
         assert_eq!(messages_for(Case::SpscBatch, System::Rtrb, 1000, 256), 1024);
         assert_eq!(messages_for(Case::Fanout3, System::Bus, 1000, 256), 20);
+        assert_eq!(
+            messages_for(Case::Mpmc, System::CrossbeamQueue, 1000, 256),
+            500
+        );
         assert_eq!(messages_for(Case::PingPong, System::Floor, 1000, 256), 20);
         assert_eq!(messages_for(Case::PingPong, System::Bus, 10, 256), 1);
     }
