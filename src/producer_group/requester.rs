@@ -356,7 +356,9 @@ where
     fn free_ticket(&self, ticket: u32) {
         let mut state = self.state.borrow_mut();
         state.tickets[ticket as usize].pending = false;
-        state.parked.retain(|p| p.ticket != ticket);
+        if !state.parked.is_empty() {
+            state.parked.retain(|p| p.ticket != ticket);
+        }
         state.free.push(ticket);
     }
 
@@ -426,12 +428,14 @@ where
     /// Waits up to `timeout` for the next reply ([`WaitError::Timeout`], counted, when none
     /// came; [`WaitError::Finished`] once the last reply was taken).
     pub fn wait(&self, timeout: Duration) -> Result<R, WaitError> {
-        let deadline = Deadline::after(Some(timeout));
+        // Fixed only once there is something to wait for: a reply already here costs no clock read.
+        let mut deadline = None;
         loop {
             if let Some(value) = self.requester.next_for(self.ticket)? {
                 return Ok(value);
             }
-            if deadline.passed() || !self.requester.wait_for_replies(deadline) {
+            let deadline = *deadline.get_or_insert_with(|| Deadline::after(Some(timeout)));
+            if !self.requester.wait_for_replies(deadline) {
                 MemberCounters::bump(&self.requester.slot().counters.timed_out);
                 return Err(WaitError::Timeout);
             }

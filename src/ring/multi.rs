@@ -39,8 +39,8 @@ use std::time::Duration;
 use super::block::MultiHeader;
 use super::error::{ClaimError, PublishError};
 use super::shared::Shared;
-use super::wait::wait_until;
-use crate::sync::{fence, Arc, AtomicU64, Deadline, Ordering};
+use super::wait::{wait_until, Patience};
+use crate::sync::{fence, Arc, AtomicU64, Ordering};
 
 /// Set in a stamp for an offset whose claim was abandoned: no message, readers skip it.
 pub(crate) const TOMBSTONE: u64 = 1 << 63;
@@ -176,11 +176,11 @@ impl<T> Shared<T> {
         }
     }
 
-    /// Claims `n` offsets, waiting under the wait strategy until `deadline` (`None`: no wait).
-    fn claim_offsets(&self, n: u64, deadline: Option<Deadline>) -> Option<u64> {
+    /// Claims `n` offsets, waiting under the wait strategy as `patience` allows.
+    fn claim_offsets(&self, n: u64, patience: Patience) -> Option<u64> {
         let mut claimed = self.try_claim_offsets(n);
         if claimed.is_none() {
-            let deadline = deadline?;
+            let deadline = patience.deadline()?;
             wait_until(self.strategy, &self.space_signal, deadline, || {
                 claimed = self.try_claim_offsets(n);
                 claimed.is_some()
@@ -192,7 +192,7 @@ impl<T> Shared<T> {
     /// Claims `n` offsets (at most the capacity), waiting as long as it takes.
     fn claim_offsets_waiting(&self, n: u64) -> u64 {
         loop {
-            if let Some(first) = self.claim_offsets(n, Some(Deadline::after(None))) {
+            if let Some(first) = self.claim_offsets(n, Patience::Forever) {
                 return first;
             }
         }
@@ -345,10 +345,7 @@ impl<T> SharedWriter<T> {
     /// Like [`publish`](Self::publish), giving up after `timeout` with
     /// [`PublishError::Timeout`].
     pub fn publish_timeout(&self, value: T, timeout: Duration) -> Result<u64, PublishError<T>> {
-        match self
-            .shared
-            .claim_offsets(1, Some(Deadline::after(Some(timeout))))
-        {
+        match self.shared.claim_offsets(1, Patience::For(timeout)) {
             Some(offset) => Ok(self.publish_at(offset, value)),
             None => Err(PublishError::Timeout(value)),
         }
@@ -366,12 +363,12 @@ impl<T> SharedWriter<T> {
     /// Each message pushed into the claim is visible at once; the claimed slots not pushed when
     /// the claim is dropped become tombstones, which readers skip.
     pub fn claim(&self, n: usize) -> Result<SharedClaim<'_, T>, ClaimError> {
-        self.claim_inner(n, Some(Deadline::after(None)))
+        self.claim_inner(n, Patience::Forever)
     }
 
     /// Claims `n` slots if they are free now, else [`ClaimError::Full`].
     pub fn try_claim(&self, n: usize) -> Result<SharedClaim<'_, T>, ClaimError> {
-        self.claim_inner(n, None)
+        self.claim_inner(n, Patience::Never)
     }
 
     /// Claims `n` slots, waiting at most `timeout`.
@@ -380,27 +377,23 @@ impl<T> SharedWriter<T> {
         n: usize,
         timeout: Duration,
     ) -> Result<SharedClaim<'_, T>, ClaimError> {
-        self.claim_inner(n, Some(Deadline::after(Some(timeout))))
+        self.claim_inner(n, Patience::For(timeout))
     }
 
-    fn claim_inner(
-        &self,
-        n: usize,
-        deadline: Option<Deadline>,
-    ) -> Result<SharedClaim<'_, T>, ClaimError> {
+    fn claim_inner(&self, n: usize, patience: Patience) -> Result<SharedClaim<'_, T>, ClaimError> {
         if n as u64 > self.shared.capacity {
             return Err(ClaimError::TooLarge {
                 requested: n,
                 capacity: self.shared.capacity as usize,
             });
         }
-        match self.shared.claim_offsets(n as u64, deadline) {
+        match self.shared.claim_offsets(n as u64, patience) {
             Some(first) => Ok(SharedClaim {
                 shared: &self.shared,
                 next: first,
                 end: first + n as u64,
             }),
-            None if deadline.is_none() => Err(ClaimError::Full),
+            None if patience == Patience::Never => Err(ClaimError::Full),
             None => Err(ClaimError::Timeout),
         }
     }

@@ -231,7 +231,7 @@ impl<T> Reader<T> {
     /// published. Fails only with [`PollError::Closed`].
     #[inline]
     pub fn poll(&mut self, max: usize) -> Result<Batch<'_, T>, PollError> {
-        let len = self.poll_len_waiting(max as u64, Deadline::after(None))?;
+        let len = self.poll_len_waiting(max as u64, None)?;
         Ok(Batch::new(self, len))
     }
 
@@ -241,7 +241,7 @@ impl<T> Reader<T> {
         max: usize,
         timeout: Duration,
     ) -> Result<Batch<'_, T>, PollError> {
-        let len = self.poll_len_waiting(max as u64, Deadline::after(Some(timeout)))?;
+        let len = self.poll_len_waiting(max as u64, Some(timeout))?;
         Ok(Batch::new(self, len))
     }
 
@@ -257,14 +257,17 @@ impl<T> Reader<T> {
         result
     }
 
-    /// [`poll_len`](Self::poll_len), waiting for a message until `deadline`.
+    /// [`poll_len`](Self::poll_len), waiting up to `timeout` (`None`: forever) for a message.
+    /// The deadline is fixed only once the reader has to wait.
     #[inline]
-    fn poll_len_waiting(&mut self, max: u64, deadline: Deadline) -> Result<u64, PollError> {
+    fn poll_len_waiting(&mut self, max: u64, timeout: Option<Duration>) -> Result<u64, PollError> {
+        let mut deadline = None;
         loop {
-            if self.local.available(&self.shared, 1) == 0
-                && !self.shared.wait_for_data(self.local.next, deadline)
-            {
-                return Err(PollError::Timeout);
+            if self.local.available(&self.shared, 1) == 0 {
+                let deadline = *deadline.get_or_insert_with(|| Deadline::after(timeout));
+                if !self.shared.wait_for_data(self.local.next, deadline) {
+                    return Err(PollError::Timeout);
+                }
             }
             match self.poll_len(max) {
                 // Only tombstones were there: wait again.

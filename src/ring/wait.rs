@@ -72,8 +72,33 @@ const SPINS_BEFORE_YIELD: u32 = 64;
 const YIELDS_BEFORE_PARK: u32 = 16;
 #[cfg(ringgroup_loom)]
 const SPINS_BEFORE_YIELD: u32 = 1;
+/// Spin rounds between two looks at the clock in a timed wait.
+const SPINS_PER_CLOCK_READ: u32 = 32;
 #[cfg(ringgroup_loom)]
 const YIELDS_BEFORE_PARK: u32 = 0;
+
+/// How long a call may wait for its condition. The deadline is fixed only when the waiting
+/// starts, so a call that finds its condition at once never reads the clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Patience {
+    /// Do not wait.
+    Never,
+    /// Wait as long as it takes.
+    Forever,
+    /// Wait up to this long.
+    For(std::time::Duration),
+}
+
+impl Patience {
+    /// The deadline, counted from now; `None` when the call must not wait.
+    pub(crate) fn deadline(self) -> Option<Deadline> {
+        match self {
+            Patience::Never => None,
+            Patience::Forever => Some(Deadline::after(None)),
+            Patience::For(timeout) => Some(Deadline::after(Some(timeout))),
+        }
+    }
+}
 
 /// Waits under `strategy` until `ready()` returns true (then `true`) or `deadline` passes
 /// (then `false`). `signal` must be the event count notified when `ready` may have changed.
@@ -88,7 +113,14 @@ pub(crate) fn wait_until(
         if ready() {
             return true;
         }
-        if deadline.passed() {
+        // A clock read costs more than a spin: while spinning, look at the clock every few
+        // rounds only (and always on the first, so a zero timeout fails at once).
+        let spinning = match strategy {
+            WaitStrategy::BusySpin => true,
+            WaitStrategy::Yield => false,
+            WaitStrategy::SpinThenPark => round < SPINS_BEFORE_YIELD,
+        };
+        if (!spinning || round % SPINS_PER_CLOCK_READ == 0) && deadline.passed() {
             return false;
         }
         match strategy {
@@ -104,7 +136,7 @@ pub(crate) fn wait_until(
                 }
             }
         }
-        round = round.saturating_add(1);
+        round = round.wrapping_add(1);
     }
 }
 

@@ -19,7 +19,7 @@ use crossbeam_utils::CachePadded;
 
 use super::error::{ClaimError, PublishError};
 use super::shared::{Shared, SlotWriter};
-use super::wait::wait_until;
+use super::wait::{wait_until, Patience};
 use crate::sync::{Arc, Deadline, Ordering};
 use std::time::Duration;
 
@@ -270,12 +270,12 @@ impl<T> Writer<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn claim(&mut self, n: usize) -> Result<Claim<'_, T>, ClaimError> {
-        self.claim_inner(n, Some(Deadline::after(None)))
+        self.claim_inner(n, Patience::Forever)
     }
 
     /// Claims `n` slots if they are free now, else [`ClaimError::Full`].
     pub fn try_claim(&mut self, n: usize) -> Result<Claim<'_, T>, ClaimError> {
-        self.claim_inner(n, None)
+        self.claim_inner(n, Patience::Never)
     }
 
     /// Claims `n` slots, waiting at most `timeout`.
@@ -284,14 +284,10 @@ impl<T> Writer<T> {
         n: usize,
         timeout: Duration,
     ) -> Result<Claim<'_, T>, ClaimError> {
-        self.claim_inner(n, Some(Deadline::after(Some(timeout))))
+        self.claim_inner(n, Patience::For(timeout))
     }
 
-    fn claim_inner(
-        &mut self,
-        n: usize,
-        wait: Option<Deadline>,
-    ) -> Result<Claim<'_, T>, ClaimError> {
+    fn claim_inner(&mut self, n: usize, patience: Patience) -> Result<Claim<'_, T>, ClaimError> {
         if n as u64 > self.shared.capacity {
             return Err(ClaimError::TooLarge {
                 requested: n,
@@ -300,7 +296,7 @@ impl<T> Writer<T> {
         }
         let n = n as u64;
         if !self.gate.refresh(&self.shared, n) {
-            match wait {
+            match patience.deadline() {
                 None => return Err(ClaimError::Full),
                 Some(deadline) => {
                     if !self.wait_for_space(n, deadline) {
