@@ -6,7 +6,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
 use ringgroup::shm::{default_path, remove, InlineBytes, RegionError, LAYOUT_VERSION};
-use ringgroup::{StartAt, Topic, TopicError};
+use ringgroup::{ConsumeError, StartAt, Topic, TopicError};
 
 /// A region name unique to this test and process.
 fn name(test: &str) -> String {
@@ -229,4 +229,64 @@ fn the_producer_of_a_live_process_cannot_be_taken_over() {
         })
     );
     drop((topic, producer, opened));
+}
+
+/// A consumer group on a shared-memory topic works inside one process as on the heap: once
+/// the two members split the partitions, each sees only its own, and the group sees every
+/// message once, in order.
+#[test]
+fn a_group_on_a_shared_memory_topic_shares_its_partitions() {
+    use std::time::Duration;
+    let name = name("group");
+    let _cleanup = Cleanup(name.clone());
+    let (topic, mut producer) = Topic::<u64>::builder("orders")
+        .partitions(2)
+        .capacity(8)
+        .shared_memory(&name)
+        .build()
+        .unwrap();
+    let group = topic.group("g").build().unwrap();
+    let members = [group.join().unwrap(), group.join().unwrap()];
+    // Poll (nothing is sent yet) until the handoff to the second member is done.
+    while members.iter().any(|m| m.assignment().len() != 1) {
+        for member in &members {
+            assert!(matches!(
+                member.poll(1, Duration::from_millis(1)),
+                Err(ConsumeError::Timeout)
+            ));
+        }
+    }
+    let owned: Vec<u32> = members
+        .iter()
+        .map(|m| m.assignment()[0].partition)
+        .collect();
+    let sender = std::thread::spawn(move || {
+        for value in 0..100 {
+            producer.send_to((value % 2) as u32, value).unwrap();
+        }
+    });
+    let mut seen = [Vec::new(), Vec::new()];
+    while seen[0].len() + seen[1].len() < 100 {
+        for (who, member) in members.iter().enumerate() {
+            let records = match member.poll(16, Duration::from_millis(1)) {
+                Ok(records) => records,
+                Err(ConsumeError::Timeout) => continue,
+                Err(e) => panic!("{e}"),
+            };
+            for record in records.iter() {
+                assert_eq!(
+                    record.partition, owned[who],
+                    "a record of a partition it does not own"
+                );
+                seen[who].push(*record.value);
+            }
+        }
+    }
+    sender.join().unwrap();
+    for (who, values) in seen.iter().enumerate() {
+        let expected: Vec<u64> = (0..100)
+            .filter(|v| v % 2 == u64::from(owned[who]))
+            .collect();
+        assert_eq!(values, &expected);
+    }
 }
