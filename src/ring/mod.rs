@@ -62,6 +62,9 @@ pub use error::{BuildError, ClaimError, PollError, PublishError, SubscribeError}
 pub use multi::{SharedClaim, SharedWriter};
 pub use reader::{Reader, StartAt, Subscriber};
 pub use wait::WaitStrategy;
+#[cfg(ringgroup_loom)]
+#[doc(hidden)]
+pub use writer::DeadWriter;
 pub use writer::{Claim, Writer};
 
 use crate::sync::Arc;

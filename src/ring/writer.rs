@@ -427,3 +427,47 @@ impl<T> std::fmt::Debug for Claim<'_, T> {
             .finish()
     }
 }
+
+/// A writer whose process died: its ring is neither closed nor written any more. Only the loom
+/// models make one, to check the takeover that a shared-memory topic does
+/// (`Topic::take_over_producer`, through [`Writer::resume`]).
+#[cfg(ringgroup_loom)]
+#[doc(hidden)]
+pub struct DeadWriter<T>(Arc<Shared<T>>);
+
+#[cfg(ringgroup_loom)]
+impl<T> std::fmt::Debug for DeadWriter<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeadWriter").finish_non_exhaustive()
+    }
+}
+
+#[cfg(ringgroup_loom)]
+impl<T> Writer<T> {
+    /// Dies as a killed process would, mid-claim: the next message is written into its slot if
+    /// the readers allow, but never published, and the ring is not closed.
+    #[doc(hidden)]
+    pub fn die_mid_write(mut self, value: T) -> DeadWriter<T> {
+        if self.gate.head < self.gate.limit || self.gate.refresh(&self.shared, 1) {
+            // SAFETY: `head < limit` was just checked; `head` is the next offset in order.
+            unsafe {
+                self.shared
+                    .slot_writer()
+                    .write_next(&mut self.gate.head, value)
+            };
+        }
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again, so the `Arc` is moved out exactly once
+        // (the gate holds plain integers: nothing else to drop).
+        DeadWriter(unsafe { std::ptr::read(&this.shared) })
+    }
+}
+
+#[cfg(ringgroup_loom)]
+impl<T> DeadWriter<T> {
+    /// Takes the ring over, as another process would once the dead one is confirmed gone.
+    #[doc(hidden)]
+    pub fn take_over(self) -> Writer<T> {
+        Writer::resume(self.0)
+    }
+}
