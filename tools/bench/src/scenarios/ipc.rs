@@ -40,7 +40,7 @@
 //! cross-process ping-pong record also has `p50_over_in_process` and `p99_over_in_process`:
 //! ringgroup across processes / ringgroup in one process (1.2 is 20 % slower across processes).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 
@@ -48,7 +48,7 @@ use crate::alternate::figures::{figures, ratios};
 use crate::alternate::flags::WaitMode;
 use crate::alternate::{round_order, unique};
 use crate::common::{Common, Ctx};
-use crate::peers::ipc::{self, IpcSystem, RunPlan};
+use crate::peers::ipc::{self, IpcRun, IpcSystem, RunPlan};
 use crate::peers::{Sample, System};
 use crate::report::Record;
 use ringgroup_results::names::scenario;
@@ -172,11 +172,7 @@ impl Runner {
 }
 
 /// Runs one run of `runner` on a fresh thread (which may pin itself; the main thread never is).
-fn one_run(
-    case: IpcCase,
-    runner: Runner,
-    plan: &RunPlan,
-) -> Result<(Sample, std::time::Duration), String> {
+fn one_run(case: IpcCase, runner: Runner, plan: &RunPlan) -> Result<(IpcRun, Duration), String> {
     let start = Instant::now();
     let sample = std::thread::scope(|s| {
         s.spawn(|| match (case, runner) {
@@ -205,28 +201,29 @@ fn alternate(
     args: &Args,
     ctx: &mut Ctx,
     what: &str,
-) -> Result<Vec<Vec<(Sample, std::time::Duration)>>, String> {
+) -> Result<Vec<Vec<(IpcRun, Duration)>>, String> {
     for _ in 0..args.warmup {
         for &runner in runners {
             one_run(case, runner, plan)
                 .map_err(|e| format!("{what}, {} warm-up: {e}", runner.describe()))?;
         }
     }
-    let mut series: Vec<Vec<(Sample, std::time::Duration)>> =
-        runners.iter().map(|_| Vec::new()).collect();
+    let mut series: Vec<Vec<(IpcRun, Duration)>> = runners.iter().map(|_| Vec::new()).collect();
     // `round_order` orders systems; any list of the same length orders alike.
     let placeholder = vec![System::Ringgroup; runners.len()];
     for round in 1..=args.common.runs() {
         for i in round_order(&placeholder, round) {
             let runner = runners[i];
-            let (sample, wall) = one_run(case, runner, plan)
+            let (run, wall) = one_run(case, runner, plan)
                 .map_err(|e| format!("{what}, {} run {round}: {e}", runner.describe()))?;
             ctx.progress.step(format!(
-                "{what} {} run {round}: {}",
+                "{what} {} run {round}: {}{}",
                 runner.describe(),
-                sample.describe()
+                run.sample.describe(),
+                run.cpu_share
+                    .map_or(String::new(), |s| format!(", cpu share {s:.2}"))
             ));
-            series[i].push((sample, wall));
+            series[i].push((run, wall));
         }
     }
     Ok(series)
@@ -254,9 +251,15 @@ fn base_record(name: &str, system: &str, args: &Args, plan: &RunPlan) -> Record 
         .param("warmup_runs", args.warmup)
 }
 
-fn run_ms(record: Record, runs: &[(Sample, std::time::Duration)]) -> Record {
+/// `run_ms` (each run's wall time, process start-up included) and `cpu_share`.
+fn run_figures(mut record: Record, runs: &[(IpcRun, Duration)]) -> Record {
     let ms: Vec<f64> = runs.iter().map(|(_, d)| d.as_secs_f64() * 1e3).collect();
-    record.summary("run_ms", &ms)
+    record = record.summary("run_ms", &ms);
+    let shares: Vec<f64> = runs.iter().filter_map(|(r, _)| r.cpu_share).collect();
+    if shares.len() == runs.len() && !shares.is_empty() {
+        record = record.summary("cpu_share", &shares);
+    }
+    record
 }
 
 /// `throughput` (1 consumer) or one `fanout` consumer count.
@@ -276,7 +279,7 @@ fn stream_case(
     let series = alternate(case, &runners, &plan, args, ctx, &what)?;
     let ringgroup = systems.iter().position(|&s| s == IpcSystem::Ringgroup);
     for (i, &system) in systems.iter().enumerate() {
-        let samples: Vec<&Sample> = series[i].iter().map(|(s, _)| s).collect();
+        let samples: Vec<&Sample> = series[i].iter().map(|(r, _)| &r.sample).collect();
         let mut record = base_record(&name, system.name(), args, &plan)
             .param("producers", 1)
             .param("consumers", consumers)
@@ -295,11 +298,11 @@ fn stream_case(
         record = figures(record, &samples, "mmsgs_per_s", "allocs_per_msg");
         if Some(i) == ringgroup {
             for (j, &peer) in systems.iter().enumerate().filter(|&(j, _)| j != i) {
-                let theirs: Vec<&Sample> = series[j].iter().map(|(s, _)| s).collect();
+                let theirs: Vec<&Sample> = series[j].iter().map(|(r, _)| &r.sample).collect();
                 record = ratios(record, peer.name(), &samples, &theirs);
             }
         }
-        record = run_ms(record, &series[i]);
+        record = run_figures(record, &series[i]);
         ctx.emit(record, processes);
     }
     Ok(())
@@ -320,7 +323,8 @@ fn ping_pong_case(
         runners.push(Runner::InProcess);
     }
     let series = alternate(IpcCase::PingPong, &runners, &plan, args, ctx, &name)?;
-    let samples_of = |i: usize| -> Vec<&Sample> { series[i].iter().map(|(s, _)| s).collect() };
+    let samples_of =
+        |i: usize| -> Vec<&Sample> { series[i].iter().map(|(r, _)| &r.sample).collect() };
     let across = runners
         .iter()
         .position(|&r| r == Runner::Across(IpcSystem::Ringgroup));
@@ -360,7 +364,7 @@ fn ping_pong_case(
                 }
             }
         }
-        record = run_ms(record, &series[i]);
+        record = run_figures(record, &series[i]);
         ctx.emit(record, 2);
     }
     Ok(())

@@ -22,9 +22,11 @@ use iceoryx2::prelude::*;
 use iceoryx2::service::port_factory::publish_subscribe::PortFactory as PubSub;
 
 use super::{
-    echo_loop, fault, sent, ChildSpec, Children, Endpoint, IpcSystem, Patience, RunPlan, Tally,
+    cpu_share, echo_loop, fault, sent, ChildSpec, Children, Endpoint, IpcRun, IpcSystem, Patience,
+    RunPlan, Tally,
 };
 use crate::common::STALL;
+use crate::cpu::process_cpu_time;
 use crate::peers::{Sample, Waiting};
 
 type Node2 = Node<ipc::Service>;
@@ -127,7 +129,7 @@ pub fn cleanup_dead_nodes() {
 }
 
 /// One stream run: the parent publishes, `plan.consumers` child processes subscribe and check.
-pub fn stream(plan: &RunPlan) -> Result<Sample, String> {
+pub fn stream(plan: &RunPlan) -> Result<IpcRun, String> {
     let name = super::unique_name("stream");
     let node = node()?;
     let service = create(&node, &name, plan.consumers, plan.capacity)?;
@@ -138,6 +140,7 @@ pub fn stream(plan: &RunPlan) -> Result<Sample, String> {
     plan.pin_parent();
     let before = ringgroup_testkit::alloc::allocations();
     ringgroup_testkit::alloc::count_this_thread();
+    let cpu_before = process_cpu_time();
     let start = Instant::now();
     let mut published = Ok(());
     for i in 0..plan.messages {
@@ -149,11 +152,14 @@ pub fn stream(plan: &RunPlan) -> Result<Sample, String> {
     ringgroup_testkit::alloc::stop_counting_this_thread();
     let allocs = ringgroup_testkit::alloc::per_message(before, plan.messages);
     published?;
-    let last = children.finish()?;
+    let (last, children_cpu) = children.finish()?;
     drop(publisher);
-    Ok(Sample::Rate {
-        mmsgs_per_s: super::rate(plan.messages, last - start),
-        allocs_per_msg: allocs,
+    Ok(IpcRun {
+        sample: Sample::Rate {
+            mmsgs_per_s: super::rate(plan.messages, last - start),
+            allocs_per_msg: allocs,
+        },
+        cpu_share: cpu_share(cpu_before, children_cpu, start, last, plan.busy()),
     })
 }
 
@@ -212,7 +218,7 @@ pub fn echo(spec: &ChildSpec, ready: &dyn Fn()) -> Result<Tally, String> {
 }
 
 /// One ping-pong run: the parent pings, an echo process answers.
-pub fn ping_pong(plan: &RunPlan) -> Result<Sample, String> {
+pub fn ping_pong(plan: &RunPlan) -> Result<IpcRun, String> {
     let ping_name = super::unique_name("ping");
     let pong_name = super::unique_name("pong");
     let node = node()?;
@@ -230,8 +236,13 @@ pub fn ping_pong(plan: &RunPlan) -> Result<Sample, String> {
         patience: Patience::default(),
     };
     plan.pin_parent();
+    let cpu_before = process_cpu_time();
+    let start = Instant::now();
     let sample = super::counted_ping(&mut end, plan)?;
-    children.finish()?;
+    let (last, children_cpu) = children.finish()?;
     drop(end);
-    Ok(sample)
+    Ok(IpcRun {
+        sample,
+        cpu_share: cpu_share(cpu_before, children_cpu, start, last, plan.busy()),
+    })
 }

@@ -9,8 +9,9 @@
 //! parsing any flag. It opens the region (or service) the parent made, subscribes, pins itself
 //! to its core, and writes `ready` on its stdout. Then it receives exactly
 //! [`ChildSpec::messages`] messages and checks them: they must be `0, 1, 2, ...` in order
-//! ([`Expect`]), and it adds them up. Its last line is `done <count> <sum>`, or
-//! `fail <why>` (a wrong message, a stall of [`STALL`], a closed topic), and it exits 0 or 1.
+//! ([`Expect`]), and it adds them up. Its last line is `done <count> <sum> <cpu_ns>` (the CPU
+//! time it used from its first message on), or `fail <why>` (a wrong message, a stall of
+//! [`STALL`], a closed topic), and it exits 0 or 1.
 //! The parent checks every child's report against what it sent ([`check_report`]: the count,
 //! the sum, the exit status): any mismatch fails the run.
 //!
@@ -37,6 +38,7 @@ use hdrhistogram::Histogram;
 use super::{Expect, Sample, Waiting};
 use crate::common::STALL;
 use crate::cores::Cores;
+use crate::cpu::process_cpu_time;
 use crate::stats;
 
 pub mod iceoryx2;
@@ -204,10 +206,7 @@ pub fn child_main() -> Option<ExitCode> {
         });
     let (line, code) = match result {
         Ok(tally) => match tally.expect.verdict() {
-            Ok(()) => (
-                format!("done {} {}", tally.expect.next, tally.sum),
-                ExitCode::SUCCESS,
-            ),
+            Ok(()) => (tally.report(), ExitCode::SUCCESS),
             Err(e) => (format!("fail {e}"), ExitCode::FAILURE),
         },
         Err(e) => (format!("fail {e}"), ExitCode::FAILURE),
@@ -223,26 +222,48 @@ pub fn quiet_iceoryx2() {
     ::iceoryx2::prelude::set_log_level(::iceoryx2::prelude::LogLevel::Error);
 }
 
-/// What a child received: its order check and the sum of the values.
+/// What a child received: its order check, the sum of the values, and its CPU clock at the
+/// first message.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Tally {
     /// The order check (`next` is the count).
     pub expect: Expect,
     /// The values added up (wrapping).
     pub sum: u64,
+    /// The process's CPU time when the first message came.
+    cpu_at_first: Option<Duration>,
 }
 
 impl Tally {
     /// Notes one message.
     #[inline]
     pub fn see(&mut self, value: u64) {
+        if self.expect.next == 0 {
+            self.first();
+        }
         self.expect.check(value);
         self.sum = self.sum.wrapping_add(value);
+    }
+
+    #[cold]
+    fn first(&mut self) {
+        self.cpu_at_first = process_cpu_time();
+    }
+
+    /// The report line of a child that saw no wrong message: `done <count> <sum> <cpu_ns>`.
+    pub fn report(&self) -> String {
+        let cpu = process_cpu_time()
+            .zip(self.cpu_at_first)
+            .map_or(0, |(now, then)| (now - then).as_nanos());
+        format!("done {} {} {cpu}", self.expect.next, self.sum)
     }
 
     /// Notes a run of messages.
     #[inline]
     pub fn see_all(&mut self, values: &[u64]) {
+        if self.expect.next == 0 && !values.is_empty() {
+            self.first();
+        }
         self.expect.check_all(values);
         for &v in values {
             self.sum = self.sum.wrapping_add(v);
@@ -265,18 +286,21 @@ pub fn expected_sum(messages: u64) -> u64 {
     a.wrapping_mul(b)
 }
 
-/// Checks a child's last line against the `messages` it was sent.
-pub fn check_report(line: &str, messages: u64) -> Result<(), String> {
+/// Checks a child's last line against the `messages` it was sent; returns the CPU time the
+/// child reported.
+pub fn check_report(line: &str, messages: u64) -> Result<Duration, String> {
     let line = line.trim();
     if let Some(why) = line.strip_prefix("fail ") {
         return Err(why.to_owned());
     }
     let words: Vec<&str> = line.split(' ').collect();
-    let (count, sum) = match words[..] {
-        ["done", count, sum] => match (count.parse::<u64>(), sum.parse::<u64>()) {
-            (Ok(count), Ok(sum)) => (count, sum),
-            _ => return Err(format!("an unreadable report {line:?}")),
-        },
+    let (count, sum, cpu) = match words[..] {
+        ["done", count, sum, cpu] => {
+            match (count.parse::<u64>(), sum.parse::<u64>(), cpu.parse::<u64>()) {
+                (Ok(count), Ok(sum), Ok(cpu)) => (count, sum, Duration::from_nanos(cpu)),
+                _ => return Err(format!("an unreadable report {line:?}")),
+            }
+        }
         _ if line.is_empty() => return Err("it ended without a report".into()),
         _ => return Err(format!("an unreadable report {line:?}")),
     };
@@ -291,7 +315,7 @@ pub fn check_report(line: &str, messages: u64) -> Result<(), String> {
             expected_sum(messages)
         ));
     }
-    Ok(())
+    Ok(cpu)
 }
 
 /// A unique name for a region or service of this process: `rgb-<pid>-<n>-<what>`.
@@ -385,19 +409,24 @@ impl Children {
         Ok(())
     }
 
-    /// Reads every child's report (returning when the last one came), then reaps them and
-    /// checks each report ([`check_report`]) and exit status.
-    pub fn finish(mut self) -> Result<Instant, String> {
+    /// Reads every child's report, then reaps them and checks each report ([`check_report`])
+    /// and exit status. Returns when the last report came, and the CPU time the children
+    /// reported, added up.
+    pub fn finish(mut self) -> Result<(Instant, Duration), String> {
         let mut reports = Vec::with_capacity(self.kids.len());
         for kid in &mut self.kids {
             reports.push(kid.line()?);
         }
         let last = Instant::now();
         let mut first_error = None;
+        let mut cpu = Duration::ZERO;
         for (kid, report) in self.kids.iter_mut().zip(&reports) {
             let status = kid.child.wait();
-            let verdict = check_report(report, kid.spec.messages).and_then(|()| match status {
-                Ok(s) if s.success() => Ok(()),
+            let verdict = check_report(report, kid.spec.messages).and_then(|used| match status {
+                Ok(s) if s.success() => {
+                    cpu += used;
+                    Ok(())
+                }
                 Ok(s) => Err(format!("it exited with {s}")),
                 Err(e) => Err(format!("waiting for it: {e}")),
             });
@@ -412,7 +441,7 @@ impl Children {
         }
         self.kids.clear();
         match first_error {
-            None => Ok(last),
+            None => Ok((last, cpu)),
             Some(e) => Err(e),
         }
     }
@@ -557,6 +586,12 @@ impl RunPlan {
         self.pin_slot(0);
     }
 
+    /// The cores a run keeps busy: one per process (the parent and its children), at most
+    /// every core.
+    pub fn busy(&self) -> usize {
+        (1 + self.consumers).min(self.cores.count())
+    }
+
     /// Round trips that warm up a ping-pong run and are not recorded.
     pub fn warmup_round_trips(&self) -> u64 {
         super::warmup_round_trips(self.messages)
@@ -593,6 +628,31 @@ impl RunPlan {
             core: self.core(1),
         }
     }
+}
+
+/// What one run of a system measured.
+pub struct IpcRun {
+    /// Its rate or round trips.
+    pub sample: Sample,
+    /// CPU time of the parent and the children over the run ÷ (busy cores × its span): about 1
+    /// when nothing else ran (`None` without a CPU clock). See [`cpu_share`].
+    pub cpu_share: Option<f64>,
+}
+
+/// The share of `busy` cores that `cpu` (the parent's, from `cpu_before`, plus the children's)
+/// is of the span from `start` to `end`.
+pub fn cpu_share(
+    cpu_before: Option<Duration>,
+    children: Duration,
+    start: Instant,
+    end: Instant,
+    busy: usize,
+) -> Option<f64> {
+    let parent = process_cpu_time()
+        .zip(cpu_before)
+        .map(|(now, then)| now - then)?;
+    let span = (end - start).as_secs_f64().max(f64::MIN_POSITIVE);
+    Some((parent + children).as_secs_f64() / (busy.max(1) as f64 * span))
 }
 
 /// [`ping`] with this run's sizes and the allocations of the pinger's thread counted, as a
@@ -654,16 +714,20 @@ mod tests {
         for i in 0..n {
             tally.see(i);
         }
-        let good = format!("done {} {}", tally.count(), tally.sum);
-        assert_eq!(check_report(&good, n), Ok(()));
+        let good = tally.report();
+        assert!(check_report(&good, n).is_ok(), "{good}");
+        assert_eq!(
+            check_report(&format!("done {n} {} 1500", tally.sum), n),
+            Ok(Duration::from_nanos(1500))
+        );
         // One message short (the last one lost), one too many, a wrong value in place.
-        let short = format!("done {} {}", n - 1, tally.sum - (n - 1));
+        let short = format!("done {} {} 0", n - 1, tally.sum - (n - 1));
         assert!(check_report(&short, n)
             .unwrap_err()
             .contains("received 9999 messages where 10000 were sent"));
-        let long = format!("done {} {}", n + 1, tally.sum + n);
+        let long = format!("done {} {} 0", n + 1, tally.sum + n);
         assert!(check_report(&long, n).is_err());
-        let wrong_sum = format!("done {n} {}", tally.sum + 94);
+        let wrong_sum = format!("done {n} {} 0", tally.sum + 94);
         assert!(check_report(&wrong_sum, n)
             .unwrap_err()
             .contains("add up to"));
@@ -674,7 +738,8 @@ mod tests {
         assert!(check_report("", n)
             .unwrap_err()
             .contains("without a report"));
-        assert!(check_report("done x y", n).is_err());
+        assert!(check_report("done x y 0", n).is_err());
+        assert!(check_report(&format!("done {n} {}", tally.sum), n).is_err());
         // A child checks the order as it goes: message 5 sent as 99 is named.
         let mut tally = Tally::default();
         for i in 0..n {

@@ -21,8 +21,12 @@ use std::time::Instant;
 use ringgroup::ring::{Reader, WaitStrategy, Writer};
 use ringgroup::{PollError, Producer, StartAt, Topic};
 
-use super::{echo_loop, fault, sent, ChildSpec, Children, Endpoint, Regions, RunPlan, Tally};
+use super::{
+    cpu_share, echo_loop, fault, sent, ChildSpec, Children, Endpoint, IpcRun, Regions, RunPlan,
+    Tally,
+};
 use crate::common::STALL;
+use crate::cpu::process_cpu_time;
 use crate::peers::{Sample, Waiting};
 
 fn strategy(waiting: Waiting) -> WaitStrategy {
@@ -46,7 +50,7 @@ fn writer(producer: &mut Producer<u64>) -> Result<&mut Writer<u64>, String> {
 /// One stream run: the parent publishes, `plan.consumers` child processes read and check.
 /// Returns the rate (from the first publish to the last child's report) and the allocations
 /// per message of the producer's thread.
-pub fn stream(plan: &RunPlan) -> Result<Sample, String> {
+pub fn stream(plan: &RunPlan) -> Result<IpcRun, String> {
     let name = super::unique_name("stream");
     let (_topic, mut producer) = Topic::<u64>::builder("ipc")
         .capacity(plan.capacity)
@@ -62,6 +66,7 @@ pub fn stream(plan: &RunPlan) -> Result<Sample, String> {
     let writer = writer(&mut producer)?;
     let before = ringgroup_testkit::alloc::allocations();
     ringgroup_testkit::alloc::count_this_thread();
+    let cpu_before = process_cpu_time();
     let start = Instant::now();
     let mut published = Ok(());
     for i in 0..plan.messages {
@@ -73,11 +78,14 @@ pub fn stream(plan: &RunPlan) -> Result<Sample, String> {
     ringgroup_testkit::alloc::stop_counting_this_thread();
     let allocs = ringgroup_testkit::alloc::per_message(before, plan.messages);
     published?;
-    let last = children.finish()?;
+    let (last, children_cpu) = children.finish()?;
     drop(producer);
-    Ok(Sample::Rate {
-        mmsgs_per_s: super::rate(plan.messages, last - start),
-        allocs_per_msg: allocs,
+    Ok(IpcRun {
+        sample: Sample::Rate {
+            mmsgs_per_s: super::rate(plan.messages, last - start),
+            allocs_per_msg: allocs,
+        },
+        cpu_share: cpu_share(cpu_before, children_cpu, start, last, plan.busy()),
     })
 }
 
@@ -144,7 +152,7 @@ pub fn echo(spec: &ChildSpec, ready: &dyn Fn()) -> Result<Tally, String> {
 }
 
 /// One cross-process ping-pong run: the parent pings, an echo process answers.
-pub fn ping_pong(plan: &RunPlan) -> Result<Sample, String> {
+pub fn ping_pong(plan: &RunPlan) -> Result<IpcRun, String> {
     let ping_name = super::unique_name("ping");
     let pong_name = super::unique_name("pong");
     let (_ping, producer) = Topic::<u64>::builder("ping")
@@ -161,15 +169,20 @@ pub fn ping_pong(plan: &RunPlan) -> Result<Sample, String> {
     let reader = subscribe(&pong)?;
     let mut end = End { producer, reader };
     plan.pin_parent();
-    let histogram = super::counted_ping(&mut end, plan)?;
+    let cpu_before = process_cpu_time();
+    let start = Instant::now();
+    let sample = super::counted_ping(&mut end, plan)?;
     drop(end);
-    children.finish()?;
-    Ok(histogram)
+    let (last, children_cpu) = children.finish()?;
+    Ok(IpcRun {
+        sample,
+        cpu_share: cpu_share(cpu_before, children_cpu, start, last, plan.busy()),
+    })
 }
 
 /// The same ping-pong in one process: the echo on a second thread (slot 1), two topics on the
 /// heap, the same loops.
-pub fn ping_pong_in_process(plan: &RunPlan) -> Result<Sample, String> {
+pub fn ping_pong_in_process(plan: &RunPlan) -> Result<IpcRun, String> {
     let topic = |name: &str| {
         Topic::<u64>::builder(name)
             .capacity(plan.capacity)
@@ -188,13 +201,14 @@ pub fn ping_pong_in_process(plan: &RunPlan) -> Result<Sample, String> {
         reader: subscribe(&ping_topic)?,
     };
     let total = plan.warmup_round_trips() + plan.messages;
-    std::thread::scope(|s| {
+    let share = crate::cpu::Share::start(plan.busy());
+    let sample = std::thread::scope(|s| {
         let echo = s.spawn(|| {
             plan.pin_slot(1);
             let tally = echo_loop(&mut echoer, total)?;
             drop(echoer);
             tally.expect.verdict()?;
-            super::check_report(&format!("done {} {}", tally.count(), tally.sum), total)
+            super::check_report(&tally.report(), total).map(|_| ())
         });
         let pinged = {
             plan.pin_slot(0);
@@ -207,6 +221,10 @@ pub fn ping_pong_in_process(plan: &RunPlan) -> Result<Sample, String> {
             .unwrap_or_else(|_| Err("the echo thread panicked".into()));
         let sample = pinged?;
         echoed.map_err(|e| format!("the echo thread: {e}"))?;
-        Ok(sample)
+        Ok::<_, String>(sample)
+    })?;
+    Ok(IpcRun {
+        sample,
+        cpu_share: share.finish().1,
     })
 }
