@@ -174,7 +174,7 @@ impl Runner {
 /// Runs one run of `runner` on a fresh thread (which may pin itself; the main thread never is).
 fn one_run(case: IpcCase, runner: Runner, plan: &RunPlan) -> Result<(IpcRun, Duration), String> {
     let start = Instant::now();
-    let sample = std::thread::scope(|s| {
+    let run = std::thread::scope(|s| {
         s.spawn(|| match (case, runner) {
             (IpcCase::PingPong, Runner::Across(IpcSystem::Ringgroup)) => {
                 ipc::ringgroup::ping_pong(plan)
@@ -190,7 +190,7 @@ fn one_run(case: IpcCase, runner: Runner, plan: &RunPlan) -> Result<(IpcRun, Dur
         .join()
         .unwrap_or_else(|_| Err("the run's thread panicked".into()))
     })?;
-    Ok((sample, start.elapsed()))
+    Ok((run, start.elapsed()))
 }
 
 /// Every runner's runs of one case: warm-up, then rounds in mirrored order.
