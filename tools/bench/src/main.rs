@@ -25,7 +25,9 @@ use clap::{Parser, Subcommand};
 use ringgroup_results::names::scenario;
 
 use common::{Common, Ctx};
-use scenarios::{balance, chaos, compare, fanout, latency, rebalance, reply, scale, throughput};
+use scenarios::{
+    balance, chaos, compare, fanout, ipc, latency, rebalance, reply, scale, throughput,
+};
 
 /// Counts allocations on the data-path threads, for every scenario's `allocs_per_msg`.
 #[global_allocator]
@@ -62,6 +64,9 @@ enum Command {
     /// Request → consume → reply through producer groups, against crossbeam-channel:
     /// round-trip percentiles and sustained requests/s, alternating.
     Reply(reply::Args),
+    /// A shared-memory topic between processes against iceoryx2: throughput, ping-pong
+    /// (also in one process), fan-out to 1, 4 and 16 consumer processes, alternating.
+    Ipc(ipc::Args),
     /// The consumer-group chaos workload; exits non-zero if an invariant broke.
     Chaos(chaos::Args),
     /// Checks `--json` output read from stdin against the output contract (for CI).
@@ -87,6 +92,7 @@ impl Command {
             Command::Balance(_) => scenario::BALANCE,
             Command::Compare(_) => scenario::COMPARE,
             Command::Reply(_) => scenario::REPLY,
+            Command::Ipc(_) => scenario::IPC,
             Command::Chaos(_) => scenario::CHAOS,
             Command::Validate => "validate",
             Command::Readme { .. } => "readme",
@@ -103,6 +109,7 @@ impl Command {
             Command::Balance(a) => &a.common,
             Command::Compare(a) => &a.common,
             Command::Reply(a) => &a.common,
+            Command::Ipc(a) => &a.common,
             Command::Chaos(a) => &a.common,
             Command::Validate | Command::Readme { .. } => unreachable!("runs no scenario"),
         }
@@ -118,6 +125,7 @@ impl Command {
             Command::Balance(a) => balance::run(a, ctx),
             Command::Compare(a) => compare::run(a, ctx),
             Command::Reply(a) => reply::run(a, ctx),
+            Command::Ipc(a) => ipc::run(a, ctx),
             Command::Chaos(a) => chaos::run(a, ctx),
             Command::Validate | Command::Readme { .. } => Ok(()),
         }
@@ -160,6 +168,8 @@ fn suite(common: &Common) -> Vec<Command> {
         // compare and reply size their runs by time (`--run-ms`) unless `--messages` is given.
         args(scenario::COMPARE, "", "5", &[]),
         args(scenario::REPLY, "", "5", &[]),
+        // Child processes per run: small sizes, three rounds.
+        args(scenario::IPC, "200000", "3", &[]),
         args(scenario::THROUGHPUT, "10000000", "5", &[]),
         args(scenario::LATENCY, "200000", "3", &[]),
         args(scenario::FANOUT, "4000000", "3", &[]),
@@ -171,6 +181,10 @@ fn suite(common: &Common) -> Vec<Command> {
 }
 
 fn main() -> ExitCode {
+    // A child process of `ipc` (this executable started again in a role) runs only its role.
+    if let Some(code) = peers::ipc::child_main() {
+        return code;
+    }
     let cli = Cli::parse();
     if let Some(Command::Readme { out }) = &cli.command {
         let dir = out.clone().unwrap_or_else(common::recorded_dir);

@@ -21,12 +21,15 @@ pub mod scenario {
     /// `reply/round-trip` and `reply/sustained`: request → consume → reply through ringgroup's
     /// producer groups, against a crossbeam-channel baseline.
     pub const REPLY: &str = "reply";
+    /// `ipc/throughput`, `ipc/ping-pong` and `ipc/fanout`: a shared-memory topic between
+    /// processes, against iceoryx2's publish-subscribe.
+    pub const IPC: &str = "ipc";
     /// `chaos`: the consumer-group chaos workload.
     pub const CHAOS: &str = "chaos";
 
     /// Every family, in the default suite's order (also the order of the results README).
-    pub const FAMILIES: [&str; 9] = [
-        COMPARE, REPLY, THROUGHPUT, LATENCY, FANOUT, SCALE, REBALANCE, BALANCE, CHAOS,
+    pub const FAMILIES: [&str; 10] = [
+        COMPARE, REPLY, IPC, THROUGHPUT, LATENCY, FANOUT, SCALE, REBALANCE, BALANCE, CHAOS,
     ];
 
     /// `latency`'s round trips through two topics.
@@ -54,6 +57,8 @@ pub mod scenario {
     pub const COMPARE_PING_PONG: &str = "compare/ping-pong";
     /// `reply`'s cases, in report order.
     pub const REPLY_CASES: [&str; 2] = ["round-trip", "sustained"];
+    /// `ipc`'s cases, in report order.
+    pub const IPC_CASES: [&str; 3] = ["throughput", "ping-pong", "fanout"];
 
     /// `family/case`.
     pub fn of(family: &str, case: &str) -> String {
@@ -78,10 +83,11 @@ pub mod system {
     /// `build_multi_producer` in `compare/mpsc` and `compare/mpmc`),
     /// `crossbeam-channel` (`crossbeam_channel::bounded`), `crossbeam-queue`
     /// (`crossbeam_queue::ArrayQueue`) and `bus` (`bus::Bus`), then the reference `floor`
-    /// (one cache line each way, no queue: `compare/ping-pong` only). This is the harness's
+    /// (one cache line each way, no queue: `compare/ping-pong` only), then `iceoryx2`
+    /// (`iceoryx2` publish-subscribe between processes: `ipc/*` only). This is the harness's
     /// order (its `--systems` values) and the charts' (each system keeps its colour on every
     /// chart). New systems go at the end, so older files keep their colours.
-    pub const ALL: [&str; 7] = [
+    pub const ALL: [&str; 8] = [
         "ringgroup",
         "rtrb",
         "disruptor",
@@ -89,6 +95,7 @@ pub mod system {
         "crossbeam-queue",
         "bus",
         "floor",
+        "iceoryx2",
     ];
 
     /// ringgroup itself.
@@ -102,11 +109,21 @@ pub mod system {
     /// The baseline of `reply`, the only peer there.
     pub const CROSSBEAM_CHANNEL: &str = ALL[3];
 
+    /// The peer of `ipc`, the only one there, and only there.
+    pub const ICEORYX2: &str = ALL[7];
+
     /// The scenarios a system can appear in: the floor only in `compare/ping-pong`; rtrb and
     /// bus (single-producer) not in `compare/mpsc` and `compare/mpmc`; only ringgroup and
-    /// crossbeam-channel in `reply/*`; the others anywhere.
+    /// crossbeam-channel in `reply/*`; only ringgroup and iceoryx2 in `ipc/*`, and iceoryx2
+    /// nowhere else; the others anywhere.
     pub fn runs_in(system: &str, scenario: &str) -> bool {
         use super::scenario as s;
+        if s::is_of(scenario, s::IPC) {
+            return system == RINGGROUP || system == ICEORYX2;
+        }
+        if system == ICEORYX2 {
+            return false;
+        }
         if s::is_of(scenario, s::REPLY) {
             return system == RINGGROUP || system == CROSSBEAM_CHANNEL;
         }
@@ -121,8 +138,10 @@ pub mod system {
         match system {
             FLOOR => "only in compare/ping-pong",
             "rtrb" | "bus" => "everywhere but compare/mpsc, compare/mpmc and reply/*",
-            RINGGROUP | CROSSBEAM_CHANNEL => "everywhere",
-            _ => "everywhere but reply/*",
+            RINGGROUP => "everywhere",
+            CROSSBEAM_CHANNEL => "everywhere but ipc/*",
+            ICEORYX2 => "only in ipc/*",
+            _ => "everywhere but reply/* and ipc/*",
         }
     }
 

@@ -257,6 +257,8 @@ pub fn headline(scenario: &str) -> Option<&'static str> {
         scenario::COMPARE if scenario::COMPARE_STREAM_CASES.contains(&case) => Some("mmsgs_per_s"),
         scenario::REPLY if case == "round-trip" => Some("p50_ns"),
         scenario::REPLY if case == "sustained" => Some("mreqs_per_s"),
+        scenario::IPC if case == "ping-pong" => Some("p50_ns"),
+        scenario::IPC if scenario::IPC_CASES.contains(&case) => Some("mmsgs_per_s"),
         _ => None,
     }
 }
@@ -272,12 +274,17 @@ fn check(value: &Value) -> Result<(), String> {
     if !scenario::FAMILIES.contains(&scenario::family(&record.scenario)) {
         return Err(format!("unknown scenario {}", record.scenario));
     }
-    if scenario::is_of(&record.scenario, scenario::REPLY)
-        && !scenario::REPLY_CASES
-            .iter()
-            .any(|c| scenario::of(scenario::REPLY, c) == record.scenario)
-    {
-        return Err(format!("unknown scenario {}", record.scenario));
+    for (family, cases) in [
+        (scenario::REPLY, &scenario::REPLY_CASES[..]),
+        (scenario::IPC, &scenario::IPC_CASES[..]),
+    ] {
+        if scenario::is_of(&record.scenario, family)
+            && !cases
+                .iter()
+                .any(|c| scenario::of(family, c) == record.scenario)
+        {
+            return Err(format!("unknown scenario {}", record.scenario));
+        }
     }
     if !system::ALL.contains(&record.system.as_str()) {
         return Err(format!("unknown system {}", record.system));
@@ -409,6 +416,14 @@ mod tests {
             validate(format!("{mpmc}\n{reply}\n{round_trip}\n").as_bytes()),
             Ok(3)
         );
+        let ipc = ok
+            .replace("compare/spsc", "ipc/fanout")
+            .replace("rtrb", "iceoryx2");
+        let ipc_round_trip = round_trip.replace("reply/round-trip", "ipc/ping-pong");
+        assert_eq!(
+            validate(format!("{ipc}\n{ipc_round_trip}\n").as_bytes()),
+            Ok(2)
+        );
         for (bad, why) in [
             (ok.replace(r#""cpu":"X","#, ""), "no cpu"),
             (ok.replace(r#""runs":1,"#, ""), "not a record"),
@@ -429,7 +444,25 @@ mod tests {
             (
                 ok.replace("compare/spsc", "reply/sustained")
                     .replace("rtrb", "disruptor"),
-                "disruptor cannot appear in reply/sustained (it appears everywhere but reply/*)",
+                "disruptor cannot appear in reply/sustained (it appears everywhere but reply/* and ipc/*)",
+            ),
+            (
+                ok.replace("rtrb", "iceoryx2"),
+                "iceoryx2 cannot appear in compare/spsc (it appears only in ipc/*)",
+            ),
+            (
+                ok.replace("compare/spsc", "ipc/throughput"),
+                "rtrb cannot appear in ipc/throughput",
+            ),
+            (
+                ok.replace("compare/spsc", "ipc/bogus")
+                    .replace("rtrb", "ringgroup"),
+                "unknown scenario ipc/bogus",
+            ),
+            (
+                ok.replace("compare/spsc", "ipc/ping-pong")
+                    .replace("rtrb", "ringgroup"),
+                "ipc/ping-pong · ringgroup has no p50_ns",
             ),
             (ok.replace(r#""mmsgs_per_s":1"#, ""), "no figures"),
             (

@@ -5,6 +5,7 @@ pub mod balance;
 pub mod chaos;
 pub mod compare;
 pub mod fanout;
+pub mod ipc;
 pub mod latency;
 pub mod rebalance;
 pub mod reply;
