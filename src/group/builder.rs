@@ -161,26 +161,25 @@ impl<T: Send + Sync + 'static> GroupBuilder<T> {
         if matches!(self.backpressure, Backpressure::Detach { after } if after.is_zero()) {
             return Err(GroupError::ZeroDetachTime);
         }
+        #[cfg_attr(ringgroup_loom, allow(unused_variables))]
+        let (registration, cursors) = self.cursors()?;
         let entries = self
             .topic
             .subscribers()
             .iter()
-            .enumerate()
-            .map(|(partition, ring)| {
-                GroupCursor::register(ring, self.start)
-                    .map(|mut cursor| {
-                        if self.backpressure == Backpressure::Lossy {
-                            cursor.detach();
-                        }
-                        PartitionEntry::new(ring.clone(), cursor)
-                    })
-                    .map_err(|source| GroupError::Subscribe {
-                        partition: partition as u32,
-                        source,
-                    })
+            .zip(cursors)
+            .map(|(ring, mut cursor)| {
+                if self.backpressure == Backpressure::Lossy {
+                    cursor.detach();
+                } else {
+                    cursor.attach();
+                }
+                PartitionEntry::new(ring.clone(), cursor)
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Vec<_>>();
         let inner = Arc::new(GroupInner {
+            #[cfg(not(ringgroup_loom))]
+            registration,
             name: self.name,
             control: Mutex::new(Control::new(entries.len())),
             entries: entries.into_boxed_slice(),
@@ -358,3 +357,40 @@ impl<T: Send + Sync + 'static> Group<T> {
         self.inner.metrics()
     }
 }
+
+impl<T: Send + Sync + 'static> GroupBuilder<T> {
+    /// The group's cursor on each partition, and, on a shared-memory topic, its hold on the
+    /// name (adopting the cursors of a dead holder's group of that name).
+    #[allow(clippy::type_complexity)]
+    fn cursors(&self) -> Result<(Registration, Vec<GroupCursor<T>>), GroupError> {
+        #[cfg(not(ringgroup_loom))]
+        if let Some(region) = self.topic.region() {
+            let (registration, cursors) = super::shared_memory::cursors(
+                region,
+                self.topic.subscribers(),
+                &self.name,
+                self.start,
+            )?;
+            return Ok((Some(registration), cursors));
+        }
+        let cursors = self
+            .topic
+            .subscribers()
+            .iter()
+            .enumerate()
+            .map(|(partition, ring)| {
+                GroupCursor::register(ring, self.start).map_err(|source| GroupError::Subscribe {
+                    partition: partition as u32,
+                    source,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((None, cursors))
+    }
+}
+
+/// A shared-memory group's hold on its name (nothing for a heap topic).
+#[cfg(not(ringgroup_loom))]
+type Registration = Option<super::shared_memory::Registration>;
+#[cfg(ringgroup_loom)]
+type Registration = Option<()>;

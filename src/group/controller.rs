@@ -47,6 +47,11 @@ use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering};
 
 /// What a group's handles, members and supervisor share.
 pub(crate) struct GroupInner<T> {
+    /// A shared-memory group's hold on its registry entry; declared first so it is given up
+    /// before the cursors in `entries` are freed.
+    #[cfg(not(ringgroup_loom))]
+    #[allow(dead_code)] // held for its drop
+    pub(crate) registration: Option<super::shared_memory::Registration>,
     pub(crate) name: String,
     pub(crate) entries: Box<[PartitionEntry<T>]>,
     pub(crate) strategy: WaitStrategy,

@@ -43,6 +43,23 @@ pub enum GroupError {
         /// What the operating system said.
         source: StdArc<std::io::Error>,
     },
+    /// (Shared-memory topics) a group of this name is held by a live process, this one or
+    /// another: a group belongs to one process at a time, and passes to the next build once
+    /// that process is dead.
+    HeldByProcess {
+        /// The holding process.
+        pid: u32,
+    },
+    /// (Shared-memory topics) every group entry of the region is in use.
+    TooManyGroups {
+        /// How many groups the region records (`TopicBuilder::max_groups`).
+        max: usize,
+    },
+    /// (Shared-memory topics) the group name is too long to record in the region.
+    NameTooLong {
+        /// The longest name, in bytes.
+        max: usize,
+    },
 }
 
 impl PartialEq for GroupError {
@@ -59,6 +76,9 @@ impl PartialEq for GroupError {
                 },
             ) => partition == p && source == s,
             (GroupError::TooManyMembers { max }, GroupError::TooManyMembers { max: m }) => max == m,
+            (GroupError::HeldByProcess { pid }, GroupError::HeldByProcess { pid: p }) => pid == p,
+            (GroupError::TooManyGroups { max }, GroupError::TooManyGroups { max: m })
+            | (GroupError::NameTooLong { max }, GroupError::NameTooLong { max: m }) => max == m,
             (GroupError::SupervisorSpawn { source }, GroupError::SupervisorSpawn { source: s }) => {
                 source.kind() == s.kind()
             }
@@ -83,6 +103,15 @@ impl fmt::Display for GroupError {
             }
             GroupError::SupervisorSpawn { .. } => {
                 write!(f, "cannot start the group's supervisor thread")
+            }
+            GroupError::HeldByProcess { pid } => {
+                write!(f, "the group is held by live process {pid}")
+            }
+            GroupError::TooManyGroups { max } => {
+                write!(f, "the region already records {max} groups")
+            }
+            GroupError::NameTooLong { max } => {
+                write!(f, "a shared-memory group's name is at most {max} bytes")
             }
         }
     }

@@ -73,6 +73,8 @@ mod member_id;
 mod metrics;
 mod offsets;
 mod records;
+#[cfg(not(ringgroup_loom))]
+mod shared_memory;
 mod supervisor;
 pub(crate) mod table;
 

@@ -57,6 +57,40 @@ impl<T> GroupCursor<T> {
         })
     }
 
+    /// Takes over the registration in `slot`, left by a group whose process died: the committed
+    /// offset is the slot's value, and reading resumes there. `None` if the slot is out of range
+    /// or free. The caller must know no live cursor uses the slot (the group registry's entry
+    /// for it is held by this process).
+    #[cfg(not(ringgroup_loom))]
+    pub(crate) fn adopt(subscriber: &Subscriber<T>, slot: usize) -> Option<Self> {
+        let shared = subscriber.shared();
+        let cursor = shared.readers().get(slot)?;
+        // Acquire: pairs with the dead owner's Release stores of the slot (its commits).
+        let value = cursor.load_acquire();
+        if value == FREE {
+            return None;
+        }
+        let committed = value & !SOFT;
+        Some(Self {
+            shared: shared.clone(),
+            slot,
+            local: ReadPosition::new(committed, committed),
+            committed,
+            attached: value & SOFT == 0,
+        })
+    }
+
+    /// Frees the registration in `slot`, left by a group whose process died before recording
+    /// its name (the same caller's contract as [`adopt`](Self::adopt)).
+    #[cfg(not(ringgroup_loom))]
+    pub(crate) fn free_orphan(subscriber: &Subscriber<T>, slot: usize) {
+        if let Some(cursor) = subscriber.shared().readers().get(slot) {
+            // Release: pairs with the writer's acquire scan.
+            cursor.store_release(FREE);
+            subscriber.shared().notify_space();
+        }
+    }
+
     /// The registration slot, for [`committed_at`].
     pub(crate) fn slot(&self) -> usize {
         self.slot

@@ -8,11 +8,13 @@
 //! protocols.
 
 mod error;
+pub(crate) mod groups;
 mod inline;
 mod process;
 pub(crate) mod region;
 
 pub use error::RegionError;
+pub use groups::MAX_GROUP_NAME;
 pub use inline::InlineBytes;
 pub use process::ProcessId;
 pub use region::{default_path, remove, DEFAULT_DIR, LAYOUT_VERSION};

@@ -3,8 +3,11 @@
 //! # Layout
 //!
 //! ```text
-//! RegionHeader (one page) | ring 0 | ring 1 | ...      each ring at rings_offset + i * stride
+//! RegionHeader (one page) | group registry (pages) | ring 0 | ring 1 | ...
 //! ```
+//!
+//! Ring `i` is at `rings_offset + i * ring_stride`; the group registry (see `groups`) holds
+//! `max_groups` entries.
 //!
 //! The header holds the magic, the layout version, the message type's fingerprint (size,
 //! alignment, type name), the geometry, the creator's and the producer's process ids, and a
@@ -27,13 +30,14 @@ use std::time::{Duration, Instant};
 use memmap2::{MmapMut, MmapOptions};
 
 use super::error::RegionError;
+use super::groups::{self, Registry};
 use super::process::OwnerWord;
 use crate::ring::block::{Block, Geometry};
 use crate::sync::{AtomicU32, Ordering, StdArc};
 
 const MAGIC: [u8; 8] = *b"RNGGRP\0\x01";
 /// The region layout this build writes and reads.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 const READY: u32 = 1;
 const PAGE: usize = 4096;
 const TYPE_NAME: usize = 128;
@@ -88,6 +92,9 @@ struct RegionHeader {
     total_size: u64,
     /// The process holding a single-producer topic's producer.
     producer: OwnerWord,
+    /// The group registry's lock.
+    groups_lock: OwnerWord,
+    groups_offset: u64,
 }
 
 const _: () = assert!(std::mem::size_of::<RegionHeader>() <= PAGE);
@@ -141,13 +148,21 @@ fn stride(geometry: &Geometry) -> usize {
     geometry.size().div_ceil(PAGE) * PAGE
 }
 
+/// Where the rings start: after the header page and the group registry's pages.
+fn rings_offset_of(shape: &Shape) -> Option<usize> {
+    let registry = shape
+        .max_groups
+        .checked_mul(groups::entry_stride(shape.partitions))?;
+    Some(PAGE + registry.div_ceil(PAGE) * PAGE)
+}
+
 impl Region {
     /// Creates region `path` for a topic of `T` of `shape`, with every ring initialised.
     pub(crate) fn create<T>(path: &Path, shape: Shape) -> Result<StdArc<Self>, RegionError> {
         let geometry = Geometry::of::<T>(shape.capacity, shape.max_groups, shape.multi)
             .map_err(RegionError::Ring)?;
         let ring_stride = stride(&geometry);
-        let rings_offset = PAGE;
+        let rings_offset = rings_offset_of(&shape).ok_or(RegionError::TooLarge)?;
         let total = (shape.partitions as usize)
             .checked_mul(ring_stride)
             .and_then(|rings| rings.checked_add(rings_offset))
@@ -203,6 +218,17 @@ impl Region {
         header.rings_offset = rings_offset as u64;
         header.total_size = total as u64;
         header.producer = OwnerWord::free();
+        header.groups_lock = OwnerWord::free();
+        header.groups_offset = PAGE as u64;
+        // SAFETY: the registry's pages lie in the fresh mapping, between the header and the
+        // rings; no one else has the region yet.
+        unsafe {
+            groups::initialise(
+                region.map.as_ptr().add(PAGE).cast_mut(),
+                shape.max_groups,
+                shape.partitions,
+            )
+        };
         for partition in 0..shape.partitions {
             let block = region.block(partition, None);
             // SAFETY: the block's memory lies in the mapping, zeroed, and no one else has the
@@ -282,12 +308,14 @@ impl Region {
         let geometry = Geometry::of::<T>(shape.capacity, shape.max_groups, shape.multi)
             .map_err(|_| RegionError::Corrupt { what: "geometry" })?;
         let ring_stride = stride(&geometry);
+        let rings_offset = rings_offset_of(&shape).ok_or(RegionError::Corrupt { what: "size" })?;
         let total = (shape.partitions as usize)
             .checked_mul(ring_stride)
-            .and_then(|rings| rings.checked_add(PAGE))
+            .and_then(|rings| rings.checked_add(rings_offset))
             .ok_or(RegionError::Corrupt { what: "size" })?;
         if header.ring_stride != ring_stride as u64
-            || header.rings_offset != PAGE as u64
+            || header.rings_offset != rings_offset as u64
+            || header.groups_offset != PAGE as u64
             || header.total_size != total as u64
         {
             return Err(RegionError::Corrupt { what: "layout" });
@@ -304,7 +332,7 @@ impl Region {
             shape,
             geometry,
             ring_stride,
-            rings_offset: PAGE,
+            rings_offset,
         }))
     }
 
@@ -320,6 +348,20 @@ impl Region {
     /// The owner word of a single-producer topic's producer.
     pub(crate) fn producer_owner(&self) -> &OwnerWord {
         &self.header().producer
+    }
+
+    /// The group registry, locked until the returned value is dropped.
+    pub(crate) fn groups(&self) -> Registry<'_> {
+        // SAFETY: `create` laid the registry out at `PAGE`, and `create`/`open` checked that
+        // it lies in the mapping, which lives as long as `self`.
+        unsafe {
+            Registry::lock(
+                &self.header().groups_lock,
+                self.map.as_ptr().add(PAGE),
+                self.shape.max_groups,
+                self.shape.partitions,
+            )
+        }
     }
 
     /// Partition `partition`'s ring block; `owner` keeps the mapping alive while it lives.

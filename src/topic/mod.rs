@@ -154,8 +154,8 @@ impl<T> Topic<T> {
 
     /// The region the rings live in, for a shared-memory topic.
     #[cfg(not(ringgroup_loom))]
-    pub(crate) fn region(&self) -> Option<&crate::shm::Region> {
-        self.inner.region.as_deref()
+    pub(crate) fn region(&self) -> Option<&crate::sync::StdArc<crate::shm::Region>> {
+        self.inner.region.as_ref()
     }
 
     /// Another producer of a multi-producer topic, while the topic is open (some producer

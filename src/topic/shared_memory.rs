@@ -11,6 +11,10 @@
 //! at the published end: what the dead producer wrote but had not published was never visible,
 //! and nothing published is lost. The takeover is refused while the holder lives (pid and start
 //! time, not a timeout, decide).
+//!
+//! A consumer group on a shared-memory topic belongs to one process at a time and is recorded
+//! in the region with its committed offsets; a killed process's group passes, at its commits,
+//! to the next process that builds it (see `group::shared_memory`).
 
 use std::path::{Path, PathBuf};
 

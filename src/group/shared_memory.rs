@@ -1,0 +1,94 @@
+//! Consumer groups on shared-memory topics: one process holds a group at a time.
+//!
+//! A group built on a topic in a region is recorded in the region's group registry (see
+//! `shm::groups`) with its cursor's reader slot on each partition, whose value is the group's
+//! committed offset. While the building process lives, another process's build of the same
+//! name is refused with [`GroupError::HeldByProcess`] (so two processes never both own a
+//! partition of one group). Once that process is confirmed dead (pid and start time, never a
+//! timeout), the next build of the name adopts its cursors: the group resumes at its commits,
+//! and what was polled but not committed is delivered again. Dropping the group (its last
+//! handle) gives the name up.
+//!
+//! Members of one group in several processes at once, rebalancing across them, are not done
+//! yet.
+
+use super::error::GroupError;
+use crate::ring::group_cursor::GroupCursor;
+use crate::ring::{StartAt, Subscriber};
+use crate::shm::groups::{Claim, ClaimError, MAX_GROUP_NAME};
+use crate::shm::Region;
+use crate::sync::StdArc;
+
+/// This process's hold on a group's registry entry; dropping it gives the name up.
+pub(crate) struct Registration {
+    region: StdArc<Region>,
+    entry: usize,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // Before the cursors are freed (the group drops this first): a taker-over never
+        // adopts a slot that is already someone else's.
+        self.region.groups().release(self.entry);
+    }
+}
+
+/// The group's cursors on `rings`: registered at `start`, or adopted from a dead holder of
+/// the name.
+pub(super) fn cursors<T>(
+    region: &StdArc<Region>,
+    rings: &[Subscriber<T>],
+    name: &str,
+    start: StartAt,
+) -> Result<(Registration, Vec<GroupCursor<T>>), GroupError> {
+    let registry = region.groups();
+    let (claim, stale) = registry.claim(name).map_err(|e| match e {
+        ClaimError::Held(process) => GroupError::HeldByProcess { pid: process.pid },
+        ClaimError::Full => GroupError::TooManyGroups {
+            max: region.shape().max_groups,
+        },
+        ClaimError::NameTooLong => GroupError::NameTooLong {
+            max: MAX_GROUP_NAME,
+        },
+    })?;
+    for (partition, slot) in stale {
+        if let Some(ring) = rings.get(partition as usize) {
+            GroupCursor::free_orphan(ring, slot as usize);
+        }
+    }
+    let (entry, adopted) = match claim {
+        Claim::New { entry } => (entry, Vec::new()),
+        Claim::TakenOver { entry, slots, .. } => (entry, slots),
+    };
+    let mut cursors = Vec::with_capacity(rings.len());
+    for (partition, ring) in rings.iter().enumerate() {
+        let adopted = adopted
+            .get(partition)
+            .copied()
+            .flatten()
+            .and_then(|slot| GroupCursor::adopt(ring, slot as usize));
+        let cursor = match adopted {
+            Some(cursor) => cursor,
+            None => match GroupCursor::register(ring, start) {
+                Ok(cursor) => cursor,
+                Err(source) => {
+                    // Give the name up before the cursors are freed, as a drop would.
+                    registry.release(entry);
+                    drop(cursors);
+                    return Err(GroupError::Subscribe {
+                        partition: partition as u32,
+                        source,
+                    });
+                }
+            },
+        };
+        registry.record(entry, partition as u32, cursor.slot() as u32);
+        cursors.push(cursor);
+    }
+    drop(registry);
+    let registration = Registration {
+        region: region.clone(),
+        entry,
+    };
+    Ok((registration, cursors))
+}
