@@ -55,7 +55,6 @@ pub mod group;
 pub mod partitioner;
 pub mod producer_group;
 pub mod ring;
-#[cfg(not(ringgroup_loom))]
 pub mod shm;
 mod sync;
 pub mod topic;

@@ -7,15 +7,31 @@
 //! Dependencies: shm provides storage under the ring and the topic, and imports neither's
 //! protocols.
 
+#[cfg(not(ringgroup_loom))]
 mod error;
+#[cfg(not(ringgroup_loom))]
 pub(crate) mod groups;
+#[cfg(not(ringgroup_loom))]
 mod inline;
+mod lock_word;
+#[cfg(not(ringgroup_loom))]
 mod process;
+#[cfg(not(ringgroup_loom))]
 pub(crate) mod region;
 
+#[cfg(not(ringgroup_loom))]
 pub use error::RegionError;
+#[cfg(not(ringgroup_loom))]
 pub use groups::MAX_GROUP_NAME;
+#[cfg(not(ringgroup_loom))]
 pub use inline::InlineBytes;
+/// The lock word's protocol, for the loom models (which cannot map regions).
+#[cfg(ringgroup_loom)]
+#[doc(hidden)]
+pub use lock_word::LockWord;
+#[cfg(not(ringgroup_loom))]
 pub use process::ProcessId;
+#[cfg(not(ringgroup_loom))]
 pub use region::{default_path, remove, DEFAULT_DIR, LAYOUT_VERSION};
+#[cfg(not(ringgroup_loom))]
 pub(crate) use region::{Region, Shape};

@@ -8,7 +8,8 @@
 
 use std::fs;
 
-use crate::sync::{AtomicU64, OnceLock, Ordering};
+use super::lock_word::LockWord;
+use crate::sync::OnceLock;
 
 /// A process, as recorded in a region: pid and start time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -62,11 +63,11 @@ fn stat(pid: u32) -> Option<Stat> {
 /// broken only when [`ProcessId::is_alive`] confirms the holder is gone.
 #[repr(C)]
 #[derive(Debug)]
-pub(crate) struct OwnerWord(AtomicU64);
+pub(crate) struct OwnerWord(LockWord);
 
 impl OwnerWord {
     pub(crate) fn free() -> Self {
-        Self(AtomicU64::new(0))
+        Self(LockWord::new())
     }
 
     fn pack(id: ProcessId) -> u64 {
@@ -93,42 +94,21 @@ impl OwnerWord {
     }
 
     fn take(&self, reentrant: bool) -> Result<Option<ProcessId>, ProcessId> {
-        let me = Self::pack(ProcessId::current());
-        loop {
-            // Acquire: pairs with the previous holder's Release (its `release`, or its CAS).
-            let word = self.0.load(Ordering::Acquire);
-            let holder = Self::unpack(word);
-            match holder {
-                _ if word == me && reentrant => return Ok(None),
-                Some(holder) if word == me => return Err(holder),
-                Some(holder) if holder.is_alive_low() => return Err(holder),
-                _ => {}
-            }
-            // AcqRel: the winner acquires what the previous holder wrote before it released
-            // or died, and releases the word to the next reader.
-            if self
-                .0
-                .compare_exchange(word, me, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-            {
-                return Ok(holder);
-            }
-        }
+        let alive = |word| Self::unpack(word).is_some_and(|holder| holder.is_alive_low());
+        self.0
+            .take(Self::pack(ProcessId::current()), reentrant, alive)
+            .map(|old| old.and_then(Self::unpack))
+            .map_err(|word| Self::unpack(word).unwrap_or(ProcessId { pid: 0, start: 0 }))
     }
 
     /// Gives the slot up, if this process holds it.
     pub(crate) fn release(&self) {
-        let me = Self::pack(ProcessId::current());
-        // Release: pairs with the next holder's Acquire.
-        let _ = self
-            .0
-            .compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed);
+        self.0.release(Self::pack(ProcessId::current()));
     }
 
     /// The holder, if any (its start time's low 32 bits).
     pub(crate) fn holder(&self) -> Option<ProcessId> {
-        // Acquire: pairs with the holder's CAS.
-        Self::unpack(self.0.load(Ordering::Acquire))
+        Self::unpack(self.0.holder())
     }
 }
 
