@@ -158,7 +158,7 @@ mod tests {
             pid: u32::MAX - 1,
             start: 7,
         };
-        word.0.store(OwnerWord::pack(dead), Ordering::Relaxed);
+        assert_eq!(word.0.take(OwnerWord::pack(dead), false, |_| false), Ok(None));
         assert_eq!(word.acquire(), Ok(Some(dead)));
     }
 }
