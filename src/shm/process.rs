@@ -158,7 +158,10 @@ mod tests {
             pid: u32::MAX - 1,
             start: 7,
         };
-        assert_eq!(word.0.take(OwnerWord::pack(dead), false, |_| false), Ok(None));
+        assert_eq!(
+            word.0.take(OwnerWord::pack(dead), false, |_| false),
+            Ok(None)
+        );
         assert_eq!(word.acquire(), Ok(Some(dead)));
     }
 }
