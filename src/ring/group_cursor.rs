@@ -26,7 +26,7 @@
 
 use super::error::{PollError, SubscribeError};
 use super::reader::{ReadPosition, StartAt, Subscriber};
-use super::shared::{Shared, FREE, SOFT};
+use super::shared::{Shared, SOFT};
 use crate::sync::Arc;
 
 /// A consumer group's cursor on one partition's ring.
@@ -196,9 +196,8 @@ impl<T> GroupCursor<T> {
 
 impl<T> Drop for GroupCursor<T> {
     fn drop(&mut self) {
-        // Release: pairs with the writer's acquire scan; the group's reads are done.
-        self.shared.reader_cursor(self.slot).store_release(FREE);
-        self.shared.notify_space();
+        // The group's reads are done: the slot goes back (cursor, then holder).
+        self.shared.deregister(self.slot);
     }
 }
 

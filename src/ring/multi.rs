@@ -39,7 +39,7 @@ use std::time::Duration;
 use super::block::MultiHeader;
 use super::error::{ClaimError, PublishError};
 use super::shared::Shared;
-use super::wait::{wait_until, Patience};
+use super::wait::Patience;
 use crate::sync::{fence, Arc, AtomicU64, Ordering};
 
 /// Set in a stamp for an offset whose claim was abandoned: no message, readers skip it.
@@ -121,7 +121,10 @@ impl<T> Shared<T> {
         let multi = self.multi_state();
         // Acquire: pairs with the AcqRel `fetch_max` of the producer that validated the limit,
         // which acquired the readers' releases in its scan.
-        need <= multi.header.limit.load(Ordering::Acquire) || self.multi_rescan(multi, need)
+        need <= multi.header.limit.load(Ordering::Acquire)
+            || self.multi_rescan(multi, need)
+            // Full: a ring in a region looks for readers whose process died (see `owners`).
+            || (self.reclaim_when_full() && self.multi_rescan(multi, need))
     }
 
     /// Announce, fence, rescan, as the single writer does; every multi-producer rescan fences
@@ -181,7 +184,7 @@ impl<T> Shared<T> {
         let mut claimed = self.try_claim_offsets(n);
         if claimed.is_none() {
             let deadline = patience.deadline()?;
-            wait_until(self.strategy, &self.space_signal, deadline, || {
+            self.wait_for_space(deadline, || {
                 claimed = self.try_claim_offsets(n);
                 claimed.is_some()
             });

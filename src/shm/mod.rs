@@ -9,7 +9,7 @@
 
 mod error;
 mod inline;
-mod process;
+pub(crate) mod process;
 pub(crate) mod region;
 
 pub use error::RegionError;

@@ -132,6 +132,22 @@ impl OwnerWord {
     }
 }
 
+/// This process as a holder word (what [`OwnerWord`] stores): never 0.
+pub(crate) fn current_word() -> u64 {
+    OwnerWord::pack(ProcessId::current())
+}
+
+/// True when the process recorded as holder word `word` is confirmed dead. A free word (0) has
+/// no holder, and nothing is confirmed when this process cannot read its own `/proc` entry
+/// (no `/proc`, or another pid namespace's view): a holder is never taken for dead on a guess.
+pub(crate) fn word_holder_is_dead(word: u64) -> bool {
+    match OwnerWord::unpack(word) {
+        None => false,
+        Some(_) if ProcessId::current().start == 0 => false,
+        Some(holder) => !holder.is_alive_low(),
+    }
+}
+
 impl ProcessId {
     /// [`is_alive`](Self::is_alive) for an id that keeps only the low 32 bits of the start.
     pub(crate) fn is_alive_low(&self) -> bool {

@@ -33,7 +33,7 @@ use crate::sync::{AtomicU32, Ordering, StdArc};
 
 const MAGIC: [u8; 8] = *b"RNGGRP\0\x01";
 /// The region layout this build writes and reads.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 const READY: u32 = 1;
 const PAGE: usize = 4096;
 const TYPE_NAME: usize = 128;
@@ -144,7 +144,7 @@ fn stride(geometry: &Geometry) -> usize {
 impl Region {
     /// Creates region `path` for a topic of `T` of `shape`, with every ring initialised.
     pub(crate) fn create<T>(path: &Path, shape: Shape) -> Result<StdArc<Self>, RegionError> {
-        let geometry = Geometry::of::<T>(shape.capacity, shape.max_groups, shape.multi)
+        let geometry = Geometry::of::<T>(shape.capacity, shape.max_groups, shape.multi, true)
             .map_err(RegionError::Ring)?;
         let ring_stride = stride(&geometry);
         let rings_offset = PAGE;
@@ -279,7 +279,7 @@ impl Region {
         {
             return Err(RegionError::Corrupt { what: "geometry" });
         }
-        let geometry = Geometry::of::<T>(shape.capacity, shape.max_groups, shape.multi)
+        let geometry = Geometry::of::<T>(shape.capacity, shape.max_groups, shape.multi, true)
             .map_err(|_| RegionError::Corrupt { what: "geometry" })?;
         let ring_stride = stride(&geometry);
         let total = (shape.partitions as usize)
