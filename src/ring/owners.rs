@@ -319,3 +319,94 @@ pub mod model {
         drop::<Arc<_>>(shared);
     }
 }
+
+#[cfg(all(test, not(ringgroup_loom)))]
+mod tests {
+    use super::*;
+    use crate::ring::{PublishError, StartAt, Subscriber, WaitStrategy, Writer};
+    use crate::sync::Arc;
+
+    /// A holder word no live process has: pid `u32::MAX - 1`, start 7.
+    const DEAD: u64 = ((u32::MAX as u64 - 1) << 32) | 7;
+
+    fn owned_ring(capacity: usize, readers: usize) -> (Writer<u64>, Subscriber<u64>) {
+        let shared =
+            Arc::new(Shared::new(capacity, readers, WaitStrategy::BusySpin, false, true).unwrap());
+        (Writer::new(shared.clone()), Subscriber::new(shared))
+    }
+
+    fn holder(subscriber: &Subscriber<u64>, slot: usize) -> &AtomicU64 {
+        &subscriber.shared().owners().unwrap().holders[slot]
+    }
+
+    #[test]
+    fn a_dead_holders_slot_is_reclaimed_and_a_live_ones_never() {
+        let (mut writer, subscriber) = owned_ring(4, 2);
+        let mut live = subscriber.subscribe(StartAt::Earliest).unwrap();
+        let dead = subscriber.subscribe(StartAt::Earliest).unwrap();
+        let me = liveness::current();
+        assert_eq!(holder(&subscriber, 0).load(Ordering::Relaxed), me);
+        assert_eq!(holder(&subscriber, 1).load(Ordering::Relaxed), me);
+        // The second reader's process "dies": its registration stays, under a dead holder.
+        holder(&subscriber, 1).store(DEAD, Ordering::Relaxed);
+        std::mem::forget(dead);
+        for i in 0..4 {
+            writer.try_publish(i).unwrap();
+        }
+        assert_eq!(live.try_poll(8).unwrap().len(), 4);
+        // Full only because of the dead reader at 0: the writer takes its slot back.
+        assert_eq!(writer.try_publish(4), Ok(()));
+        assert_eq!(subscriber.reclaimed_readers(), 1);
+        assert_eq!(holder(&subscriber, 1).load(Ordering::Relaxed), 0);
+        // The live reader (at 4) still gates the writer, look after look.
+        for i in 5..8 {
+            writer.try_publish(i).unwrap();
+        }
+        for _ in 0..3 {
+            std::thread::sleep(RECLAIM_INTERVAL * 2);
+            assert_eq!(writer.try_publish(8), Err(PublishError::Full(8)));
+            assert_eq!(
+                writer.publish_timeout(8, RECLAIM_INTERVAL * 3),
+                Err(PublishError::Timeout(8))
+            );
+        }
+        assert_eq!(
+            subscriber.reclaimed_readers(),
+            1,
+            "a live reader was reclaimed"
+        );
+        assert_eq!(holder(&subscriber, 0).load(Ordering::Relaxed), me);
+        let batch = live.try_poll(8).unwrap();
+        assert_eq!(batch.iter().copied().collect::<Vec<_>>(), [4, 5, 6, 7]);
+        drop(batch);
+        // The reclaimed slot is free for a new subscriber.
+        let again = subscriber.subscribe(StartAt::Latest).unwrap();
+        assert_eq!(holder(&subscriber, 1).load(Ordering::Relaxed), me);
+        drop(again);
+        assert_eq!(holder(&subscriber, 1).load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_subscriber_finding_every_slot_taken_reclaims_dead_ones() {
+        let (_writer, subscriber) = owned_ring(4, 1);
+        let dead = subscriber.subscribe(StartAt::Earliest).unwrap();
+        assert!(matches!(
+            subscriber.subscribe(StartAt::Earliest),
+            Err(crate::ring::SubscribeError::TooManyReaders { max: 1 })
+        ));
+        holder(&subscriber, 0).store(DEAD, Ordering::Relaxed);
+        std::mem::forget(dead);
+        let reader = subscriber.subscribe(StartAt::Earliest).unwrap();
+        assert_eq!(subscriber.reclaimed_readers(), 1);
+        drop(reader);
+    }
+
+    #[test]
+    fn a_heap_ring_records_no_holders() {
+        let (_writer, subscriber) = crate::ring::Ring::<u64>::builder().build().unwrap();
+        let _reader = subscriber.subscribe(StartAt::Earliest).unwrap();
+        assert!(subscriber.shared().owners().is_none());
+        assert_eq!(subscriber.shared().reclaim_dead(), 0);
+        assert_eq!(subscriber.reclaimed_readers(), 0);
+    }
+}
