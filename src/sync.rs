@@ -134,7 +134,7 @@ pub(crate) mod model_holder {
     use std::cell::Cell;
 
     loom::thread_local! {
-        static HOLDER: Cell<u64> = const { Cell::new(1) };
+        static HOLDER: Cell<u64> = Cell::new(1);
     }
 
     /// The calling thread's holder id.
