@@ -53,7 +53,10 @@ fn join_and_drain(subscriber: Subscriber<u64>, end: u64) -> Option<u64> {
     let start = reader.position();
     let seen = drain(&mut reader);
     let expected: Vec<u64> = (start..end).collect();
-    assert_eq!(seen, expected, "the new reader lost its gating: lost or lapped messages");
+    assert_eq!(
+        seen, expected,
+        "the new reader lost its gating: lost or lapped messages"
+    );
     Some(start)
 }
 
@@ -76,7 +79,11 @@ fn reclaim_races_a_registration_into_the_same_slot() {
         writer.publish(2); // gated by the new reader once it registered
         drop(writer);
         joiner.join().unwrap();
-        assert_eq!(probe.reclaimed_readers(), 1, "reclaimed once, by one of the two");
+        assert_eq!(
+            probe.reclaimed_readers(),
+            1,
+            "reclaimed once, by one of the two"
+        );
     });
 }
 
