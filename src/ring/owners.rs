@@ -40,6 +40,13 @@
 //! - The dead reader's reads of the slots happen-before the writer overwrites them: the process
 //!   is gone before its death is seen.
 //!
+//! # Invariants
+//! - A slot's cursor is not `FREE` only while its holder word is not 0.
+//! - A slot is reclaimed only from a holder confirmed dead, once, by one reclaimer (no live
+//!   reader's slot is ever taken; I2, I3 hold for every live reader).
+//! - A reclaim does what the dead reader's drop would have done, and nothing more: the other
+//!   readers keep gating the writer and receive everything.
+//!
 //! # When, and what it costs
 //!
 //! A writer looks for dead holders only on its slow path: when a rescan of the readers finds
