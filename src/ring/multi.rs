@@ -121,17 +121,23 @@ impl<T> Shared<T> {
         let multi = self.multi_state();
         // Acquire: pairs with the AcqRel `fetch_max` of the producer that validated the limit,
         // which acquired the readers' releases in its scan.
-        need <= multi.header.limit.load(Ordering::Acquire)
-            || self.multi_rescan(multi, need)
-            // Full: a ring in a region looks for readers whose process died (see `owners`).
-            || (self.reclaim_when_full() && self.multi_rescan(multi, need))
+        need <= multi.header.limit.load(Ordering::Acquire) || self.multi_rescan(multi, need)
     }
 
     /// Announce, fence, rescan, as the single writer does; every multi-producer rescan fences
     /// (see the module docs for why one producer cannot lean on another's announcement).
+    ///
+    /// A ring in a region whose rescan finds it full looks for readers whose process died (at
+    /// a bounded rate, see `owners`), and rescans once more if it reclaimed any.
     #[cold]
     #[inline(never)]
     fn multi_rescan(&self, multi: Multi<'_>, need: u64) -> bool {
+        self.multi_scan(multi, need) || (self.reclaim_when_full() && self.multi_scan(multi, need))
+    }
+
+    /// One rescan (see [`multi_rescan`](Self::multi_rescan)).
+    #[inline(always)]
+    fn multi_scan(&self, multi: Multi<'_>, need: u64) -> bool {
         let head = multi.header.head.load(Ordering::Relaxed);
         let gates = self.min_reader(head);
         let soft_limit = gates.soft + self.capacity;
