@@ -409,6 +409,23 @@ mod tests {
     }
 
     #[test]
+    fn a_multi_producer_ring_reclaims_a_dead_holders_slot() {
+        let shared =
+            Arc::new(Shared::<u64>::new(2, 1, WaitStrategy::SpinThenPark, true, true).unwrap());
+        let writer = crate::ring::SharedWriter::new(shared.clone());
+        let subscriber = Subscriber::new(shared);
+        let dead = subscriber.subscribe(StartAt::Earliest).unwrap();
+        holder(&subscriber, 0).store(DEAD, Ordering::Relaxed);
+        std::mem::forget(dead);
+        for i in 0..2 {
+            assert_eq!(writer.try_publish(i), Ok(i));
+        }
+        // Full only because of the dead reader: a parked producer takes its slot back.
+        assert_eq!(writer.publish_timeout(2, Duration::from_secs(5)), Ok(2));
+        assert_eq!(subscriber.reclaimed_readers(), 1);
+    }
+
+    #[test]
     fn a_heap_ring_records_no_holders() {
         let (_writer, subscriber) = crate::ring::Ring::<u64>::builder().build().unwrap();
         let _reader = subscriber.subscribe(StartAt::Earliest).unwrap();
