@@ -28,6 +28,11 @@ pub(crate) use std::sync::{
 /// std's `Arc` in every build, for values no model races on (an error's source).
 pub(crate) type StdArc<T> = std::sync::Arc<T>;
 
+/// std's `AtomicU64` in every build, for process-local hints no model races on (a rate
+/// limit's next time).
+#[cfg_attr(ringgroup_loom, allow(dead_code))]
+pub(crate) type StdAtomicU64 = std::sync::atomic::AtomicU64;
+
 #[cfg(ringgroup_loom)]
 use loom::sync as imp;
 #[cfg(not(ringgroup_loom))]
@@ -122,6 +127,27 @@ pub(crate) mod thread {
     }
 }
 
+/// The process a loom thread acts as, for models of reader-slot holders (`ring::owners`):
+/// every thread starts as holder 1.
+#[cfg(ringgroup_loom)]
+pub(crate) mod model_holder {
+    use std::cell::Cell;
+
+    loom::thread_local! {
+        static HOLDER: Cell<u64> = Cell::new(1);
+    }
+
+    /// The calling thread's holder id.
+    pub(crate) fn get() -> u64 {
+        HOLDER.with(Cell::get)
+    }
+
+    /// Makes the calling thread act as `holder`.
+    pub(crate) fn set(holder: u64) {
+        HOLDER.with(|h| h.set(holder));
+    }
+}
+
 /// The hint to call inside every spin loop. Under loom it yields to the scheduler, so a spin
 /// loop cannot hang a model.
 #[inline(always)]
@@ -194,6 +220,20 @@ impl Deadline {
         #[cfg(not(ringgroup_loom))]
         self.0
             .map(|d| d.saturating_duration_since(std::time::Instant::now()))
+    }
+
+    /// The earlier of two deadlines.
+    pub(crate) fn min(self, other: Self) -> Self {
+        #[cfg(ringgroup_loom)]
+        {
+            let _ = other;
+            self
+        }
+        #[cfg(not(ringgroup_loom))]
+        match (self.0, other.0) {
+            (Some(a), Some(b)) => Self(Some(a.min(b))),
+            (a, b) => Self(a.or(b)),
+        }
     }
 
     /// True once the deadline has passed.

@@ -176,3 +176,60 @@ fn a_failed_build_gives_the_name_up() {
     drop(reader);
     topic.group("g").build().unwrap();
 }
+
+/// A dead process's group keeps gating the producer (it keeps its place for the next holder)
+/// until `delete_group` deletes it.
+#[test]
+fn a_dead_processs_group_gates_until_deleted() {
+    if let Ok(region) = std::env::var(ROLE) {
+        child(&region);
+        return;
+    }
+    let region = name("deleted");
+    let _cleanup = Cleanup(region.clone());
+    let (topic, mut producer) = Topic::<u64>::builder("t")
+        .capacity(16)
+        .shared_memory(&region)
+        .build()
+        .unwrap();
+    let mut process = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_dead_processs_group_gates_until_deleted",
+            "--nocapture",
+        ])
+        .env(ROLE, &region)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    while topic.group("g").build().is_ok() {
+        assert!(process.try_wait().unwrap().is_none(), "the child died");
+        std::thread::yield_now();
+    }
+    for value in 0..10 {
+        producer.send_to(0, value).unwrap();
+    }
+    let mut out = BufReader::new(process.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("committed 6") {
+        line.clear();
+        assert_ne!(
+            out.read_line(&mut line).unwrap(),
+            0,
+            "the child ended early"
+        );
+    }
+    process.kill().unwrap();
+    process.wait().unwrap();
+    // Gated at its commit: 6 + 16 offsets at most.
+    let mut sent = 10;
+    while producer.try_send(sent).is_ok() {
+        sent += 1;
+    }
+    assert_eq!(sent, 6 + 16, "the dead group no longer gates at its commit");
+    assert_eq!(topic.delete_group("g"), Ok(true));
+    assert_eq!(topic.delete_group("g"), Ok(false));
+    for value in sent..sent + 100 {
+        producer.try_send(value).unwrap();
+    }
+}

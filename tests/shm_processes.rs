@@ -4,7 +4,12 @@
 //! - a producer process killed with SIGKILL at a random moment, over and over, is taken over
 //!   by the next one, which goes on at the published offset: the reader sees one gap-free,
 //!   in-order run (every value equals its offset, so a half-written slot would show), and
-//!   nothing published is lost.
+//!   nothing published is lost;
+//! - a reader process killed with SIGKILL while it holds a reader slot does not stall the
+//!   producer: once the ring is full the producer takes the dead reader's slot back and goes on,
+//!   a live reader process still gets every message in order, and the slot is reusable;
+//! - a reader process that is alive but stopped (SIGSTOP) keeps its slot: the producer times
+//!   out instead of reclaiming it, and the reader, resumed, reads everything in order.
 //!
 //! A `harness = false` test: `main` runs the checks, or a child's role.
 
@@ -23,6 +28,7 @@ fn child(role: &str, region: &str) -> Child {
     Command::new(std::env::current_exe().unwrap())
         .env(ROLE, role)
         .env(REGION, region)
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap()
@@ -89,6 +95,157 @@ fn read_all(region: &str, count: u64) {
         }
     }
     assert_eq!(next, count, "the reader process missed messages");
+}
+
+/// Child: subscribes at offset 0, says "ready", reads `first` messages, says "read", then
+/// waits (holding its reader slot, to be killed or stopped) for a line on stdin, and then
+/// reads on up to `total`, checking order.
+fn read_then_wait(region: &str, first: u64, total: u64) {
+    let topic = Topic::<u64>::open(region).unwrap();
+    let mut reader = topic
+        .subscriber(0)
+        .unwrap()
+        .subscribe(StartAt::Offset(0))
+        .unwrap();
+    println!("ready");
+    std::io::stdout().flush().unwrap();
+    let mut next = 0;
+    let mut read_up_to = |reader: &mut ringgroup::ring::Reader<u64>, end: u64| {
+        while next < end {
+            let batch = reader.poll(1).unwrap();
+            assert_eq!((batch.first_offset(), *batch.get(0).unwrap()), (next, next));
+            next += 1;
+        }
+    };
+    read_up_to(&mut reader, first);
+    println!("read");
+    std::io::stdout().flush().unwrap();
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).unwrap();
+    read_up_to(&mut reader, total);
+}
+
+/// Reads one line from the child and checks it.
+fn await_line(child: &mut Child, expected: &str) {
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), expected, "the child did not say {expected:?}");
+}
+
+/// Sends `signal` (a `kill` name: STOP, CONT) to the child.
+fn signal(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} failed");
+}
+
+const CAPACITY: usize = 64;
+
+/// A shared-memory topic with a small ring and two reader slots.
+fn small_topic(region: &str) -> (Topic<u64>, ringgroup::Producer<u64>) {
+    Topic::<u64>::builder("t")
+        .capacity(CAPACITY)
+        .max_groups(2)
+        .wait_strategy(WaitStrategy::SpinThenPark)
+        .shared_memory(region)
+        .build()
+        .unwrap()
+}
+
+/// A reader process killed while it holds a slot: the producer reclaims it once the ring is
+/// full, and a live reader process still gets everything in order.
+fn a_killed_reader_does_not_stall_the_producer() {
+    let region = format!("proc-{}-dead-reader", std::process::id());
+    let (topic, mut producer) = small_topic(&region);
+    let total = 5 * CAPACITY as u64;
+    let mut doomed = child("read_then_wait:10:20", &region);
+    await_ready(&mut doomed);
+    let mut live = child(&format!("read:{total}"), &region);
+    await_ready(&mut live);
+    let writer = producer.partition_writer(0).unwrap();
+    while writer.next_offset() < 20 {
+        writer.publish(writer.next_offset());
+    }
+    await_line(&mut doomed, "read");
+    doomed.kill().unwrap(); // SIGKILL: its reader slot stays registered at offset 10
+    doomed.wait().unwrap();
+    assert_eq!(topic.reclaimed_readers(0), Some(0));
+    // Far more than the ring holds: each publish must find room (or make it) in time.
+    while writer.next_offset() < total {
+        let offset = writer.next_offset();
+        writer
+            .publish_timeout(offset, Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("the producer stalled at {offset} on a dead reader: {e:?}"));
+    }
+    assert_eq!(topic.reclaimed_readers(0), Some(1), "one slot reclaimed");
+    // The reclaimed slot takes a new subscriber (two slots: the live reader's and this one).
+    let late = topic.subscriber(0).unwrap().subscribe(StartAt::Latest);
+    assert!(late.is_ok(), "the reclaimed slot is reusable: {late:?}");
+    drop(late);
+    drop(producer); // closes: the live reader drains and ends
+    assert!(
+        live.wait().unwrap().success(),
+        "the live reader process missed or misordered messages"
+    );
+    let _ = remove(&region);
+    println!("test a_killed_reader_does_not_stall_the_producer ... ok");
+}
+
+/// A reader process that is alive but stopped keeps its slot: the producer waits (and times
+/// out) rather than take it, and the reader, resumed, reads everything in order.
+fn a_stopped_reader_keeps_its_slot() {
+    let region = format!("proc-{}-stopped-reader", std::process::id());
+    let (topic, mut producer) = small_topic(&region);
+    let total = 3 * CAPACITY as u64;
+    let mut stopped = child(&format!("read_then_wait:10:{total}"), &region);
+    await_ready(&mut stopped);
+    let writer = producer.partition_writer(0).unwrap();
+    while writer.next_offset() < 20 {
+        writer.publish(writer.next_offset());
+    }
+    await_line(&mut stopped, "read");
+    signal(&stopped, "STOP");
+    // Fill the ring up to the stopped reader's cursor (offset 10), then wait for several
+    // reclaim intervals: the slot is its live holder's, and stays so.
+    while writer.next_offset() < 10 + CAPACITY as u64 {
+        let offset = writer.next_offset();
+        writer
+            .publish_timeout(offset, Duration::from_secs(5))
+            .unwrap();
+    }
+    let offset = writer.next_offset();
+    assert!(matches!(
+        writer.publish_timeout(offset, Duration::from_millis(100)),
+        Err(ringgroup::PublishError::Timeout(_))
+    ));
+    assert_eq!(
+        topic.reclaimed_readers(0),
+        Some(0),
+        "a live reader was reclaimed"
+    );
+    signal(&stopped, "CONT");
+    let stdin = stopped.stdin.as_mut().unwrap();
+    stdin.write_all(b"go\n").unwrap();
+    stdin.flush().unwrap();
+    while writer.next_offset() < total {
+        let offset = writer.next_offset();
+        writer
+            .publish_timeout(offset, Duration::from_secs(5))
+            .unwrap();
+    }
+    assert!(
+        stopped.wait().unwrap().success(),
+        "the resumed reader process missed or misordered messages"
+    );
+    assert_eq!(topic.reclaimed_readers(0), Some(0));
+    drop(producer);
+    let _ = remove(&region);
+    println!("test a_stopped_reader_keeps_its_slot ... ok");
 }
 
 fn open_when_ready(region: &str) -> Topic<u64> {
@@ -201,6 +358,10 @@ fn main() {
     if let (Ok(role), Ok(region)) = (std::env::var(ROLE), std::env::var(REGION)) {
         match role.split_once(':') {
             Some(("read", count)) => read_all(&region, count.parse().unwrap()),
+            Some(("read_then_wait", counts)) => {
+                let (first, total) = counts.split_once(':').unwrap();
+                read_then_wait(&region, first.parse().unwrap(), total.parse().unwrap())
+            }
             _ if role == "produce" => produce_forever(&region),
             _ => panic!("unknown role {role}"),
         }
@@ -208,4 +369,6 @@ fn main() {
     }
     a_reader_process_sees_everything();
     killed_producers_are_taken_over_without_loss();
+    a_killed_reader_does_not_stall_the_producer();
+    a_stopped_reader_keeps_its_slot();
 }

@@ -82,6 +82,7 @@ pub(super) fn cursors<T>(
                 }
             },
         };
+        cursor.hand_to_group();
         registry.record(entry, partition as u32, cursor.slot() as u32);
         cursors.push(cursor);
     }
@@ -91,4 +92,46 @@ pub(super) fn cursors<T>(
         entry,
     };
     Ok((registration, cursors))
+}
+
+impl<T> crate::topic::Topic<T> {
+    /// Deletes consumer group `name` of this shared-memory topic, if no live process holds it
+    /// (Kafka's `deleteConsumerGroups`): its committed offsets are dropped and it stops gating
+    /// the producer. For a group whose process died and that no one will build again. Returns
+    /// false when the topic records no group of that name (and for a heap topic, whose groups
+    /// end with their last handle); [`GroupError::HeldByProcess`] while a live process,
+    /// this one included, holds it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringgroup::{GroupError, Topic};
+    ///
+    /// let name = format!("doc-delete-{}", std::process::id());
+    /// let (topic, _producer) = Topic::<u64>::builder("t").shared_memory(&name).build()?;
+    /// let group = topic.group("g").build()?;
+    /// assert!(matches!(topic.delete_group("g"), Err(GroupError::HeldByProcess { .. })));
+    /// drop(group); // a clean drop deletes it already
+    /// assert_eq!(topic.delete_group("g"), Ok(false));
+    /// # ringgroup::shm::remove(&name)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn delete_group(&self, name: &str) -> Result<bool, GroupError> {
+        let Some(region) = self.region() else {
+            return Ok(false);
+        };
+        let registry = region.groups();
+        match registry.delete(name) {
+            Ok(None) => Ok(false),
+            Ok(Some(slots)) => {
+                for (partition, slot) in slots {
+                    if let Some(ring) = self.subscribers().get(partition as usize) {
+                        GroupCursor::free_orphan(ring, slot as usize);
+                    }
+                }
+                Ok(true)
+            }
+            Err(process) => Err(GroupError::HeldByProcess { pid: process.pid }),
+        }
+    }
 }

@@ -6,8 +6,13 @@
 //! # Layout
 //!
 //! ```text
-//! Header | Cursor × max_readers | AtomicU64 × capacity (multi-producer only) | pad | slots | pad
+//! Header | Cursor × max_readers | AtomicU64 × (max_readers + 1) (owned only)
+//!        | AtomicU64 × capacity (multi-producer only) | pad | slots | pad
 //! ```
+//!
+//! An *owned* block (one in a region shared by several processes) records, per reader slot,
+//! the process holding it, and counts the slots reclaimed from dead holders (the last word of
+//! that array); see the `owners` module. A heap block has no such words.
 //!
 //! Every control word is in the block (nothing process-local), and the block holds no pointers,
 //! only values, so any process that maps it sees the same ring. `Header` and the cursors are
@@ -92,9 +97,12 @@ pub(crate) struct Geometry {
     pub(crate) capacity: usize,
     pub(crate) max_readers: usize,
     pub(crate) multi: bool,
+    /// True when the block records each reader slot's holding process (see `owners`).
+    pub(crate) owned: bool,
     /// Unused slots on each side of the slot array.
     pub(crate) pad: usize,
     readers: usize,
+    owners: usize,
     stamps: usize,
     slots: usize,
     layout: Layout,
@@ -102,10 +110,12 @@ pub(crate) struct Geometry {
 
 impl Geometry {
     /// The block's layout for slots of `T`; an error when it does not fit the address space.
+    /// `owned`: with a holder word per reader slot (rings in a region).
     pub(crate) fn of<T>(
         capacity: usize,
         max_readers: usize,
         multi: bool,
+        owned: bool,
     ) -> Result<Self, BuildError> {
         let size = std::mem::size_of::<T>();
         let pad = if size == 0 {
@@ -119,6 +129,10 @@ impl Geometry {
         let header = Layout::new::<Header>();
         let (layout, readers) = header
             .extend(Layout::array::<Cursor>(max_readers).map_err(|_| too_large())?)
+            .map_err(|_| too_large())?;
+        let owners_len = if owned { max_readers + 1 } else { 0 };
+        let (layout, owners) = layout
+            .extend(Layout::array::<AtomicU64>(owners_len).map_err(|_| too_large())?)
             .map_err(|_| too_large())?;
         let stamps_len = if multi { capacity } else { 0 };
         let (layout, stamps) = layout
@@ -134,8 +148,10 @@ impl Geometry {
             capacity,
             max_readers,
             multi,
+            owned,
             pad,
             readers,
+            owners,
             stamps,
             slots,
             layout: layout.pad_to_align(),
@@ -222,6 +238,11 @@ impl Block {
             for i in 0..g.max_readers {
                 readers.add(i).write(Cursor::new(super::shared::FREE));
             }
+            if let Some(owners) = self.owners_ptr() {
+                for i in 0..=g.max_readers {
+                    owners.as_ptr().add(i).write(AtomicU64::new(0));
+                }
+            }
             if let Some(stamps) = self.stamps_ptr() {
                 for i in 0..g.capacity {
                     stamps.as_ptr().add(i).write(AtomicU64::new(0));
@@ -250,6 +271,14 @@ impl Block {
     pub(crate) fn readers_ptr(&self) -> NonNull<Cursor> {
         // SAFETY: `readers` is an offset inside the block.
         unsafe { self.base.add(self.geometry.readers).cast() }
+    }
+
+    /// The holder words (one per reader slot, then the reclaim count) of an owned block.
+    pub(crate) fn owners_ptr(&self) -> Option<NonNull<AtomicU64>> {
+        // SAFETY: `owners` is an offset inside the block.
+        self.geometry
+            .owned
+            .then(|| unsafe { self.base.add(self.geometry.owners).cast() })
     }
 
     pub(crate) fn stamps_ptr(&self) -> Option<NonNull<AtomicU64>> {
@@ -290,6 +319,11 @@ impl Block {
             std::ptr::drop_in_place(self.header_ptr().as_ptr());
             for i in 0..g.max_readers {
                 std::ptr::drop_in_place(self.readers_ptr().as_ptr().add(i));
+            }
+            if let Some(owners) = self.owners_ptr() {
+                for i in 0..=g.max_readers {
+                    std::ptr::drop_in_place(owners.as_ptr().add(i));
+                }
             }
             if let Some(stamps) = self.stamps_ptr() {
                 for i in 0..g.capacity {

@@ -65,6 +65,9 @@ impl<T> GroupCursor<T> {
     pub(crate) fn adopt(subscriber: &Subscriber<T>, slot: usize) -> Option<Self> {
         let shared = subscriber.shared();
         let cursor = shared.readers().get(slot)?;
+        if !shared.held_by_group(slot) {
+            return None;
+        }
         // Acquire: pairs with the dead owner's Release stores of the slot (its commits).
         let value = cursor.load_acquire();
         if value == FREE {
@@ -80,15 +83,22 @@ impl<T> GroupCursor<T> {
         })
     }
 
-    /// Frees the registration in `slot`, left by a group whose process died before recording
-    /// its name (the same caller's contract as [`adopt`](Self::adopt)).
+    /// Frees the registration in `slot`, a group cursor left by a group that is deleted or
+    /// whose process died before recording its name (the same caller's contract as
+    /// [`adopt`](Self::adopt)); a slot that is not a group's is left alone.
     #[cfg(not(ringgroup_loom))]
     pub(crate) fn free_orphan(subscriber: &Subscriber<T>, slot: usize) {
-        if let Some(cursor) = subscriber.shared().readers().get(slot) {
-            // Release: pairs with the writer's acquire scan.
-            cursor.store_release(FREE);
-            subscriber.shared().notify_space();
+        let shared = subscriber.shared();
+        if slot < shared.readers().len() && shared.held_by_group(slot) {
+            shared.deregister(slot);
         }
+    }
+
+    /// Hands the registration to the group (a shared-memory group's cursor outlives the
+    /// process that registered it; see `owners`).
+    #[cfg(not(ringgroup_loom))]
+    pub(crate) fn hand_to_group(&self) {
+        self.shared.hand_to_group(self.slot);
     }
 
     /// The registration slot, for [`committed_at`].
@@ -230,9 +240,8 @@ impl<T> GroupCursor<T> {
 
 impl<T> Drop for GroupCursor<T> {
     fn drop(&mut self) {
-        // Release: pairs with the writer's acquire scan; the group's reads are done.
-        self.shared.reader_cursor(self.slot).store_release(FREE);
-        self.shared.notify_space();
+        // The group's reads are done: the slot goes back (cursor, then holder).
+        self.shared.deregister(self.slot);
     }
 }
 

@@ -16,12 +16,19 @@
 //! - Joining at runtime: announce, fence, rescan on the writer; register, fence, check on the
 //!   reader (see the `shared` module).
 //! - Waiting: [`WaitStrategy`]; parking uses an event count with a `SeqCst` fence on each side.
+//! - Dead readers (rings in a shared-memory region only): each reader slot records its holding
+//!   process; a writer whose rescan finds the ring full takes back, at a bounded rate, the
+//!   slots of holders confirmed dead, as their drop would have (the `owners` module;
+//!   [`Subscriber::reclaimed_readers`] counts them). A heap ring records no holders and its
+//!   publish and poll paths do no extra work.
 //!
 //! # Invariants
 //! - **I2 no loss**: the writer never overwrites a slot a registered reader has not released.
 //! - **I3 memory safety**: a slot lent in a [`Batch`] is not written until the batch is dropped.
 //! - **I7 no missed wakeup**: a parked reader or writer is woken by the event it waits for.
 //! - **I8 drop**: every message is dropped exactly once: when overwritten or with the ring.
+//! - **No stall by the dead**: a reader slot whose holding process is confirmed dead is taken
+//!   back (a live holder's never is), so a killed reader never gates the writer for good.
 //!
 //! # Examples
 //!
@@ -51,6 +58,7 @@ mod cursor;
 mod error;
 pub(crate) mod group_cursor;
 mod multi;
+pub(crate) mod owners;
 mod reader;
 pub(crate) mod shared;
 mod wait;
@@ -60,6 +68,9 @@ pub(crate) use batch::Span;
 pub use batch::{Batch, BatchIter};
 pub use error::{BuildError, ClaimError, PollError, PublishError, SubscribeError};
 pub use multi::{SharedClaim, SharedWriter};
+#[cfg(ringgroup_loom)]
+#[doc(hidden)]
+pub use owners::model;
 pub use reader::{Reader, StartAt, Subscriber};
 pub use wait::WaitStrategy;
 #[cfg(ringgroup_loom)]
@@ -149,7 +160,11 @@ impl<T, P> RingBuilder<T, P> {
     }
 
     /// Checks the configuration and allocates the ring.
-    fn shared(&self, multi_producer: bool) -> Result<Arc<shared::Shared<T>>, BuildError> {
+    fn shared(
+        &self,
+        multi_producer: bool,
+        owned: bool,
+    ) -> Result<Arc<shared::Shared<T>>, BuildError> {
         validate_capacity::<T>(self.capacity)?;
         validate_readers(self.max_readers)?;
         Ok(Arc::new(shared::Shared::new(
@@ -157,6 +172,7 @@ impl<T, P> RingBuilder<T, P> {
             self.max_readers,
             self.strategy,
             multi_producer,
+            owned,
         )?))
     }
 }
@@ -176,7 +192,7 @@ impl<T> RingBuilder<T, SingleProducer> {
 
     /// Checks the configuration and allocates the ring.
     pub fn build(self) -> Result<(Writer<T>, Subscriber<T>), BuildError> {
-        let shared = self.shared(false)?;
+        let shared = self.shared(false, false)?;
         Ok((Writer::new(shared.clone()), Subscriber::new(shared)))
     }
 }
@@ -184,7 +200,7 @@ impl<T> RingBuilder<T, SingleProducer> {
 impl<T> RingBuilder<T, MultiProducer> {
     /// Checks the configuration and allocates the ring and its first producer handle.
     pub fn build(self) -> Result<(SharedWriter<T>, Subscriber<T>), BuildError> {
-        let shared = self.shared(true)?;
+        let shared = self.shared(true, false)?;
         Ok((SharedWriter::new(shared.clone()), Subscriber::new(shared)))
     }
 }

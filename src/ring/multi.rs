@@ -39,7 +39,7 @@ use std::time::Duration;
 use super::block::MultiHeader;
 use super::error::{ClaimError, PublishError};
 use super::shared::Shared;
-use super::wait::{wait_until, Patience};
+use super::wait::Patience;
 use crate::sync::{fence, Arc, AtomicU64, Ordering};
 
 /// Set in a stamp for an offset whose claim was abandoned: no message, readers skip it.
@@ -126,9 +126,18 @@ impl<T> Shared<T> {
 
     /// Announce, fence, rescan, as the single writer does; every multi-producer rescan fences
     /// (see the module docs for why one producer cannot lean on another's announcement).
+    ///
+    /// A ring in a region whose rescan finds it full looks for readers whose process died (at
+    /// a bounded rate, see `owners`), and rescans once more if it reclaimed any.
     #[cold]
     #[inline(never)]
     fn multi_rescan(&self, multi: Multi<'_>, need: u64) -> bool {
+        self.multi_scan(multi, need) || (self.reclaim_when_full() && self.multi_scan(multi, need))
+    }
+
+    /// One rescan (see [`multi_rescan`](Self::multi_rescan)).
+    #[inline(always)]
+    fn multi_scan(&self, multi: Multi<'_>, need: u64) -> bool {
         let head = multi.header.head.load(Ordering::Relaxed);
         let gates = self.min_reader(head);
         let soft_limit = gates.soft + self.capacity;
@@ -181,7 +190,7 @@ impl<T> Shared<T> {
         let mut claimed = self.try_claim_offsets(n);
         if claimed.is_none() {
             let deadline = patience.deadline()?;
-            wait_until(self.strategy, &self.space_signal, deadline, || {
+            self.wait_for_space(deadline, || {
                 claimed = self.try_claim_offsets(n);
                 claimed.is_some()
             });

@@ -124,14 +124,16 @@ impl<T> Subscriber<T> {
             }
             StartAt::Offset(offset) => offset,
         };
-        // AcqRel on success: the slot's previous owner released it with a Release store.
-        let slot = shared
-            .readers()
-            .iter()
-            .position(|cursor| cursor.compare_exchange_acqrel(FREE, position).is_ok())
-            .ok_or(SubscribeError::TooManyReaders {
-                max: shared.readers().len(),
-            })?;
+        // Every slot taken: slots whose holder died are reclaimed (rings in a region), and
+        // the search runs once more.
+        let slot = match claim_slot(shared, position) {
+            Some(slot) => Some(slot),
+            None if shared.reclaim_dead() > 0 => claim_slot(shared, position),
+            None => None,
+        }
+        .ok_or(SubscribeError::TooManyReaders {
+            max: shared.readers().len(),
+        })?;
         let cursor = &shared.readers()[slot];
         // Relaxed: raised before the fence in `confirm_start`, so the writer's post-fence scan
         // covers the slot just claimed.
@@ -145,9 +147,8 @@ impl<T> Subscriber<T> {
                 latest,
             }),
             Err(earliest) => {
-                // Release: pairs with the writer's acquire scan; we read nothing.
-                cursor.store_release(FREE);
-                shared.notify_space();
+                // We read nothing: give the slot back.
+                shared.deregister(slot);
                 Err(SubscribeError::NotRetained {
                     requested: position,
                     earliest,
@@ -175,6 +176,21 @@ impl<T> Subscriber<T> {
     /// single-producer ring.
     pub fn tombstones(&self) -> u64 {
         self.shared.multi().map_or(0, |multi| multi.tombstones())
+    }
+
+    /// Registration slots taken back from readers (or group cursors) whose process died; see
+    /// the ring module's docs. Always 0 for a ring on the heap, whose readers all live in this
+    /// process.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_writer, subscriber) = ringgroup::ring::Ring::<u8>::builder().build()?;
+    /// assert_eq!(subscriber.reclaimed_readers(), 0);
+    /// # Ok::<(), ringgroup::BuildError>(())
+    /// ```
+    pub fn reclaimed_readers(&self) -> u64 {
+        self.shared.reclaimed()
     }
 
     /// The earliest offset a new reader could still read.
@@ -322,12 +338,43 @@ impl<T> Reader<T> {
     }
 }
 
+impl<T> Reader<T> {
+    /// Leaves the registration as it is and hands back the ring and slot (a loom model's
+    /// "this reader's process died").
+    #[cfg(ringgroup_loom)]
+    pub(crate) fn abandon(self) -> (Arc<Shared<T>>, usize) {
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped or used again, so the `Arc` is moved out once.
+        let shared = unsafe { std::ptr::read(&this.shared) };
+        (shared, this.slot)
+    }
+}
+
 impl<T> Drop for Reader<T> {
     fn drop(&mut self) {
-        // Release: pairs with the writer's acquire scan; our reads are done.
-        self.shared.reader_cursor(self.slot).store_release(FREE);
-        self.shared.notify_space();
+        // Our reads are done: the slot goes back (cursor, then holder).
+        self.shared.deregister(self.slot);
     }
+}
+
+/// Claims a free registration slot with its cursor at `position`: its holder word first (rings
+/// in a region, see `owners`), then its cursor.
+fn claim_slot<T>(shared: &Shared<T>, position: u64) -> Option<usize> {
+    shared
+        .readers()
+        .iter()
+        .enumerate()
+        .position(|(slot, cursor)| {
+            if !shared.claim_holder(slot) {
+                return false;
+            }
+            // AcqRel on success: the slot's previous owner released it with a Release store.
+            if cursor.compare_exchange_acqrel(FREE, position).is_ok() {
+                return true;
+            }
+            shared.release_holder(slot);
+            false
+        })
 }
 
 impl<T> std::fmt::Debug for Reader<T> {

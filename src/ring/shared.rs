@@ -64,6 +64,13 @@ pub(crate) struct Shared<T> {
     readers: NonNull<Cursor>,
     n_readers: usize,
     stamps: Option<NonNull<AtomicU64>>,
+    /// The holder words of an owned block (a ring in a region; see `owners`).
+    pub(crate) owners: Option<NonNull<AtomicU64>>,
+    /// Process-local: paces this process's looks for dead holders.
+    pub(crate) reclaim_throttle: super::owners::Throttle,
+    /// Under loom, the holders the model has declared dead (bit `h` for holder `h`).
+    #[cfg(ringgroup_loom)]
+    pub(crate) model_dead: AtomicU64,
     slots: NonNull<UnsafeCell<MaybeUninit<T>>>,
     pub(crate) strategy: WaitStrategy,
     pub(crate) capacity: u64,
@@ -97,8 +104,9 @@ impl<T> Shared<T> {
         max_readers: usize,
         strategy: WaitStrategy,
         multi_producer: bool,
+        owned: bool,
     ) -> Result<Self, BuildError> {
-        let geometry = Geometry::of::<T>(capacity, max_readers, multi_producer)?;
+        let geometry = Geometry::of::<T>(capacity, max_readers, multi_producer, owned)?;
         Ok(Self::over(Block::allocate::<T>(geometry)?, strategy))
     }
 
@@ -110,6 +118,10 @@ impl<T> Shared<T> {
             readers: block.readers_ptr(),
             n_readers: geometry.max_readers,
             stamps: block.stamps_ptr(),
+            owners: block.owners_ptr(),
+            reclaim_throttle: super::owners::Throttle::new(),
+            #[cfg(ringgroup_loom)]
+            model_dead: AtomicU64::new(0),
             slots: block.slots_ptr::<T>(),
             block,
             strategy,

@@ -19,7 +19,7 @@ use crossbeam_utils::CachePadded;
 
 use super::error::{ClaimError, PublishError};
 use super::shared::{Shared, SlotWriter};
-use super::wait::{wait_until, Patience};
+use super::wait::Patience;
 use crate::sync::{Arc, Deadline, Ordering};
 use std::time::Duration;
 
@@ -73,9 +73,18 @@ impl Gate {
     ///
     /// Soft gates are kept while `need` fits below them, and then announced exactly, so a soft
     /// reader that attaches again loses nothing; once they are in the way, they are lapped.
+    ///
+    /// A ring in a region whose rescan finds it full looks for readers whose process died
+    /// (at a bounded rate, see `owners`), and rescans once more if it reclaimed any.
     #[cold]
     #[inline(never)]
     fn rescan<T>(&mut self, shared: &Shared<T>, need: u64) -> bool {
+        self.scan(shared, need) || (shared.reclaim_when_full() && self.scan(shared, need))
+    }
+
+    /// One rescan (see [`rescan`](Self::rescan)).
+    #[inline(always)]
+    fn scan<T>(&mut self, shared: &Shared<T>, need: u64) -> bool {
         let gates = shared.min_reader(self.head);
         let soft_limit = gates.soft + shared.capacity;
         let (wanted, slack) = if need <= soft_limit && gates.soft < gates.hard {
@@ -319,9 +328,7 @@ impl<T> Writer<T> {
     fn wait_for_space(&mut self, n: u64, deadline: Deadline) -> bool {
         let shared = &*self.shared;
         let gate = &mut self.gate;
-        wait_until(shared.strategy, &shared.space_signal, deadline, || {
-            gate.refresh(shared, n)
-        })
+        shared.wait_for_space(deadline, || gate.refresh(shared, n))
     }
 
     #[inline(always)]

@@ -176,6 +176,25 @@ impl<'r> Registry<'r> {
         Err(ClaimError::Full)
     }
 
+    /// Deletes the entry of `name` if its holder is dead: `Ok(Some(slots))` with the cursors to
+    /// free, `Ok(None)` if there is no such entry, `Err` with the holder while it lives.
+    pub(crate) fn delete(&self, name: &str) -> Result<Option<Vec<(u32, u32)>>, ProcessId> {
+        let name = name.as_bytes();
+        let Some(entry) = self
+            .entries
+            .iter()
+            .find(|e| e.name().as_deref() == Some(name))
+        else {
+            return Ok(None);
+        };
+        entry.header.holder.take_over()?;
+        let slots = entry.recorded();
+        entry.header.name_len.store(0, Ordering::Relaxed);
+        entry.clear();
+        entry.header.holder.release();
+        Ok(Some(slots))
+    }
+
     /// Records `slot` as the group's cursor on `partition`.
     pub(crate) fn record(&self, entry: usize, partition: u32, slot: u32) {
         self.entries[entry].slots[partition as usize].store(slot, Ordering::Relaxed);

@@ -15,7 +15,7 @@ pub(crate) mod groups;
 mod inline;
 mod lock_word;
 #[cfg(not(ringgroup_loom))]
-mod process;
+pub(crate) mod process;
 #[cfg(not(ringgroup_loom))]
 pub(crate) mod region;
 

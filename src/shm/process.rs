@@ -6,8 +6,6 @@
 //! the process is a zombie (killed, not yet reaped). Only a confirmed death breaks an owner's
 //! claim: a slow or stopped process keeps what it holds (a timeout alone never takes it).
 
-use std::fs;
-
 use super::lock_word::LockWord;
 use crate::sync::OnceLock;
 
@@ -45,11 +43,38 @@ struct Stat {
     start: u64,
 }
 
-/// The state and start time of `pid`, or `None` if it does not exist.
+/// The state and start time of `pid`, or `None` if it does not exist. Allocates nothing (a
+/// writer calls it on its slow path, which must not allocate): the path and the file's first
+/// bytes live on the stack.
 fn stat(pid: u32) -> Option<Stat> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    use std::io::Write;
+    let mut path = [0_u8; 32];
+    let mut cursor = std::io::Cursor::new(&mut path[..]);
+    write!(cursor, "/proc/{pid}/stat").ok()?;
+    let len = cursor.position() as usize;
+    let path = std::ffi::CStr::from_bytes_until_nul(&path[..=len]).ok()?;
+    let file = rustix::fs::open(
+        path,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .ok()?;
+    // The start time is field 22; the command name before it is at most 64 bytes, so the
+    // fields needed fit well within 1 KiB.
+    let mut text = [0_u8; 1024];
+    let mut filled = 0;
+    while filled < text.len() {
+        match rustix::io::read(&file, &mut text[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return None,
+        }
+    }
+    let text = &text[..filled];
     // The command name is in parentheses and may contain anything: parse after the last ')'.
-    let rest = &text[text.rfind(')')? + 1..];
+    let rest = &text[text.iter().rposition(|&b| b == b')')? + 1..];
+    let rest = std::str::from_utf8(rest).ok()?;
     let mut fields = rest.split_whitespace();
     let state = fields.next()?.chars().next()?;
     // After the state (field 3), the start time is field 22: the 19th from here.
@@ -109,6 +134,22 @@ impl OwnerWord {
     /// The holder, if any (its start time's low 32 bits).
     pub(crate) fn holder(&self) -> Option<ProcessId> {
         Self::unpack(self.0.holder())
+    }
+}
+
+/// This process as a holder word (what [`OwnerWord`] stores): never 0.
+pub(crate) fn current_word() -> u64 {
+    OwnerWord::pack(ProcessId::current())
+}
+
+/// True when the process recorded as holder word `word` is confirmed dead. A free word (0) has
+/// no holder, and nothing is confirmed when this process cannot read its own `/proc` entry
+/// (no `/proc`, or another pid namespace's view): a holder is never taken for dead on a guess.
+pub(crate) fn word_holder_is_dead(word: u64) -> bool {
+    match OwnerWord::unpack(word) {
+        None => false,
+        Some(_) if ProcessId::current().start == 0 => false,
+        Some(holder) => !holder.is_alive_low(),
     }
 }
 

@@ -159,7 +159,7 @@ fn rings_offset_of(shape: &Shape) -> Option<usize> {
 impl Region {
     /// Creates region `path` for a topic of `T` of `shape`, with every ring initialised.
     pub(crate) fn create<T>(path: &Path, shape: Shape) -> Result<StdArc<Self>, RegionError> {
-        let geometry = Geometry::of::<T>(shape.capacity, shape.max_groups, shape.multi)
+        let geometry = Geometry::of::<T>(shape.capacity, shape.max_groups, shape.multi, true)
             .map_err(RegionError::Ring)?;
         let ring_stride = stride(&geometry);
         let rings_offset = rings_offset_of(&shape).ok_or(RegionError::TooLarge)?;
@@ -305,7 +305,7 @@ impl Region {
         {
             return Err(RegionError::Corrupt { what: "geometry" });
         }
-        let geometry = Geometry::of::<T>(shape.capacity, shape.max_groups, shape.multi)
+        let geometry = Geometry::of::<T>(shape.capacity, shape.max_groups, shape.multi, true)
             .map_err(|_| RegionError::Corrupt { what: "geometry" })?;
         let ring_stride = stride(&geometry);
         let rings_offset = rings_offset_of(&shape).ok_or(RegionError::Corrupt { what: "size" })?;

@@ -216,6 +216,23 @@ impl<T> Topic<T> {
         self.subscriber(partition).map(Subscriber::earliest_offset)
     }
 
+    /// Reader slots of `partition` taken back from subscribers (plain readers or group cursors)
+    /// whose process died, or `None` if there is no such partition. Only a shared-memory topic
+    /// has readers in other processes; see [`Topic::open`] for when slots are taken back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (topic, _producer) = ringgroup::Topic::<u32>::builder("t").build()?;
+    /// assert_eq!(topic.reclaimed_readers(0), Some(0));
+    /// assert_eq!(topic.reclaimed_readers(1), None);
+    /// # Ok::<(), ringgroup::TopicError>(())
+    /// ```
+    pub fn reclaimed_readers(&self, partition: u32) -> Option<u64> {
+        self.subscriber(partition)
+            .map(Subscriber::reclaimed_readers)
+    }
+
     /// The ring of `partition`, to add plain readers that see every message (outside any
     /// group). Each plain reader takes one of the partition's `max_groups` reader slots.
     ///

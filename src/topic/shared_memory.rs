@@ -12,9 +12,27 @@
 //! and nothing published is lost. The takeover is refused while the holder lives (pid and start
 //! time, not a timeout, decide).
 //!
+//! # Subscribers whose process died
+//!
+//! Every reader slot of a partition (a plain reader's, or a consumer group's cursor) records
+//! the process that holds it. A process killed with `SIGKILL` never gives its slots back, and
+//! the producer is gated on them, so a producer whose partition is full looks at the holders
+//! of its reader slots (at most every 10 ms per partition while it stays full, before it waits
+//! or times out, and a parked producer wakes for it) and takes back every slot whose holder is
+//! **confirmed dead**, doing what that reader's drop would have done. The producer then goes
+//! on, the other subscribers still receive everything, and the slot is free for a new
+//! subscriber (one that finds every slot taken looks for dead holders too).
+//! [`Topic::reclaimed_readers`] counts the slots taken back. A slow, stopped or hung process
+//! keeps its slots: only its death (pid and start time, not a timeout) frees them, so a
+//! hung reader still applies back-pressure. The processes must share a pid namespace.
+//!
+//! # Groups whose process died
+//!
 //! A consumer group on a shared-memory topic belongs to one process at a time and is recorded
-//! in the region with its committed offsets; a killed process's group passes, at its commits,
-//! to the next process that builds it (see `group::shared_memory`).
+//! in the region with its committed offsets (see `group::shared_memory`). Its cursors are the
+//! group's, not the process's: they are not taken back when the process dies, so the group
+//! keeps its place (and, like any group, gates the producer) until the next process that
+//! builds it resumes at its commits, or [`Topic::delete_group`] deletes it.
 
 use std::path::{Path, PathBuf};
 
