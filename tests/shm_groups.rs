@@ -96,30 +96,20 @@ fn child(region: &str) {
     }
 }
 
-#[test]
-fn a_killed_process_group_resumes_at_its_commit() {
-    if let Ok(region) = std::env::var(ROLE) {
-        child(&region);
-        return;
-    }
-    let region = name("killed");
-    let _cleanup = Cleanup(region.clone());
-    let (topic, mut producer) = Topic::<u64>::builder("t")
-        .capacity(16)
-        .shared_memory(&region)
-        .build()
-        .unwrap();
+/// Runs this test binary's `test` as the child on `region`, waits until it holds group "g",
+/// sends it offsets 0..10 and waits until it has committed 6. Returns the child, alive.
+fn child_holding_commit_6(
+    test: &str,
+    region: &str,
+    topic: &Topic<u64>,
+    producer: &mut ringgroup::Producer<u64>,
+) -> std::process::Child {
     let mut process = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "a_killed_process_group_resumes_at_its_commit",
-            "--nocapture",
-        ])
-        .env(ROLE, &region)
+        .args(["--exact", test, "--nocapture"])
+        .env(ROLE, region)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let pid = process.id();
     // Wait until the child holds the group, then send: it reads from the start.
     while topic.group("g").build().is_ok() {
         assert!(process.try_wait().unwrap().is_none(), "the child died");
@@ -138,6 +128,29 @@ fn a_killed_process_group_resumes_at_its_commit() {
             "the child ended early"
         );
     }
+    process
+}
+
+#[test]
+fn a_killed_process_group_resumes_at_its_commit() {
+    if let Ok(region) = std::env::var(ROLE) {
+        child(&region);
+        return;
+    }
+    let region = name("killed");
+    let _cleanup = Cleanup(region.clone());
+    let (topic, mut producer) = Topic::<u64>::builder("t")
+        .capacity(16)
+        .shared_memory(&region)
+        .build()
+        .unwrap();
+    let mut process = child_holding_commit_6(
+        "a_killed_process_group_resumes_at_its_commit",
+        &region,
+        &topic,
+        &mut producer,
+    );
+    let pid = process.id();
     assert_eq!(
         topic.group("g").build().unwrap_err(),
         GroupError::HeldByProcess { pid }
@@ -192,33 +205,12 @@ fn a_dead_processs_group_gates_until_deleted() {
         .shared_memory(&region)
         .build()
         .unwrap();
-    let mut process = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "a_dead_processs_group_gates_until_deleted",
-            "--nocapture",
-        ])
-        .env(ROLE, &region)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    while topic.group("g").build().is_ok() {
-        assert!(process.try_wait().unwrap().is_none(), "the child died");
-        std::thread::yield_now();
-    }
-    for value in 0..10 {
-        producer.send_to(0, value).unwrap();
-    }
-    let mut out = BufReader::new(process.stdout.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("committed 6") {
-        line.clear();
-        assert_ne!(
-            out.read_line(&mut line).unwrap(),
-            0,
-            "the child ended early"
-        );
-    }
+    let mut process = child_holding_commit_6(
+        "a_dead_processs_group_gates_until_deleted",
+        &region,
+        &topic,
+        &mut producer,
+    );
     process.kill().unwrap();
     process.wait().unwrap();
     // Gated at its commit: 6 + 16 offsets at most.
