@@ -266,11 +266,17 @@ fn a_group_on_a_shared_memory_topic_shares_its_partitions() {
         }
     });
     let mut seen = [Vec::new(), Vec::new()];
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while seen[0].len() + seen[1].len() < 100 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "records missing: {seen:?}"
+        );
         for (who, member) in members.iter().enumerate() {
             let records = match member.poll(16, Duration::from_millis(1)) {
                 Ok(records) => records,
-                Err(ConsumeError::Timeout) => continue,
+                // Closed: this member's partition is drained and the producer is gone.
+                Err(ConsumeError::Timeout | ConsumeError::Closed) => continue,
                 Err(e) => panic!("{e}"),
             };
             for record in records.iter() {

@@ -20,6 +20,9 @@ use crate::ring::StartAt;
 use crate::sync::{Arc, AtomicU64, Mutex};
 use crate::topic::Topic;
 
+/// The default `session_timeout`: 45 seconds, as Kafka's `session.timeout.ms`.
+pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(45);
+
 /// The default `max_poll_interval`: five minutes, as Kafka's `max.poll.interval.ms`.
 pub const DEFAULT_MAX_POLL_INTERVAL: Duration = Duration::from_secs(300);
 
@@ -49,6 +52,7 @@ impl<T: Send + Sync + 'static> Topic<T> {
             start: StartAt::Earliest,
             assignor: Box::new(RangeAssignor),
             max_poll_interval: DEFAULT_MAX_POLL_INTERVAL,
+            session_timeout: DEFAULT_SESSION_TIMEOUT,
             auto_commit: true,
             backpressure: Backpressure::Block,
         }
@@ -109,6 +113,7 @@ pub struct GroupBuilder<T> {
     start: StartAt,
     assignor: Box<dyn Assignor>,
     max_poll_interval: Duration,
+    session_timeout: Duration,
     auto_commit: bool,
     backpressure: Backpressure,
 }
@@ -132,6 +137,16 @@ impl<T: Send + Sync + 'static> GroupBuilder<T> {
     /// Default [`DEFAULT_MAX_POLL_INTERVAL`] (5 minutes, as Kafka).
     pub fn max_poll_interval(mut self, interval: Duration) -> Self {
         self.max_poll_interval = interval;
+        self
+    }
+
+    /// How long a static member (one that joined with [`Group::join_static`]) that left
+    /// keeps its partitions for its return (Kafka's `session.timeout.ms`; default
+    /// [`DEFAULT_SESSION_TIMEOUT`], 45 s). Its partitions are not read meanwhile; after it, they
+    /// are given to the others. Zero: a static member's leave rebalances at once, as a dynamic
+    /// one's.
+    pub fn session_timeout(mut self, timeout: Duration) -> Self {
+        self.session_timeout = timeout;
         self
     }
 
@@ -187,6 +202,7 @@ impl<T: Send + Sync + 'static> GroupBuilder<T> {
             epoch: CachePadded::new(AtomicU64::new(0)),
             assignor: self.assignor,
             max_poll_interval: self.max_poll_interval,
+            session_timeout: self.session_timeout,
             auto_commit: self.auto_commit,
             backpressure: self.backpressure,
             rebalances: AtomicU64::new(0),
@@ -197,7 +213,11 @@ impl<T: Send + Sync + 'static> GroupBuilder<T> {
         #[cfg(not(ringgroup_loom))]
         inner.supervisor.spawn(
             Arc::downgrade(&inner),
-            SupervisorHandle::tick(inner.max_poll_interval, inner.backpressure),
+            SupervisorHandle::tick(
+                inner.max_poll_interval,
+                inner.session_timeout,
+                inner.backpressure,
+            ),
         )?;
         Ok(Group { inner })
     }
@@ -308,13 +328,60 @@ impl<T: Send + Sync + 'static> Group<T> {
 
     /// Joins as a new member. The member picks up its partitions on its first poll.
     pub fn join_with(&self, options: JoinOptions<T>) -> Result<Consumer<T>, GroupError> {
+        self.join_inner(options, None)
+    }
+
+    /// Joins as static member `instance_id` (Kafka's `group.instance.id`), with `options`. When a static member leaves
+    /// (its handle is dropped), its partitions stay its own, unread, for the group's
+    /// [`session_timeout`](GroupBuilder::session_timeout): a member that joins with the same id
+    /// within it gets them back, at their commits, and no other partition moves. A join with the
+    /// id of a member that is still here fences that member (its next call says `Fenced`) and
+    /// takes its partitions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ringgroup::{JoinOptions, Topic};
+    ///
+    /// let (topic, _producer) = Topic::<u64>::builder("t").partitions(4).build()?;
+    /// let group = topic.group("g").build()?;
+    /// let a = group.join_static("worker-a", JoinOptions::new())?;
+    /// let b = group.join()?;
+    /// for m in [&a, &b] { let _ = m.poll(1, Duration::ZERO); }
+    /// for m in [&a, &b] { let _ = m.poll(1, Duration::ZERO); } // handoffs done
+    /// let before: Vec<u32> = a.assignment().iter().map(|p| p.partition).collect();
+    /// drop(a); // a restart: its partitions wait for it
+    /// let a = group.join_static("worker-a", JoinOptions::new())?;
+    /// let _ = a.poll(1, Duration::ZERO);
+    /// let after: Vec<u32> = a.assignment().iter().map(|p| p.partition).collect();
+    /// assert_eq!(before, after);
+    /// # drop(b);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn join_static(
+        &self,
+        instance_id: impl Into<String>,
+        options: JoinOptions<T>,
+    ) -> Result<Consumer<T>, GroupError> {
+        self.join_inner(options, Some(instance_id.into()))
+    }
+
+    fn join_inner(
+        &self,
+        options: JoinOptions<T>,
+        instance: Option<String>,
+    ) -> Result<Consumer<T>, GroupError> {
         let liveness = Arc::new(Liveness::new());
-        let id = self.inner.add_member(options.weight, liveness.clone())?;
+        let id = self
+            .inner
+            .add_member(options.weight, liveness.clone(), instance.clone())?;
         Ok(Consumer::new(
             self.inner.clone(),
             id,
             liveness,
             options.weight,
+            instance,
             options.listener,
         ))
     }

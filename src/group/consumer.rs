@@ -90,6 +90,8 @@ pub(super) struct MemberState {
     pub(super) id: u32,
     liveness: Arc<Liveness>,
     weight: u32,
+    /// The static member's instance id.
+    instance: Option<String>,
     /// The partitions held, sorted by partition.
     pub(super) owned: Vec<Owned>,
     /// Per partition, the epoch of this member's latest tenure (current or ended), so a call
@@ -138,6 +140,7 @@ impl<T> Consumer<T> {
         id: u32,
         liveness: Arc<Liveness>,
         weight: u32,
+        instance: Option<String>,
         listener: Option<Box<dyn RebalanceListener<T>>>,
     ) -> Self {
         let partitions = group.entries.len();
@@ -147,6 +150,7 @@ impl<T> Consumer<T> {
                 id,
                 liveness,
                 weight,
+                instance,
                 owned: Vec::new(),
                 last_epoch: vec![None; partitions].into_boxed_slice(),
                 seen_epoch: u64::MAX,
@@ -498,14 +502,14 @@ impl<T> Consumer<T> {
 
     /// Joins the group again under a new id, after `Fenced`.
     fn rejoin(&self) -> Result<(), ConsumeError> {
-        let (old, weight) = {
+        let (old, weight, instance) = {
             let state = self.state.borrow();
-            (state.id, state.weight)
+            (state.id, state.weight, state.instance.clone())
         };
         let liveness = Arc::new(Liveness::new());
         let id = self
             .group
-            .rejoin(old, weight, liveness.clone())
+            .rejoin(old, weight, liveness.clone(), instance)
             .map_err(|_| ConsumeError::Fenced)?;
         let mut state = self.state.borrow_mut();
         state.id = id;
@@ -624,6 +628,9 @@ impl<T> Drop for Consumer<T> {
         }
         let mut control = group.lock();
         let state = self.state.get_mut();
+        // A static member that leaves keeps its partitions for its return (the session
+        // timeout); an evicted one, or any with no session timeout, leaves for good.
+        let departs = state.instance.is_some() && !evicted && !group.session_timeout.is_zero();
         for owned in state.owned.drain(..) {
             let entry = &group.entries[owned.partition as usize];
             if group.auto_commit {
@@ -631,11 +638,15 @@ impl<T> Drop for Consumer<T> {
                 let _ = entry.commit_polled(state.id, owned.epoch);
             }
             let word = entry.load();
-            if word.owner() == state.id && word.epoch() == owned.epoch {
+            if !departs && word.owner() == state.id && word.epoch() == owned.epoch {
                 let _ = entry.transfer(word, 0);
             }
         }
-        group.remove_member(&mut control, state.id);
+        if departs {
+            group.depart_member(&mut control, state.id);
+        } else {
+            group.remove_member(&mut control, state.id);
+        }
     }
 }
 

@@ -62,6 +62,8 @@ pub(crate) struct GroupInner<T> {
     #[cfg_attr(ringgroup_loom, allow(dead_code))]
     // read by the supervisor, which loom does not run
     pub(crate) max_poll_interval: Duration,
+    /// How long a departed static member keeps its partitions.
+    pub(crate) session_timeout: Duration,
     pub(crate) auto_commit: bool,
     pub(crate) backpressure: Backpressure,
     pub(crate) rebalances: AtomicU64,
@@ -95,6 +97,11 @@ pub(crate) struct MemberRecord {
     /// The supervisor's last sample: (poll count, when it last changed).
     #[cfg_attr(ringgroup_loom, allow(dead_code))]
     pub(crate) last_seen: (u64, Instant),
+    /// A static member's instance id.
+    pub(crate) instance: Option<String>,
+    /// For a static member whose handle is gone: when it left. It keeps its partitions (and
+    /// its id) for the session timeout, and is not a live owner meanwhile.
+    pub(crate) departed: Option<Instant>,
 }
 
 /// What the supervisor watches and the member reads.
@@ -164,8 +171,31 @@ impl Control {
         }
     }
 
+    /// True for a member with a live handle (not a departed static member).
     pub(crate) fn is_member(&self, id: u32) -> bool {
-        self.members.iter().any(|m| m.id == id)
+        self.members
+            .iter()
+            .any(|m| m.id == id && m.departed.is_none())
+    }
+
+    /// Removes the departed static members whose session timed out (their ids are free
+    /// again); true if any was.
+    #[cfg_attr(ringgroup_loom, allow(dead_code))]
+    pub(crate) fn expire_departed(&mut self, now: Instant, timeout: Duration) -> bool {
+        let expired: Vec<u32> = self
+            .members
+            .iter()
+            .filter(|m| {
+                m.departed
+                    .is_some_and(|at| now.duration_since(at) >= timeout)
+            })
+            .map(|m| m.id)
+            .collect();
+        for id in &expired {
+            self.members.retain(|m| m.id != *id);
+            self.held.remove(id);
+        }
+        !expired.is_empty()
     }
 
     /// Removes a live member and marks it evicted (its handle keeps the id). False if absent.
@@ -189,24 +219,63 @@ impl<T> GroupInner<T> {
         self.control.lock()
     }
 
-    /// Adds a member under a fresh id and rebalances. Returns the id.
+    /// Adds a member under a fresh id and rebalances. Returns the id. A static member whose
+    /// instance id is in the group (departed, or still here: then fenced) takes over exactly
+    /// that member's partitions instead, and nothing else moves.
     pub(crate) fn add_member(
         &self,
         weight: u32,
         liveness: Arc<Liveness>,
+        instance: Option<String>,
     ) -> Result<u32, GroupError> {
         let mut control = self.lock();
         let id = control
             .allocate_id()
             .ok_or(GroupError::TooManyMembers { max: MAX_OWNER })?;
+        let previous = instance.as_ref().and_then(|instance| {
+            let at = control
+                .members
+                .iter()
+                .position(|m| m.instance.as_ref() == Some(instance))?;
+            Some(control.members.remove(at))
+        });
         control.members.push(MemberRecord {
             id,
             weight: weight.max(1),
             liveness,
             last_seen: (0, Instant::now()),
+            instance,
+            departed: None,
         });
-        self.rebalance(&mut control);
+        match previous {
+            Some(previous) => {
+                if previous.departed.is_some() {
+                    control.held.remove(&previous.id);
+                } else {
+                    // Still here: fenced; its handle keeps its id until dropped.
+                    previous.liveness.evict();
+                }
+                for partition in 0..self.entries.len() {
+                    let entry = &self.entries[partition];
+                    let word = entry.load();
+                    let pending = word.has(REVOKING) && entry.pending() == previous.id;
+                    if word.owner() == previous.id || pending {
+                        self.move_partition(&mut control, partition, id);
+                    }
+                }
+                self.publish_epoch();
+            }
+            None => self.rebalance(&mut control),
+        }
         Ok(id)
+    }
+
+    /// A static member's handle is gone: it keeps its id and its partitions (unleased, still
+    /// its own) for the session timeout. Control lock held.
+    pub(crate) fn depart_member(&self, control: &mut Control, id: u32) {
+        if let Some(member) = control.members.iter_mut().find(|m| m.id == id) {
+            member.departed = Some(Instant::now());
+        }
     }
 
     /// Replaces the member handle's old id with a fresh one (a fenced member joining again)
@@ -216,12 +285,13 @@ impl<T> GroupInner<T> {
         old: u32,
         weight: u32,
         liveness: Arc<Liveness>,
+        instance: Option<String>,
     ) -> Result<u32, GroupError> {
         let mut control = self.lock();
         control.members.retain(|m| m.id != old);
         control.held.remove(&old);
         drop(control);
-        self.add_member(weight, liveness)
+        self.add_member(weight, liveness, instance)
     }
 
     /// Removes a member whose handle is gone, frees its id and rebalances. Control lock held.

@@ -82,7 +82,10 @@ pub use assignor::{
     Assignor, AssignorError, ConsistentHashAssignor, MemberInfo, RangeAssignor, RoundRobinAssignor,
     StickyAssignor, WeightedAssignor,
 };
-pub use builder::{Backpressure, Group, GroupBuilder, JoinOptions, DEFAULT_MAX_POLL_INTERVAL};
+pub use builder::{
+    Backpressure, Group, GroupBuilder, JoinOptions, DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_SESSION_TIMEOUT,
+};
 pub use consumer::Consumer;
 pub use error::{CommitError, ConsumeError, GroupError, OwnershipError, SeekError};
 pub use member_id::MemberId;

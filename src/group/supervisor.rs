@@ -66,11 +66,18 @@ impl SupervisorHandle {
 
     /// How often the supervisor looks: a quarter of the shortest time it enforces.
     #[cfg_attr(ringgroup_loom, allow(dead_code))]
-    pub(crate) fn tick(max_poll_interval: Duration, backpressure: Backpressure) -> Duration {
-        let shortest = match backpressure {
+    pub(crate) fn tick(
+        max_poll_interval: Duration,
+        session_timeout: Duration,
+        backpressure: Backpressure,
+    ) -> Duration {
+        let mut shortest = match backpressure {
             Backpressure::Detach { after } => after.min(max_poll_interval),
             _ => max_poll_interval,
         };
+        if !session_timeout.is_zero() {
+            shortest = shortest.min(session_timeout);
+        }
         (shortest / 4).max(Duration::from_millis(1))
     }
 
@@ -113,9 +120,11 @@ impl<T> GroupInner<T> {
         let mut control = self.lock();
         let before = control.members.len();
         let interval = self.max_poll_interval;
+        let expired = control.expire_departed(now, self.session_timeout);
         let stalled: Vec<u32> = control
             .members
             .iter_mut()
+            .filter(|member| member.departed.is_none())
             .filter_map(|member| {
                 let beats = member.liveness.beats();
                 if beats != member.last_seen.0 {
@@ -142,7 +151,7 @@ impl<T> GroupInner<T> {
             self.detach_stalled(&mut control, now, after);
         }
         let stuck = self.has_orphans(&control, true);
-        if control.members.len() != before || stuck {
+        if control.members.len() != before || stuck || expired {
             self.rebalance(&mut control);
         }
     }

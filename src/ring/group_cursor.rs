@@ -26,7 +26,9 @@
 
 use super::error::{PollError, SubscribeError};
 use super::reader::{ReadPosition, StartAt, Subscriber};
-use super::shared::{Shared, FREE, SOFT};
+#[cfg(not(ringgroup_loom))]
+use super::shared::FREE;
+use super::shared::{Shared, SOFT};
 use crate::sync::Arc;
 
 /// A consumer group's cursor on one partition's ring.

@@ -205,6 +205,7 @@ impl<T> Shared<T> {
         self.notify_space();
     }
 
+    #[cfg(not(ringgroup_loom))]
     /// Makes the group the holder of slot `slot`, registered by this process for a consumer
     /// group's cursor (see [`GROUP_HOLDER`]); nothing for a heap ring.
     pub(crate) fn hand_to_group(&self, slot: usize) {
@@ -215,6 +216,7 @@ impl<T> Shared<T> {
         }
     }
 
+    #[cfg(not(ringgroup_loom))]
     /// True when slot `slot` holds a consumer group's cursor (see [`GROUP_HOLDER`]).
     pub(crate) fn held_by_group(&self, slot: usize) -> bool {
         self.owners().is_some_and(|owners| {
