@@ -19,21 +19,49 @@ pub struct ProcessId {
 }
 
 impl ProcessId {
-    /// This process.
+    /// This process. Its start time is 0 while this process cannot read its own `/proc`
+    /// entry (then it confirms no one's death), and is looked up again on the next call.
     pub fn current() -> Self {
         static CURRENT: OnceLock<ProcessId> = OnceLock::new();
-        *CURRENT.get_or_init(|| {
-            let pid = std::process::id();
-            let start = stat(pid).map_or(0, |s| s.start);
-            ProcessId { pid, start }
-        })
+        let pid = std::process::id();
+        if let Some(current) = CURRENT.get().filter(|c| c.pid == pid) {
+            return *current;
+        }
+        match stat(pid) {
+            // Cached once known; a forked child (another pid) looks itself up each time.
+            Seen::Process(stat) => {
+                let current = ProcessId {
+                    pid,
+                    start: stat.start,
+                };
+                let cached = *CURRENT.get_or_init(|| current);
+                if cached.pid == pid {
+                    cached
+                } else {
+                    current
+                }
+            }
+            Seen::Gone | Seen::Unknown => ProcessId { pid, start: 0 },
+        }
     }
 
-    /// True unless the process is confirmed gone (exited, killed, or its pid reused).
+    /// True unless the process is confirmed gone (exited, killed, or its pid reused). A
+    /// process whose `/proc` entry cannot be read for another reason (no descriptors left, no
+    /// permission) counts as alive.
     pub fn is_alive(&self) -> bool {
+        self.alive_by(|start| start == self.start)
+    }
+
+    /// The liveness rule, with `same` telling whether a `/proc` start time is this process's.
+    fn alive_by(&self, same: impl Fn(u64) -> bool) -> bool {
+        if ProcessId::current().start == 0 {
+            // This process cannot read its own entry: it confirms no death.
+            return true;
+        }
         match stat(self.pid) {
-            None => false,
-            Some(stat) => stat.start == self.start && stat.state != 'Z' && stat.state != 'X',
+            Seen::Gone => false,
+            Seen::Unknown => true,
+            Seen::Process(stat) => same(stat.start) && stat.state != 'Z' && stat.state != 'X',
         }
     }
 }
@@ -43,28 +71,50 @@ struct Stat {
     start: u64,
 }
 
-/// The state and start time of `pid`, or `None` if it does not exist. Allocates nothing (a
-/// writer calls it on its slow path, which must not allocate): the path and the file's first
-/// bytes live on the stack.
-fn stat(pid: u32) -> Option<Stat> {
-    use std::io::Write;
-    let mut path = [0_u8; 32];
-    let mut cursor = std::io::Cursor::new(&mut path[..]);
-    write!(cursor, "/proc/{pid}/stat").ok()?;
-    let len = cursor.position() as usize;
-    let path = std::ffi::CStr::from_bytes_until_nul(&path[..=len]).ok()?;
-    let file = rustix::fs::open(
-        path,
-        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )
-    .ok()?;
+/// What `/proc/<pid>/stat` says.
+enum Seen {
+    /// No such process (`ENOENT`, `ESRCH`).
+    Gone,
+    /// Could not tell (any other error, an unreadable entry): never taken for a death.
+    Unknown,
+    Process(Stat),
+}
+
+/// The state and start time of `pid`. Allocates nothing (a writer calls it on its slow path,
+/// which must not allocate): the path and the file's first bytes live on the stack.
+fn stat(pid: u32) -> Seen {
+    let file = {
+        use std::io::Write;
+        let mut path = [0_u8; 32];
+        let mut cursor = std::io::Cursor::new(&mut path[..]);
+        if write!(cursor, "/proc/{pid}/stat").is_err() {
+            return Seen::Unknown;
+        }
+        let len = cursor.position() as usize;
+        let Ok(path) = std::ffi::CStr::from_bytes_until_nul(&path[..=len]) else {
+            return Seen::Unknown;
+        };
+        match rustix::fs::open(
+            path,
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        ) {
+            Ok(file) => file,
+            Err(rustix::io::Errno::NOENT | rustix::io::Errno::SRCH) => return Seen::Gone,
+            Err(_) => return Seen::Unknown,
+        }
+    };
+    parse_stat(&file).map_or(Seen::Unknown, Seen::Process)
+}
+
+/// Reads and parses an open `/proc/<pid>/stat`; `None` if it cannot be read or parsed.
+fn parse_stat(file: &rustix::fd::OwnedFd) -> Option<Stat> {
     // The start time is field 22; the command name before it is at most 64 bytes, so the
     // fields needed fit well within 1 KiB.
     let mut text = [0_u8; 1024];
     let mut filled = 0;
     while filled < text.len() {
-        match rustix::io::read(&file, &mut text[filled..]) {
+        match rustix::io::read(file, &mut text[filled..]) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(rustix::io::Errno::INTR) => {}
@@ -85,7 +135,7 @@ fn stat(pid: u32) -> Option<Stat> {
 /// An owner slot in a region: free (0) or held by one process, as one word (pid in the high
 /// half, the low 32 bits of its start time in the low half, which tell a reused pid apart for
 /// over a year of uptime at 100 ticks a second). Taken by a CAS, given up by its holder, and
-/// broken only when [`ProcessId::is_alive`] confirms the holder is gone.
+/// broken only when the holder is confirmed gone (`ProcessId::is_alive_low`).
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct OwnerWord(LockWord);
@@ -146,22 +196,13 @@ pub(crate) fn current_word() -> u64 {
 /// no holder, and nothing is confirmed when this process cannot read its own `/proc` entry
 /// (no `/proc`, or another pid namespace's view): a holder is never taken for dead on a guess.
 pub(crate) fn word_holder_is_dead(word: u64) -> bool {
-    match OwnerWord::unpack(word) {
-        None => false,
-        Some(_) if ProcessId::current().start == 0 => false,
-        Some(holder) => !holder.is_alive_low(),
-    }
+    OwnerWord::unpack(word).is_some_and(|holder| !holder.is_alive_low())
 }
 
 impl ProcessId {
     /// [`is_alive`](Self::is_alive) for an id that keeps only the low 32 bits of the start.
     pub(crate) fn is_alive_low(&self) -> bool {
-        match stat(self.pid) {
-            None => false,
-            Some(stat) => {
-                stat.start & 0xffff_ffff == self.start && stat.state != 'Z' && stat.state != 'X'
-            }
-        }
+        self.alive_by(|start| start & 0xffff_ffff == self.start)
     }
 }
 
