@@ -296,3 +296,29 @@ fn a_group_on_a_shared_memory_topic_shares_its_partitions() {
         assert_eq!(values, &expected);
     }
 }
+
+/// A region made in another pid namespace is refused: process identities would be misread.
+#[test]
+fn a_region_of_another_pid_namespace_is_refused() {
+    use std::os::unix::fs::MetadataExt;
+    let name = name("pidns");
+    let _cleanup = Cleanup(name.clone());
+    let (_topic, _producer) = Topic::<u64>::builder("t")
+        .shared_memory(&name)
+        .build()
+        .unwrap();
+    let path = default_path(&name);
+    // The header's pid-namespace word (after magic, version, state, creator, the type's size,
+    // alignment and name, nine geometry words, the producer, the group lock and offset).
+    const AT: u64 = 8 + 4 + 4 + 8 + 8 + 8 + 8 + 128 + 9 * 8 + 8 + 8 + 8;
+    let here = std::fs::metadata("/proc/self/ns/pid").unwrap().ino();
+    let bytes = std::fs::read(&path).unwrap();
+    let recorded = u64::from_le_bytes(bytes[AT as usize..AT as usize + 8].try_into().unwrap());
+    assert_eq!(recorded, here, "the creator records its pid namespace");
+    assert!(Topic::<u64>::open(&name).is_ok());
+    patch(&path, AT, &(here + 1).to_le_bytes());
+    assert_eq!(
+        region_error(Topic::<u64>::open(&name)),
+        RegionError::OtherPidNamespace
+    );
+}

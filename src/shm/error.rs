@@ -52,6 +52,9 @@ pub enum RegionError {
         /// Which.
         what: &'static str,
     },
+    /// The region was made in another pid namespace (another container, say): process
+    /// identities, which decide who holds what, would be misread across it.
+    OtherPidNamespace,
     /// The creator died before it finished writing the region.
     CreatorDied {
         /// The creator, if it was recorded.
@@ -116,6 +119,9 @@ impl fmt::Display for RegionError {
                 write!(f, "the region file is {size} bytes; it must be {expected}")
             }
             RegionError::Corrupt { what } => write!(f, "the region's {what} is corrupt"),
+            RegionError::OtherPidNamespace => {
+                write!(f, "the region was made in another pid namespace")
+            }
             RegionError::CreatorDied { .. } => {
                 write!(f, "the region's creator died before finishing it")
             }

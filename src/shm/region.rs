@@ -95,6 +95,9 @@ struct RegionHeader {
     /// The group registry's lock.
     groups_lock: OwnerWord,
     groups_offset: u64,
+    /// The creator's pid namespace (the inode of `/proc/self/ns/pid`; 0 if unknown): process
+    /// identities mean something only inside one namespace.
+    pid_namespace: u64,
 }
 
 const _: () = assert!(std::mem::size_of::<RegionHeader>() <= PAGE);
@@ -220,6 +223,7 @@ impl Region {
         header.producer = OwnerWord::free();
         header.groups_lock = OwnerWord::free();
         header.groups_offset = PAGE as u64;
+        header.pid_namespace = pid_namespace();
         // SAFETY: the registry's pages lie in the fresh mapping, between the header and the
         // rings; no one else has the region yet.
         unsafe {
@@ -274,6 +278,10 @@ impl Region {
             });
         }
         wait_ready(header)?;
+        let here = pid_namespace();
+        if header.pid_namespace != 0 && here != 0 && header.pid_namespace != here {
+            return Err(RegionError::OtherPidNamespace);
+        }
         let (size_t, align_t, name_t) = fingerprint::<T>();
         let name_len = (header.type_name_len as usize).min(TYPE_NAME);
         let found_name = String::from_utf8_lossy(&header.type_name[..name_len]).into_owned();
@@ -405,6 +413,12 @@ fn wait_ready(header: &RegionHeader) -> Result<(), RegionError> {
         }
         std::thread::sleep(Duration::from_millis(1));
     }
+}
+
+/// This process's pid namespace: the inode of `/proc/self/ns/pid`, 0 if it cannot be read.
+fn pid_namespace() -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino())
 }
 
 /// Reserves the file's memory now (tmpfs: the pages), so a full device fails here.
