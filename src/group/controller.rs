@@ -47,13 +47,14 @@ use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering};
 
 /// What a group's handles, members and supervisor share.
 pub(crate) struct GroupInner<T> {
-    /// A shared-memory group's hold on its registry entry; declared first so it is given up
-    /// before the cursors in `entries` are freed.
+    pub(crate) name: String,
+    pub(crate) entries: Box<[PartitionEntry<T>]>,
+    /// A shared-memory group's hold on its registry entry; declared after `entries`, so the
+    /// cursors are freed before the entry is given up (a kill in between leaves recorded slots
+    /// that are no longer the group's, which no one adopts).
     #[cfg(not(ringgroup_loom))]
     #[allow(dead_code)] // held for its drop
     pub(crate) registration: Option<super::shared_memory::Registration>,
-    pub(crate) name: String,
-    pub(crate) entries: Box<[PartitionEntry<T>]>,
     pub(crate) strategy: WaitStrategy,
     /// Bumped (Release) after every change to the table.
     pub(crate) epoch: CachePadded<AtomicU64>,

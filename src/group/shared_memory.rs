@@ -27,9 +27,25 @@ pub(crate) struct Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        // Before the cursors are freed (the group drops this first): a taker-over never
-        // adopts a slot that is already someone else's.
+        // After the cursors are freed (the group drops them first); a taker-over adopts a
+        // recorded slot only while the group's tag is on it, so never one that is someone
+        // else's by now.
         self.region.groups().release(self.entry);
+    }
+}
+
+/// Frees every group cursor that no named registry entry records (a holder killed between
+/// changing its entry and its cursors). Registry lock held.
+fn sweep<T>(registry: &crate::shm::groups::Registry<'_>, rings: &[Subscriber<T>]) {
+    for (partition, ring) in rings.iter().enumerate() {
+        for slot in 0..ring.shared().readers().len() {
+            let Some(entry) = ring.shared().group_of(slot) else {
+                continue;
+            };
+            if registry.recorded_slot(entry as usize, partition as u32) != Some(slot as u32) {
+                GroupCursor::free_orphan(ring, slot);
+            }
+        }
     }
 }
 
@@ -56,6 +72,7 @@ pub(super) fn cursors<T>(
             GroupCursor::free_orphan(ring, slot as usize);
         }
     }
+    sweep(&registry, rings);
     let (entry, adopted) = match claim {
         Claim::New { entry } => (entry, Vec::new()),
         Claim::TakenOver { entry, slots, .. } => (entry, slots),
@@ -66,7 +83,7 @@ pub(super) fn cursors<T>(
             .get(partition)
             .copied()
             .flatten()
-            .and_then(|slot| GroupCursor::adopt(ring, slot as usize));
+            .and_then(|slot| GroupCursor::adopt(ring, slot as usize, entry as u32));
         let cursor = match adopted {
             Some(cursor) => cursor,
             None => match GroupCursor::register(ring, start) {
@@ -82,8 +99,10 @@ pub(super) fn cursors<T>(
                 }
             },
         };
-        cursor.hand_to_group();
+        // Recorded first: a kill between the two leaves a recorded slot the next holder
+        // adopts or frees, never a group cursor no entry knows.
         registry.record(entry, partition as u32, cursor.slot() as u32);
+        cursor.hand_to_group(entry as u32);
         cursors.push(cursor);
     }
     drop(registry);
@@ -121,7 +140,9 @@ impl<T> crate::topic::Topic<T> {
             return Ok(false);
         };
         let registry = region.groups();
-        match registry.delete(name) {
+        let deleted = registry.delete(name);
+        sweep(&registry, self.subscribers());
+        match deleted {
             Ok(None) => Ok(false),
             Ok(Some(slots)) => {
                 for (partition, slot) in slots {

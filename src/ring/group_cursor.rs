@@ -64,10 +64,10 @@ impl<T> GroupCursor<T> {
     /// or free. The caller must know no live cursor uses the slot (the group registry's entry
     /// for it is held by this process).
     #[cfg(not(ringgroup_loom))]
-    pub(crate) fn adopt(subscriber: &Subscriber<T>, slot: usize) -> Option<Self> {
+    pub(crate) fn adopt(subscriber: &Subscriber<T>, slot: usize, entry: u32) -> Option<Self> {
         let shared = subscriber.shared();
         let cursor = shared.readers().get(slot)?;
-        if !shared.held_by_group(slot) {
+        if shared.group_of(slot) != Some(entry) {
             return None;
         }
         // Acquire: pairs with the dead owner's Release stores of the slot (its commits).
@@ -91,16 +91,16 @@ impl<T> GroupCursor<T> {
     #[cfg(not(ringgroup_loom))]
     pub(crate) fn free_orphan(subscriber: &Subscriber<T>, slot: usize) {
         let shared = subscriber.shared();
-        if slot < shared.readers().len() && shared.held_by_group(slot) {
+        if slot < shared.readers().len() && shared.group_of(slot).is_some() {
             shared.deregister(slot);
         }
     }
 
-    /// Hands the registration to the group (a shared-memory group's cursor outlives the
-    /// process that registered it; see `owners`).
+    /// Hands the registration to the group of registry entry `entry` (a shared-memory group's
+    /// cursor outlives the process that registered it; see `owners`).
     #[cfg(not(ringgroup_loom))]
-    pub(crate) fn hand_to_group(&self) {
-        self.shared.hand_to_group(self.slot);
+    pub(crate) fn hand_to_group(&self, entry: u32) {
+        self.shared.hand_to_group(self.slot, entry);
     }
 
     /// The registration slot, for [`committed_at`].

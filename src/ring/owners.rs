@@ -65,11 +65,17 @@ use super::shared::{Shared, FREE};
 use super::wait::wait_until;
 use crate::sync::{AtomicU64, Deadline, Ordering};
 
-/// The holder word of a shared-memory consumer group's cursor: the group's, not a process's.
-/// Never reclaimed (no pid is `u32::MAX`); the group registry hands the cursor to the group's
-/// next holder, or frees it when the group is deleted.
-pub(crate) const GROUP_HOLDER: u64 = u64::MAX;
+/// The high half of the holder word of a shared-memory consumer group's cursor, whose low
+/// half is the group's registry entry: the group's, not a process's. Never reclaimed (no pid
+/// is `u32::MAX`); the group registry hands the cursor to the group's next holder, or frees it
+/// when the group is deleted, or when no entry records it (a holder killed mid-change).
+pub(crate) const GROUP_TAG: u64 = (u32::MAX as u64) << 32;
 
+/// The holder word of a cursor of the group in registry entry `entry`.
+#[cfg(not(ringgroup_loom))]
+pub(crate) fn group_holder(entry: u32) -> u64 {
+    GROUP_TAG | u64::from(entry)
+}
 /// The least time between two looks for dead holders by one process's writer of one ring.
 pub(crate) const RECLAIM_INTERVAL: Duration = Duration::from_millis(10);
 
@@ -206,27 +212,25 @@ impl<T> Shared<T> {
     }
 
     #[cfg(not(ringgroup_loom))]
-    /// Makes the group the holder of slot `slot`, registered by this process for a consumer
-    /// group's cursor (see [`GROUP_HOLDER`]); nothing for a heap ring.
-    pub(crate) fn hand_to_group(&self, slot: usize) {
+    /// Makes the group of registry entry `entry` the holder of slot `slot`, registered by
+    /// this process for the group's cursor (see [`GROUP_TAG`]); nothing for a heap ring.
+    pub(crate) fn hand_to_group(&self, slot: usize, entry: u32) {
         if let Some(owners) = self.owners() {
             // Relaxed: a reclaimer that loaded this process's word finds it alive and skips
             // the slot; one that loads this store skips it too.
-            owners.holders[slot].store(GROUP_HOLDER, Ordering::Relaxed);
+            owners.holders[slot].store(group_holder(entry), Ordering::Relaxed);
         }
     }
 
+    /// The registry entry of the group holding slot `slot`, if a group holds it. Under the
+    /// group registry's lock, which orders the group holder words (they are written only
+    /// under it, or by a reader's registration, which never writes a group's word).
     #[cfg(not(ringgroup_loom))]
-    /// True when slot `slot` holds a consumer group's cursor (see [`GROUP_HOLDER`]).
-    pub(crate) fn held_by_group(&self, slot: usize) -> bool {
-        self.owners().is_some_and(|owners| {
-            // Acquire: pairs with the Release stores of the holder word (a drop's, a reclaim's);
-            // the caller holds the group registry's lock, which orders the rest.
-            owners
-                .holders
-                .get(slot)
-                .is_some_and(|holder| holder.load(Ordering::Acquire) == GROUP_HOLDER)
-        })
+    pub(crate) fn group_of(&self, slot: usize) -> Option<u32> {
+        let owners = self.owners()?;
+        // Relaxed: the registry lock orders it (see above).
+        let word = owners.holders.get(slot)?.load(Ordering::Relaxed);
+        (word & GROUP_TAG == GROUP_TAG).then_some(word as u32)
     }
 
     /// Registration slots reclaimed from dead holders so far (0 for a heap ring).
@@ -264,7 +268,7 @@ impl<T> Shared<T> {
         for (slot, holder) in owners.holders.iter().enumerate() {
             // Relaxed: a candidate; the CAS below decides, and the death check orders the rest.
             let word = holder.load(Ordering::Relaxed);
-            if word == 0 || word == me || word == GROUP_HOLDER {
+            if word == 0 || word == me || word & GROUP_TAG == GROUP_TAG {
                 continue;
             }
             let dead = match known {

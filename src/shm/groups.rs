@@ -15,10 +15,14 @@
 //! - A group name belongs to one process at a time: the entry's `holder`. A build of the same
 //!   name while the holder lives is refused; once the holder is confirmed dead, the next build
 //!   takes the entry over and adopts its cursors, so the group resumes at its commits.
-//! - Writes are ordered so that a holder killed at any point leaves an entry the next locker
-//!   can read: `holder` is set first, slots are recorded as each cursor registers, and the name
-//!   last, so an entry with a dead holder and no name is a half-made one whose recorded slots
-//!   are freed. A release clears the name first, then the slots, then `holder`.
+//! - A group's cursors carry the group's tag (its entry) in their reader slot's holder word
+//!   (`ring::owners`), so the ring never reclaims them for a dead process, and a new holder
+//!   adopts a recorded slot only while that tag is on it. A claim writes `holder`, then the
+//!   name, then records each slot before tagging it; a release (after the cursors are freed)
+//!   clears the name, the slots, then `holder`. A holder killed anywhere leaves either a named
+//!   entry (the next build takes it over), an unnamed one with a dead holder (cleared by the
+//!   next claim, its recorded group cursors freed), or a tagged cursor no named entry records,
+//!   which every claim and delete sweeps away.
 
 use super::process::{OwnerWord, ProcessId};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
@@ -193,6 +197,13 @@ impl<'r> Registry<'r> {
         entry.clear();
         entry.header.holder.release();
         Ok(Some(slots))
+    }
+
+    /// The slot entry `entry` records on `partition`, if the entry is named (a group's).
+    pub(crate) fn recorded_slot(&self, entry: usize, partition: u32) -> Option<u32> {
+        let entry = self.entries.get(entry)?;
+        entry.name()?;
+        entry.slot(partition)
     }
 
     /// Records `slot` as the group's cursor on `partition`.
