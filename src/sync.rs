@@ -33,6 +33,10 @@ pub(crate) type StdArc<T> = std::sync::Arc<T>;
 #[cfg_attr(ringgroup_loom, allow(dead_code))]
 pub(crate) type StdAtomicU64 = std::sync::atomic::AtomicU64;
 
+/// std's `Ordering`, for the std atomics above.
+#[cfg_attr(ringgroup_loom, allow(unused_imports))]
+pub(crate) use std::sync::atomic::Ordering as StdOrdering;
+
 #[cfg(ringgroup_loom)]
 use loom::sync as imp;
 #[cfg(not(ringgroup_loom))]

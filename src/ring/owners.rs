@@ -101,21 +101,21 @@ impl Throttle {
         return true;
         #[cfg(not(ringgroup_loom))]
         {
-            use std::sync::OnceLock;
+            use crate::sync::{OnceLock, StdOrdering};
             use std::time::Instant;
             static EPOCH: OnceLock<Instant> = OnceLock::new();
             let now = EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64;
             // Relaxed: a process-local pace; a lost race skips one look, never a needed one
             // for long.
-            let next = self.next.load(std::sync::atomic::Ordering::Relaxed);
+            let next = self.next.load(StdOrdering::Relaxed);
             now >= next
                 && self
                     .next
                     .compare_exchange(
                         next,
                         now + RECLAIM_INTERVAL.as_millis() as u64,
-                        std::sync::atomic::Ordering::Relaxed,
-                        std::sync::atomic::Ordering::Relaxed,
+                        StdOrdering::Relaxed,
+                        StdOrdering::Relaxed,
                     )
                     .is_ok()
         }
