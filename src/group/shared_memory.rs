@@ -73,25 +73,39 @@ pub(super) fn cursors<T>(
         }
     }
     sweep(&registry, rings);
-    let (entry, adopted) = match claim {
-        Claim::New { entry } => (entry, Vec::new()),
-        Claim::TakenOver { entry, slots, .. } => (entry, slots),
+    let (entry, adopted, taken_over) = match claim {
+        Claim::New { entry } => (entry, Vec::new(), false),
+        Claim::TakenOver { entry, slots, .. } => (entry, slots, true),
     };
-    let mut cursors = Vec::with_capacity(rings.len());
+    // Which cursors were adopted (a failed takeover hands them back, commits and all).
+    let mut kept = Vec::with_capacity(rings.len());
+    let mut cursors: Vec<GroupCursor<T>> = Vec::with_capacity(rings.len());
     for (partition, ring) in rings.iter().enumerate() {
         let adopted = adopted
             .get(partition)
             .copied()
             .flatten()
             .and_then(|slot| GroupCursor::adopt(ring, slot as usize, entry as u32));
+        kept.push(adopted.is_some());
         let cursor = match adopted {
             Some(cursor) => cursor,
             None => match GroupCursor::register(ring, start) {
                 Ok(cursor) => cursor,
                 Err(source) => {
-                    // Give the name up before the cursors are freed, as a drop would.
-                    registry.release(entry);
-                    drop(cursors);
+                    if taken_over {
+                        // The dead group stays as it was for the next build: its adopted
+                        // cursors keep their registrations (and commits), the entry goes back
+                        // to a holder that is never alive.
+                        for (cursor, kept) in cursors.into_iter().zip(&kept) {
+                            if *kept {
+                                cursor.leave_registered();
+                            }
+                        }
+                        registry.hand_back(entry);
+                    } else {
+                        drop(cursors);
+                        registry.release(entry);
+                    }
                     return Err(GroupError::Subscribe {
                         partition: partition as u32,
                         source,

@@ -96,6 +96,16 @@ impl<T> GroupCursor<T> {
         }
     }
 
+    /// Lets this handle go but leaves the registration in place (the group, not this process,
+    /// holds it: a failed takeover hands it back for the next one).
+    #[cfg(not(ringgroup_loom))]
+    pub(crate) fn leave_registered(self) {
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again, so the `Arc` is moved out exactly
+        // once; the other fields are plain integers with nothing to drop.
+        drop(unsafe { std::ptr::read(&this.shared) });
+    }
+
     /// Hands the registration to the group of registry entry `entry` (a shared-memory group's
     /// cursor outlives the process that registered it; see `owners`).
     #[cfg(not(ringgroup_loom))]

@@ -211,6 +211,12 @@ impl<'r> Registry<'r> {
         self.entries[entry].slots[partition as usize].store(slot, Ordering::Relaxed);
     }
 
+    /// Hands entry `entry` (this process holds it) on as a dead holder's, name and slots kept,
+    /// so the next build of the name takes it over and adopts its cursors.
+    pub(crate) fn hand_back(&self, entry: usize) {
+        self.entries[entry].header.holder.orphan();
+    }
+
     /// Gives entry `entry` up (this process holds it): its slots are freed by the caller after.
     pub(crate) fn release(&self, entry: usize) {
         let entry = &self.entries[entry];

@@ -60,6 +60,14 @@ impl LockWord {
         }
     }
 
+    /// Hands the word from `from` (its holder) to `to`; false if `from` does not hold it.
+    pub fn pass(&self, from: u64, to: u64) -> bool {
+        // Release: pairs with the next taker's Acquire load, as a give-up does.
+        self.0
+            .compare_exchange(from, to, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+    }
+
     /// Gives the word up, if `me` holds it.
     pub fn release(&self, me: u64) {
         // Release: pairs with the next taker's Acquire load.

@@ -176,6 +176,17 @@ impl OwnerWord {
             .map_err(|word| Self::unpack(word).unwrap_or(ProcessId { pid: 0, start: 0 }))
     }
 
+    /// Hands the slot, if this process holds it, to an identity that is never alive (no pid
+    /// reaches `u32::MAX - 1`), so the next taker takes it over as a dead holder's.
+    pub(crate) fn orphan(&self) {
+        let me = Self::pack(ProcessId::current());
+        let nobody = Self::pack(ProcessId {
+            pid: u32::MAX - 1,
+            start: 0,
+        });
+        self.0.pass(me, nobody);
+    }
+
     /// Gives the slot up, if this process holds it.
     pub(crate) fn release(&self) {
         self.0.release(Self::pack(ProcessId::current()));
