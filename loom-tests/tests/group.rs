@@ -350,3 +350,51 @@ fn members_never_act_on_a_half_written_assignment() {
         assert_eq!(seen, vec![(0, 0), (1, 0)], "each message exactly once");
     });
 }
+
+/// Static membership: static member S read offset 0, committed, and left (its partition waits
+/// for it). Its return (a new handle with the same instance id) races a dynamic member B's join
+/// and the rebalance it starts. Whoever ends up owning the partition resumes at S's commit: no
+/// one sees 0 again, 1 is delivered, and the partition's cursor is never touched by two members
+/// without a happens-before edge (the cell would fail the model).
+#[test]
+fn a_static_members_return_races_a_rebalance() {
+    loom::model(|| {
+        let (topic, mut producer) = topic(2);
+        let group = topic.group("g").assignor(Newest).build().unwrap();
+        let s = group
+            .join_static("s", ringgroup::JoinOptions::new())
+            .unwrap();
+        producer.send_to(0, 0).unwrap();
+        producer.send_to(0, 1).unwrap();
+        assert_eq!(poll_offsets(&s, 1).unwrap(), vec![0]);
+        s.commit().unwrap();
+        drop(s);
+        let returning = {
+            let group = group.clone();
+            thread::spawn(move || {
+                let s = group
+                    .join_static("s", ringgroup::JoinOptions::new())
+                    .unwrap();
+                (poll_twice(&s), s)
+            })
+        };
+        let joining = {
+            let group = group.clone();
+            thread::spawn(move || {
+                let b = group.join().unwrap();
+                (poll_twice(&b), b)
+            })
+        };
+        let (mut seen, s) = returning.join().unwrap();
+        let (seen_by_b, b) = joining.join().unwrap();
+        seen.extend(seen_by_b);
+        // Let pending handoffs finish, then drain.
+        for _ in 0..2 {
+            seen.extend(poll_twice(&s));
+            seen.extend(poll_twice(&b));
+        }
+        assert!(!seen.contains(&0), "offset 0 was committed: {seen:?}");
+        assert!(seen.contains(&1), "offset 1 was lost: {seen:?}");
+        assert_eq!(s.assignment().len() + b.assignment().len(), 1);
+    });
+}

@@ -632,7 +632,9 @@ mod tests {
             assert_eq!(s.runs.len(), 3);
             // Each run is two slices of 20 round trips.
             assert_eq!(s.runs.iter().map(|m| m.done).collect::<Vec<_>>(), [40; 3]);
-            assert_eq!((s.retried, s.disturbed, s.cut_short), (0, 0, 0));
+            // `disturbed` measures the machine (a busy one marks slices), so it is not checked;
+            // with no retries allowed, none is made.
+            assert_eq!((s.retried, s.cut_short), (0, 0));
         }
     }
 
