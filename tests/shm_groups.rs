@@ -225,3 +225,51 @@ fn a_dead_processs_group_gates_until_deleted() {
         producer.try_send(value).unwrap();
     }
 }
+
+/// A process that cannot read `/proc` (here: out of file descriptors) must not take a live
+/// holder for dead: its build of a held group is still refused.
+#[test]
+fn a_process_out_of_descriptors_confirms_no_death() {
+    const EXHAUSTED: &str = "RINGGROUP_SHM_GROUP_EXHAUSTED";
+    if let Ok(region) = std::env::var(EXHAUSTED) {
+        let topic = Topic::<u64>::open(&region).unwrap();
+        // Holding a group of its own makes this process know its identity first.
+        let _own = topic.group("own").build().unwrap();
+        // Use up every descriptor (the limit is low: see below), then try to build.
+        let mut held = Vec::new();
+        while let Ok(file) = std::fs::File::open("/dev/null") {
+            held.push(file);
+        }
+        match topic.group("g").build() {
+            Err(GroupError::HeldByProcess { .. }) => std::process::exit(0),
+            Ok(_) => std::process::exit(3), // took a live holder's group
+            Err(_) => std::process::exit(4),
+        }
+    }
+    let region = name("emfile");
+    let _cleanup = Cleanup(region.clone());
+    let (topic, _producer) = Topic::<u64>::builder("t")
+        .shared_memory(&region)
+        .build()
+        .unwrap();
+    let _group = topic.group("g").build().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 64 && exec \"$0\" \"$@\"")
+        .arg(&exe)
+        .args([
+            "--exact",
+            "a_process_out_of_descriptors_confirms_no_death",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(EXHAUSTED, &region)
+        .status()
+        .unwrap();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "the child took a live process's group (3) or failed otherwise (4)"
+    );
+}
