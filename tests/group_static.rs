@@ -144,4 +144,14 @@ fn a_second_live_member_with_the_same_instance_id_fences_the_first() {
         old.commit_offset(held, 0),
         Err(CommitError::Fenced { .. })
     ));
+    // The fenced one stays fenced: its polls do not join again and take the partition back.
+    for _ in 0..3 {
+        assert!(matches!(
+            old.poll(1, Duration::ZERO),
+            Err(ConsumeError::Fenced)
+        ));
+    }
+    settle(&[&new, &b], || new.assignment().len() == 1);
+    assert_eq!(new.assignment()[0].partition, held);
+    assert!(old.assignment().is_empty());
 }

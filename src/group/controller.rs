@@ -289,6 +289,18 @@ impl<T> GroupInner<T> {
         instance: Option<String>,
     ) -> Result<u32, GroupError> {
         let mut control = self.lock();
+        // A static member fenced by a newer member with its instance id stays fenced (Kafka's
+        // fenced instance): joining again would fence the newer one in turn.
+        if let Some(instance) = &instance {
+            let taken = control.members.iter().any(|m| {
+                m.id != old && m.departed.is_none() && m.instance.as_ref() == Some(instance)
+            });
+            if taken {
+                return Err(GroupError::FencedInstance {
+                    instance_id: instance.clone(),
+                });
+            }
+        }
         control.members.retain(|m| m.id != old);
         control.held.remove(&old);
         drop(control);

@@ -43,6 +43,13 @@ pub enum GroupError {
         /// What the operating system said.
         source: StdArc<std::io::Error>,
     },
+    /// A newer member joined with this static member's instance id
+    /// ([`Group::join_static`](crate::Group::join_static)) while it was still here: this one is
+    /// fenced for good (Kafka's fenced instance id).
+    FencedInstance {
+        /// The instance id.
+        instance_id: String,
+    },
     /// (Shared-memory topics) a group of this name is held by a live process, this one or
     /// another: a group belongs to one process at a time, and passes to the next build once
     /// that process is dead.
@@ -77,6 +84,10 @@ impl PartialEq for GroupError {
             ) => partition == p && source == s,
             (GroupError::TooManyMembers { max }, GroupError::TooManyMembers { max: m }) => max == m,
             (GroupError::HeldByProcess { pid }, GroupError::HeldByProcess { pid: p }) => pid == p,
+            (
+                GroupError::FencedInstance { instance_id },
+                GroupError::FencedInstance { instance_id: i },
+            ) => instance_id == i,
             (GroupError::TooManyGroups { max }, GroupError::TooManyGroups { max: m })
             | (GroupError::NameTooLong { max }, GroupError::NameTooLong { max: m }) => max == m,
             (GroupError::SupervisorSpawn { source }, GroupError::SupervisorSpawn { source: s }) => {
@@ -103,6 +114,9 @@ impl fmt::Display for GroupError {
             }
             GroupError::SupervisorSpawn { .. } => {
                 write!(f, "cannot start the group's supervisor thread")
+            }
+            GroupError::FencedInstance { instance_id } => {
+                write!(f, "a newer member joined as static member {instance_id:?}")
             }
             GroupError::HeldByProcess { pid } => {
                 write!(f, "the group is held by live process {pid}")
