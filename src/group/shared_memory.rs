@@ -58,7 +58,7 @@ pub(super) fn cursors<T>(
     start: StartAt,
 ) -> Result<(Registration, Vec<GroupCursor<T>>), GroupError> {
     let registry = region.groups();
-    let (claim, stale) = registry.claim(name).map_err(|e| match e {
+    let claim = registry.claim(name).map_err(|e| match e {
         ClaimError::Held(process) => GroupError::HeldByProcess { pid: process.pid },
         ClaimError::Full => GroupError::TooManyGroups {
             max: region.shape().max_groups,
@@ -67,11 +67,7 @@ pub(super) fn cursors<T>(
             max: MAX_GROUP_NAME,
         },
     })?;
-    for (partition, slot) in stale {
-        if let Some(ring) = rings.get(partition as usize) {
-            GroupCursor::free_orphan(ring, slot as usize);
-        }
-    }
+    // Frees the cursors of half-released and stale entries (and of holders killed mid-change).
     sweep(&registry, rings);
     let (entry, adopted, taken_over) = match claim {
         Claim::New { entry } => (entry, Vec::new(), false),
@@ -155,18 +151,8 @@ impl<T> crate::topic::Topic<T> {
         };
         let registry = region.groups();
         let deleted = registry.delete(name);
+        // A deleted entry's cursors are no named entry's now: the sweep frees them.
         sweep(&registry, self.subscribers());
-        match deleted {
-            Ok(None) => Ok(false),
-            Ok(Some(slots)) => {
-                for (partition, slot) in slots {
-                    if let Some(ring) = self.subscribers().get(partition as usize) {
-                        GroupCursor::free_orphan(ring, slot as usize);
-                    }
-                }
-                Ok(true)
-            }
-            Err(process) => Err(GroupError::HeldByProcess { pid: process.pid }),
-        }
+        deleted.map_err(|process| GroupError::HeldByProcess { pid: process.pid })
     }
 }

@@ -128,19 +128,17 @@ impl<'r> Registry<'r> {
         Registry { lock, entries }
     }
 
-    /// Finds or takes an entry for `name`. A half-made entry of a dead holder is returned as
-    /// `stale` slots to free (they are registered ring cursors nobody owns).
-    pub(crate) fn claim(&self, name: &str) -> Result<(Claim, Vec<(u32, u32)>), ClaimError> {
+    /// Finds or takes an entry for `name`. Unnamed entries of dead holders (half released) are
+    /// cleared for reuse; the cursors they recorded are the caller's sweep's to free.
+    pub(crate) fn claim(&self, name: &str) -> Result<Claim, ClaimError> {
         let name = name.as_bytes();
         if name.len() > MAX_GROUP_NAME {
             return Err(ClaimError::NameTooLong);
         }
-        let mut stale = Vec::new();
         for entry in &self.entries {
             if entry.name().is_none() {
                 if let Some(holder) = entry.header.holder.holder() {
                     if !holder.is_alive_low() {
-                        stale.extend(entry.recorded());
                         entry.clear();
                         if entry.header.holder.take_over().is_ok() {
                             entry.header.holder.release();
@@ -160,19 +158,17 @@ impl<'r> Registry<'r> {
                     let slots = (0..entry.slots.len())
                         .map(|p| entry.slot(p as u32))
                         .collect();
-                    Ok((
-                        Claim::TakenOver {
-                            entry: index,
-                            slots,
-                        },
-                        stale,
-                    ))
+                    Ok(Claim::TakenOver {
+                        entry: index,
+                        slots,
+                    })
                 }
-                // Held by no one: the holder was clearing it (a name is cleared first).
+                // Named but held by no one: only a corrupt region gets here (a release clears
+                // the name first). Start afresh; the caller's sweep frees its old cursors.
                 Ok(None) => {
                     entry.clear();
                     entry.write_name(name);
-                    Ok((Claim::New { entry: index }, stale))
+                    Ok(Claim::New { entry: index })
                 }
                 Err(holder) => Err(ClaimError::Held(holder)),
             };
@@ -181,29 +177,28 @@ impl<'r> Registry<'r> {
             if entry.name().is_none() && matches!(entry.header.holder.take_over(), Ok(None)) {
                 entry.clear();
                 entry.write_name(name);
-                return Ok((Claim::New { entry: index }, stale));
+                return Ok(Claim::New { entry: index });
             }
         }
         Err(ClaimError::Full)
     }
 
-    /// Deletes the entry of `name` if its holder is dead: `Ok(Some(slots))` with the cursors to
-    /// free, `Ok(None)` if there is no such entry, `Err` with the holder while it lives.
-    pub(crate) fn delete(&self, name: &str) -> Result<Option<Vec<(u32, u32)>>, ProcessId> {
+    /// Deletes the entry of `name` if its holder is dead (the caller's sweep then frees its
+    /// cursors): true if there was one, `Err` with the holder while it lives.
+    pub(crate) fn delete(&self, name: &str) -> Result<bool, ProcessId> {
         let name = name.as_bytes();
         let Some(entry) = self
             .entries
             .iter()
             .find(|e| e.name().as_deref() == Some(name))
         else {
-            return Ok(None);
+            return Ok(false);
         };
         entry.header.holder.take_over()?;
-        let slots = entry.recorded();
         entry.header.name_len.store(0, Ordering::Relaxed);
         entry.clear();
         entry.header.holder.release();
-        Ok(Some(slots))
+        Ok(true)
     }
 
     /// The slot entry `entry` records on `partition`, if the entry is named (a group's).
@@ -272,12 +267,6 @@ impl Entry<'_> {
     fn slot(&self, partition: u32) -> Option<u32> {
         let slot = self.slots[partition as usize].load(Ordering::Relaxed);
         (slot != NO_SLOT).then_some(slot)
-    }
-
-    fn recorded(&self) -> Vec<(u32, u32)> {
-        (0..self.slots.len() as u32)
-            .filter_map(|p| self.slot(p).map(|s| (p, s)))
-            .collect()
     }
 
     fn clear(&self) {
