@@ -1,6 +1,6 @@
-//! Consumer groups on shared-memory topics: a group name belongs to one process at a time; a
-//! process that is killed leaves its group to the next build of the name, which resumes at the
-//! dead group's commits.
+//! Consumer groups on shared-memory topics: every handle of a group (in any process) is a
+//! member process; they split the partitions, and a killed one's partitions go to the live
+//! members, or, when none is left, to the next build of the name, at the commits.
 //!
 //! The cross-process test runs this test binary again as the child (`--exact` on its own name,
 //! with the role in an environment variable).
@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use ringgroup::shm::{remove, MAX_GROUP_NAME};
+use ringgroup::shm::{remove, MAX_GROUP_NAME, MAX_GROUP_PROCESSES};
 use ringgroup::{ConsumeError, GroupError, Topic};
 
 const ROLE: &str = "RINGGROUP_SHM_GROUP_ROLE";
@@ -38,7 +38,7 @@ fn poll_some(member: &ringgroup::Consumer<u64>) -> Vec<u64> {
 }
 
 #[test]
-fn a_group_name_is_held_once_and_given_up_on_drop() {
+fn handles_share_a_group_and_the_last_gives_it_up() {
     let name = name("held");
     let _cleanup = Cleanup(name.clone());
     let (topic, _producer) = Topic::<u64>::builder("t")
@@ -48,12 +48,12 @@ fn a_group_name_is_held_once_and_given_up_on_drop() {
         .unwrap();
     let other = Topic::<u64>::open(&name).unwrap();
     let group = topic.group("g").build().unwrap();
-    assert_eq!(
-        other.group("g").build().unwrap_err(),
-        GroupError::HeldByProcess {
-            pid: std::process::id()
-        }
-    );
+    // A second handle is a second member process of the same group.
+    let joined = other.group("g").build().unwrap();
+    let me = GroupError::HeldByProcess {
+        pid: std::process::id(),
+    };
+    assert_eq!(topic.delete_group("g"), Err(me.clone()));
     let long = "x".repeat(MAX_GROUP_NAME + 1);
     assert_eq!(
         other.group(&long).build().unwrap_err(),
@@ -67,23 +67,126 @@ fn a_group_name_is_held_once_and_given_up_on_drop() {
         GroupError::TooManyGroups { max: 2 }
     );
     drop(group);
-    let again = other.group("g").build().unwrap();
+    assert_eq!(topic.delete_group("g"), Err(me), "a member is left");
+    drop(joined);
+    // The last handle gave the name up: nothing left to delete, and the entry is free.
+    assert_eq!(topic.delete_group("g"), Ok(false));
+    let again = other.group("i").build().unwrap();
     drop((again, second));
+}
+
+#[test]
+fn a_group_has_at_most_max_group_processes_handles() {
+    let name = name("processes");
+    let _cleanup = Cleanup(name.clone());
+    let (topic, _producer) = Topic::<u64>::builder("t")
+        .shared_memory(&name)
+        .build()
+        .unwrap();
+    let handles: Vec<_> = (0..MAX_GROUP_PROCESSES)
+        .map(|_| topic.group("g").build().unwrap())
+        .collect();
+    assert_eq!(
+        topic.group("g").build().unwrap_err(),
+        GroupError::TooManyProcesses {
+            max: MAX_GROUP_PROCESSES
+        }
+    );
+    drop(handles);
+    topic.group("g").build().unwrap();
+}
+
+/// Polls `member` until it owns exactly `count` partitions, returning them.
+fn settle(member: &ringgroup::Consumer<u64>, count: usize, seen: &mut Vec<(u32, u64)>) -> Vec<u32> {
+    loop {
+        match member.poll(64, Duration::from_millis(1)) {
+            Ok(records) => seen.extend(records.iter().map(|r| (r.partition, r.offset))),
+            Err(ConsumeError::Timeout) => {}
+            Err(e) => panic!("{e}"),
+        }
+        let owned: Vec<u32> = member.assignment().iter().map(|a| a.partition).collect();
+        if owned.len() == count {
+            return owned;
+        }
+    }
+}
+
+/// Two member processes (two handles) of one group: the partitions are split between their
+/// consumers, never owned by both, and move back when one leaves; every offset is delivered
+/// once, in order per partition (auto-commit: each batch is committed when dropped).
+#[test]
+fn member_processes_split_the_partitions_and_lose_nothing() {
+    let name = name("split");
+    let _cleanup = Cleanup(name.clone());
+    let (topic, mut producer) = Topic::<u64>::builder("t")
+        .partitions(4)
+        .capacity(64)
+        .shared_memory(&name)
+        .build()
+        .unwrap();
+    let other = Topic::<u64>::open(&name).unwrap();
+    let first = topic.group("g").build().unwrap();
+    let a = first.join().unwrap();
+    let mut seen_a = Vec::new();
+    let mut seen_b = Vec::new();
+    assert_eq!(settle(&a, 4, &mut seen_a), vec![0, 1, 2, 3]);
+    for value in 0..40 {
+        producer.send_to((value % 4) as u32, value).unwrap();
+    }
+    let second = other.group("g").build().unwrap();
+    let b = second.join().unwrap();
+    // Release before acquire: `a` hands two partitions on at its polls, `b` takes them up.
+    let mut owned_a;
+    let mut owned_b;
+    loop {
+        owned_a = settle(&a, 2, &mut seen_a);
+        owned_b = settle(&b, 2, &mut seen_b);
+        if owned_a.iter().all(|p| !owned_b.contains(p)) && a.assignment().len() == 2 {
+            break;
+        }
+    }
+    for value in 40..80 {
+        producer.send_to((value % 4) as u32, value).unwrap();
+    }
+    // Both drain what they own.
+    while seen_a.len() + seen_b.len() < 80 {
+        for (member, seen) in [(&a, &mut seen_a), (&b, &mut seen_b)] {
+            if let Ok(records) = member.poll(64, Duration::from_millis(1)) {
+                seen.extend(records.iter().map(|r| (r.partition, r.offset)));
+            }
+        }
+    }
+    for (p, _) in &seen_b {
+        assert!(
+            owned_b.contains(p),
+            "b read partition {p}, which it does not own"
+        );
+    }
+    drop(b);
+    drop(second);
+    // The leaving process's partitions come back to `a`, at the commits.
+    settle(&a, 4, &mut seen_a);
+    for value in 80..120 {
+        producer.send_to((value % 4) as u32, value).unwrap();
+    }
+    while seen_a.len() + seen_b.len() < 120 {
+        if let Ok(records) = a.poll(64, Duration::from_millis(1)) {
+            seen_a.extend(records.iter().map(|r| (r.partition, r.offset)));
+        }
+    }
+    let mut all: Vec<(u32, u64)> = seen_a.iter().chain(&seen_b).copied().collect();
+    all.sort();
+    let expected: Vec<(u32, u64)> = (0..4).flat_map(|p| (0..30).map(move |o| (p, o))).collect();
+    assert_eq!(all, expected, "every offset once");
 }
 
 /// The child: builds group "g", polls and commits what the parent sent, says how far it
 /// committed, then waits to be killed.
 fn child(region: &str) {
     let topic = Topic::<u64>::open(region).unwrap();
-    // The parent probes the name until this process holds it: wait out its brief holds.
-    let group = loop {
-        match topic.group("g").auto_commit(false).build() {
-            Ok(group) => break group,
-            Err(GroupError::HeldByProcess { .. }) => std::thread::yield_now(),
-            Err(e) => panic!("{e}"),
-        }
-    };
+    let group = topic.group("g").auto_commit(false).build().unwrap();
     let member = group.join().unwrap();
+    println!("joined");
     let mut seen = Vec::new();
     while seen.len() < 10 {
         seen.extend(poll_some(&member));
@@ -110,16 +213,21 @@ fn child_holding_commit_6(
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the child holds the group, then send: it reads from the start.
-    while topic.group("g").build().is_ok() {
-        assert!(process.try_wait().unwrap().is_none(), "the child died");
-        std::thread::yield_now();
+    // Wait until the child is a member, then send: it reads from the start.
+    let mut out = BufReader::new(process.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("joined") {
+        line.clear();
+        assert_ne!(
+            out.read_line(&mut line).unwrap(),
+            0,
+            "the child ended early"
+        );
     }
+    let _ = topic;
     for value in 0..10 {
         producer.send_to(0, value).unwrap();
     }
-    let mut out = BufReader::new(process.stdout.take().unwrap());
-    let mut line = String::new();
     while !line.contains("committed 6") {
         line.clear();
         assert_ne!(
@@ -152,8 +260,8 @@ fn a_killed_process_group_resumes_at_its_commit() {
     );
     let pid = process.id();
     assert_eq!(
-        topic.group("g").build().unwrap_err(),
-        GroupError::HeldByProcess { pid }
+        topic.delete_group("g"),
+        Err(GroupError::HeldByProcess { pid })
     );
     process.kill().unwrap();
     process.wait().unwrap();
@@ -165,6 +273,48 @@ fn a_killed_process_group_resumes_at_its_commit() {
         Some(&6),
         "resumed at the commit"
     );
+}
+
+/// A member process killed while it owns the partition: the live member process's consumer
+/// gets it within the reaper's period (pid and start time, no timeout), at the commit.
+#[test]
+fn a_killed_member_processs_partition_moves_to_a_live_member() {
+    if let Ok(region) = std::env::var(ROLE) {
+        child(&region);
+        return;
+    }
+    let region = name("moves");
+    let _cleanup = Cleanup(region.clone());
+    let (topic, mut producer) = Topic::<u64>::builder("t")
+        .capacity(16)
+        .shared_memory(&region)
+        .build()
+        .unwrap();
+    let mut process = child_holding_commit_6(
+        "a_killed_member_processs_partition_moves_to_a_live_member",
+        &region,
+        &topic,
+        &mut producer,
+    );
+    // A live member in this process: one partition, owned by the child, so it gets nothing.
+    let group = topic.group("g").auto_commit(false).build().unwrap();
+    let member = group.join().unwrap();
+    assert_eq!(
+        member.poll(64, Duration::from_millis(20)).err(),
+        Some(ConsumeError::Timeout)
+    );
+    assert!(
+        member.assignment().is_empty(),
+        "the child's partition moved while it lived"
+    );
+    process.kill().unwrap();
+    process.wait().unwrap();
+    assert_eq!(
+        poll_some(&member).first(),
+        Some(&6),
+        "resumed at the commit"
+    );
+    assert_eq!(member.assignment().len(), 1);
 }
 
 /// A build that fails to register its cursors gives the name up again.
@@ -240,9 +390,10 @@ fn a_process_out_of_descriptors_confirms_no_death() {
         while let Ok(file) = std::fs::File::open("/dev/null") {
             held.push(file);
         }
-        match topic.group("g").build() {
+        // Deleting reaps dead members first: a live one taken for dead would let it delete.
+        match topic.delete_group("g") {
             Err(GroupError::HeldByProcess { .. }) => std::process::exit(0),
-            Ok(_) => std::process::exit(3), // took a live holder's group
+            Ok(_) => std::process::exit(3), // took a live member for dead
             Err(_) => std::process::exit(4),
         }
     }
@@ -270,6 +421,6 @@ fn a_process_out_of_descriptors_confirms_no_death() {
     assert_eq!(
         status.code(),
         Some(0),
-        "the child took a live process's group (3) or failed otherwise (4)"
+        "the child took a live member for dead (3) or failed otherwise (4)"
     );
 }

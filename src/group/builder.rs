@@ -177,14 +177,16 @@ impl<T: Send + Sync + 'static> GroupBuilder<T> {
             return Err(GroupError::ZeroDetachTime);
         }
         #[cfg_attr(ringgroup_loom, allow(unused_variables))]
-        let (registration, cursors) = self.cursors()?;
+        let (registration, cursors, joined) = self.cursors()?;
         let entries = self
             .topic
             .subscribers()
             .iter()
             .zip(cursors)
             .map(|(ring, mut cursor)| {
-                if self.backpressure == Backpressure::Lossy {
+                if joined {
+                    // Other member processes read through these cursors: their mode stays.
+                } else if self.backpressure == Backpressure::Lossy {
                     cursor.detach();
                 } else {
                     cursor.attach();
@@ -192,11 +194,12 @@ impl<T: Send + Sync + 'static> GroupBuilder<T> {
                 PartitionEntry::new(ring.clone(), cursor)
             })
             .collect::<Vec<_>>();
+        let shared = registration.is_some();
         let inner = Arc::new(GroupInner {
             #[cfg(not(ringgroup_loom))]
-            registration,
+            shared: registration,
             name: self.name,
-            control: Mutex::new(Control::new(entries.len())),
+            control: Mutex::new(Control::new(entries.len(), shared)),
             entries: entries.into_boxed_slice(),
             strategy: self.topic.wait_strategy(),
             epoch: CachePadded::new(AtomicU64::new(0)),
@@ -211,14 +214,17 @@ impl<T: Send + Sync + 'static> GroupBuilder<T> {
             extension: self.topic.extension().clone(),
         });
         #[cfg(not(ringgroup_loom))]
-        inner.supervisor.spawn(
-            Arc::downgrade(&inner),
-            SupervisorHandle::tick(
+        {
+            let mut tick = SupervisorHandle::tick(
                 inner.max_poll_interval,
                 inner.session_timeout,
                 inner.backpressure,
-            ),
-        )?;
+            );
+            if shared {
+                tick = tick.min(super::shared_memory::SYNC_EVERY);
+            }
+            inner.supervisor.spawn(Arc::downgrade(&inner), tick)?;
+        }
         Ok(Group { inner })
     }
 }
@@ -429,16 +435,16 @@ impl<T: Send + Sync + 'static> GroupBuilder<T> {
     /// The group's cursor on each partition, and, on a shared-memory topic, its hold on the
     /// name (adopting the cursors of a dead holder's group of that name).
     #[allow(clippy::type_complexity)]
-    fn cursors(&self) -> Result<(Registration, Vec<GroupCursor<T>>), GroupError> {
+    fn cursors(&self) -> Result<(Registration, Vec<GroupCursor<T>>, bool), GroupError> {
         #[cfg(not(ringgroup_loom))]
         if let Some(region) = self.topic.region() {
-            let (registration, cursors) = super::shared_memory::cursors(
+            let (registration, cursors, joined) = super::shared_memory::cursors(
                 region,
                 self.topic.subscribers(),
                 &self.name,
                 self.start,
             )?;
-            return Ok((Some(registration), cursors));
+            return Ok((Some(registration), cursors, joined));
         }
         let cursors = self
             .topic
@@ -452,12 +458,12 @@ impl<T: Send + Sync + 'static> GroupBuilder<T> {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok((None, cursors))
+        Ok((None, cursors, false))
     }
 }
 
 /// A shared-memory group's hold on its name (nothing for a heap topic).
 #[cfg(not(ringgroup_loom))]
-type Registration = Option<super::shared_memory::Registration>;
+type Registration = Option<super::shared_memory::SharedGroup>;
 #[cfg(ringgroup_loom)]
 type Registration = Option<()>;

@@ -49,12 +49,10 @@ use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering};
 pub(crate) struct GroupInner<T> {
     pub(crate) name: String,
     pub(crate) entries: Box<[PartitionEntry<T>]>,
-    /// A shared-memory group's hold on its registry entry; declared after `entries`, so the
-    /// cursors are freed before the entry is given up (a kill in between leaves recorded slots
-    /// that are no longer the group's, which no one adopts).
+    /// A shared-memory group's membership of its registry entry (see `shared_memory`); its
+    /// drop (in this type's) frees or leaves the cursors under the registry lock.
     #[cfg(not(ringgroup_loom))]
-    #[allow(dead_code)] // held for its drop
-    pub(crate) registration: Option<super::shared_memory::Registration>,
+    pub(crate) shared: Option<super::shared_memory::SharedGroup>,
     pub(crate) strategy: WaitStrategy,
     /// Bumped (Release) after every change to the table.
     pub(crate) epoch: CachePadded<AtomicU64>,
@@ -89,6 +87,25 @@ pub(crate) struct Control {
     /// [`Backpressure::Detach`]).
     #[cfg_attr(ringgroup_loom, allow(dead_code))]
     pub(crate) progress: Vec<(u64, Instant)>,
+    /// Per partition: whether this process holds it (always, for a heap topic's group).
+    pub(crate) hold: Vec<Hold>,
+    /// A shared-memory group's sync bookkeeping.
+    #[cfg(not(ringgroup_loom))]
+    pub(crate) sync: super::shared_memory::SyncState,
+}
+
+/// Whether the group's controller in this process may assign a partition: a shared-memory
+/// group's member process holds only the partitions the region's plan gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hold {
+    /// This process's: assigned to its consumers.
+    Held,
+    /// Being handed to another process: taken back from its consumer, assigned to no one.
+    #[cfg_attr(ringgroup_loom, allow(dead_code))]
+    Releasing,
+    /// Another process's (or no one's): assigned to no one here.
+    #[cfg_attr(ringgroup_loom, allow(dead_code))]
+    Foreign,
 }
 
 pub(crate) struct MemberRecord {
@@ -148,13 +165,19 @@ impl Liveness {
 }
 
 impl Control {
-    pub(crate) fn new(partitions: usize) -> Self {
+    /// The state of a new group on `partitions` partitions; a shared-memory group's
+    /// process holds none of them until the region's plan gives it some.
+    pub(crate) fn new(partitions: usize, shared: bool) -> Self {
+        let hold = if shared { Hold::Foreign } else { Hold::Held };
         Self {
             members: Vec::new(),
             held: BTreeSet::new(),
             next_id: 1,
             revoke_since: vec![None; partitions],
             progress: vec![(0, Instant::now()); partitions],
+            hold: vec![hold; partitions],
+            #[cfg(not(ringgroup_loom))]
+            sync: super::shared_memory::SyncState::new(),
         }
     }
 
@@ -314,31 +337,46 @@ impl<T> GroupInner<T> {
         self.rebalance(control);
     }
 
-    /// Recomputes the target assignment and moves what must move. Control lock held.
+    /// Recomputes the target assignment and moves what must move (a shared-memory group first
+    /// brings the partitions its process holds in line with the region's plan). Control lock
+    /// held.
     pub(crate) fn rebalance(&self, control: &mut Control) {
+        #[cfg(not(ringgroup_loom))]
+        self.sync_shared(control, Instant::now());
+        self.assign(control);
+    }
+
+    /// Recomputes the target assignment over the partitions this process holds and moves what
+    /// must move; the others go to no one. Control lock held.
+    pub(crate) fn assign(&self, control: &mut Control) {
         let started = Instant::now();
         control.members.sort_by_key(|m| m.id);
-        if control.members.is_empty() {
-            for partition in 0..self.entries.len() {
-                self.move_partition(control, partition, 0);
-            }
-        } else {
+        let assignable: Vec<u32> = (0..self.entries.len() as u32)
+            .filter(|&p| control.hold[p as usize] == Hold::Held)
+            .collect();
+        let mut target = vec![0; self.entries.len()];
+        if !control.members.is_empty() && !assignable.is_empty() {
+            // The assignor sees the held partitions as 0..n, in order.
             let infos: Vec<MemberInfo> = control
                 .members
                 .iter()
                 .map(|m| MemberInfo {
                     id: MemberId::from(m.id),
                     weight: m.weight,
-                    owned: (0..self.entries.len() as u32)
-                        .filter(|&p| self.entries[p as usize].load().owner() == m.id)
+                    owned: (0..assignable.len() as u32)
+                        .filter(|&i| {
+                            self.entries[assignable[i as usize] as usize].load().owner() == m.id
+                        })
                         .collect(),
                 })
                 .collect();
-            let target = self.target(&infos);
-            for (partition, &member) in target.iter().enumerate() {
-                let want = control.members[member].id;
-                self.move_partition(control, partition, want);
+            let picks = self.target(assignable.len() as u32, &infos);
+            for (&partition, &member) in assignable.iter().zip(&picks) {
+                target[partition as usize] = control.members[member].id;
             }
+        }
+        for (partition, &want) in target.iter().enumerate() {
+            self.move_partition(control, partition, want);
         }
         self.rebalances.fetch_add(1, Ordering::Relaxed);
         self.last_rebalance_ns
@@ -349,8 +387,7 @@ impl<T> GroupInner<T> {
     /// The assignor's target, checked: a custom assignor that panics or breaks the contract
     /// (wrong length, index out of range) is replaced by the range assignor for this round, so
     /// the controller never panics while holding the lock.
-    fn target(&self, infos: &[MemberInfo]) -> Vec<usize> {
-        let partitions = self.entries.len() as u32;
+    fn target(&self, partitions: u32, infos: &[MemberInfo]) -> Vec<usize> {
         let valid = |target: &Vec<usize>| {
             target.len() == partitions as usize && target.iter().all(|&m| m < infos.len())
         };
@@ -477,6 +514,10 @@ impl<T> GroupInner<T> {
 impl<T> Drop for GroupInner<T> {
     fn drop(&mut self) {
         self.supervisor.stop();
+        #[cfg(not(ringgroup_loom))]
+        if let Some(shared) = self.shared.take() {
+            shared.leave(&mut self.entries);
+        }
     }
 }
 

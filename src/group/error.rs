@@ -50,12 +50,24 @@ pub enum GroupError {
         /// The instance id.
         instance_id: String,
     },
-    /// (Shared-memory topics) a group of this name is held by a live process, this one or
-    /// another: a group belongs to one process at a time, and passes to the next build once
-    /// that process is dead.
+    /// (Shared-memory topics) a live process, this one or another, is a member of the group
+    /// ([`Topic::delete_group`](crate::Topic::delete_group) deletes only a group whose
+    /// processes are all gone).
     HeldByProcess {
-        /// The holding process.
+        /// A member process.
         pid: u32,
+    },
+    /// (Shared-memory topics) the group has as many member processes (group handles, in any
+    /// process) as the region records.
+    TooManyProcesses {
+        /// The most a group has at once.
+        max: usize,
+    },
+    /// (Shared-memory topics) the region's record of the group is damaged: the group's cursor
+    /// on a partition is missing.
+    CorruptRegistry {
+        /// The partition.
+        partition: u32,
     },
     /// (Shared-memory topics) every group entry of the region is in use.
     TooManyGroups {
@@ -89,7 +101,14 @@ impl PartialEq for GroupError {
                 GroupError::FencedInstance { instance_id: i },
             ) => instance_id == i,
             (GroupError::TooManyGroups { max }, GroupError::TooManyGroups { max: m })
-            | (GroupError::NameTooLong { max }, GroupError::NameTooLong { max: m }) => max == m,
+            | (GroupError::NameTooLong { max }, GroupError::NameTooLong { max: m })
+            | (GroupError::TooManyProcesses { max }, GroupError::TooManyProcesses { max: m }) => {
+                max == m
+            }
+            (
+                GroupError::CorruptRegistry { partition },
+                GroupError::CorruptRegistry { partition: p },
+            ) => partition == p,
             (GroupError::SupervisorSpawn { source }, GroupError::SupervisorSpawn { source: s }) => {
                 source.kind() == s.kind()
             }
@@ -119,7 +138,16 @@ impl fmt::Display for GroupError {
                 write!(f, "a newer member joined as static member {instance_id:?}")
             }
             GroupError::HeldByProcess { pid } => {
-                write!(f, "the group is held by live process {pid}")
+                write!(f, "live process {pid} is a member of the group")
+            }
+            GroupError::TooManyProcesses { max } => {
+                write!(f, "the group already has {max} member processes")
+            }
+            GroupError::CorruptRegistry { partition } => {
+                write!(
+                    f,
+                    "the region's record of the group has no cursor on partition {partition}"
+                )
             }
             GroupError::TooManyGroups { max } => {
                 write!(f, "the region already records {max} groups")

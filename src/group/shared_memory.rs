@@ -1,42 +1,94 @@
-//! Consumer groups on shared-memory topics: one process holds a group at a time.
+//! Consumer groups on shared-memory topics: one group, members in several processes.
 //!
-//! A group built on a topic in a region is recorded in the region's group registry (see
-//! `shm::groups`) with its cursor's reader slot on each partition, whose value is the group's
-//! committed offset. While the building process lives, another process's build of the same
-//! name is refused with [`GroupError::HeldByProcess`] (so two processes never both own a
-//! partition of one group). Once that process is confirmed dead (pid and start time, never a
-//! timeout), the next build of the name adopts its cursors: the group resumes at its commits,
-//! and what was polled but not committed is delivered again. Dropping the group (its last
-//! handle) gives the name up.
+//! # Two levels
 //!
-//! Members of one group in several processes at once, rebalancing across them, are not done
-//! yet.
+//! Each group handle ([`Group`](crate::Group)) built on a topic in a region is a *member
+//! process* of the group in the region's registry (see `shm::groups`; one process may hold
+//! several handles). The registry's *plan* gives each partition to one member process, by
+//! weight (its count of consumers, with the sticky weighted assignor, so a change moves only
+//! what must move). Inside the process, the group's own controller shares the partitions the
+//! process holds among its consumers as it does for a heap topic. So a partition has at most
+//! one owner in the whole group, whichever process it is in.
+//!
+//! # Moving a partition between processes (release before acquire)
+//!
+//! The plan asks the owning process to hand a partition to another. The owner's next *sync*
+//! (its supervisor looks every few milliseconds, and every local rebalance looks too) marks
+//! the partition *releasing*: its local controller revokes it from the consumer, which
+//! finishes its batch, runs `on_revoked` (where it may commit) and hands it back. Once no
+//! consumer of the process holds it, the sync writes the new owner into the plan. The new
+//! owner's sync then reloads its cursor from the partition's reader slot (the group's committed
+//! offset, shared by every member process) and gives the partition to one of its consumers,
+//! which resumes at the commit. A consumer that does not hand over is evicted after
+//! `max_poll_interval`, as in a heap group.
+//!
+//! # Deaths
+//!
+//! A member process confirmed dead (pid and start time, never a timeout) is reaped by the
+//! next sync of any member: its slot is freed and its partitions are planned again at once,
+//! resuming at the commits. A group whose member processes all died is taken over by the next
+//! build of its name, which adopts its cursors. The last handle to go frees the cursors and
+//! gives the name up; a handle that leaves others behind leaves the cursors to them.
+//!
+//! # Invariants
+//! - A consumer leases a partition only while its process holds it in the plan; a process
+//!   gives a partition up in the plan only once no consumer of its own holds it.
+//! - A process takes a partition up only after reloading the cursor from the shared slot, under
+//!   the registry lock that the giver released after its last commit.
+//! - The control lock is taken before the registry lock, never the other way round.
 
+use std::time::{Duration, Instant};
+
+use super::assignor::{Assignor, MemberInfo, WeightedAssignor};
+use super::controller::{Control, GroupInner, Hold};
 use super::error::GroupError;
+use super::table::{PartitionEntry, BUSY};
+use super::MemberId;
 use crate::ring::group_cursor::GroupCursor;
 use crate::ring::{StartAt, Subscriber};
-use crate::shm::groups::{Claim, ClaimError, MAX_GROUP_NAME};
+use crate::shm::groups::{
+    Claim, ClaimError, MemberProcess, Registry, MAX_GROUP_NAME, MAX_GROUP_PROCESSES,
+};
 use crate::shm::Region;
 use crate::sync::StdArc;
 
-/// This process's hold on a group's registry entry; dropping it gives the name up.
-pub(crate) struct Registration {
+/// How often a member process looks for dead members when nothing else changed.
+const REAP_EVERY: Duration = Duration::from_millis(100);
+/// The longest a member process's supervisor waits between syncs.
+pub(super) const SYNC_EVERY: Duration = Duration::from_millis(5);
+
+/// This handle's membership of a group in a region.
+pub(crate) struct SharedGroup {
     region: StdArc<Region>,
     entry: usize,
+    member: usize,
 }
 
-impl Drop for Registration {
-    fn drop(&mut self) {
-        // After the cursors are freed (the group drops them first); a taker-over adopts a
-        // recorded slot only while the group's tag is on it, so never one that is someone
-        // else's by now.
-        self.region.groups().release(self.entry);
+impl SharedGroup {
+    fn me(&self) -> MemberProcess {
+        self.member as MemberProcess + 1
+    }
+}
+
+/// The sync's bookkeeping, in the group's `Control`.
+#[derive(Debug)]
+pub(crate) struct SyncState {
+    generation: u64,
+    next_reap: Instant,
+}
+
+impl SyncState {
+    pub(crate) fn new() -> Self {
+        Self {
+            generation: u64::MAX,
+            next_reap: Instant::now(),
+        }
     }
 }
 
 /// Frees every group cursor that no named registry entry records (a holder killed between
 /// changing its entry and its cursors). Registry lock held.
-fn sweep<T>(registry: &crate::shm::groups::Registry<'_>, rings: &[Subscriber<T>]) {
+fn sweep<T>(registry: &Registry<'_>, rings: &[Subscriber<T>]) {
     for (partition, ring) in rings.iter().enumerate() {
         for slot in 0..ring.shared().readers().len() {
             let Some(entry) = ring.shared().group_of(slot) else {
@@ -49,30 +101,85 @@ fn sweep<T>(registry: &crate::shm::groups::Registry<'_>, rings: &[Subscriber<T>]
     }
 }
 
-/// The group's cursors on `rings`: registered at `start`, or adopted from a dead holder of
-/// the name.
+/// Plans entry `entry`'s partitions over its members by their counts of consumers: the
+/// partitions of no one go to their target at once, the others are asked to move. Members
+/// without consumers get nothing; with no consumer anywhere, nothing moves. Registry lock held.
+fn replan(registry: &Registry<'_>, entry: usize, partitions: u32) {
+    let members: Vec<(MemberProcess, u32)> = registry
+        .members(entry)
+        .into_iter()
+        .filter(|&(_, consumers)| consumers > 0)
+        .collect();
+    if members.is_empty() {
+        for partition in 0..partitions {
+            let (owner, _) = registry.plan(entry, partition);
+            registry.set_plan(entry, partition, owner, 0);
+        }
+        return;
+    }
+    let infos: Vec<MemberInfo> = members
+        .iter()
+        .map(|&(member, consumers)| MemberInfo {
+            id: MemberId::from(u32::from(member)),
+            weight: consumers,
+            owned: (0..partitions)
+                .filter(|&p| registry.plan(entry, p).0 == member)
+                .collect(),
+        })
+        .collect();
+    let target = WeightedAssignor.assign(partitions, &infos);
+    for partition in 0..partitions {
+        let want = target
+            .get(partition as usize)
+            .and_then(|&m| members.get(m))
+            .map_or(0, |&(member, _)| member);
+        let (owner, _) = registry.plan(entry, partition);
+        if owner == 0 || owner == want || want == 0 {
+            registry.set_plan(entry, partition, if owner == 0 { want } else { owner }, 0);
+        } else {
+            registry.set_plan(entry, partition, owner, want);
+        }
+    }
+}
+
+/// The group's cursors on `rings`: registered at `start` for a new group, adopted from the
+/// slots of a group that exists (with live members, or whose members died). The flag says
+/// whether other live member processes use the cursors (then their mode is theirs to set).
+#[allow(clippy::type_complexity)]
 pub(super) fn cursors<T>(
     region: &StdArc<Region>,
     rings: &[Subscriber<T>],
     name: &str,
     start: StartAt,
-) -> Result<(Registration, Vec<GroupCursor<T>>), GroupError> {
+) -> Result<(SharedGroup, Vec<GroupCursor<T>>, bool), GroupError> {
     let registry = region.groups();
     let claim = registry.claim(name).map_err(|e| match e {
-        ClaimError::Held(process) => GroupError::HeldByProcess { pid: process.pid },
         ClaimError::Full => GroupError::TooManyGroups {
             max: region.shape().max_groups,
         },
         ClaimError::NameTooLong => GroupError::NameTooLong {
             max: MAX_GROUP_NAME,
         },
+        ClaimError::TooManyMembers => GroupError::TooManyProcesses {
+            max: MAX_GROUP_PROCESSES,
+        },
     })?;
     // Frees the cursors of half-released and stale entries (and of holders killed mid-change).
     sweep(&registry, rings);
-    let (entry, adopted, taken_over) = match claim {
-        Claim::New { entry } => (entry, Vec::new(), false),
-        Claim::TakenOver { entry, slots, .. } => (entry, slots, true),
+    let (entry, member, adopted, joined) = match claim {
+        Claim::New { entry, member } => (entry, member, Vec::new(), false),
+        Claim::TakenOver {
+            entry,
+            member,
+            slots,
+        } => (entry, member, slots, false),
+        Claim::Joined {
+            entry,
+            member,
+            slots,
+        } => (entry, member, slots, true),
     };
+    let taken_over = !adopted.is_empty() && !joined;
     // Which cursors were adopted (a failed takeover hands them back, commits and all).
     let mut kept = Vec::with_capacity(rings.len());
     let mut cursors: Vec<GroupCursor<T>> = Vec::with_capacity(rings.len());
@@ -83,6 +190,16 @@ pub(super) fn cursors<T>(
             .flatten()
             .and_then(|slot| GroupCursor::adopt(ring, slot as usize, entry as u32));
         kept.push(adopted.is_some());
+        if joined && adopted.is_none() {
+            // Live members record every slot before anyone can join: only corruption.
+            for mut cursor in cursors {
+                cursor.keep_registration();
+            }
+            registry.leave(entry, member);
+            return Err(GroupError::CorruptRegistry {
+                partition: partition as u32,
+            });
+        }
         let cursor = match adopted {
             Some(cursor) => cursor,
             None => match GroupCursor::register(ring, start) {
@@ -90,17 +207,17 @@ pub(super) fn cursors<T>(
                 Err(source) => {
                     if taken_over {
                         // The dead group stays as it was for the next build: its adopted
-                        // cursors keep their registrations (and commits), the entry goes back
-                        // to a holder that is never alive.
+                        // cursors keep their registrations (and commits), the member slot
+                        // goes back to a holder that is never alive.
                         for (cursor, kept) in cursors.into_iter().zip(&kept) {
                             if *kept {
                                 cursor.leave_registered();
                             }
                         }
-                        registry.hand_back(entry);
+                        registry.hand_back(entry, member);
                     } else {
                         drop(cursors);
-                        registry.release(entry);
+                        registry.release(entry, member);
                     }
                     return Err(GroupError::Subscribe {
                         partition: partition as u32,
@@ -109,27 +226,150 @@ pub(super) fn cursors<T>(
                 }
             },
         };
-        // Recorded first: a kill between the two leaves a recorded slot the next holder
-        // adopts or frees, never a group cursor no entry knows.
-        registry.record(entry, partition as u32, cursor.slot() as u32);
-        cursor.hand_to_group(entry as u32);
+        if !joined {
+            // Recorded first: a kill between the two leaves a recorded slot the next holder
+            // adopts or frees, never a group cursor no entry knows.
+            registry.record(entry, partition as u32, cursor.slot() as u32);
+            cursor.hand_to_group(entry as u32);
+        }
         cursors.push(cursor);
     }
     drop(registry);
-    let registration = Registration {
+    let shared = SharedGroup {
         region: region.clone(),
         entry,
+        member,
     };
-    Ok((registration, cursors))
+    Ok((shared, cursors, joined))
+}
+
+impl<T> GroupInner<T> {
+    /// True when this shared-memory group's member process should look at the registry: the
+    /// plan changed, a partition it is releasing may be free now, or dead members are due a
+    /// look. Atomics only.
+    pub(crate) fn sync_due(&self, control: &Control, now: Instant) -> bool {
+        let Some(shared) = &self.shared else {
+            return false;
+        };
+        shared.region.group_generation(shared.entry) != control.sync.generation
+            || now >= control.sync.next_reap
+            || control.hold.iter().any(|h| *h == Hold::Releasing)
+    }
+
+    /// Brings this member process's partitions in line with the plan: counts its consumers
+    /// in, reaps dead members, releases what the plan moves away once no consumer holds it,
+    /// and takes up what the plan gives it. True if the partitions its controller may assign
+    /// changed (the caller then rebalances locally). Control lock held.
+    pub(crate) fn sync_shared(&self, control: &mut Control, now: Instant) -> bool {
+        let Some(shared) = &self.shared else {
+            return false;
+        };
+        let registry = shared.region.groups();
+        let (entry, me) = (shared.entry, shared.me());
+        let partitions = self.entries.len() as u32;
+        let mut replanned = false;
+        if now >= control.sync.next_reap {
+            replanned |= registry.reap(entry);
+            control.sync.next_reap = now + REAP_EVERY;
+        }
+        let consumers = control.members.len() as u32;
+        replanned |= registry.set_consumers(entry, shared.member, consumers);
+        // A plan left half-done by a process killed mid-change: someone's partition has no
+        // owner.
+        let members = registry.members(entry);
+        let unowned = (0..partitions).any(|p| {
+            let (owner, want) = registry.plan(entry, p);
+            let known = |m: MemberProcess| m == 0 || members.iter().any(|&(k, _)| k == m);
+            owner == 0 || !known(owner) || !known(want)
+        });
+        if replanned || (unowned && members.iter().any(|&(_, c)| c > 0)) {
+            replan(&registry, entry, partitions);
+            replanned = true;
+        }
+        let mut changed = false;
+        let mut handed = false;
+        for partition in 0..partitions {
+            let (owner, want) = registry.plan(entry, partition);
+            let asked_away = want != 0 && want != me;
+            let index = partition as usize;
+            let local = &self.entries[index];
+            match (owner == me, control.hold[index]) {
+                (true, Hold::Held) if asked_away => {
+                    control.hold[index] = Hold::Releasing;
+                    changed = true;
+                }
+                (true, Hold::Releasing) if !asked_away => {
+                    control.hold[index] = Hold::Held;
+                    changed = true;
+                }
+                (true, Hold::Releasing | Hold::Foreign) if asked_away => {
+                    if released(local) {
+                        registry.set_plan(entry, partition, want, 0);
+                        control.hold[index] = Hold::Foreign;
+                        handed = true;
+                    }
+                }
+                (true, Hold::Foreign) => {
+                    // No consumer here holds it (foreign partitions are assigned to no one),
+                    // so the lease is free unless a zombie's batch is still out.
+                    if let Some(mut lease) = local.lease_any() {
+                        lease.cursor().reload();
+                        control.hold[index] = Hold::Held;
+                        changed = true;
+                    }
+                }
+                (false, Hold::Held | Hold::Releasing) => {
+                    // Taken from this process without a handoff (it was taken for dead):
+                    // its consumers lose the partition at their next poll.
+                    control.hold[index] = Hold::Foreign;
+                    changed = true;
+                }
+                _ => {}
+            }
+        }
+        if replanned || handed {
+            registry.bump(entry);
+        }
+        control.sync.generation = shared.region.group_generation(entry);
+        changed
+    }
+}
+
+/// True when no consumer of this process holds the partition (its owner is nobody, unleased).
+fn released<T>(entry: &PartitionEntry<T>) -> bool {
+    let word = entry.load();
+    word.owner() == 0 && !word.has(BUSY)
+}
+
+impl SharedGroup {
+    /// The handle is going: the last member frees the cursors and gives the name up; one that
+    /// leaves others behind leaves the cursors registered and its partitions to them.
+    pub(crate) fn leave<T>(self, entries: &mut [PartitionEntry<T>]) {
+        let registry = self.region.groups();
+        if registry.others_alive(self.entry, self.member) {
+            for entry in entries.iter_mut() {
+                entry.cursor_mut().keep_registration();
+            }
+            registry.leave(self.entry, self.member);
+            replan(&registry, self.entry, entries.len() as u32);
+            registry.bump(self.entry);
+        } else {
+            // Freed under the lock: a build of the name meanwhile would adopt freed slots.
+            for entry in entries.iter_mut() {
+                entry.free_cursor();
+            }
+            registry.release(self.entry, self.member);
+        }
+    }
 }
 
 impl<T> crate::topic::Topic<T> {
-    /// Deletes consumer group `name` of this shared-memory topic, if no live process holds it
-    /// (Kafka's `deleteConsumerGroups`): its committed offsets are dropped and it stops gating
-    /// the producer. For a group whose process died and that no one will build again. Returns
-    /// false when the topic records no group of that name (and for a heap topic, whose groups
-    /// end with their last handle); [`GroupError::HeldByProcess`] while a live process,
-    /// this one included, holds it.
+    /// Deletes consumer group `name` of this shared-memory topic, if no live process is a
+    /// member (Kafka's `deleteConsumerGroups`): its committed offsets are dropped and it stops
+    /// gating the producer. For a group whose processes died and that no one will build again.
+    /// Returns false when the topic records no group of that name (and for a heap topic, whose
+    /// groups end with their last handle); [`GroupError::HeldByProcess`] while a live process,
+    /// this one included, is a member.
     ///
     /// # Examples
     ///

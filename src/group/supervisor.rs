@@ -12,7 +12,9 @@
 //!   there every time cannot starve the member waiting for the partition;
 //! - under [`Backpressure::Detach`], detaches the cursor of a partition whose ring is full and
 //!   whose commit has not moved for the detach time;
-//! - rebalances if it evicted anyone or a handoff is stuck on an owner that is gone.
+//! - rebalances if it evicted anyone or a handoff is stuck on an owner that is gone;
+//! - for a shared-memory group, syncs with the region's plan when it changed (see
+//!   `shared_memory`; such a group's supervisor ticks at least every few milliseconds).
 //!
 //! An evicted member's partitions move at once if it holds no batch, else as soon as its batch
 //! is dropped (the lease); its next call returns `Fenced`.
@@ -31,7 +33,7 @@ use super::builder::Backpressure;
 use crate::sync::{Arc, Condvar, Mutex};
 #[cfg(not(ringgroup_loom))]
 use {
-    super::controller::GroupInner,
+    super::controller::{GroupInner, Hold},
     super::table::REVOKING,
     crate::sync::{StdArc, Weak},
 };
@@ -153,6 +155,8 @@ impl<T> GroupInner<T> {
         let stuck = self.has_orphans(&control, true);
         if control.members.len() != before || stuck || expired {
             self.rebalance(&mut control);
+        } else if self.sync_due(&control, now) && self.sync_shared(&mut control, now) {
+            self.assign(&mut control);
         }
     }
 
@@ -164,7 +168,15 @@ impl<T> GroupInner<T> {
         now: Instant,
         after: Duration,
     ) {
-        for (entry, progress) in self.entries.iter().zip(&mut control.progress) {
+        for ((entry, progress), hold) in self
+            .entries
+            .iter()
+            .zip(&mut control.progress)
+            .zip(&control.hold)
+        {
+            if *hold != Hold::Held {
+                continue; // another process's cursor to manage
+            }
             let committed = entry.committed();
             if committed != progress.0 {
                 *progress = (committed, now);

@@ -169,6 +169,19 @@ impl<T> PartitionEntry<T> {
             .map(|_| Lease { entry: self })
     }
 
+    /// The cursor, through `&mut self` (no lease needed: nothing else can reach it).
+    #[cfg(not(ringgroup_loom))]
+    pub(crate) fn cursor_mut(&mut self) -> &mut GroupCursor<T> {
+        // SAFETY: `&mut self` excludes every lease and every other reference to the cursor.
+        self.cursor.with_mut(|cursor| unsafe { &mut *cursor })
+    }
+
+    /// Frees the cursor's registration now (see `GroupCursor::deregister_now`).
+    #[cfg(not(ringgroup_loom))]
+    pub(crate) fn free_cursor(&mut self) {
+        self.cursor_mut().deregister_now();
+    }
+
     /// Counts offsets lapped while the group's cursor was detached.
     pub(crate) fn add_skipped(&self, skipped: u64) {
         if skipped != 0 {

@@ -41,6 +41,8 @@ pub(crate) struct GroupCursor<T> {
     committed: u64,
     /// True while the committed offset gates the writer.
     attached: bool,
+    /// False once the registration is left in place for others (the drop does not free it).
+    owns_registration: bool,
 }
 
 impl<T> GroupCursor<T> {
@@ -56,6 +58,7 @@ impl<T> GroupCursor<T> {
             local: ReadPosition::new(registration.position, registration.latest),
             committed: registration.position,
             attached: true,
+            owns_registration: true,
         })
     }
 
@@ -82,7 +85,23 @@ impl<T> GroupCursor<T> {
             local: ReadPosition::new(committed, committed),
             committed,
             attached: value & SOFT == 0,
+            owns_registration: true,
         })
+    }
+
+    /// Takes up the slot's state again after another process's cursor on the same slot used
+    /// it (a partition coming back from another member process of the group): the committed
+    /// offset and attachment are the slot's, and reading resumes at the commit.
+    #[cfg(not(ringgroup_loom))]
+    pub(crate) fn reload(&mut self) {
+        // Acquire: pairs with the other process's Release stores of the slot (its commits).
+        let value = self.shared.readers()[self.slot].load_acquire();
+        if value == FREE {
+            return; // not reached while the group holds the slot; keep what we have
+        }
+        self.committed = value & !SOFT;
+        self.attached = value & SOFT == 0;
+        self.local = ReadPosition::new(self.committed, self.committed);
     }
 
     /// Frees the registration in `slot`, a group cursor left by a group that is deleted or
@@ -99,11 +118,25 @@ impl<T> GroupCursor<T> {
     /// Lets this handle go but leaves the registration in place (the group, not this process,
     /// holds it: a failed takeover hands it back for the next one).
     #[cfg(not(ringgroup_loom))]
-    pub(crate) fn leave_registered(self) {
-        let this = std::mem::ManuallyDrop::new(self);
-        // SAFETY: `this` is never used or dropped again, so the `Arc` is moved out exactly
-        // once; the other fields are plain integers with nothing to drop.
-        drop(unsafe { std::ptr::read(&this.shared) });
+    pub(crate) fn leave_registered(mut self) {
+        self.keep_registration();
+    }
+
+    /// Frees the registration now (the group's last member process is leaving, under the
+    /// registry lock); the drop then does nothing.
+    #[cfg(not(ringgroup_loom))]
+    pub(crate) fn deregister_now(&mut self) {
+        if self.owns_registration {
+            self.shared.deregister(self.slot);
+            self.owns_registration = false;
+        }
+    }
+
+    /// Makes the drop leave the registration in place (other processes' cursors of the same
+    /// group still use it).
+    #[cfg(not(ringgroup_loom))]
+    pub(crate) fn keep_registration(&mut self) {
+        self.owns_registration = false;
     }
 
     /// Hands the registration to the group of registry entry `entry` (a shared-memory group's
@@ -253,7 +286,9 @@ impl<T> GroupCursor<T> {
 impl<T> Drop for GroupCursor<T> {
     fn drop(&mut self) {
         // The group's reads are done: the slot goes back (cursor, then holder).
-        self.shared.deregister(self.slot);
+        if self.owns_registration {
+            self.shared.deregister(self.slot);
+        }
     }
 }
 

@@ -1,41 +1,60 @@
-//! The region's group registry: which process holds each consumer group of a shared-memory
-//! topic, and which reader slot holds the group's committed offset on each partition.
+//! The region's group registry: which processes are members of each consumer group of a
+//! shared-memory topic, which of them owns each partition, and which reader slot holds the
+//! group's committed offset on each partition.
 //!
 //! # Layout
 //!
-//! `max_groups` entries after the header page, each `EntryHeader` then one `AtomicU32` per
-//! partition (the reader slot of the group's cursor there, or `NO_SLOT`).
+//! `max_groups` entries after the header page, each an `EntryHeader` then, per partition, the
+//! reader slot of the group's cursor there (`NO_SLOT` if none) and then, per partition, its
+//! *plan word*: the member process that owns it and the one it is asked to go to.
 //!
 //! # Protocol
 //!
 //! - Every read or write of an entry happens under the registry lock, an [`OwnerWord`] in the
-//!   region header. It is taken by CAS and broken only when its holder is confirmed dead (pid
-//!   and start time), never on a timeout; threads of one process take turns (the word is not
-//!   reentrant).
-//! - A group name belongs to one process at a time: the entry's `holder`. A build of the same
-//!   name while the holder lives is refused; once the holder is confirmed dead, the next build
-//!   takes the entry over and adopts its cursors, so the group resumes at its commits.
+//!   region header, taken by CAS and broken only when its holder is confirmed dead (pid and
+//!   start time), never on a timeout; threads of one process take turns (it is not reentrant).
+//!   The one exception is the entry's `generation`, bumped under the lock (Release) and read
+//!   without it (Acquire) so a member process looks at the entry only when it changed.
+//! - A group has up to [`MAX_GROUP_PROCESSES`] member processes (each a group handle: one
+//!   process may hold several), each in a member slot (an [`OwnerWord`]). A slot whose process
+//!   is confirmed dead is *reaped* by the next process that looks: freed, and the partitions it
+//!   owned go back to no owner, to be planned again. A name with no live member is taken over
+//!   by the next build, which adopts the group's cursors: it resumes at the commits.
+//! - A partition's plan word says which member owns it and, when a rebalance asked it to move,
+//!   where to. The owner hands it on itself once its consumers let it go (release before
+//!   acquire); the new owner then takes it. So at most one live member process owns a
+//!   partition of a group, and a dead one's partitions move without its help.
 //! - A group's cursors carry the group's tag (its entry) in their reader slot's holder word
-//!   (`ring::owners`), so the ring never reclaims them for a dead process, and a new holder
-//!   adopts a recorded slot only while that tag is on it. A claim writes `holder`, then the
-//!   name, then records each slot before tagging it; a release (after the cursors are freed)
-//!   clears the name, the slots, then `holder`. A holder killed anywhere leaves either a named
-//!   entry (the next build takes it over), an unnamed one with a dead holder (cleared by the
-//!   next claim, its recorded group cursors freed), or a tagged cursor no named entry records,
-//!   which every claim and delete sweeps away.
+//!   (`ring::owners`), so the ring never reclaims them for a dead process, and a new member
+//!   adopts a recorded slot only while that tag is on it. A claim takes a member slot, then
+//!   writes the name, then records each slot before tagging it; the last member's release
+//!   (after the cursors are freed) clears the name, the slots, then its member slot. A process
+//!   killed anywhere leaves either a named entry (reaped and taken over by the next build), an
+//!   unnamed one with a dead member (cleared by the next claim, its group cursors freed), or a
+//!   tagged cursor no named entry records, which every claim and delete sweeps away.
 
 use super::process::{OwnerWord, ProcessId};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 /// Longest group name a shared-memory topic records.
 pub const MAX_GROUP_NAME: usize = 112;
+/// Most member processes (group handles) a group of a shared-memory topic has at once.
+pub const MAX_GROUP_PROCESSES: usize = 16;
 /// No reader slot recorded.
 pub(crate) const NO_SLOT: u32 = u32::MAX;
+
+/// A member process's number in its group: its member slot plus one (0 is nobody).
+pub(crate) type MemberProcess = u16;
 
 /// The fixed part of an entry.
 #[repr(C)]
 pub(crate) struct EntryHeader {
-    holder: OwnerWord,
+    /// The member processes, by slot.
+    members: [OwnerWord; MAX_GROUP_PROCESSES],
+    /// Each member's count of consumers (its weight when partitions are planned).
+    consumers: [AtomicU32; MAX_GROUP_PROCESSES],
+    /// Bumped after every change to the plan.
+    generation: AtomicU64,
     /// 0: no name (a free or half-made entry).
     name_len: AtomicU64,
     /// The name's bytes, little-endian, eight to a word.
@@ -44,13 +63,14 @@ pub(crate) struct EntryHeader {
 
 /// Bytes one entry takes for `partitions` partitions (a multiple of 64).
 pub(crate) fn entry_stride(partitions: u32) -> usize {
-    (std::mem::size_of::<EntryHeader>() + 4 * partitions as usize).div_ceil(64) * 64
+    (std::mem::size_of::<EntryHeader>() + 8 * partitions as usize).div_ceil(64) * 64
 }
 
-/// One entry: its header and its slots, in the mapping.
+/// One entry: its header, slots and plan words, in the mapping.
 pub(crate) struct Entry<'r> {
     header: &'r EntryHeader,
     slots: &'r [AtomicU32],
+    plans: &'r [AtomicU32],
 }
 
 /// The registry, borrowed from a mapped region under its lock.
@@ -59,18 +79,21 @@ pub(crate) struct Registry<'r> {
     entries: Vec<Entry<'r>>,
 }
 
-/// What [`Registry::claim`] found for a name.
+/// What [`Registry::claim`] found for a name. In each case this process is now member
+/// `member` of entry `entry`.
 pub(crate) enum Claim {
-    /// A free entry, now held by this process: register cursors and [`Registry::record`] them.
-    New {
-        /// The entry.
-        entry: usize,
-    },
-    /// The entry of a group whose process died, now held by this one: adopt its slots.
+    /// A free entry: register cursors and [`Registry::record`] them.
+    New { entry: usize, member: usize },
+    /// A group with no live member (its processes died): adopt its recorded slots.
     TakenOver {
-        /// The entry.
         entry: usize,
-        /// Its cursor's reader slot on each partition, if recorded.
+        member: usize,
+        slots: Vec<Option<u32>>,
+    },
+    /// A group with live members: adopt its slots, which they use too.
+    Joined {
+        entry: usize,
+        member: usize,
         slots: Vec<Option<u32>>,
     },
 }
@@ -78,12 +101,12 @@ pub(crate) enum Claim {
 /// Why a name could not be claimed.
 #[derive(Debug)]
 pub(crate) enum ClaimError {
-    /// Another live process (or another group handle of this one) holds the name.
-    Held(ProcessId),
     /// Every entry is in use.
     Full,
     /// The name is longer than [`MAX_GROUP_NAME`] bytes.
     NameTooLong,
+    /// The group has [`MAX_GROUP_PROCESSES`] live members.
+    TooManyMembers,
 }
 
 impl<'r> Registry<'r> {
@@ -108,43 +131,23 @@ impl<'r> Registry<'r> {
                 std::thread::sleep(std::time::Duration::from_micros(200));
             }
         }
-        let stride = entry_stride(partitions);
         let entries = (0..count)
-            .map(|i| {
-                // SAFETY: entry `i` lies inside the mapping (the caller's contract), aligned to
-                // 64 bytes; its words are only atomics and bytes, valid for any bit pattern.
-                unsafe {
-                    let at = base.add(i * stride);
-                    Entry {
-                        header: &*(at as *const EntryHeader),
-                        slots: std::slice::from_raw_parts(
-                            at.add(std::mem::size_of::<EntryHeader>()) as *const AtomicU32,
-                            partitions as usize,
-                        ),
-                    }
-                }
-            })
+            // SAFETY: the caller's contract, passed on.
+            .map(|i| unsafe { Entry::at(base, i, partitions) })
             .collect();
         Registry { lock, entries }
     }
 
-    /// Finds or takes an entry for `name`. Unnamed entries of dead holders (half released) are
-    /// cleared for reuse; the cursors they recorded are the caller's sweep's to free.
+    /// Joins or takes an entry for `name`. Unnamed entries of dead processes (half released)
+    /// are cleared for reuse; the cursors they recorded are the caller's sweep's to free.
     pub(crate) fn claim(&self, name: &str) -> Result<Claim, ClaimError> {
         let name = name.as_bytes();
         if name.len() > MAX_GROUP_NAME {
             return Err(ClaimError::NameTooLong);
         }
         for entry in &self.entries {
-            if entry.name().is_none() {
-                if let Some(holder) = entry.header.holder.holder() {
-                    if !holder.is_alive_low() {
-                        entry.clear();
-                        if entry.header.holder.take_over().is_ok() {
-                            entry.header.holder.release();
-                        }
-                    }
-                }
+            if entry.name().is_none() && entry.reap() && !entry.has_members() {
+                entry.clear();
             }
         }
         if let Some((index, entry)) = self
@@ -153,38 +156,45 @@ impl<'r> Registry<'r> {
             .enumerate()
             .find(|(_, e)| e.name().as_deref() == Some(name))
         {
-            return match entry.header.holder.take_over() {
-                Ok(Some(_dead)) => {
-                    let slots = (0..entry.slots.len())
-                        .map(|p| entry.slot(p as u32))
-                        .collect();
-                    Ok(Claim::TakenOver {
-                        entry: index,
-                        slots,
-                    })
+            if entry.reap() {
+                entry.bump();
+            }
+            let live = entry.has_members();
+            let member = entry.join().ok_or(ClaimError::TooManyMembers)?;
+            let slots = (0..entry.slots.len())
+                .map(|p| entry.slot(p as u32))
+                .collect();
+            return Ok(if live {
+                Claim::Joined {
+                    entry: index,
+                    member,
+                    slots,
                 }
-                // Named but held by no one: only a corrupt region gets here (a release clears
-                // the name first). Start afresh; the caller's sweep frees its old cursors.
-                Ok(None) => {
-                    entry.clear();
-                    entry.write_name(name);
-                    Ok(Claim::New { entry: index })
+            } else {
+                Claim::TakenOver {
+                    entry: index,
+                    member,
+                    slots,
                 }
-                Err(holder) => Err(ClaimError::Held(holder)),
-            };
+            });
         }
         for (index, entry) in self.entries.iter().enumerate() {
-            if entry.name().is_none() && matches!(entry.header.holder.take_over(), Ok(None)) {
-                entry.clear();
-                entry.write_name(name);
-                return Ok(Claim::New { entry: index });
+            if entry.name().is_none() && !entry.has_members() {
+                if let Some(member) = entry.join() {
+                    entry.clear();
+                    entry.write_name(name);
+                    return Ok(Claim::New {
+                        entry: index,
+                        member,
+                    });
+                }
             }
         }
         Err(ClaimError::Full)
     }
 
-    /// Deletes the entry of `name` if its holder is dead (the caller's sweep then frees its
-    /// cursors): true if there was one, `Err` with the holder while it lives.
+    /// Deletes the entry of `name` if no live process is a member (the caller's sweep then
+    /// frees its cursors): true if there was one, `Err` with a member while one lives.
     pub(crate) fn delete(&self, name: &str) -> Result<bool, ProcessId> {
         let name = name.as_bytes();
         let Some(entry) = self
@@ -194,10 +204,12 @@ impl<'r> Registry<'r> {
         else {
             return Ok(false);
         };
-        entry.header.holder.take_over()?;
+        entry.reap();
+        if let Some(member) = entry.header.members.iter().find_map(OwnerWord::holder) {
+            return Err(member);
+        }
         entry.header.name_len.store(0, Ordering::Relaxed);
         entry.clear();
-        entry.header.holder.release();
         Ok(true)
     }
 
@@ -213,18 +225,80 @@ impl<'r> Registry<'r> {
         self.entries[entry].slots[partition as usize].store(slot, Ordering::Relaxed);
     }
 
-    /// Hands entry `entry` (this process holds it) on as a dead holder's, name and slots kept,
-    /// so the next build of the name takes it over and adopts its cursors.
-    pub(crate) fn hand_back(&self, entry: usize) {
-        self.entries[entry].header.holder.orphan();
+    /// Hands this process's member slot of entry `entry` on as a dead process's, name and
+    /// slots kept, so the next look reaps it and the next build adopts the cursors.
+    pub(crate) fn hand_back(&self, entry: usize, member: usize) {
+        self.entries[entry].header.members[member].orphan();
     }
 
-    /// Gives entry `entry` up (this process holds it): its slots are freed by the caller after.
-    pub(crate) fn release(&self, entry: usize) {
+    /// True when a member of entry `entry` other than `member` is alive.
+    pub(crate) fn others_alive(&self, entry: usize, member: usize) -> bool {
+        self.entries[entry]
+            .header
+            .members
+            .iter()
+            .enumerate()
+            .any(|(k, word)| k != member && word.holder().is_some_and(|p| p.is_alive_low()))
+    }
+
+    /// Member `member` leaves entry `entry`, which others keep: what it owned or was to get
+    /// goes back to no owner (the caller plans it again), and its slot is freed.
+    pub(crate) fn leave(&self, entry: usize, member: usize) {
+        let entry = &self.entries[entry];
+        entry.forget(member);
+        entry.header.members[member].release();
+    }
+
+    /// The last member gives entry `entry` up: its cursors are freed by the caller before.
+    pub(crate) fn release(&self, entry: usize, member: usize) {
         let entry = &self.entries[entry];
         entry.header.name_len.store(0, Ordering::Relaxed);
         entry.clear();
-        entry.header.holder.release();
+        entry.header.members[member].release();
+    }
+
+    /// Frees the member slots of dead processes in entry `entry`: true if there were any.
+    pub(crate) fn reap(&self, entry: usize) -> bool {
+        self.entries[entry].reap()
+    }
+
+    /// Records member `member`'s count of consumers: true if it changed.
+    pub(crate) fn set_consumers(&self, entry: usize, member: usize, count: u32) -> bool {
+        let word = &self.entries[entry].header.consumers[member];
+        word.swap(count, Ordering::Relaxed) != count
+    }
+
+    /// The members of entry `entry` with their counts of consumers (live, or not yet reaped).
+    pub(crate) fn members(&self, entry: usize) -> Vec<(MemberProcess, u32)> {
+        let header = self.entries[entry].header;
+        (0..MAX_GROUP_PROCESSES)
+            .filter(|&k| header.members[k].holder().is_some())
+            .map(|k| {
+                let count = header.consumers[k].load(Ordering::Relaxed);
+                (k as MemberProcess + 1, count)
+            })
+            .collect()
+    }
+
+    /// Partition `partition`'s owner in entry `entry` and where it is asked to go (0: nobody).
+    pub(crate) fn plan(&self, entry: usize, partition: u32) -> (MemberProcess, MemberProcess) {
+        self.entries[entry].plan(partition)
+    }
+
+    /// Sets partition `partition`'s owner and destination.
+    pub(crate) fn set_plan(
+        &self,
+        entry: usize,
+        partition: u32,
+        owner: MemberProcess,
+        want: MemberProcess,
+    ) {
+        self.entries[entry].set_plan(partition, owner, want);
+    }
+
+    /// Tells the members of entry `entry` that its plan changed.
+    pub(crate) fn bump(&self, entry: usize) {
+        self.entries[entry].bump();
     }
 }
 
@@ -234,7 +308,27 @@ impl Drop for Registry<'_> {
     }
 }
 
-impl Entry<'_> {
+impl<'r> Entry<'r> {
+    /// Entry `index` of the registry at `base`.
+    ///
+    /// # Safety
+    /// As [`Registry::lock`].
+    unsafe fn at(base: *const u8, index: usize, partitions: u32) -> Self {
+        let header_size = std::mem::size_of::<EntryHeader>();
+        let count = partitions as usize;
+        // SAFETY: entry `index` lies inside the mapping (the caller's contract), aligned to 64
+        // bytes; its words are only atomics, valid for any bit pattern.
+        unsafe {
+            let at = base.add(index * entry_stride(partitions));
+            let slots = at.add(header_size) as *const AtomicU32;
+            Entry {
+                header: &*(at as *const EntryHeader),
+                slots: std::slice::from_raw_parts(slots, count),
+                plans: std::slice::from_raw_parts(slots.add(count), count),
+            }
+        }
+    }
+
     /// The recorded name, if any. Relaxed loads throughout: entries are read and written only
     /// under the registry lock, whose Acquire/AcqRel take orders them.
     fn name(&self) -> Option<Vec<u8>> {
@@ -269,11 +363,81 @@ impl Entry<'_> {
         (slot != NO_SLOT).then_some(slot)
     }
 
-    fn clear(&self) {
-        for slot in self.slots {
-            slot.store(NO_SLOT, Ordering::Relaxed);
+    fn plan(&self, partition: u32) -> (MemberProcess, MemberProcess) {
+        let word = self.plans[partition as usize].load(Ordering::Relaxed);
+        (word as MemberProcess, (word >> 16) as MemberProcess)
+    }
+
+    fn set_plan(&self, partition: u32, owner: MemberProcess, want: MemberProcess) {
+        let word = u32::from(owner) | (u32::from(want) << 16);
+        self.plans[partition as usize].store(word, Ordering::Relaxed);
+    }
+
+    fn bump(&self) {
+        // Release: pairs with the Acquire in `generation`; a member that sees the new value
+        // takes the lock to read the plan, so this only needs to be seen, not to carry data.
+        self.header.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// True while some member slot is held (by a live process, once reaped).
+    fn has_members(&self) -> bool {
+        self.header.members.iter().any(|m| m.holder().is_some())
+    }
+
+    /// Takes a free member slot for this process, if one is left.
+    fn join(&self) -> Option<usize> {
+        let member = (0..MAX_GROUP_PROCESSES)
+            .find(|&k| matches!(self.header.members[k].take_over(), Ok(None)))?;
+        self.header.consumers[member].store(0, Ordering::Relaxed);
+        Some(member)
+    }
+
+    /// Frees the slots of members confirmed dead, and what they owned: true if any.
+    fn reap(&self) -> bool {
+        let mut reaped = false;
+        for (k, word) in self.header.members.iter().enumerate() {
+            let dead = word.holder().is_some_and(|p| !p.is_alive_low());
+            if dead && matches!(word.take_over(), Ok(Some(_))) {
+                self.forget(k);
+                word.release();
+                reaped = true;
+            }
+        }
+        reaped
+    }
+
+    /// Takes member `k`'s partitions (owned or on their way to it) back to no owner.
+    fn forget(&self, k: usize) {
+        let gone = k as MemberProcess + 1;
+        self.header.consumers[k].store(0, Ordering::Relaxed);
+        for partition in 0..self.plans.len() as u32 {
+            let (owner, want) = self.plan(partition);
+            let want = if want == gone { 0 } else { want };
+            let owner = if owner == gone { 0 } else { owner };
+            self.set_plan(partition, owner, want);
         }
     }
+
+    fn clear(&self) {
+        for (slot, plan) in self.slots.iter().zip(self.plans) {
+            slot.store(NO_SLOT, Ordering::Relaxed);
+            plan.store(0, Ordering::Relaxed);
+        }
+        for count in &self.header.consumers {
+            count.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Entry `entry`'s plan generation, read without the registry lock.
+///
+/// # Safety
+/// As [`Registry::lock`].
+pub(crate) unsafe fn generation(base: *const u8, entry: usize, partitions: u32) -> u64 {
+    // SAFETY: the caller's contract.
+    let entry = unsafe { Entry::at(base, entry, partitions) };
+    // Acquire: pairs with the Release in `Entry::bump`.
+    entry.header.generation.load(Ordering::Acquire)
 }
 
 /// Writes `count` empty entries at `base`.
@@ -281,11 +445,11 @@ impl Entry<'_> {
 /// # Safety
 /// As [`Registry::lock`], on a mapping no one else uses yet.
 pub(crate) unsafe fn initialise(base: *mut u8, count: usize, partitions: u32) {
-    let stride = entry_stride(partitions);
     for i in 0..count {
-        // SAFETY: entry `i` lies in the zeroed mapping (the caller's contract).
+        // SAFETY: entry `i` lies in the zeroed mapping (the caller's contract); a zeroed
+        // header is an empty one (no members, no name) and zeroed plans own nothing.
         unsafe {
-            let at = base.add(i * stride);
+            let at = base.add(i * entry_stride(partitions));
             let slots = at.add(std::mem::size_of::<EntryHeader>()) as *mut AtomicU32;
             for p in 0..partitions as usize {
                 slots.add(p).write(AtomicU32::new(NO_SLOT));

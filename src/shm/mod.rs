@@ -22,7 +22,7 @@ pub(crate) mod region;
 #[cfg(not(ringgroup_loom))]
 pub use error::RegionError;
 #[cfg(not(ringgroup_loom))]
-pub use groups::MAX_GROUP_NAME;
+pub use groups::{MAX_GROUP_NAME, MAX_GROUP_PROCESSES};
 #[cfg(not(ringgroup_loom))]
 pub use inline::InlineBytes;
 /// The lock word's protocol, for the loom models (which cannot map regions).

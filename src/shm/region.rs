@@ -37,7 +37,7 @@ use crate::sync::{AtomicU32, Ordering, StdArc};
 
 const MAGIC: [u8; 8] = *b"RNGGRP\0\x01";
 /// The region layout this build writes and reads.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 const READY: u32 = 1;
 const PAGE: usize = 4096;
 const TYPE_NAME: usize = 128;
@@ -367,6 +367,19 @@ impl Region {
                 &self.header().groups_lock,
                 self.map.as_ptr().add(PAGE),
                 self.shape.max_groups,
+                self.shape.partitions,
+            )
+        }
+    }
+
+    /// Group entry `entry`'s plan generation, read without the registry lock.
+    pub(crate) fn group_generation(&self, entry: usize) -> u64 {
+        debug_assert!(entry < self.shape.max_groups);
+        // SAFETY: as in `groups`; `entry` is one of the registry's entries.
+        unsafe {
+            groups::generation(
+                self.map.as_ptr().add(PAGE),
+                entry.min(self.shape.max_groups.saturating_sub(1)),
                 self.shape.partitions,
             )
         }
