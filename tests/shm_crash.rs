@@ -1,17 +1,24 @@
 //! Crash test across real processes (this binary re-executing itself in a role): one producer
-//! process and, for each of two consumer groups, an active consumer process and a standby,
-//! killed with SIGKILL at random moments and restarted, for `RINGGROUP_CRASH_SECS` seconds
-//! (30 by default). A killed producer is taken over by the next (`Topic::take_over_producer`);
-//! a killed group holder's group passes to its standby at the group's commits.
+//! process and, for each of two consumer groups, two consumer processes that are members at
+//! once (they split the partitions), killed with SIGKILL at random moments and restarted, for
+//! `RINGGROUP_CRASH_SECS` seconds (30 by default). A killed producer is taken over by the next
+//! (`Topic::take_over_producer`); a killed member's partitions move to the live member, or to
+//! the next process, at the group's commits.
 //!
-//! Every consumer process reports to the parent, on stdout, when it got its group (with the
-//! commits it resumed at, and the time), each contiguous run of offsets it received, each
-//! commit, and the end of the topic. The ledger then checks, per group and partition:
+//! Every consumer process reports to the parent, on stdout, each partition it is assigned
+//! (with the commit it resumes at, and the time) and revoked (with the time), each contiguous
+//! run of offsets it received, each commit, and the end of the topic; the parent notes the
+//! time of each kill before sending it. The ledger then splits the reports into *tenures*
+//! (a process's hold on a partition, from assignment to revoke or kill) and checks, per group
+//! and partition:
 //! - every value equals its offset (no half-written slot was ever read);
-//! - within a session, offsets arrive contiguous and in order, from the commit it resumed at;
-//! - a session resumes between the previous session's last commit and one past the last
-//!   offset it received: duplicates only from the uncommitted window, nothing skipped;
-//! - the last session reaches the end of the topic, so nothing published is lost.
+//! - a process reads and commits a partition only inside a tenure of its own;
+//! - tenures never overlap: one begins only after the previous one's revoke or kill, so two
+//!   live processes never own a partition of one group at once;
+//! - within a tenure, offsets arrive contiguous and in order, from the commit it resumed at;
+//! - a tenure resumes between the previous tenures' last commit and one past the last offset
+//!   they received: duplicates only from the uncommitted window, nothing skipped;
+//! - the partition's tenures reach the end of the topic, so nothing published is lost.
 //!
 //! A `harness = false` test: `main` runs the check, or a child's role.
 
@@ -23,7 +30,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ringgroup::shm::remove;
-use ringgroup::{ConsumeError, GroupError, Topic, WaitStrategy};
+use ringgroup::{ConsumeError, Consumer, JoinOptions, RebalanceListener, Topic, WaitStrategy};
 use ringgroup_testkit::random::next_random;
 
 const ROLE: &str = "RINGGROUP_CRASH_ROLE";
@@ -90,36 +97,49 @@ fn produce(region: &str, end: Option<u64>) {
     }
 }
 
-/// Child: a consumer process of `group`: waits for the group, then reports what it receives.
+/// Reports the member's assignment changes, each with the time and (on assignment) the
+/// committed offset it resumes at. Runs inside `poll`, after the loop flushed its reports.
+struct Report;
+
+impl RebalanceListener<u64> for Report {
+    fn on_assigned(&mut self, consumer: &Consumer<u64>, partitions: &[u32]) {
+        for &p in partitions {
+            let committed = consumer.committed(p).unwrap_or(0);
+            println!("A {p} {committed} {}", now_ns());
+        }
+    }
+
+    fn on_revoked(&mut self, _consumer: &Consumer<u64>, partitions: &[u32]) {
+        for &p in partitions {
+            println!("V {p} {}", now_ns());
+        }
+    }
+}
+
+/// Child: a consumer process of `group`, a member alongside the group's other processes:
+/// reports what it is assigned and what it receives and commits.
 fn consume(region: &str, group_name: &str) {
     let topic = open(region);
-    let group = loop {
-        match topic.group(group_name).auto_commit(false).build() {
-            Ok(group) => break group,
-            Err(GroupError::HeldByProcess { .. }) => std::thread::sleep(Duration::from_millis(1)),
-            Err(e) => panic!("{e}"),
-        }
-    };
+    let group = topic.group(group_name).auto_commit(false).build().unwrap();
     let mut out = BufWriter::new(std::io::stdout().lock());
-    let resumed: Vec<String> = (0..PARTITIONS as usize)
-        .map(|p| group.metrics().partitions[p].committed.to_string())
-        .collect();
-    writeln!(out, "S {} {}", now_ns(), resumed.join(" ")).unwrap();
+    writeln!(out, "S").unwrap();
     out.flush().unwrap();
-    let member = group.join().unwrap();
+    let member = group
+        .join_with(JoinOptions::new().listener(Report))
+        .unwrap();
     let mut batches = 0_u64;
     loop {
+        out.flush().unwrap();
         let records = match member.poll(64, Duration::from_millis(1)) {
             Ok(records) => records,
             Err(ConsumeError::Timeout) => {
                 // Idle: commit what was delivered (the commit gates the producer).
                 if member.commit().is_ok() {
-                    for p in 0..PARTITIONS {
-                        if let Some(offset) = member.committed(p) {
-                            writeln!(out, "C {p} {offset}").unwrap();
+                    for assigned in member.assignment() {
+                        if let Some(offset) = member.committed(assigned.partition) {
+                            writeln!(out, "C {} {offset}", assigned.partition).unwrap();
                         }
                     }
-                    out.flush().unwrap();
                 }
                 continue;
             }
@@ -145,7 +165,6 @@ fn consume(region: &str, group_name: &str) {
         for (p, first, last) in &runs {
             writeln!(out, "R {p} {first} {last}").unwrap();
         }
-        out.flush().unwrap();
         batches += 1;
         // Commit every third batch, so kills leave uncommitted windows.
         if batches % 3 == 0 {
@@ -154,23 +173,28 @@ fn consume(region: &str, group_name: &str) {
                     writeln!(out, "C {p} {}", last + 1).unwrap();
                 }
             }
-            out.flush().unwrap();
         }
     }
     writeln!(out, "D").unwrap();
     out.flush().unwrap();
-    // Keep the group (a clean drop would delete it, and the standby would start it afresh).
+    // Keep the group (a clean drop of the last member would delete it).
     loop {
         std::thread::park();
     }
 }
 
-/// One line a consumer process reported.
+/// One line a consumer process reported (or, `Killed`, the parent noted).
 #[derive(Clone, Debug)]
 enum Event {
-    Start {
+    Start,
+    Assigned {
+        partition: u32,
+        committed: u64,
         at: u128,
-        resumed: Vec<u64>,
+    },
+    Revoked {
+        partition: u32,
+        at: u128,
     },
     Run {
         partition: u32,
@@ -182,16 +206,27 @@ enum Event {
         offset: u64,
     },
     Done,
+    /// The parent sent SIGKILL at this time (before sending it).
+    Killed {
+        at: u128,
+    },
     Broken(String),
 }
 
 fn parse(line: &str) -> Event {
     let words: Vec<&str> = line.split_whitespace().collect();
     let num = |i: usize| -> u64 { words[i].parse().unwrap() };
+    let time = |i: usize| -> u128 { words[i].parse().unwrap() };
     match words.first().copied() {
-        Some("S") => Event::Start {
-            at: words[1].parse().unwrap(),
-            resumed: (2..words.len()).map(num).collect(),
+        Some("S") => Event::Start,
+        Some("A") => Event::Assigned {
+            partition: num(1) as u32,
+            committed: num(2),
+            at: time(3),
+        },
+        Some("V") => Event::Revoked {
+            partition: num(1) as u32,
+            at: time(2),
         },
         Some("R") => Event::Run {
             partition: num(1) as u32,
@@ -244,80 +279,153 @@ fn spawn(role: &str, region: &str, group: Option<&str>, ledger: &Ledger) -> Proc
 }
 
 impl Process {
-    fn kill(mut self) {
+    fn kill(mut self, ledger: &Ledger, group: Option<&str>) {
+        let at = now_ns();
         let _ = self.child.kill();
         let _ = self.child.wait();
         if let Some(reader) = self.reader.take() {
             reader.join().unwrap();
         }
+        if let Some(group) = group {
+            let key = (group.to_string(), self.child.id());
+            ledger
+                .lock()
+                .unwrap()
+                .entry(key)
+                .or_default()
+                .push(Event::Killed { at });
+        }
     }
 }
 
-/// Checks one group's sessions (ordered by when they got the group); returns how far each
-/// partition was read.
-fn check_group(group: &str, sessions: &[(u32, Vec<Event>)], end: u64) {
-    let mut ordered: Vec<(u128, u32, &Vec<Event>)> = sessions
-        .iter()
-        .filter_map(|(pid, events)| match events.first() {
-            Some(Event::Start { at, .. }) => Some((*at, *pid, events)),
-            _ => None,
-        })
-        .collect();
-    ordered.sort_by_key(|s| s.0);
-    assert!(
-        !ordered.is_empty(),
-        "{group}: no session ever got the group"
-    );
-    // Per partition: (last commit, one past the last offset received) of the sessions so far.
-    let mut committed = vec![0_u64; PARTITIONS as usize];
-    let mut received = vec![0_u64; PARTITIONS as usize];
-    let mut done = false;
-    for (index, (_, pid, events)) in ordered.iter().enumerate() {
-        let Some(Event::Start { resumed, .. }) = events.first() else {
-            unreachable!()
-        };
-        let mut next = resumed.clone();
-        for p in 0..PARTITIONS as usize {
-            assert!(
-                committed[p] <= next[p] && next[p] <= received[p],
-                "{group} session {index} (pid {pid}) resumed partition {p} at {} outside [{}, {}]",
-                next[p],
-                committed[p],
-                received[p]
-            );
-        }
-        for event in &events[1..] {
-            match event {
+/// One tenure: a process's hold on a partition, from its assignment to its revoke or death.
+struct Tenure {
+    pid: u32,
+    start: u128,
+    end: u128,
+    resumed: u64,
+    /// (first, last) runs received, then the commits, in order.
+    runs: Vec<(u64, u64)>,
+    commits: Vec<u64>,
+}
+
+/// Splits each process's reports into tenures per partition, checking that it reads a
+/// partition only while assigned it.
+fn tenures(group: &str, processes: &[(u32, Vec<Event>)]) -> Vec<Vec<Tenure>> {
+    let mut per_partition: Vec<Vec<Tenure>> = (0..PARTITIONS).map(|_| Vec::new()).collect();
+    for (pid, events) in processes {
+        let mut open: Vec<Option<Tenure>> = (0..PARTITIONS).map(|_| None).collect();
+        let close =
+            |open: &mut Vec<Option<Tenure>>, p: usize, at: u128, out: &mut Vec<Vec<Tenure>>| {
+                if let Some(mut tenure) = open[p].take() {
+                    tenure.end = at;
+                    out[p].push(tenure);
+                }
+            };
+        for event in events {
+            match *event {
+                Event::Start | Event::Done => {}
+                Event::Assigned {
+                    partition,
+                    committed,
+                    at,
+                } => {
+                    let p = partition as usize;
+                    assert!(open[p].is_none(), "{group} pid {pid}: assigned {p} twice");
+                    open[p] = Some(Tenure {
+                        pid: *pid,
+                        start: at,
+                        end: u128::MAX,
+                        resumed: committed,
+                        runs: Vec::new(),
+                        commits: Vec::new(),
+                    });
+                }
+                Event::Revoked { partition, at } => {
+                    close(&mut open, partition as usize, at, &mut per_partition);
+                }
+                Event::Killed { at } => {
+                    for p in 0..PARTITIONS as usize {
+                        close(&mut open, p, at, &mut per_partition);
+                    }
+                }
                 Event::Run {
                     partition,
                     first,
                     last,
-                } => {
-                    let p = *partition as usize;
-                    assert_eq!(
-                        *first, next[p],
-                        "{group} pid {pid} partition {p}: a gap or a repeat inside a session"
-                    );
-                    next[p] = last + 1;
-                    received[p] = received[p].max(next[p]);
-                }
-                Event::Commit { partition, offset } => {
-                    let p = *partition as usize;
-                    assert!(
-                        *offset <= next[p],
-                        "{group}: committed past what it received"
-                    );
-                    committed[p] = committed[p].max(*offset);
-                }
-                Event::Done => done = true,
-                Event::Broken(line) => panic!("{group} pid {pid}: {line}"),
-                Event::Start { .. } => panic!("{group} pid {pid}: started twice"),
+                } => match open[partition as usize].as_mut() {
+                    Some(tenure) => tenure.runs.push((first, last)),
+                    None => panic!("{group} pid {pid}: read partition {partition}, not its own"),
+                },
+                Event::Commit { partition, offset } => match open[partition as usize].as_mut() {
+                    Some(tenure) => tenure.commits.push(offset),
+                    None => {
+                        panic!("{group} pid {pid}: committed partition {partition}, not its own")
+                    }
+                },
+                Event::Broken(ref line) => panic!("{group} pid {pid}: {line}"),
             }
         }
+        // Still open at the end (the survivors, stopped after the check's last read).
+        for p in 0..PARTITIONS as usize {
+            close(&mut open, p, u128::MAX, &mut per_partition);
+        }
     }
-    assert!(done, "{group}: no session reached the end of the topic");
-    for (p, &got) in received.iter().enumerate() {
-        assert_eq!(got, end, "{group} partition {p}: lost the end of the topic");
+    for list in &mut per_partition {
+        list.sort_by_key(|t| t.start);
+    }
+    per_partition
+}
+
+/// Checks one group's tenures of each partition, across all its processes.
+fn check_group(group: &str, processes: &[(u32, Vec<Event>)], end: u64) {
+    assert!(
+        processes
+            .iter()
+            .any(|(_, events)| events.iter().any(|e| matches!(e, Event::Done))),
+        "{group}: no process reached the end of the topic"
+    );
+    for (p, list) in tenures(group, processes).iter().enumerate() {
+        assert!(
+            !list.is_empty(),
+            "{group}: partition {p} was never assigned"
+        );
+        // (last commit, one past the last offset received) of the tenures so far.
+        let (mut committed, mut received) = (0_u64, 0_u64);
+        let mut previous_end = 0_u128;
+        for (index, tenure) in list.iter().enumerate() {
+            let pid = tenure.pid;
+            assert!(
+                tenure.start >= previous_end,
+                "{group} partition {p}: tenure {index} (pid {pid}) began while another owner held it"
+            );
+            previous_end = tenure.end;
+            assert!(
+                committed <= tenure.resumed && tenure.resumed <= received,
+                "{group} partition {p}: tenure {index} (pid {pid}) resumed at {} outside [{committed}, {received}]",
+                tenure.resumed
+            );
+            let mut next = tenure.resumed;
+            for &(first, last) in &tenure.runs {
+                assert_eq!(
+                    first, next,
+                    "{group} pid {pid} partition {p}: a gap or a repeat inside a tenure"
+                );
+                next = last + 1;
+                received = received.max(next);
+            }
+            for &offset in &tenure.commits {
+                assert!(
+                    offset <= next.max(tenure.resumed),
+                    "{group}: committed past what it received"
+                );
+                committed = committed.max(offset);
+            }
+        }
+        assert_eq!(
+            received, end,
+            "{group} partition {p}: lost the end of the topic"
+        );
     }
 }
 
@@ -337,14 +445,14 @@ fn run_check() {
         .read_line(&mut line)
         .unwrap();
     assert_eq!(line.trim(), "created");
-    // Two consumer processes per group: one gets the group, the other waits for it.
+    // Two consumer processes per group, members at once: they split the partitions.
     let mut consumers: Vec<(usize, Process)> = (0..GROUPS.len())
         .flat_map(|g| [g, g])
         .map(|g| (g, spawn("consume", &region, Some(GROUPS[g]), &ledger)))
         .collect();
     // Let both groups start before anything is sent, so each sees offset 0.
     let deadline = Instant::now() + PATIENCE;
-    while ledger.lock().unwrap().len() < GROUPS.len() {
+    while ledger.lock().unwrap().len() < consumers.len() {
         assert!(Instant::now() < deadline, "the groups never started");
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -356,16 +464,16 @@ fn run_check() {
         let victim = (next_random(&mut rng) % (consumers.len() as u64 + 1)) as usize;
         kills += 1;
         if victim == consumers.len() {
-            producer.kill();
+            producer.kill(&ledger, None);
             producer = spawn("produce", &region, None, &ledger);
         } else {
             let (g, process) = consumers.swap_remove(victim);
-            process.kill();
+            process.kill(&ledger, Some(GROUPS[g]));
             consumers.push((g, spawn("consume", &region, Some(GROUPS[g]), &ledger)));
         }
     }
     // The last producer publishes up to a common end and closes the topic.
-    producer.kill();
+    producer.kill(&ledger, None);
     let topic = open(&region);
     let end = (0..PARTITIONS)
         .map(|p| topic.subscriber(p).unwrap().latest_offset())
@@ -379,15 +487,19 @@ fn run_check() {
         .spawn()
         .unwrap();
     assert!(last.wait().unwrap().success(), "the last producer failed");
-    // Each group's holder reads to the end and says so; then the standbys are stopped.
+    // Each group's members read to the end and say so; then they are stopped.
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let finished = ledger
-            .lock()
-            .unwrap()
+        let ledger = ledger.lock().unwrap();
+        let finished = GROUPS
             .iter()
-            .filter(|(_, events)| matches!(events.last(), Some(Event::Done)))
+            .filter(|&&group| {
+                ledger.iter().any(|((g, _), events)| {
+                    g == group && matches!(events.last(), Some(Event::Done))
+                })
+            })
             .count();
+        drop(ledger);
         if finished == GROUPS.len() {
             break;
         }
@@ -398,13 +510,15 @@ fn run_check() {
         std::thread::sleep(Duration::from_millis(5));
     }
     for (_, process) in consumers {
-        process.kill();
+        // Stopped after the end, so their tenures stay open (not a kill mid-stream).
+        process.kill(&ledger, None);
     }
     drop(topic);
     let _ = remove(&region);
 
     let ledger = ledger.lock().unwrap();
     let mut sessions = 0;
+    let mut tenures_seen = 0;
     for group in GROUPS {
         let of_group: Vec<(u32, Vec<Event>)> = ledger
             .iter()
@@ -412,10 +526,14 @@ fn run_check() {
             .map(|((_, pid), events)| (*pid, events.clone()))
             .collect();
         sessions += of_group.len();
+        tenures_seen += tenures(group, &of_group)
+            .iter()
+            .map(Vec::len)
+            .sum::<usize>();
         check_group(group, &of_group, end);
     }
     println!(
-        "shm crash test: {seconds} s, {kills} kills, {sessions} consumer sessions, {end} offsets per partition: ok"
+        "shm crash test: {seconds} s, {kills} kills, {sessions} consumer processes, {tenures_seen} partition tenures, {end} offsets per partition: ok"
     );
 }
 

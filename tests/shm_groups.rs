@@ -135,14 +135,20 @@ fn member_processes_split_the_partitions_and_lose_nothing() {
     }
     let second = other.group("g").build().unwrap();
     let b = second.join().unwrap();
-    // Release before acquire: `a` hands two partitions on at its polls, `b` takes them up.
-    let mut owned_a;
-    let mut owned_b;
-    loop {
-        owned_a = settle(&a, 2, &mut seen_a);
-        owned_b = settle(&b, 2, &mut seen_b);
-        if owned_a.iter().all(|p| !owned_b.contains(p)) && a.assignment().len() == 2 {
-            break;
+    // Release before acquire: `a` hands two partitions on at its polls, `b` takes them up;
+    // at no point do both consumers hold one.
+    let (mut owned_a, mut owned_b) = (Vec::new(), Vec::new());
+    while owned_a.len() != 2 || owned_b.len() != 2 {
+        for (member, seen) in [(&a, &mut seen_a), (&b, &mut seen_b)] {
+            if let Ok(records) = member.poll(64, Duration::from_millis(1)) {
+                seen.extend(records.iter().map(|r| (r.partition, r.offset)));
+            }
+            owned_a = a.assignment().iter().map(|x| x.partition).collect();
+            owned_b = b.assignment().iter().map(|x| x.partition).collect();
+            assert!(
+                owned_a.iter().all(|p| !owned_b.contains(p)),
+                "both hold a partition: {owned_a:?} and {owned_b:?}"
+            );
         }
     }
     for value in 40..80 {
@@ -273,6 +279,53 @@ fn a_killed_process_group_resumes_at_its_commit() {
         Some(&6),
         "resumed at the commit"
     );
+}
+
+/// A partition leaves a member process only once its consumer let it go: while the consumer
+/// holds a batch of it, the other process's consumer gets nothing of it, however long it polls.
+#[test]
+fn a_partition_moves_to_another_process_only_after_its_batch_is_dropped() {
+    let name = name("batch");
+    let _cleanup = Cleanup(name.clone());
+    let (topic, mut producer) = Topic::<u64>::builder("t")
+        .partitions(2)
+        .shared_memory(&name)
+        .build()
+        .unwrap();
+    let other = Topic::<u64>::open(&name).unwrap();
+    let first = topic.group("g").build().unwrap();
+    let a = first.join().unwrap();
+    assert_eq!(settle(&a, 2, &mut Vec::new()), vec![0, 1]);
+    for value in 0..8 {
+        producer.send_to((value % 2) as u32, value).unwrap();
+    }
+    let mut batch = Vec::new();
+    let held = loop {
+        let records = a.poll(64, Duration::from_millis(10)).unwrap();
+        batch.extend(records.iter().map(|r| r.partition));
+        if batch.contains(&0) && batch.contains(&1) {
+            break records;
+        }
+    };
+    let second = other.group("g").build().unwrap();
+    let b = second.join().unwrap();
+    // Many of the other process's syncs and polls (each sync is at most a few ms apart).
+    for _ in 0..100 {
+        match b.poll(64, Duration::from_millis(2)) {
+            Err(ConsumeError::Timeout) => {}
+            Ok(records) => panic!(
+                "b read {:?} while a's batch of it was out",
+                records.iter().map(|r| r.partition).collect::<Vec<_>>()
+            ),
+            Err(e) => panic!("{e}"),
+        }
+        assert!(b.assignment().is_empty());
+    }
+    drop(held);
+    let mut seen = Vec::new();
+    let owned_a = settle(&a, 1, &mut seen);
+    let owned_b = settle(&b, 1, &mut seen);
+    assert_ne!(owned_a, owned_b);
 }
 
 /// A member process killed while it owns the partition: the live member process's consumer

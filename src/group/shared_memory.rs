@@ -253,7 +253,7 @@ impl<T> GroupInner<T> {
         };
         shared.region.group_generation(shared.entry) != control.sync.generation
             || now >= control.sync.next_reap
-            || control.hold.iter().any(|h| *h == Hold::Releasing)
+            || control.hold.contains(&Hold::Releasing)
     }
 
     /// Brings this member process's partitions in line with the plan: counts its consumers
@@ -302,13 +302,13 @@ impl<T> GroupInner<T> {
                     control.hold[index] = Hold::Held;
                     changed = true;
                 }
-                (true, Hold::Releasing | Hold::Foreign) if asked_away => {
-                    if released(local) {
-                        registry.set_plan(entry, partition, want, 0);
-                        control.hold[index] = Hold::Foreign;
-                        handed = true;
-                    }
+                // Until its consumer here lets it go (the next sync looks again).
+                (true, Hold::Releasing | Hold::Foreign) if asked_away && released(local) => {
+                    registry.set_plan(entry, partition, want, 0);
+                    control.hold[index] = Hold::Foreign;
+                    handed = true;
                 }
+                (true, Hold::Releasing | Hold::Foreign) if asked_away => {}
                 (true, Hold::Foreign) => {
                     // No consumer here holds it (foreign partitions are assigned to no one),
                     // so the lease is free unless a zombie's batch is still out.
