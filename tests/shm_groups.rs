@@ -477,3 +477,140 @@ fn a_process_out_of_descriptors_confirms_no_death() {
         "the child took a live member for dead (3) or failed otherwise (4)"
     );
 }
+
+const STATIC_ROLE: &str = "RINGGROUP_SHM_STATIC_ROLE";
+
+/// The static child: joins group "g" as static member "i1" with the session timeout in
+/// milliseconds from the role, and prints its partitions whenever they change.
+fn static_child(role: &str) {
+    let (region, session) = role.split_once(' ').unwrap();
+    let topic = Topic::<u64>::open(region).unwrap();
+    let group = topic
+        .group("g")
+        .session_timeout(Duration::from_millis(session.parse().unwrap()))
+        .build()
+        .unwrap();
+    let member = group
+        .join_static("i1", ringgroup::JoinOptions::new())
+        .unwrap();
+    let mut last = Vec::new();
+    loop {
+        let _ = member.poll(64, Duration::from_millis(1));
+        let owned: Vec<u32> = member.assignment().iter().map(|a| a.partition).collect();
+        if owned != last {
+            println!("owns {owned:?}");
+            last = owned;
+        }
+    }
+}
+
+/// Spawns the static child on `region` with `session_ms`; its lines arrive on the receiver.
+fn spawn_static(
+    test: &str,
+    region: &str,
+    session_ms: u64,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    let mut process = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture"])
+        .env(STATIC_ROLE, format!("{region} {session_ms}"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = BufReader::new(process.stdout.take().unwrap());
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            if send.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    (process, receive)
+}
+
+/// Polls `member` (so it hands on what it is asked to) until the child says it owns two
+/// partitions; returns them as printed.
+fn child_owns_two(
+    member: &ringgroup::Consumer<u64>,
+    lines: &std::sync::mpsc::Receiver<String>,
+) -> String {
+    loop {
+        let _ = member.poll(64, Duration::from_millis(1));
+        while let Ok(line) = lines.try_recv() {
+            if line.starts_with("owns [") && line.matches(',').count() == 1 {
+                return line;
+            }
+        }
+    }
+}
+
+/// Kafka's static membership across processes: a static member's process is killed and
+/// restarted within its session timeout; meanwhile its partitions wait for it (the live
+/// member's assignment never changes), and it gets exactly them back.
+#[test]
+fn a_restarted_static_member_process_gets_its_partitions_back_and_nothing_moves() {
+    let test = "a_restarted_static_member_process_gets_its_partitions_back_and_nothing_moves";
+    if let Ok(role) = std::env::var(STATIC_ROLE) {
+        static_child(&role);
+        return;
+    }
+    let region = name("static");
+    let _cleanup = Cleanup(region.clone());
+    let (topic, _producer) = Topic::<u64>::builder("t")
+        .partitions(4)
+        .shared_memory(&region)
+        .build()
+        .unwrap();
+    let group = topic.group("g").build().unwrap();
+    let b = group.join().unwrap();
+    settle(&b, 4, &mut Vec::new());
+    let (mut child, lines) = spawn_static(test, &region, 60_000);
+    let before = child_owns_two(&b, &lines);
+    let mine: Vec<u32> = settle(&b, 2, &mut Vec::new());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Several reaper periods (100 ms each): the dead member's partitions wait for it.
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(400) {
+        let _ = b.poll(64, Duration::from_millis(5));
+        let owned: Vec<u32> = b.assignment().iter().map(|a| a.partition).collect();
+        assert_eq!(
+            owned, mine,
+            "a partition moved while the static member was away"
+        );
+    }
+    let (mut child, lines) = spawn_static(test, &region, 60_000);
+    let after = child_owns_two(&b, &lines);
+    assert_eq!(after, before, "the static member got other partitions back");
+    let owned: Vec<u32> = b.assignment().iter().map(|a| a.partition).collect();
+    assert_eq!(owned, mine, "the live member's partitions moved");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// A static member's process that stays away past its session timeout loses its partitions
+/// to the live members.
+#[test]
+fn a_static_member_process_away_past_its_session_loses_its_partitions() {
+    let test = "a_static_member_process_away_past_its_session_loses_its_partitions";
+    if let Ok(role) = std::env::var(STATIC_ROLE) {
+        static_child(&role);
+        return;
+    }
+    let region = name("session");
+    let _cleanup = Cleanup(region.clone());
+    let (topic, _producer) = Topic::<u64>::builder("t")
+        .partitions(4)
+        .shared_memory(&region)
+        .build()
+        .unwrap();
+    let group = topic.group("g").build().unwrap();
+    let b = group.join().unwrap();
+    settle(&b, 4, &mut Vec::new());
+    let (mut child, lines) = spawn_static(test, &region, 200);
+    child_owns_two(&b, &lines);
+    settle(&b, 2, &mut Vec::new());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(settle(&b, 4, &mut Vec::new()), vec![0, 1, 2, 3]);
+}

@@ -89,6 +89,12 @@ pub(crate) struct Control {
     pub(crate) progress: Vec<(u64, Instant)>,
     /// Per partition: whether this process holds it (always, for a heap topic's group).
     pub(crate) hold: Vec<Hold>,
+    /// Per partition: the instance tag of the static consumer it goes to (a shared-memory
+    /// group's partition that came back to its restarted static member); 0 for none.
+    pub(crate) pinned: Vec<u64>,
+    /// Per partition: the tag last recorded in the region for it (see `publish_tags`).
+    #[cfg(not(ringgroup_loom))]
+    pub(crate) published_tags: Vec<u64>,
     /// A shared-memory group's sync bookkeeping.
     #[cfg(not(ringgroup_loom))]
     pub(crate) sync: super::shared_memory::SyncState,
@@ -176,6 +182,9 @@ impl Control {
             revoke_since: vec![None; partitions],
             progress: vec![(0, Instant::now()); partitions],
             hold: vec![hold; partitions],
+            pinned: vec![0; partitions],
+            #[cfg(not(ringgroup_loom))]
+            published_tags: vec![0; partitions],
             #[cfg(not(ringgroup_loom))]
             sync: super::shared_memory::SyncState::new(),
         }
@@ -351,10 +360,22 @@ impl<T> GroupInner<T> {
     pub(crate) fn assign(&self, control: &mut Control) {
         let started = Instant::now();
         control.members.sort_by_key(|m| m.id);
-        let assignable: Vec<u32> = (0..self.entries.len() as u32)
-            .filter(|&p| control.hold[p as usize] == Hold::Held)
-            .collect();
         let mut target = vec![0; self.entries.len()];
+        #[cfg(not(ringgroup_loom))]
+        for (partition, &tag) in control.pinned.iter().enumerate() {
+            if tag != 0 && control.hold[partition] == Hold::Held {
+                let static_member = control.members.iter().find(|m| {
+                    m.departed.is_none()
+                        && m.instance.as_deref().map(crate::shm::groups::instance_tag) == Some(tag)
+                });
+                if let Some(member) = static_member {
+                    target[partition] = member.id;
+                }
+            }
+        }
+        let assignable: Vec<u32> = (0..self.entries.len() as u32)
+            .filter(|&p| control.hold[p as usize] == Hold::Held && target[p as usize] == 0)
+            .collect();
         if !control.members.is_empty() && !assignable.is_empty() {
             // The assignor sees the held partitions as 0..n, in order.
             let infos: Vec<MemberInfo> = control
@@ -378,6 +399,8 @@ impl<T> GroupInner<T> {
         for (partition, &want) in target.iter().enumerate() {
             self.move_partition(control, partition, want);
         }
+        #[cfg(not(ringgroup_loom))]
+        self.publish_tags(control, &target);
         self.rebalances.fetch_add(1, Ordering::Relaxed);
         self.last_rebalance_ns
             .store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);

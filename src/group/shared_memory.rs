@@ -47,7 +47,8 @@ use super::MemberId;
 use crate::ring::group_cursor::GroupCursor;
 use crate::ring::{StartAt, Subscriber};
 use crate::shm::groups::{
-    Claim, ClaimError, MemberProcess, Registry, MAX_GROUP_NAME, MAX_GROUP_PROCESSES,
+    instance_tag, monotonic_ns, Claim, ClaimError, MemberProcess, Registry, MAX_GROUP_NAME,
+    MAX_GROUP_PROCESSES,
 };
 use crate::shm::Region;
 use crate::sync::StdArc;
@@ -103,34 +104,56 @@ fn sweep<T>(registry: &Registry<'_>, rings: &[Subscriber<T>]) {
 
 /// Plans entry `entry`'s partitions over its members by their counts of consumers: the
 /// partitions of no one go to their target at once, the others are asked to move. Members
-/// without consumers get nothing; with no consumer anywhere, nothing moves. Registry lock held.
+/// without consumers get nothing; with no consumer anywhere, nothing moves. A partition
+/// waiting for its static consumer goes to the member hosting it, or to no one until its
+/// wait ends. Registry lock held.
 fn replan(registry: &Registry<'_>, entry: usize, partitions: u32) {
+    let now = monotonic_ns();
+    let mut assignable = Vec::with_capacity(partitions as usize);
+    for partition in 0..partitions {
+        let until = registry.reserved(entry, partition);
+        if until != 0 {
+            let tag = registry.tag(entry, partition);
+            if let Some(host) = registry.host_of(entry, tag) {
+                // Its static consumer is back: it gets the partition first.
+                registry.unreserve(entry, partition);
+                registry.set_plan(entry, partition, host, 0);
+            } else if until > now {
+                continue; // still waiting for it
+            } else {
+                registry.unreserve(entry, partition);
+                registry.set_tag(entry, partition, 0);
+            }
+        }
+        assignable.push(partition);
+    }
     let members: Vec<(MemberProcess, u32)> = registry
         .members(entry)
         .into_iter()
         .filter(|&(_, consumers)| consumers > 0)
         .collect();
     if members.is_empty() {
-        for partition in 0..partitions {
+        for &partition in &assignable {
             let (owner, _) = registry.plan(entry, partition);
             registry.set_plan(entry, partition, owner, 0);
         }
         return;
     }
+    // The assignor sees the assignable partitions as 0..n, in order.
     let infos: Vec<MemberInfo> = members
         .iter()
         .map(|&(member, consumers)| MemberInfo {
             id: MemberId::from(u32::from(member)),
             weight: consumers,
-            owned: (0..partitions)
-                .filter(|&p| registry.plan(entry, p).0 == member)
+            owned: (0..assignable.len() as u32)
+                .filter(|&i| registry.plan(entry, assignable[i as usize]).0 == member)
                 .collect(),
         })
         .collect();
-    let target = WeightedAssignor.assign(partitions, &infos);
-    for partition in 0..partitions {
+    let target = WeightedAssignor.assign(assignable.len() as u32, &infos);
+    for (index, &partition) in assignable.iter().enumerate() {
         let want = target
-            .get(partition as usize)
+            .get(index)
             .and_then(|&m| members.get(m))
             .map_or(0, |&(member, _)| member);
         let (owner, _) = registry.plan(entry, partition);
@@ -140,6 +163,16 @@ fn replan(registry: &Registry<'_>, entry: usize, partitions: u32) {
             registry.set_plan(entry, partition, owner, want);
         }
     }
+}
+
+/// True when a partition's wait for its static consumer ended or can end: it came back, or
+/// its session timed out. Registry lock held.
+fn reservation_due(registry: &Registry<'_>, entry: usize, partitions: u32) -> bool {
+    let now = monotonic_ns();
+    (0..partitions).any(|p| {
+        let until = registry.reserved(entry, p);
+        until != 0 && (until <= now || registry.host_of(entry, registry.tag(entry, p)).is_some())
+    })
 }
 
 /// The group's cursors on `rings`: registered at `start` for a new group, adopted from the
@@ -274,6 +307,14 @@ impl<T> GroupInner<T> {
         }
         let consumers = control.members.len() as u32;
         replanned |= registry.set_consumers(entry, shared.member, consumers);
+        let statics: Vec<u64> = control
+            .members
+            .iter()
+            .filter_map(|m| m.instance.as_deref().map(instance_tag))
+            .collect();
+        let session = u64::try_from(self.session_timeout.as_nanos()).unwrap_or(u64::MAX);
+        registry.set_statics(entry, shared.member, session, &statics);
+        replanned |= reservation_due(&registry, entry, partitions);
         // A plan left half-done by a process killed mid-change: someone's partition has no
         // owner.
         let members = registry.members(entry);
@@ -305,7 +346,10 @@ impl<T> GroupInner<T> {
                 // Until its consumer here lets it go (the next sync looks again).
                 (true, Hold::Releasing | Hold::Foreign) if asked_away && released(local) => {
                     registry.set_plan(entry, partition, want, 0);
+                    registry.set_tag(entry, partition, 0);
                     control.hold[index] = Hold::Foreign;
+                    control.pinned[index] = 0;
+                    control.published_tags[index] = 0;
                     handed = true;
                 }
                 (true, Hold::Releasing | Hold::Foreign) if asked_away => {}
@@ -315,6 +359,10 @@ impl<T> GroupInner<T> {
                     if let Some(mut lease) = local.lease_any() {
                         lease.cursor().reload();
                         control.hold[index] = Hold::Held;
+                        // A static consumer's partition goes back to it (see `assign`).
+                        let tag = registry.tag(entry, partition);
+                        control.pinned[index] = tag;
+                        control.published_tags[index] = tag;
                         changed = true;
                     }
                 }
@@ -322,6 +370,7 @@ impl<T> GroupInner<T> {
                     // Taken from this process without a handoff (it was taken for dead):
                     // its consumers lose the partition at their next poll.
                     control.hold[index] = Hold::Foreign;
+                    control.pinned[index] = 0;
                     changed = true;
                 }
                 _ => {}
@@ -332,6 +381,44 @@ impl<T> GroupInner<T> {
         }
         control.sync.generation = shared.region.group_generation(entry);
         changed
+    }
+}
+
+impl<T> GroupInner<T> {
+    /// Records in the region which partitions go to static consumers here (by their instance
+    /// tags), so that if this process dies they wait for its restart; `target` is the local
+    /// assignment's target member per partition. Takes the registry lock only when a tag
+    /// changed. Control lock held.
+    pub(crate) fn publish_tags(&self, control: &mut Control, target: &[u32]) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        let tags: Vec<u64> = target
+            .iter()
+            .zip(&control.hold)
+            .enumerate()
+            .map(|(partition, (&id, &hold))| {
+                if hold != Hold::Held {
+                    return control.published_tags[partition];
+                }
+                control
+                    .members
+                    .iter()
+                    .find(|m| m.id == id)
+                    .and_then(|m| m.instance.as_deref())
+                    .map_or(0, instance_tag)
+            })
+            .collect();
+        if tags == control.published_tags {
+            return;
+        }
+        let registry = shared.region.groups();
+        for (partition, &tag) in tags.iter().enumerate() {
+            if tag != control.published_tags[partition] {
+                registry.set_tag(shared.entry, partition as u32, tag);
+            }
+        }
+        control.published_tags = tags;
     }
 }
 

@@ -40,6 +40,9 @@ use crate::sync::{AtomicU32, AtomicU64, Ordering};
 pub const MAX_GROUP_NAME: usize = 112;
 /// Most member processes (group handles) a group of a shared-memory topic has at once.
 pub const MAX_GROUP_PROCESSES: usize = 16;
+/// Most static members (instance ids) a member process publishes; a process with more still
+/// works, but only these get their partitions back when it restarts.
+pub(crate) const MAX_STATIC_PER_PROCESS: usize = 8;
 /// No reader slot recorded.
 pub(crate) const NO_SLOT: u32 = u32::MAX;
 
@@ -53,6 +56,11 @@ pub(crate) struct EntryHeader {
     members: [OwnerWord; MAX_GROUP_PROCESSES],
     /// Each member's count of consumers (its weight when partitions are planned).
     consumers: [AtomicU32; MAX_GROUP_PROCESSES],
+    /// Each member's session timeout, in nanoseconds: how long the partitions of its static
+    /// members wait for them after it dies.
+    sessions: [AtomicU64; MAX_GROUP_PROCESSES],
+    /// The instance-id hashes of each member's static consumers (0: none).
+    instances: [[AtomicU64; MAX_STATIC_PER_PROCESS]; MAX_GROUP_PROCESSES],
     /// Bumped after every change to the plan.
     generation: AtomicU64,
     /// 0: no name (a free or half-made entry).
@@ -61,16 +69,41 @@ pub(crate) struct EntryHeader {
     name: [AtomicU64; MAX_GROUP_NAME / 8],
 }
 
-/// Bytes one entry takes for `partitions` partitions (a multiple of 64).
+/// Bytes one entry takes for `partitions` partitions (a multiple of 64): the header, then per
+/// partition a slot and a plan word (4 bytes each), a tag and a reservation (8 bytes each).
 pub(crate) fn entry_stride(partitions: u32) -> usize {
-    (std::mem::size_of::<EntryHeader>() + 8 * partitions as usize).div_ceil(64) * 64
+    (std::mem::size_of::<EntryHeader>() + 24 * partitions as usize).div_ceil(64) * 64
 }
 
-/// One entry: its header, slots and plan words, in the mapping.
+/// One entry: its header and per-partition words, in the mapping.
 pub(crate) struct Entry<'r> {
     header: &'r EntryHeader,
     slots: &'r [AtomicU32],
     plans: &'r [AtomicU32],
+    /// The instance-id hash of the static consumer that owns (or owned) the partition; 0 for
+    /// a dynamic one.
+    tags: &'r [AtomicU64],
+    /// While the partition waits for its static consumer to come back: until when (the
+    /// monotonic clock, in nanoseconds); 0 otherwise.
+    reserved: &'r [AtomicU64],
+}
+
+/// The monotonic clock (the same for every process of the machine), in nanoseconds.
+pub(crate) fn monotonic_ns() -> u64 {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    (now.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(now.tv_nsec as u64)
+}
+
+/// The tag of static member `instance_id` (a 64-bit FNV-1a hash, never 0).
+pub(crate) fn instance_tag(instance_id: &str) -> u64 {
+    let hash = instance_id
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    hash.max(1)
 }
 
 /// The registry, borrowed from a mapped region under its lock.
@@ -242,7 +275,9 @@ impl<'r> Registry<'r> {
     }
 
     /// Member `member` leaves entry `entry`, which others keep: what it owned or was to get
-    /// goes back to no owner (the caller plans it again), and its slot is freed.
+    /// goes back to no owner (the caller plans it again; its static consumers' partitions
+    /// wait for them for its session timeout, as Kafka keeps a static member's), and its slot
+    /// is freed.
     pub(crate) fn leave(&self, entry: usize, member: usize) {
         let entry = &self.entries[entry];
         entry.forget(member);
@@ -296,6 +331,49 @@ impl<'r> Registry<'r> {
         self.entries[entry].set_plan(partition, owner, want);
     }
 
+    /// Records what member `member` publishes: its session timeout and its static
+    /// consumers' instance tags (the first [`MAX_STATIC_PER_PROCESS`]).
+    pub(crate) fn set_statics(&self, entry: usize, member: usize, session_ns: u64, tags: &[u64]) {
+        let header = self.entries[entry].header;
+        header.sessions[member].store(session_ns, Ordering::Relaxed);
+        for (k, word) in header.instances[member].iter().enumerate() {
+            word.store(tags.get(k).copied().unwrap_or(0), Ordering::Relaxed);
+        }
+    }
+
+    /// The live member whose static consumers include `tag`.
+    pub(crate) fn host_of(&self, entry: usize, tag: u64) -> Option<MemberProcess> {
+        let header = self.entries[entry].header;
+        (0..MAX_GROUP_PROCESSES)
+            .find(|&k| {
+                header.members[k].holder().is_some()
+                    && header.instances[k]
+                        .iter()
+                        .any(|word| word.load(Ordering::Relaxed) == tag)
+            })
+            .map(|k| k as MemberProcess + 1)
+    }
+
+    /// Partition `partition`'s tag (see `Entry::tags`).
+    pub(crate) fn tag(&self, entry: usize, partition: u32) -> u64 {
+        self.entries[entry].tags[partition as usize].load(Ordering::Relaxed)
+    }
+
+    /// Sets partition `partition`'s tag.
+    pub(crate) fn set_tag(&self, entry: usize, partition: u32, tag: u64) {
+        self.entries[entry].tags[partition as usize].store(tag, Ordering::Relaxed);
+    }
+
+    /// Until when partition `partition` waits for its static consumer (0: it does not).
+    pub(crate) fn reserved(&self, entry: usize, partition: u32) -> u64 {
+        self.entries[entry].reserved[partition as usize].load(Ordering::Relaxed)
+    }
+
+    /// Ends partition `partition`'s wait for its static consumer.
+    pub(crate) fn unreserve(&self, entry: usize, partition: u32) {
+        self.entries[entry].reserved[partition as usize].store(0, Ordering::Relaxed);
+    }
+
     /// Tells the members of entry `entry` that its plan changed.
     pub(crate) fn bump(&self, entry: usize) {
         self.entries[entry].bump();
@@ -321,10 +399,15 @@ impl<'r> Entry<'r> {
         unsafe {
             let at = base.add(index * entry_stride(partitions));
             let slots = at.add(header_size) as *const AtomicU32;
+            // The header is a multiple of 8 bytes, so the 8-byte words after 8 bytes per
+            // partition are aligned.
+            let tags = slots.add(2 * count) as *const AtomicU64;
             Entry {
                 header: &*(at as *const EntryHeader),
                 slots: std::slice::from_raw_parts(slots, count),
                 plans: std::slice::from_raw_parts(slots.add(count), count),
+                tags: std::slice::from_raw_parts(tags, count),
+                reserved: std::slice::from_raw_parts(tags.add(count), count),
             }
         }
     }
@@ -406,15 +489,29 @@ impl<'r> Entry<'r> {
         reaped
     }
 
-    /// Takes member `k`'s partitions (owned or on their way to it) back to no owner.
+    /// Takes member `k`'s partitions (owned or on their way to it) back to no owner; those of
+    /// its static consumers wait for them for its session timeout.
     fn forget(&self, k: usize) {
         let gone = k as MemberProcess + 1;
+        let until = monotonic_ns().saturating_add(self.header.sessions[k].load(Ordering::Relaxed));
         self.header.consumers[k].store(0, Ordering::Relaxed);
+        for instance in &self.header.instances[k] {
+            instance.store(0, Ordering::Relaxed);
+        }
         for partition in 0..self.plans.len() as u32 {
             let (owner, want) = self.plan(partition);
             let want = if want == gone { 0 } else { want };
-            let owner = if owner == gone { 0 } else { owner };
-            self.set_plan(partition, owner, want);
+            if owner == gone {
+                let p = partition as usize;
+                if self.tags[p].load(Ordering::Relaxed) != 0 {
+                    self.reserved[p].store(until.max(1), Ordering::Relaxed);
+                } else {
+                    self.tags[p].store(0, Ordering::Relaxed);
+                }
+                self.set_plan(partition, 0, want);
+            } else {
+                self.set_plan(partition, owner, want);
+            }
         }
     }
 
@@ -422,6 +519,10 @@ impl<'r> Entry<'r> {
         for (slot, plan) in self.slots.iter().zip(self.plans) {
             slot.store(NO_SLOT, Ordering::Relaxed);
             plan.store(0, Ordering::Relaxed);
+        }
+        for (tag, reserved) in self.tags.iter().zip(self.reserved) {
+            tag.store(0, Ordering::Relaxed);
+            reserved.store(0, Ordering::Relaxed);
         }
         for count in &self.header.consumers {
             count.store(0, Ordering::Relaxed);
