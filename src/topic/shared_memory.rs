@@ -26,13 +26,15 @@
 //! keeps its slots: only its death (pid and start time, not a timeout) frees them, so a
 //! hung reader still applies back-pressure. The processes must share a pid namespace.
 //!
-//! # Groups whose process died
+//! # Groups across processes
 //!
-//! A consumer group on a shared-memory topic belongs to one process at a time and is recorded
-//! in the region with its committed offsets (see `group::shared_memory`). Its cursors are the
-//! group's, not the process's: they are not taken back when the process dies, so the group
-//! keeps its place (and, like any group, gates the producer) until the next process that
-//! builds it resumes at its commits, or [`Topic::delete_group`] deletes it.
+//! A consumer group on a shared-memory topic is recorded in the region with its committed
+//! offsets, and every process that builds it is a member: the partitions are planned across
+//! the processes, and a dead process's partitions move to the live ones at its commits (see
+//! `group::shared_memory`). Its cursors are the group's, not a process's: they are not taken
+//! back when processes die, so a group with no member left keeps its place (and, like any
+//! group, gates the producer) until the next process that builds it resumes at its commits,
+//! or [`Topic::delete_group`] deletes it.
 
 use std::path::{Path, PathBuf};
 
