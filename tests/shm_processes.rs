@@ -354,6 +354,95 @@ fn killed_producers_are_taken_over_without_loss() {
     );
 }
 
+/// Child: on the multi-producer topic, claims three offsets of partition 0, pushes one, says
+/// "claimed" and waits with the claim open (to be killed).
+fn claim_and_wait(region: &str) {
+    let topic = Topic::<u64>::open(region).unwrap();
+    let producer = topic.producer().expect("a multi-producer topic");
+    let writer = producer.partition_writer(0).unwrap();
+    let mut claim = writer.claim(3).unwrap();
+    claim.push(999).unwrap();
+    println!("claimed");
+    std::io::stdout().flush().unwrap();
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Polls `reader` for `window`, returning what it read (values).
+fn read_for(reader: &mut ringgroup::ring::Reader<u64>, window: Duration) -> Vec<u64> {
+    let mut seen = Vec::new();
+    let started = Instant::now();
+    while started.elapsed() < window {
+        match reader.poll_timeout(64, Duration::from_millis(5)) {
+            Ok(batch) => seen.extend(batch.iter().copied()),
+            Err(PollError::Timeout) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    seen
+}
+
+/// A producer process killed mid-claim on a multi-producer partition: while it lives its open
+/// claim holds the readers (a slow producer is never overtaken); once it is dead, a reader
+/// stamps its unwritten offsets as tombstones and goes on, and nothing published is lost.
+fn a_dead_producers_claim_does_not_stall_a_multi_producer_partition() {
+    let region = format!("proc-{}-dead-claim", std::process::id());
+    let _ = remove(&region);
+    let (topic, producer) = Topic::<u64>::builder("t")
+        .capacity(CAPACITY)
+        .multi_producer()
+        .wait_strategy(WaitStrategy::SpinThenPark)
+        .shared_memory(&region)
+        .build()
+        .unwrap();
+    let mut reader = topic
+        .subscriber(0)
+        .unwrap()
+        .subscribe(StartAt::Earliest)
+        .unwrap();
+    for value in 0..5 {
+        producer.send_to(0, value).unwrap();
+    }
+    /// Kills the child however this test ends (a failed assert must not leave it parked).
+    struct KillOnDrop(Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut claimer = KillOnDrop(child("claim", &region));
+    await_line(&mut claimer.0, "claimed");
+    // Offsets 5 (written: 999), 6 and 7 are the child's; then ours again.
+    for value in 8..18 {
+        producer.send_to(0, value).unwrap();
+    }
+    let before = read_for(&mut reader, Duration::from_millis(200));
+    assert_eq!(
+        before,
+        [0, 1, 2, 3, 4, 999],
+        "read past a live producer's open claim"
+    );
+    drop(claimer);
+    let deadline = Instant::now() + PATIENCE;
+    let mut after = Vec::new();
+    while after.len() < 10 {
+        assert!(
+            Instant::now() < deadline,
+            "the dead claim stalled the reader: {after:?}"
+        );
+        if let Ok(batch) = reader.poll_timeout(64, Duration::from_millis(10)) {
+            after.extend(batch.iter().copied());
+        }
+    }
+    assert_eq!(after, (8..18).collect::<Vec<_>>());
+    assert_eq!(reader.tombstones_skipped(), 2);
+    drop((reader, producer, topic));
+    let _ = remove(&region);
+    println!("test a_dead_producers_claim_does_not_stall_a_multi_producer_partition ... ok");
+}
+
 fn main() {
     if let (Ok(role), Ok(region)) = (std::env::var(ROLE), std::env::var(REGION)) {
         match role.split_once(':') {
@@ -363,6 +452,7 @@ fn main() {
                 read_then_wait(&region, first.parse().unwrap(), total.parse().unwrap())
             }
             _ if role == "produce" => produce_forever(&region),
+            _ if role == "claim" => claim_and_wait(&region),
             _ => panic!("unknown role {role}"),
         }
         return;
@@ -371,4 +461,5 @@ fn main() {
     killed_producers_are_taken_over_without_loss();
     a_killed_reader_does_not_stall_the_producer();
     a_stopped_reader_keeps_its_slot();
+    a_dead_producers_claim_does_not_stall_a_multi_producer_partition();
 }

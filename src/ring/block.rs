@@ -70,6 +70,8 @@ pub(crate) struct MultiHeader {
     pub(crate) producers: CachePadded<AtomicU64>,
     /// Offsets stamped as tombstones.
     pub(crate) tombstones: CachePadded<AtomicU64>,
+    /// The producing processes of a ring in a region (see `claimers`).
+    pub(crate) claimers: [super::claimers::Claimer; super::claimers::CLAIMERS],
 }
 
 impl Header {
@@ -86,6 +88,7 @@ impl Header {
                 limit: CachePadded::new(AtomicU64::new(capacity)),
                 producers: CachePadded::new(AtomicU64::new(u64::from(multi))),
                 tombstones: CachePadded::new(AtomicU64::new(0)),
+                claimers: std::array::from_fn(|_| super::claimers::Claimer::new()),
             },
         }
     }

@@ -54,6 +54,7 @@
 
 mod batch;
 pub(crate) mod block;
+mod claimers;
 mod cursor;
 mod error;
 pub(crate) mod group_cursor;

@@ -37,6 +37,7 @@
 use std::time::Duration;
 
 use super::block::MultiHeader;
+use super::claimers::Activity;
 use super::error::{ClaimError, PublishError};
 use super::shared::Shared;
 use super::wait::Patience;
@@ -163,20 +164,24 @@ impl<T> Shared<T> {
         need <= limit
     }
 
-    /// Claims `n` offsets if they are free now: the first claimed offset.
-    fn try_claim_offsets(&self, n: u64) -> Option<u64> {
+    /// Claims `n` offsets if they are free now: the first claimed offset. On success the claim
+    /// counts in `activity` until the caller's `exit` (see `claimers`).
+    fn try_claim_offsets(&self, n: u64, activity: Activity<'_>) -> Option<u64> {
         let multi = self.multi_state();
+        activity.enter();
         let mut head = multi.header.head.load(Ordering::Relaxed);
         loop {
             if !self.multi_refresh(head + n) {
+                activity.exit();
                 return None;
             }
-            // Relaxed: the claim needs only atomicity; messages are ordered by the stamps, and
-            // the limit checked above was acquired.
+            // Release on success: pairs with a repairer's Acquire load of `head`, so it sees
+            // the `enter` above (see `claimers`); the claim itself needs only atomicity, as
+            // messages are ordered by the stamps and the limit checked above was acquired.
             match multi.header.head.compare_exchange_weak(
                 head,
                 head + n,
-                Ordering::Relaxed,
+                Ordering::Release,
                 Ordering::Relaxed,
             ) {
                 Ok(_) => return Some(head),
@@ -186,12 +191,12 @@ impl<T> Shared<T> {
     }
 
     /// Claims `n` offsets, waiting under the wait strategy as `patience` allows.
-    fn claim_offsets(&self, n: u64, patience: Patience) -> Option<u64> {
-        let mut claimed = self.try_claim_offsets(n);
+    fn claim_offsets(&self, n: u64, patience: Patience, activity: Activity<'_>) -> Option<u64> {
+        let mut claimed = self.try_claim_offsets(n, activity);
         if claimed.is_none() {
             let deadline = patience.deadline()?;
             self.wait_for_space(deadline, || {
-                claimed = self.try_claim_offsets(n);
+                claimed = self.try_claim_offsets(n, activity);
                 claimed.is_some()
             });
         }
@@ -199,9 +204,9 @@ impl<T> Shared<T> {
     }
 
     /// Claims `n` offsets (at most the capacity), waiting as long as it takes.
-    fn claim_offsets_waiting(&self, n: u64) -> u64 {
+    fn claim_offsets_waiting(&self, n: u64, activity: Activity<'_>) -> u64 {
         loop {
-            if let Some(first) = self.claim_offsets(n, Patience::Forever) {
+            if let Some(first) = self.claim_offsets(n, Patience::Forever, activity) {
                 return first;
             }
         }
@@ -301,12 +306,20 @@ impl<T> Shared<T> {
 /// ```
 pub struct SharedWriter<T> {
     shared: Arc<Shared<T>>,
+    /// This process's claimer record, for a ring in a region (see `claimers`).
+    claimer: Option<usize>,
 }
 
 impl<T> SharedWriter<T> {
     /// The first handle of a new multi-producer ring.
     pub(crate) fn new(shared: Arc<Shared<T>>) -> Self {
-        Self { shared }
+        let claimer = shared.claimer();
+        Self { shared, claimer }
+    }
+
+    #[inline(always)]
+    fn activity(&self) -> Activity<'_> {
+        self.shared.activity(self.claimer)
     }
 
     /// Another handle on `shared`, unless the ring already closed (its last handle is gone).
@@ -338,7 +351,7 @@ impl<T> SharedWriter<T> {
     /// Publishes one message if there is room now and returns its offset; otherwise hands it
     /// back as [`PublishError::Full`].
     pub fn try_publish(&self, value: T) -> Result<u64, PublishError<T>> {
-        match self.shared.try_claim_offsets(1) {
+        match self.shared.try_claim_offsets(1, self.activity()) {
             Some(offset) => Ok(self.publish_at(offset, value)),
             None => Err(PublishError::Full(value)),
         }
@@ -347,14 +360,17 @@ impl<T> SharedWriter<T> {
     /// Publishes one message, waiting under the ring's wait strategy while the slowest reader
     /// holds the slot it needs; returns its offset.
     pub fn publish(&self, value: T) -> u64 {
-        let offset = self.shared.claim_offsets_waiting(1);
+        let offset = self.shared.claim_offsets_waiting(1, self.activity());
         self.publish_at(offset, value)
     }
 
     /// Like [`publish`](Self::publish), giving up after `timeout` with
     /// [`PublishError::Timeout`].
     pub fn publish_timeout(&self, value: T, timeout: Duration) -> Result<u64, PublishError<T>> {
-        match self.shared.claim_offsets(1, Patience::For(timeout)) {
+        match self
+            .shared
+            .claim_offsets(1, Patience::For(timeout), self.activity())
+        {
             Some(offset) => Ok(self.publish_at(offset, value)),
             None => Err(PublishError::Timeout(value)),
         }
@@ -364,6 +380,7 @@ impl<T> SharedWriter<T> {
     fn publish_at(&self, offset: u64, value: T) -> u64 {
         // SAFETY: `offset` was just claimed by this call, which writes it once.
         unsafe { self.shared.write_claimed(offset, value) };
+        self.activity().exit();
         self.shared.notify_data();
         offset
     }
@@ -396,11 +413,15 @@ impl<T> SharedWriter<T> {
                 capacity: self.shared.capacity as usize,
             });
         }
-        match self.shared.claim_offsets(n as u64, patience) {
+        match self
+            .shared
+            .claim_offsets(n as u64, patience, self.activity())
+        {
             Some(first) => Ok(SharedClaim {
                 shared: &self.shared,
                 next: first,
                 end: first + n as u64,
+                activity: self.activity(),
             }),
             None if patience == Patience::Never => Err(ClaimError::Full),
             None => Err(ClaimError::Timeout),
@@ -420,11 +441,12 @@ impl<T> SharedWriter<T> {
         let mut first = None;
         while messages.len() > 0 {
             let n = messages.len().min(chunk) as u64;
-            let start = self.shared.claim_offsets_waiting(n);
+            let start = self.shared.claim_offsets_waiting(n, self.activity());
             let mut claim = SharedClaim {
                 shared: &self.shared,
                 next: start,
                 end: start + n,
+                activity: self.activity(),
             };
             first.get_or_insert(start);
             claim.extend(messages.by_ref().take(n as usize));
@@ -443,6 +465,7 @@ impl<T> Clone for SharedWriter<T> {
             .fetch_add(1, Ordering::Relaxed);
         Self {
             shared: self.shared.clone(),
+            claimer: self.claimer,
         }
     }
 }
@@ -485,6 +508,8 @@ pub struct SharedClaim<'a, T> {
     next: u64,
     /// One past the last claimed offset.
     end: u64,
+    /// Counts the claim in flight until it is dropped.
+    activity: Activity<'a>,
 }
 
 impl<T> SharedClaim<'_, T> {
@@ -535,6 +560,7 @@ impl<T> Extend<T> for SharedClaim<'_, T> {
 impl<T> Drop for SharedClaim<'_, T> {
     fn drop(&mut self) {
         if self.next == self.end {
+            self.activity.exit();
             return;
         }
         while self.next < self.end {
@@ -543,6 +569,7 @@ impl<T> Drop for SharedClaim<'_, T> {
             // SAFETY: `offset` is claimed and was never written: stamped once, here.
             unsafe { self.shared.tombstone_claimed(offset) };
         }
+        self.activity.exit();
         self.shared.notify_data();
     }
 }

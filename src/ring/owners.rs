@@ -96,7 +96,7 @@ impl Throttle {
     }
 
     /// True when a look is due now (and books the next one). Under loom, always.
-    fn due(&self) -> bool {
+    pub(in crate::ring) fn due(&self) -> bool {
         #[cfg(ringgroup_loom)]
         return true;
         #[cfg(not(ringgroup_loom))]
@@ -124,16 +124,16 @@ impl Throttle {
 
 /// Holder identity and liveness: real processes outside loom.
 #[cfg(not(ringgroup_loom))]
-mod liveness {
+pub(super) mod liveness {
     use super::Shared;
 
     /// This process's holder word.
-    pub(super) fn current() -> u64 {
+    pub(in crate::ring) fn current() -> u64 {
         crate::shm::process::current_word()
     }
 
     /// True when the holder `word` is confirmed dead.
-    pub(super) fn is_dead<T>(_shared: &Shared<T>, word: u64) -> bool {
+    pub(in crate::ring) fn is_dead<T>(_shared: &Shared<T>, word: u64) -> bool {
         crate::shm::process::word_holder_is_dead(word)
     }
 }
@@ -141,15 +141,15 @@ mod liveness {
 /// Holder identity and liveness under loom: each thread acts as a holder the model picks, and
 /// a holder is dead once the model says so ([`model::die`]).
 #[cfg(ringgroup_loom)]
-mod liveness {
+pub(super) mod liveness {
     use super::Shared;
     use crate::sync::Ordering;
 
-    pub(super) fn current() -> u64 {
+    pub(in crate::ring) fn current() -> u64 {
         crate::sync::model_holder::get()
     }
 
-    pub(super) fn is_dead<T>(shared: &Shared<T>, word: u64) -> bool {
+    pub(in crate::ring) fn is_dead<T>(shared: &Shared<T>, word: u64) -> bool {
         // Acquire: pairs with the Release `fetch_or` in `model::die`: whatever the holder did
         // before it died happens-before the reclaim (as a real process is gone, all its
         // accesses done, before `/proc` says so).

@@ -447,7 +447,12 @@ impl ReadPosition {
     #[inline(always)]
     fn refresh<T>(&mut self, shared: &Shared<T>, wanted: u64) -> u64 {
         if let Some(multi) = shared.multi() {
-            return self.refresh_multi(multi, shared.capacity, wanted);
+            let available = self.refresh_multi(multi, shared.capacity, wanted);
+            if available == 0 && shared.owners.is_some() && shared.repair_stalled(self.next) {
+                // A dead producer's claim was just stamped as tombstones: skip them.
+                return self.refresh_multi(multi, shared.capacity, wanted);
+            }
+            return available;
         }
         // Acquire: pairs with the writer's `store_release` of `published`; the slots below it
         // are written before we read them.

@@ -68,6 +68,8 @@ pub(crate) struct Shared<T> {
     pub(crate) owners: Option<NonNull<AtomicU64>>,
     /// Process-local: paces this process's looks for dead holders.
     pub(crate) reclaim_throttle: super::owners::Throttle,
+    /// Paces the looks for dead producers' claims (see `claimers`).
+    pub(crate) repair_throttle: super::owners::Throttle,
     /// Under loom, the holders the model has declared dead (bit `h` for holder `h`).
     #[cfg(ringgroup_loom)]
     pub(crate) model_dead: AtomicU64,
@@ -120,6 +122,7 @@ impl<T> Shared<T> {
             stamps: block.stamps_ptr(),
             owners: block.owners_ptr(),
             reclaim_throttle: super::owners::Throttle::new(),
+            repair_throttle: super::owners::Throttle::new(),
             #[cfg(ringgroup_loom)]
             model_dead: AtomicU64::new(0),
             slots: block.slots_ptr::<T>(),
@@ -298,9 +301,33 @@ impl<T> Shared<T> {
     /// closes; false when the deadline passed first.
     #[cold]
     pub(crate) fn wait_for_data(&self, next: u64, deadline: Deadline) -> bool {
+        #[cfg(not(ringgroup_loom))]
+        if self.owners.is_some() && self.multi().is_some() {
+            return self.wait_for_data_repairing(next, deadline);
+        }
         wait_until(self.strategy, &self.data_signal, deadline, || {
             self.has_data_at(next) || self.is_closed()
         })
+    }
+
+    /// [`wait_for_data`](Self::wait_for_data) for a multi-producer ring in a region: waits in
+    /// steps of the dead-claim look's pace, so a reader stopped at a dead producer's claim
+    /// repairs it (see `claimers`) even when no one publishes to wake it.
+    #[cfg(not(ringgroup_loom))]
+    #[cold]
+    fn wait_for_data_repairing(&self, next: u64, deadline: Deadline) -> bool {
+        loop {
+            let step = deadline.min(Deadline::after(Some(super::owners::RECLAIM_INTERVAL)));
+            let ready = wait_until(self.strategy, &self.data_signal, step, || {
+                self.has_data_at(next) || self.is_closed() || self.repair_stalled(next)
+            });
+            if ready {
+                return true;
+            }
+            if deadline.passed() {
+                return false;
+            }
+        }
     }
 
     /// The minimum registered cursor, hard and soft, each at most `ceiling`.
