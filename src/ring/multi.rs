@@ -317,6 +317,12 @@ impl<T> SharedWriter<T> {
         Self { shared, claimer }
     }
 
+    /// The ring (for the loom models' hooks).
+    #[cfg(ringgroup_loom)]
+    pub(crate) fn shared(&self) -> &Arc<Shared<T>> {
+        &self.shared
+    }
+
     #[inline(always)]
     fn activity(&self) -> Activity<'_> {
         self.shared.activity(self.claimer)

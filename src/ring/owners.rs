@@ -330,7 +330,9 @@ impl<T> Shared<T> {
 /// Hooks for loom models of the reclaim protocol: holders are threads, death is declared.
 #[cfg(ringgroup_loom)]
 pub mod model {
-    use super::super::{BuildError, Reader, RingBuilder, Subscriber, Writer};
+    use super::super::{
+        BuildError, MultiProducer, Reader, RingBuilder, SharedWriter, Subscriber, Writer,
+    };
     use crate::sync::{Arc, Ordering};
 
     /// Makes the calling thread act as process `holder` (1 to 63; every thread starts as 1).
@@ -345,6 +347,32 @@ pub mod model {
     ) -> Result<(Writer<T>, Subscriber<T>), BuildError> {
         let shared = builder.shared(false, true)?;
         Ok((Writer::new(shared.clone()), Subscriber::new(shared)))
+    }
+
+    /// Builds `builder`'s multi-producer ring with holder words and claimer records, as a ring
+    /// in a region has; the first producer handle is the calling thread's holder's.
+    pub fn owned_multi_ring<T>(
+        builder: RingBuilder<T, MultiProducer>,
+    ) -> Result<(SharedWriter<T>, Subscriber<T>), BuildError> {
+        let shared = builder.shared(true, true)?;
+        Ok((SharedWriter::new(shared.clone()), Subscriber::new(shared)))
+    }
+
+    /// A producer handle for the calling thread's holder, as a process that opens the region
+    /// gets (its own claimer record).
+    pub fn attach_producer<T>(subscriber: &Subscriber<T>) -> SharedWriter<T> {
+        SharedWriter::attach(subscriber.shared()).expect("the ring is open")
+    }
+
+    /// The producer's process (`holder`) dies with whatever it claimed: the handle is never
+    /// dropped, and the holder is confirmed dead from now on.
+    pub fn die_producer<T>(writer: SharedWriter<T>, holder: u64) {
+        let writer = std::mem::ManuallyDrop::new(writer);
+        // SAFETY: `writer` is never used or dropped again, so its `Arc` is moved out once; its
+        // drop (which would count the handle out) does not run, as in a killed process.
+        let shared: Arc<_> = unsafe { std::ptr::read(writer.shared()) };
+        // Release: pairs with the Acquire load in `liveness::is_dead`.
+        shared.model_dead.fetch_or(1 << holder, Ordering::Release);
     }
 
     /// The reader's process dies: its registration stays as it is, and its holder is confirmed
