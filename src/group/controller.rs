@@ -91,6 +91,7 @@ pub(crate) struct Control {
     pub(crate) hold: Vec<Hold>,
     /// Per partition: the instance tag of the static consumer it goes to (a shared-memory
     /// group's partition that came back to its restarted static member); 0 for none.
+    #[cfg_attr(ringgroup_loom, allow(dead_code))] // set by the shared-memory sync only
     pub(crate) pinned: Vec<u64>,
     /// Per partition: the tag last recorded in the region for it (see `publish_tags`).
     #[cfg(not(ringgroup_loom))]
