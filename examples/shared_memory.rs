@@ -1,11 +1,14 @@
-//! Two kinds of process sharing one topic through a named shared-memory region.
+//! Processes sharing one topic and one consumer group through a named shared-memory region.
 //!
 //! The producer process creates the region `ringgroup_<name>` under `/dev/shm`, starts
-//! consumer processes (this same program in the `consumer` role), waits until each has
-//! subscribed, then sends keyed byte records ("order <n> for customer-<k>") over two
-//! partitions and closes the topic. Each consumer opens the region, reads both partitions to
-//! the end and checks what it got: every offset once, in order, and per customer the orders in
-//! the order they were sent.
+//! consumer processes (this same program in the `consumer` role), waits until each has joined
+//! the consumer group `billing`, then sends keyed byte records ("order <n> for customer-<k>")
+//! over four partitions and closes the topic. The consumer processes are members of the one
+//! group: the partitions are split between them (and move when one joins), each partition is
+//! read by one of them at a time, and each resumes a partition at the group's commit. Each
+//! consumer checks what it got (offsets in order from the commit it resumed at, per customer
+//! the orders in the order they were sent) and reports how many orders it read from which
+//! partitions; the producer checks that together they read every order exactly once.
 //!
 //! ```text
 //! cargo run --release --example shared_memory [MESSAGES] [CONSUMERS]
@@ -17,11 +20,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ringgroup::shm::{remove, InlineBytes};
-use ringgroup::{PollError, StartAt, Topic, WaitStrategy};
+use ringgroup::{ConsumeError, Topic, WaitStrategy};
 
 type Order = InlineBytes<40>;
 const CUSTOMERS: u64 = 16;
-const PARTITIONS: u32 = 2;
+const PARTITIONS: u32 = 4;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -64,8 +67,8 @@ fn produce_in(
             .spawn()?;
         let mut out = BufReader::new(child.stdout.take().ok_or("no child stdout")?);
         let mut line = String::new();
-        out.read_line(&mut line)?; // "subscribed": from now on the child gates the producer
-        if line.trim() != "subscribed" {
+        out.read_line(&mut line)?; // "joined": from now on the group gates the producer
+        if line.trim() != "joined" {
             return Err(format!("consumer said {line:?}").into());
         }
         children.push((child, out));
@@ -86,11 +89,21 @@ fn produce_in(
     let elapsed = started.elapsed();
 
     let mut ok = true;
+    let mut read = 0_u64;
     for (mut child, mut out) in children {
         let mut report = String::new();
         out.read_line(&mut report)?;
         ok &= child.wait()?.success();
         print!("  {report}");
+        read += report
+            .split_whitespace()
+            .nth(2)
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    if read != messages {
+        println!("  the group read {read} orders, not {messages}");
+        ok = false;
     }
     println!(
         "sent {messages} in {:.1} ms ({:.1} M/s)",
@@ -105,57 +118,60 @@ fn produce_in(
     }
 }
 
-/// A consumer process: opens the region, reads every partition to the end, checks order.
+/// A consumer process: a member of group `billing`; reads what the group gives it until the
+/// topic is closed and the group has committed everything, checking order.
 fn consume(name: &str) -> Result<(), Box<dyn std::error::Error>> {
     let topic = open(name, Duration::from_secs(10))?;
-    let mut readers = (0..topic.partitions())
-        .map(|p| {
-            let subscriber = topic.subscriber(p).ok_or("no such partition")?;
-            Ok(subscriber.subscribe(StartAt::Earliest)?)
-        })
-        .collect::<Result<Vec<_>, Box<dyn std::error::Error>>>()?;
-    println!("subscribed");
+    let group = topic.group("billing").build()?;
+    let member = group.join()?;
+    println!("joined");
     std::io::stdout().flush()?;
 
     let mut last_order = vec![None::<u64>; CUSTOMERS as usize];
-    let mut next_offset = vec![0_u64; readers.len()];
-    let mut closed = vec![false; readers.len()];
+    // Per partition: the next offset expected (from the commit, when it is assigned).
+    let mut next_offset: Vec<Option<u64>> = vec![None; PARTITIONS as usize];
+    let mut partitions_read = vec![false; PARTITIONS as usize];
     let mut received = 0_u64;
-    while closed.contains(&false) {
-        for (partition, reader) in readers.iter_mut().enumerate() {
-            if closed[partition] {
-                continue;
-            }
-            let batch = match reader.poll_timeout(256, Duration::from_millis(1)) {
-                Ok(batch) => batch,
-                Err(PollError::Timeout) => continue,
-                Err(PollError::Closed) => {
-                    closed[partition] = true;
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            for (offset, order) in batch.iter_with_offsets() {
-                if offset != next_offset[partition] {
-                    return Err(format!(
-                        "partition {partition}: offset {offset}, expected {}",
-                        next_offset[partition]
-                    )
-                    .into());
-                }
-                next_offset[partition] += 1;
-                let (n, customer) = parse(order.as_bytes()).ok_or("unreadable order")?;
-                let last = &mut last_order[customer as usize];
-                if last.is_some_and(|last| last >= n) {
-                    return Err(format!("customer-{customer}: order {n} after {last:?}").into());
-                }
-                *last = Some(n);
-                received += 1;
+    loop {
+        let records = match member.poll(256, Duration::from_millis(1)) {
+            Ok(records) => records,
+            Err(ConsumeError::Timeout) => continue,
+            Err(ConsumeError::Closed) => break,
+            Err(e) => return Err(e.into()),
+        };
+        // A partition newly ours resumes at the group's commit.
+        let owned: Vec<u32> = member.assignment().iter().map(|a| a.partition).collect();
+        for (partition, next) in next_offset.iter_mut().enumerate() {
+            if !owned.contains(&(partition as u32)) {
+                *next = None;
             }
         }
+        for record in records.iter() {
+            let partition = record.partition as usize;
+            let expected = *next_offset[partition].get_or_insert(record.offset);
+            if record.offset != expected {
+                return Err(format!(
+                    "partition {partition}: offset {}, expected {expected}",
+                    record.offset
+                )
+                .into());
+            }
+            next_offset[partition] = Some(expected + 1);
+            partitions_read[partition] = true;
+            let (n, customer) = parse(record.value.as_bytes()).ok_or("unreadable order")?;
+            let last = &mut last_order[customer as usize];
+            if last.is_some_and(|last| last >= n) {
+                return Err(format!("customer-{customer}: order {n} after {last:?}").into());
+            }
+            *last = Some(n);
+            received += 1;
+        }
     }
+    let partitions: Vec<usize> = (0..PARTITIONS as usize)
+        .filter(|&p| partitions_read[p])
+        .collect();
     println!(
-        "consumer {}: {received} orders, every partition in order, every customer's orders in order",
+        "consumer {}: {received} orders from partitions {partitions:?}, each partition in order, each customer's orders in order",
         std::process::id()
     );
     Ok(())
