@@ -303,6 +303,8 @@ struct Tenure {
     pid: u32,
     start: u128,
     end: u128,
+    /// Ended by a revoke (handed to a live process), not by a kill or the end of the run.
+    revoked: bool,
     resumed: u64,
     /// (first, last) runs received, then the commits, in order.
     runs: Vec<(u64, u64)>,
@@ -315,13 +317,17 @@ fn tenures(group: &str, processes: &[(u32, Vec<Event>)]) -> Vec<Vec<Tenure>> {
     let mut per_partition: Vec<Vec<Tenure>> = (0..PARTITIONS).map(|_| Vec::new()).collect();
     for (pid, events) in processes {
         let mut open: Vec<Option<Tenure>> = (0..PARTITIONS).map(|_| None).collect();
-        let close =
-            |open: &mut Vec<Option<Tenure>>, p: usize, at: u128, out: &mut Vec<Vec<Tenure>>| {
-                if let Some(mut tenure) = open[p].take() {
-                    tenure.end = at;
-                    out[p].push(tenure);
-                }
-            };
+        let close = |open: &mut Vec<Option<Tenure>>,
+                     p: usize,
+                     at: u128,
+                     revoked: bool,
+                     out: &mut Vec<Vec<Tenure>>| {
+            if let Some(mut tenure) = open[p].take() {
+                tenure.end = at;
+                tenure.revoked = revoked;
+                out[p].push(tenure);
+            }
+        };
         for event in events {
             match *event {
                 Event::Start | Event::Done => {}
@@ -336,17 +342,18 @@ fn tenures(group: &str, processes: &[(u32, Vec<Event>)]) -> Vec<Vec<Tenure>> {
                         pid: *pid,
                         start: at,
                         end: u128::MAX,
+                        revoked: false,
                         resumed: committed,
                         runs: Vec::new(),
                         commits: Vec::new(),
                     });
                 }
                 Event::Revoked { partition, at } => {
-                    close(&mut open, partition as usize, at, &mut per_partition);
+                    close(&mut open, partition as usize, at, true, &mut per_partition);
                 }
                 Event::Killed { at } => {
                     for p in 0..PARTITIONS as usize {
-                        close(&mut open, p, at, &mut per_partition);
+                        close(&mut open, p, at, false, &mut per_partition);
                     }
                 }
                 Event::Run {
@@ -368,7 +375,7 @@ fn tenures(group: &str, processes: &[(u32, Vec<Event>)]) -> Vec<Vec<Tenure>> {
         }
         // Still open at the end (the survivors, stopped after the check's last read).
         for p in 0..PARTITIONS as usize {
-            close(&mut open, p, u128::MAX, &mut per_partition);
+            close(&mut open, p, u128::MAX, false, &mut per_partition);
         }
     }
     for list in &mut per_partition {
@@ -459,8 +466,17 @@ fn run_check() {
     writeln!(producer.child.stdin.as_mut().unwrap(), "go").unwrap();
 
     let (mut kills, started) = (0, Instant::now());
+    // Killed consumers come back at once or after up to 300 ms: by then the live member has
+    // taken the dead one's partitions, so the newcomer gets one handed on by a live process.
+    let mut restarts: Vec<(Instant, usize)> = Vec::new();
     while started.elapsed() < Duration::from_secs(seconds) {
         std::thread::sleep(Duration::from_millis(5 + next_random(&mut rng) % 100));
+        let now = Instant::now();
+        let (due, later): (Vec<_>, Vec<_>) = restarts.into_iter().partition(|(at, _)| *at <= now);
+        restarts = later;
+        for (_, g) in due {
+            consumers.push((g, spawn("consume", &region, Some(GROUPS[g]), &ledger)));
+        }
         let victim = (next_random(&mut rng) % (consumers.len() as u64 + 1)) as usize;
         kills += 1;
         if victim == consumers.len() {
@@ -469,8 +485,12 @@ fn run_check() {
         } else {
             let (g, process) = consumers.swap_remove(victim);
             process.kill(&ledger, Some(GROUPS[g]));
-            consumers.push((g, spawn("consume", &region, Some(GROUPS[g]), &ledger)));
+            let delay = Duration::from_millis(next_random(&mut rng) % 300);
+            restarts.push((Instant::now() + delay, g));
         }
+    }
+    for (_, g) in restarts {
+        consumers.push((g, spawn("consume", &region, Some(GROUPS[g]), &ledger)));
     }
     // The last producer publishes up to a common end and closes the topic.
     producer.kill(&ledger, None);
@@ -519,6 +539,7 @@ fn run_check() {
     let ledger = ledger.lock().unwrap();
     let mut sessions = 0;
     let mut tenures_seen = 0;
+    let mut handoffs = 0;
     for group in GROUPS {
         let of_group: Vec<(u32, Vec<Event>)> = ledger
             .iter()
@@ -526,14 +547,14 @@ fn run_check() {
             .map(|((_, pid), events)| (*pid, events.clone()))
             .collect();
         sessions += of_group.len();
-        tenures_seen += tenures(group, &of_group)
-            .iter()
-            .map(Vec::len)
-            .sum::<usize>();
+        for list in tenures(group, &of_group) {
+            tenures_seen += list.len();
+            handoffs += list.iter().filter(|t| t.revoked).count();
+        }
         check_group(group, &of_group, end);
     }
     println!(
-        "shm crash test: {seconds} s, {kills} kills, {sessions} consumer processes, {tenures_seen} partition tenures, {end} offsets per partition: ok"
+        "shm crash test: {seconds} s, {kills} kills, {sessions} consumer processes, {tenures_seen} partition tenures ({handoffs} handed on between live processes), {end} offsets per partition: ok"
     );
 }
 
