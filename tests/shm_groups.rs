@@ -544,6 +544,46 @@ fn child_owns_two(
     }
 }
 
+/// A 4-partition region whose live dynamic member `b` (in this process) held everything, then
+/// the static child (`session_ms`) joined and got two partitions from it.
+struct StaticScene {
+    b: ringgroup::Consumer<u64>,
+    child: std::process::Child,
+    /// The child's line for its two partitions.
+    child_owns: String,
+    /// `b`'s two.
+    b_owns: Vec<u32>,
+    _keep: (
+        Cleanup,
+        Topic<u64>,
+        ringgroup::Producer<u64>,
+        ringgroup::Group<u64>,
+    ),
+}
+
+fn static_scene(test: &str, tag: &str, session_ms: u64) -> StaticScene {
+    let region = name(tag);
+    let cleanup = Cleanup(region.clone());
+    let (topic, producer) = Topic::<u64>::builder("t")
+        .partitions(4)
+        .shared_memory(&region)
+        .build()
+        .unwrap();
+    let group = topic.group("g").build().unwrap();
+    let b = group.join().unwrap();
+    settle(&b, 4, &mut Vec::new());
+    let (child, lines) = spawn_static(test, &region, session_ms);
+    let child_owns = child_owns_two(&b, &lines);
+    let b_owns = settle(&b, 2, &mut Vec::new());
+    StaticScene {
+        b,
+        child,
+        child_owns,
+        b_owns,
+        _keep: (cleanup, topic, producer, group),
+    }
+}
+
 /// Kafka's static membership across processes: a static member's process is killed and
 /// restarted within its session timeout; meanwhile its partitions wait for it (the live
 /// member's assignment never changes), and it gets exactly them back.
@@ -554,36 +594,28 @@ fn a_restarted_static_member_process_gets_its_partitions_back_and_nothing_moves(
         static_child(&role);
         return;
     }
-    let region = name("static");
-    let _cleanup = Cleanup(region.clone());
-    let (topic, _producer) = Topic::<u64>::builder("t")
-        .partitions(4)
-        .shared_memory(&region)
-        .build()
-        .unwrap();
-    let group = topic.group("g").build().unwrap();
-    let b = group.join().unwrap();
-    settle(&b, 4, &mut Vec::new());
-    let (mut child, lines) = spawn_static(test, &region, 60_000);
-    let before = child_owns_two(&b, &lines);
-    let mine: Vec<u32> = settle(&b, 2, &mut Vec::new());
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let mut scene = static_scene(test, "static", 60_000);
+    scene.child.kill().unwrap();
+    scene.child.wait().unwrap();
     // Several reaper periods (100 ms each): the dead member's partitions wait for it.
     let started = std::time::Instant::now();
     while started.elapsed() < Duration::from_millis(400) {
-        let _ = b.poll(64, Duration::from_millis(5));
-        let owned: Vec<u32> = b.assignment().iter().map(|a| a.partition).collect();
+        let _ = scene.b.poll(64, Duration::from_millis(5));
+        let owned: Vec<u32> = scene.b.assignment().iter().map(|a| a.partition).collect();
         assert_eq!(
-            owned, mine,
+            owned, scene.b_owns,
             "a partition moved while the static member was away"
         );
     }
-    let (mut child, lines) = spawn_static(test, &region, 60_000);
-    let after = child_owns_two(&b, &lines);
-    assert_eq!(after, before, "the static member got other partitions back");
-    let owned: Vec<u32> = b.assignment().iter().map(|a| a.partition).collect();
-    assert_eq!(owned, mine, "the live member's partitions moved");
+    let region = &scene._keep.0 .0;
+    let (mut child, lines) = spawn_static(test, region, 60_000);
+    let after = child_owns_two(&scene.b, &lines);
+    assert_eq!(
+        after, scene.child_owns,
+        "the static member got other partitions back"
+    );
+    let owned: Vec<u32> = scene.b.assignment().iter().map(|a| a.partition).collect();
+    assert_eq!(owned, scene.b_owns, "the live member's partitions moved");
     child.kill().unwrap();
     child.wait().unwrap();
 }
@@ -597,20 +629,8 @@ fn a_static_member_process_away_past_its_session_loses_its_partitions() {
         static_child(&role);
         return;
     }
-    let region = name("session");
-    let _cleanup = Cleanup(region.clone());
-    let (topic, _producer) = Topic::<u64>::builder("t")
-        .partitions(4)
-        .shared_memory(&region)
-        .build()
-        .unwrap();
-    let group = topic.group("g").build().unwrap();
-    let b = group.join().unwrap();
-    settle(&b, 4, &mut Vec::new());
-    let (mut child, lines) = spawn_static(test, &region, 200);
-    child_owns_two(&b, &lines);
-    settle(&b, 2, &mut Vec::new());
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert_eq!(settle(&b, 4, &mut Vec::new()), vec![0, 1, 2, 3]);
+    let mut scene = static_scene(test, "session", 200);
+    scene.child.kill().unwrap();
+    scene.child.wait().unwrap();
+    assert_eq!(settle(&scene.b, 4, &mut Vec::new()), vec![0, 1, 2, 3]);
 }
