@@ -166,6 +166,12 @@ impl<T: Send + Sync + 'static> GroupBuilder<T> {
 
     /// Creates the group: one cursor per partition at the start position, and its supervisor
     /// thread.
+    ///
+    /// On a shared-memory topic the group lives in the region: the first build of the name (in
+    /// any process) creates it at the start position; every later build, in this process or
+    /// another, joins the same group as another member process and shares its partitions and
+    /// committed offsets (the start position then does not apply). See the README's "Several
+    /// processes" section.
     pub fn build(self) -> Result<Group<T>, GroupError> {
         if self.name.is_empty() {
             return Err(GroupError::EmptyName);
@@ -432,8 +438,9 @@ impl<T: Send + Sync + 'static> Group<T> {
 }
 
 impl<T: Send + Sync + 'static> GroupBuilder<T> {
-    /// The group's cursor on each partition, and, on a shared-memory topic, its hold on the
-    /// name (adopting the cursors of a dead holder's group of that name).
+    /// The group's cursor on each partition, and, on a shared-memory topic, its membership of
+    /// the group in the region (adopting the group's cursors if it exists); the flag says other
+    /// live member processes use them.
     #[allow(clippy::type_complexity)]
     fn cursors(&self) -> Result<(Registration, Vec<GroupCursor<T>>, bool), GroupError> {
         #[cfg(not(ringgroup_loom))]
@@ -462,7 +469,7 @@ impl<T: Send + Sync + 'static> GroupBuilder<T> {
     }
 }
 
-/// A shared-memory group's hold on its name (nothing for a heap topic).
+/// A shared-memory group's membership of its registry entry (nothing for a heap topic).
 #[cfg(not(ringgroup_loom))]
 type Registration = Option<super::shared_memory::SharedGroup>;
 #[cfg(ringgroup_loom)]

@@ -25,7 +25,8 @@ use super::MemberId;
 pub struct GroupMetrics {
     /// One entry per partition, in partition order.
     pub partitions: Vec<PartitionMetrics>,
-    /// Live members now.
+    /// Live members now (of a shared-memory topic's group: this handle's, the members of
+    /// other member processes are theirs to count).
     pub members: usize,
     /// Rebalances so far.
     pub rebalances: u64,
@@ -42,7 +43,8 @@ pub struct PartitionMetrics {
     pub committed: u64,
     /// Published messages not yet committed.
     pub lag: u64,
-    /// The owning member, if any.
+    /// The owning member, if any (of a shared-memory topic's group: if it is one of this
+    /// handle's members).
     pub owner: Option<MemberId>,
     /// The epoch of the current tenure.
     pub epoch: u32,
