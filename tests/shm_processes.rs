@@ -443,6 +443,55 @@ fn a_dead_producers_claim_does_not_stall_a_multi_producer_partition() {
     println!("test a_dead_producers_claim_does_not_stall_a_multi_producer_partition ... ok");
 }
 
+/// The same with a lossy consumer group instead of a reader (a soft gate, so the producer is
+/// free to lap it): a producer must not lap the dead claim's slots and wait behind them for
+/// ever; the group reads past the dead claim and the producer finishes.
+fn a_dead_claim_does_not_stall_a_producer_that_laps_a_lossy_group() {
+    let region = format!("proc-{}-dead-claim-lossy", std::process::id());
+    let _ = remove(&region);
+    let (topic, producer) = Topic::<u64>::builder("t")
+        .capacity(CAPACITY)
+        .multi_producer()
+        .wait_strategy(WaitStrategy::SpinThenPark)
+        .shared_memory(&region)
+        .build()
+        .unwrap();
+    let group = topic
+        .group("g")
+        .backpressure(ringgroup::Backpressure::Lossy)
+        .build()
+        .unwrap();
+    let member = group.join().unwrap();
+    for value in 0..5 {
+        producer.send_to(0, value).unwrap();
+    }
+    let mut claimer = child("claim", &region);
+    await_line(&mut claimer, "claimed");
+    claimer.kill().unwrap();
+    claimer.wait().unwrap();
+    let last = 10 * CAPACITY as u64;
+    let sender = std::thread::spawn(move || {
+        for value in 8..=last {
+            producer.send_to(0, value).unwrap();
+        }
+    });
+    let deadline = Instant::now() + PATIENCE;
+    let mut newest = 0;
+    while newest != last {
+        assert!(
+            Instant::now() < deadline,
+            "stalled at {newest}: the producer waits behind the dead claim"
+        );
+        if let Ok(records) = member.poll(64, Duration::from_millis(10)) {
+            newest = records.iter().map(|r| *r.value).max().unwrap_or(newest);
+        }
+    }
+    sender.join().unwrap();
+    drop((member, group, topic));
+    let _ = remove(&region);
+    println!("test a_dead_claim_does_not_stall_a_producer_that_laps_a_lossy_group ... ok");
+}
+
 fn main() {
     if let (Ok(role), Ok(region)) = (std::env::var(ROLE), std::env::var(REGION)) {
         match role.split_once(':') {
@@ -462,4 +511,5 @@ fn main() {
     a_killed_reader_does_not_stall_the_producer();
     a_stopped_reader_keeps_its_slot();
     a_dead_producers_claim_does_not_stall_a_multi_producer_partition();
+    a_dead_claim_does_not_stall_a_producer_that_laps_a_lossy_group();
 }

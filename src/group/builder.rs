@@ -183,15 +183,16 @@ impl<T: Send + Sync + 'static> GroupBuilder<T> {
             return Err(GroupError::ZeroDetachTime);
         }
         #[cfg_attr(ringgroup_loom, allow(unused_variables))]
-        let (registration, cursors, joined) = self.cursors()?;
+        let (registration, cursors) = self.cursors()?;
+        let shared = registration.is_some();
         let entries = self
             .topic
             .subscribers()
             .iter()
             .zip(cursors)
             .map(|(ring, mut cursor)| {
-                if joined {
-                    // Other member processes read through these cursors: their mode stays.
+                if shared {
+                    // A shared-memory group's mode was set under the registry lock.
                 } else if self.backpressure == Backpressure::Lossy {
                     cursor.detach();
                 } else {
@@ -200,7 +201,6 @@ impl<T: Send + Sync + 'static> GroupBuilder<T> {
                 PartitionEntry::new(ring.clone(), cursor)
             })
             .collect::<Vec<_>>();
-        let shared = registration.is_some();
         let inner = Arc::new(GroupInner {
             #[cfg(not(ringgroup_loom))]
             shared: registration,
@@ -439,19 +439,19 @@ impl<T: Send + Sync + 'static> Group<T> {
 
 impl<T: Send + Sync + 'static> GroupBuilder<T> {
     /// The group's cursor on each partition, and, on a shared-memory topic, its membership of
-    /// the group in the region (adopting the group's cursors if it exists); the flag says other
-    /// live member processes use them.
+    /// the group in the region (adopting the group's cursors if it exists).
     #[allow(clippy::type_complexity)]
-    fn cursors(&self) -> Result<(Registration, Vec<GroupCursor<T>>, bool), GroupError> {
+    fn cursors(&self) -> Result<(Registration, Vec<GroupCursor<T>>), GroupError> {
         #[cfg(not(ringgroup_loom))]
         if let Some(region) = self.topic.region() {
-            let (registration, cursors, joined) = super::shared_memory::cursors(
+            let (registration, cursors) = super::shared_memory::cursors(
                 region,
                 self.topic.subscribers(),
                 &self.name,
                 self.start,
+                self.backpressure == Backpressure::Lossy,
             )?;
-            return Ok((Some(registration), cursors, joined));
+            return Ok((Some(registration), cursors));
         }
         let cursors = self
             .topic
@@ -465,7 +465,7 @@ impl<T: Send + Sync + 'static> GroupBuilder<T> {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok((None, cursors, false))
+        Ok((None, cursors))
     }
 }
 

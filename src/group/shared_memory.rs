@@ -24,9 +24,9 @@
 //!
 //! # Deaths
 //!
-//! A member process confirmed dead (pid and start time, never a timeout) is reaped by the
-//! next sync of any member: its slot is freed and its partitions are planned again at once,
-//! resuming at the commits. A group whose member processes all died is taken over by the next
+//! A member process confirmed dead (pid and start time, never a timeout) is reaped by a live
+//! member's sync (each looks at most every 100 ms) or by the next build: its slot is freed and
+//! its partitions are planned again then, resuming at the commits. A group whose member processes all died is taken over by the next
 //! build of its name, which adopts its cursors. The last handle to go frees the cursors and
 //! gives the name up; a handle that leaves others behind leaves the cursors to them.
 //!
@@ -176,15 +176,16 @@ fn reservation_due(registry: &Registry<'_>, entry: usize, partitions: u32) -> bo
 }
 
 /// The group's cursors on `rings`: registered at `start` for a new group, adopted from the
-/// slots of a group that exists (with live members, or whose members died). The flag says
-/// whether other live member processes use the cursors (then their mode is theirs to set).
-#[allow(clippy::type_complexity)]
+/// slots of a group that exists (with live members, or whose members died). A group no live
+/// process uses gets its cursors' mode (`lossy`: detached) here, under the registry lock, so
+/// no member that joins next sees it change; one with live members keeps theirs.
 pub(super) fn cursors<T>(
     region: &StdArc<Region>,
     rings: &[Subscriber<T>],
     name: &str,
     start: StartAt,
-) -> Result<(SharedGroup, Vec<GroupCursor<T>>, bool), GroupError> {
+    lossy: bool,
+) -> Result<(SharedGroup, Vec<GroupCursor<T>>), GroupError> {
     let registry = region.groups();
     let claim = registry.claim(name).map_err(|e| match e {
         ClaimError::Full => GroupError::TooManyGroups {
@@ -267,13 +268,22 @@ pub(super) fn cursors<T>(
         }
         cursors.push(cursor);
     }
+    if !joined {
+        for cursor in &mut cursors {
+            if lossy {
+                cursor.detach();
+            } else {
+                cursor.attach();
+            }
+        }
+    }
     drop(registry);
     let shared = SharedGroup {
         region: region.clone(),
         entry,
         member,
     };
-    Ok((shared, cursors, joined))
+    Ok((shared, cursors))
 }
 
 impl<T> GroupInner<T> {
@@ -321,7 +331,9 @@ impl<T> GroupInner<T> {
         let unowned = (0..partitions).any(|p| {
             let (owner, want) = registry.plan(entry, p);
             let known = |m: MemberProcess| m == 0 || members.iter().any(|&(k, _)| k == m);
-            owner == 0 || !known(owner) || !known(want)
+            // A partition waiting for its static consumer has no owner on purpose.
+            let waiting = registry.reserved(entry, p) != 0;
+            (owner == 0 && !waiting) || !known(owner) || !known(want)
         });
         if replanned || (unowned && members.iter().any(|&(_, c)| c > 0)) {
             replan(&registry, entry, partitions);
@@ -363,6 +375,8 @@ impl<T> GroupInner<T> {
                         let tag = registry.tag(entry, partition);
                         control.pinned[index] = tag;
                         control.published_tags[index] = tag;
+                        // `Detach`'s stall clock starts now, not at the last process's commit.
+                        control.progress[index] = (local.committed(), now);
                         changed = true;
                     }
                 }

@@ -11,10 +11,14 @@
 //!
 //! - Each process that produces into a ring in a region has a *claimer record* in the ring's
 //!   block: its holder word (pid and start time) and `active`, the number of its claims in
-//!   flight (its threads share it). A claim attempt increments `active` before its CAS on
-//!   `head` and decrements it (Release) once every offset it got is stamped; a producer waiting
-//!   for room holds no claim and does not count. Record 0 is shared by producers that found
-//!   every record taken and is never taken for dead.
+//!   flight (its threads share it). A claim attempt increments `active` just before its CAS on
+//!   `head` (decrementing it again if the CAS fails) and decrements it (Release) once every
+//!   offset it got is stamped; a producer waiting for room holds no claim and does not count.
+//!   Record 0 is shared by producers that found every record taken and is never taken for dead.
+//! - Such a ring never lets a claim lap a slot whose offset is unstamped (the claim limit is at
+//!   most the first unstamped offset plus the capacity), so no claim in flight waits behind a
+//!   dead producer's; it waits for room instead, uncounted. So `head` is at most one lap past a
+//!   stopped reader's position.
 //! - A reader that finds its next offset `o` claimed (`o < head`) but unstamped (a look at most
 //!   every 10 ms per process, as for dead readers) reads `head` (Acquire), then `active` of
 //!   every record whose holder is not confirmed dead. If all are zero, no live process has a

@@ -153,7 +153,13 @@ impl<T> Shared<T> {
         // SeqCst fence: pairs with the fence in `confirm_start` (Dekker): a joining reader sees
         // this announcement, or the scan below sees its cursor.
         fence(Ordering::SeqCst);
-        let limit = wanted.min(self.min_reader(head).hard + self.capacity);
+        let mut limit = wanted.min(self.min_reader(head).hard + self.capacity);
+        if self.owners.is_some() {
+            // A ring in a region never lets a claim lap a slot whose offset is still unstamped
+            // (no hard reader gates it, say): the claim would wait in `lap_ready`, counted in
+            // flight, behind a dead producer's claim, and no repair could run (`claimers`).
+            limit = limit.min(self.latest() + self.capacity);
+        }
         // AcqRel: releases the readers' releases acquired by the scans to producers that load
         // the limit with Acquire.
         let limit = multi
@@ -168,13 +174,14 @@ impl<T> Shared<T> {
     /// counts in `activity` until the caller's `exit` (see `claimers`).
     fn try_claim_offsets(&self, n: u64, activity: Activity<'_>) -> Option<u64> {
         let multi = self.multi_state();
-        activity.enter();
         let mut head = multi.header.head.load(Ordering::Relaxed);
         loop {
             if !self.multi_refresh(head + n) {
-                activity.exit();
                 return None;
             }
+            // Counted only around the CAS: a producer waiting for room holds no claim, so it
+            // never keeps a repair of a dead producer's claim waiting (see `claimers`).
+            activity.enter();
             // Release on success: pairs with a repairer's Acquire load of `head`, so it sees
             // the `enter` above (see `claimers`); the claim itself needs only atomicity, as
             // messages are ordered by the stamps and the limit checked above was acquired.
@@ -185,7 +192,10 @@ impl<T> Shared<T> {
                 Ordering::Relaxed,
             ) {
                 Ok(_) => return Some(head),
-                Err(seen) => head = seen,
+                Err(seen) => {
+                    activity.exit();
+                    head = seen;
+                }
             }
         }
     }

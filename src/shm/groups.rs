@@ -467,11 +467,23 @@ impl<'r> Entry<'r> {
         self.header.members.iter().any(|m| m.holder().is_some())
     }
 
-    /// Takes a free member slot for this process, if one is left.
+    /// Takes a free member slot for this process (or one whose process died since the last
+    /// reap: forgotten first), if one is left.
     fn join(&self) -> Option<usize> {
-        let member = (0..MAX_GROUP_PROCESSES)
-            .find(|&k| matches!(self.header.members[k].take_over(), Ok(None)))?;
+        let member =
+            (0..MAX_GROUP_PROCESSES).find(|&k| match self.header.members[k].take_over() {
+                Ok(None) => true,
+                Ok(Some(_dead)) => {
+                    self.forget(k);
+                    true
+                }
+                Err(_) => false,
+            })?;
         self.header.consumers[member].store(0, Ordering::Relaxed);
+        self.header.sessions[member].store(0, Ordering::Relaxed);
+        for instance in &self.header.instances[member] {
+            instance.store(0, Ordering::Relaxed);
+        }
         Some(member)
     }
 

@@ -61,7 +61,10 @@ impl ProcessId {
         match stat(self.pid) {
             Seen::Gone => false,
             Seen::Unknown => true,
-            Seen::Process(stat) => same(stat.start) && stat.state != 'Z' && stat.state != 'X',
+            Seen::Process(stat) => {
+                let ended = stat.state == 'X' || (stat.state == 'Z' && stat.threads <= 1);
+                same(stat.start) && !ended
+            }
         }
     }
 }
@@ -69,6 +72,9 @@ impl ProcessId {
 struct Stat {
     state: char,
     start: u64,
+    /// Threads still running: a zombie thread-group leader whose other threads live is not
+    /// dead (its leader called `pthread_exit`, or a group kill is under way).
+    threads: u64,
 }
 
 /// What `/proc/<pid>/stat` says.
@@ -127,9 +133,15 @@ fn parse_stat(file: &rustix::fd::OwnedFd) -> Option<Stat> {
     let rest = std::str::from_utf8(rest).ok()?;
     let mut fields = rest.split_whitespace();
     let state = fields.next()?.chars().next()?;
-    // After the state (field 3), the start time is field 22: the 19th from here.
-    let start = fields.nth(18)?.parse().ok()?;
-    Some(Stat { state, start })
+    // After the state (field 3): the thread count is field 20 (the 17th from here), the start
+    // time field 22 (two after it).
+    let threads = fields.nth(16)?.parse().ok()?;
+    let start = fields.nth(1)?.parse().ok()?;
+    Some(Stat {
+        state,
+        start,
+        threads,
+    })
 }
 
 /// An owner slot in a region: free (0) or held by one process, as one word (pid in the high
