@@ -208,10 +208,12 @@ impl<T> GroupCursor<T> {
         self.attached
     }
 
-    /// True when something at or past the read position is published (one acquire load).
+    /// True when something at or past the read position is published (one acquire load), or
+    /// the writers lapped the read position (a detached cursor on a multi-producer ring, whose
+    /// slot there already holds a later offset: `attach` moves it on).
     #[inline]
     pub(crate) fn has_news(&mut self) -> bool {
-        self.local.available(&self.shared, 1) > 0
+        self.local.available(&self.shared, 1) > 0 || self.shared.lapped_at(self.local.next)
     }
 
     /// Stops gating the writer: the cursor becomes a soft gate at the committed offset.

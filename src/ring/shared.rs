@@ -239,6 +239,17 @@ impl<T> Shared<T> {
         }
     }
 
+    /// True when the slot of `offset` already holds a later offset (multi-producer rings: the
+    /// writers lapped a soft gate at `offset`). A single-producer ring's lapping shows in
+    /// `published` instead.
+    pub(crate) fn lapped_at(&self, offset: u64) -> bool {
+        self.multi().is_some_and(|multi| {
+            // Acquire: pairs with the producer's Release stamp, like `state_of`.
+            let stamp = multi.stamp(offset).load(Ordering::Acquire);
+            stamp & !super::multi::TOMBSTONE > offset + 1
+        })
+    }
+
     /// Makes every offset below `head` visible to readers and wakes parked ones.
     #[inline(always)]
     pub(crate) fn publish(&self, head: u64) {
