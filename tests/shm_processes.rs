@@ -383,19 +383,24 @@ fn read_for(reader: &mut ringgroup::ring::Reader<u64>, window: Duration) -> Vec<
     seen
 }
 
+/// A fresh multi-producer shared-memory topic with a small ring.
+fn multi_producer_topic(region: &str) -> (Topic<u64>, ringgroup::SharedProducer<u64>) {
+    let _ = remove(region);
+    Topic::<u64>::builder("t")
+        .capacity(CAPACITY)
+        .multi_producer()
+        .wait_strategy(WaitStrategy::SpinThenPark)
+        .shared_memory(region)
+        .build()
+        .unwrap()
+}
+
 /// A producer process killed mid-claim on a multi-producer partition: while it lives its open
 /// claim holds the readers (a slow producer is never overtaken); once it is dead, a reader
 /// stamps its unwritten offsets as tombstones and goes on, and nothing published is lost.
 fn a_dead_producers_claim_does_not_stall_a_multi_producer_partition() {
     let region = format!("proc-{}-dead-claim", std::process::id());
-    let _ = remove(&region);
-    let (topic, producer) = Topic::<u64>::builder("t")
-        .capacity(CAPACITY)
-        .multi_producer()
-        .wait_strategy(WaitStrategy::SpinThenPark)
-        .shared_memory(&region)
-        .build()
-        .unwrap();
+    let (topic, producer) = multi_producer_topic(&region);
     let mut reader = topic
         .subscriber(0)
         .unwrap()
@@ -448,14 +453,7 @@ fn a_dead_producers_claim_does_not_stall_a_multi_producer_partition() {
 /// ever; the group reads past the dead claim and the producer finishes.
 fn a_dead_claim_does_not_stall_a_producer_that_laps_a_lossy_group() {
     let region = format!("proc-{}-dead-claim-lossy", std::process::id());
-    let _ = remove(&region);
-    let (topic, producer) = Topic::<u64>::builder("t")
-        .capacity(CAPACITY)
-        .multi_producer()
-        .wait_strategy(WaitStrategy::SpinThenPark)
-        .shared_memory(&region)
-        .build()
-        .unwrap();
+    let (topic, producer) = multi_producer_topic(&region);
     let group = topic
         .group("g")
         .backpressure(ringgroup::Backpressure::Lossy)
