@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
-use super::assignor::{Assignor, MemberInfo, RangeAssignor};
+use super::assignor::{assign_subset, Assignor, MemberInfo, RangeAssignor};
 use super::builder::Backpressure;
 use super::error::GroupError;
 use super::metrics::{GroupMetrics, PartitionMetrics};
@@ -378,21 +378,12 @@ impl<T> GroupInner<T> {
             .filter(|&p| control.hold[p as usize] == Hold::Held && target[p as usize] == 0)
             .collect();
         if !control.members.is_empty() && !assignable.is_empty() {
-            // The assignor sees the held partitions as 0..n, in order.
-            let infos: Vec<MemberInfo> = control
-                .members
-                .iter()
-                .map(|m| MemberInfo {
-                    id: MemberId::from(m.id),
-                    weight: m.weight,
-                    owned: (0..assignable.len() as u32)
-                        .filter(|&i| {
-                            self.entries[assignable[i as usize] as usize].load().owner() == m.id
-                        })
-                        .collect(),
-                })
-                .collect();
-            let picks = self.target(assignable.len() as u32, &infos);
+            let picks = assign_subset(
+                |n, infos| self.target(n, infos),
+                &assignable,
+                control.members.iter().map(|m| (m.id, m.weight)),
+                |p| self.entries[p as usize].load().owner(),
+            );
             for (&partition, &member) in assignable.iter().zip(&picks) {
                 target[partition as usize] = control.members[member].id;
             }

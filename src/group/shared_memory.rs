@@ -39,11 +39,10 @@
 
 use std::time::{Duration, Instant};
 
-use super::assignor::{Assignor, MemberInfo, WeightedAssignor};
+use super::assignor::{assign_subset, Assignor, WeightedAssignor};
 use super::controller::{Control, GroupInner, Hold};
 use super::error::GroupError;
 use super::table::{PartitionEntry, BUSY};
-use super::MemberId;
 use crate::ring::group_cursor::GroupCursor;
 use crate::ring::{StartAt, Subscriber};
 use crate::shm::groups::{
@@ -139,18 +138,14 @@ fn replan(registry: &Registry<'_>, entry: usize, partitions: u32) {
         }
         return;
     }
-    // The assignor sees the assignable partitions as 0..n, in order.
-    let infos: Vec<MemberInfo> = members
-        .iter()
-        .map(|&(member, consumers)| MemberInfo {
-            id: MemberId::from(u32::from(member)),
-            weight: consumers,
-            owned: (0..assignable.len() as u32)
-                .filter(|&i| registry.plan(entry, assignable[i as usize]).0 == member)
-                .collect(),
-        })
-        .collect();
-    let target = WeightedAssignor.assign(assignable.len() as u32, &infos);
+    let target = assign_subset(
+        |n, infos| WeightedAssignor.assign(n, infos),
+        &assignable,
+        members
+            .iter()
+            .map(|&(member, consumers)| (u32::from(member), consumers)),
+        |p| u32::from(registry.plan(entry, p).0),
+    );
     for (index, &partition) in assignable.iter().enumerate() {
         let want = target
             .get(index)

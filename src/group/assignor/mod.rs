@@ -244,6 +244,28 @@ impl fmt::Display for AssignorError {
 
 impl std::error::Error for AssignorError {}
 
+/// Runs `assign` over some of the partitions only (`partitions`, which it sees as `0..n` in
+/// order), for members given as `(id, weight)` whose current partitions `owner_of` tells.
+/// Returns, per entry of `partitions`, the index of its member (what `assign` returned).
+pub(crate) fn assign_subset(
+    assign: impl FnOnce(u32, &[MemberInfo]) -> Vec<usize>,
+    partitions: &[u32],
+    members: impl Iterator<Item = (u32, u32)>,
+    owner_of: impl Fn(u32) -> u32,
+) -> Vec<usize> {
+    let owners: Vec<u32> = partitions.iter().map(|&p| owner_of(p)).collect();
+    let infos: Vec<MemberInfo> = members
+        .map(|(id, weight)| MemberInfo {
+            id: MemberId::from(id),
+            weight,
+            owned: (0..partitions.len() as u32)
+                .filter(|&i| owners[i as usize] == id)
+                .collect(),
+        })
+        .collect();
+    assign(partitions.len() as u32, &infos)
+}
+
 /// Checks the precondition; `false` means "return an empty assignment".
 pub(super) fn has_members(partitions: u32, members: &[MemberInfo]) -> bool {
     debug_assert!(
