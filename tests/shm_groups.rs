@@ -151,6 +151,9 @@ fn member_processes_split_the_partitions_and_lose_nothing() {
             );
         }
     }
+    // Kafka's describe-group view: both processes' consumers, from either handle.
+    assert_eq!(first.metrics().members, 2);
+    assert_eq!(second.metrics().members, 2);
     for value in 40..80 {
         producer.send_to((value % 4) as u32, value).unwrap();
     }

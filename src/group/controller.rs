@@ -519,10 +519,23 @@ impl<T> GroupInner<T> {
             .collect();
         GroupMetrics {
             partitions,
-            members: self.lock().members.len(),
+            members: self.member_count(),
             rebalances: self.rebalances.load(Ordering::Relaxed),
             last_rebalance: Duration::from_nanos(self.last_rebalance_ns.load(Ordering::Relaxed)),
         }
+    }
+}
+
+impl<T> GroupInner<T> {
+    /// Live members now: this handle's, and for a shared-memory group those of its other
+    /// member processes too (as they last recorded them in the region).
+    fn member_count(&self) -> usize {
+        let local = self.lock().members.len();
+        #[cfg(not(ringgroup_loom))]
+        if let Some(others) = self.other_processes_members() {
+            return local + others;
+        }
+        local
     }
 }
 

@@ -25,8 +25,8 @@ use super::MemberId;
 pub struct GroupMetrics {
     /// One entry per partition, in partition order.
     pub partitions: Vec<PartitionMetrics>,
-    /// Live members now (of a shared-memory topic's group: this handle's, the members of
-    /// other member processes are theirs to count).
+    /// Live members now (of a shared-memory topic's group: in every member process, as each
+    /// last recorded its own in the region).
     pub members: usize,
     /// Rebalances so far.
     pub rebalances: u64,

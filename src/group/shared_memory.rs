@@ -394,6 +394,22 @@ impl<T> GroupInner<T> {
 }
 
 impl<T> GroupInner<T> {
+    /// The consumers of this shared-memory group's other live member processes, as they last
+    /// recorded them (`None` for a heap group).
+    pub(crate) fn other_processes_members(&self) -> Option<usize> {
+        let shared = self.shared.as_ref()?;
+        let registry = shared.region.groups();
+        let me = shared.me();
+        Some(
+            registry
+                .members(shared.entry)
+                .iter()
+                .filter(|&&(member, _)| member != me)
+                .map(|&(_, consumers)| consumers as usize)
+                .sum(),
+        )
+    }
+
     /// Records in the region which partitions go to static consumers here (by their instance
     /// tags), so that if this process dies they wait for its restart; `target` is the local
     /// assignment's target member per partition. Takes the registry lock only when a tag
