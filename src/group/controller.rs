@@ -91,7 +91,6 @@ pub(crate) struct Control {
     pub(crate) hold: Vec<Hold>,
     /// Per partition: the instance tag of the static consumer it goes to (a shared-memory
     /// group's partition that came back to its restarted static member); 0 for none.
-    #[cfg_attr(ringgroup_loom, allow(dead_code))] // set by the shared-memory sync only
     pub(crate) pinned: Vec<u64>,
     /// Per partition: the tag last recorded in the region for it (see `publish_tags`).
     #[cfg(not(ringgroup_loom))]
@@ -124,9 +123,21 @@ pub(crate) struct MemberRecord {
     pub(crate) last_seen: (u64, Instant),
     /// A static member's instance id.
     pub(crate) instance: Option<String>,
+    /// Its [`instance_tag`] (0 for a dynamic member): how the region names it.
+    pub(crate) tag: u64,
     /// For a static member whose handle is gone: when it left. It keeps its partitions (and
     /// its id) for the session timeout, and is not a live owner meanwhile.
     pub(crate) departed: Option<Instant>,
+}
+
+/// The tag of static member `instance_id` (a 64-bit FNV-1a hash, never 0).
+pub(crate) fn instance_tag(instance_id: &str) -> u64 {
+    let hash = instance_id
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    hash.max(1)
 }
 
 /// What the supervisor watches and the member reads.
@@ -278,6 +289,7 @@ impl<T> GroupInner<T> {
             weight: weight.max(1),
             liveness,
             last_seen: (0, Instant::now()),
+            tag: instance.as_deref().map_or(0, instance_tag),
             instance,
             departed: None,
         });
@@ -362,13 +374,12 @@ impl<T> GroupInner<T> {
         let started = Instant::now();
         control.members.sort_by_key(|m| m.id);
         let mut target = vec![0; self.entries.len()];
-        #[cfg(not(ringgroup_loom))]
         for (partition, &tag) in control.pinned.iter().enumerate() {
             if tag != 0 && control.hold[partition] == Hold::Held {
-                let static_member = control.members.iter().find(|m| {
-                    m.departed.is_none()
-                        && m.instance.as_deref().map(crate::shm::groups::instance_tag) == Some(tag)
-                });
+                let static_member = control
+                    .members
+                    .iter()
+                    .find(|m| m.departed.is_none() && m.tag == tag);
                 if let Some(member) = static_member {
                     target[partition] = member.id;
                 }

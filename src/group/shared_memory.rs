@@ -46,8 +46,7 @@ use super::table::{PartitionEntry, BUSY};
 use crate::ring::group_cursor::GroupCursor;
 use crate::ring::{StartAt, Subscriber};
 use crate::shm::groups::{
-    instance_tag, monotonic_ns, Claim, ClaimError, MemberProcess, Registry, MAX_GROUP_NAME,
-    MAX_GROUP_PROCESSES,
+    monotonic_ns, Claim, ClaimError, MemberProcess, Registry, MAX_GROUP_NAME, MAX_GROUP_PROCESSES,
 };
 use crate::shm::Region;
 use crate::sync::StdArc;
@@ -315,7 +314,8 @@ impl<T> GroupInner<T> {
         let statics: Vec<u64> = control
             .members
             .iter()
-            .filter_map(|m| m.instance.as_deref().map(instance_tag))
+            .map(|m| m.tag)
+            .filter(|&tag| tag != 0)
             .collect();
         let session = u64::try_from(self.session_timeout.as_nanos()).unwrap_or(u64::MAX);
         registry.set_statics(entry, shared.member, session, &statics);
@@ -430,8 +430,7 @@ impl<T> GroupInner<T> {
                     .members
                     .iter()
                     .find(|m| m.id == id)
-                    .and_then(|m| m.instance.as_deref())
-                    .map_or(0, instance_tag)
+                    .map_or(0, |m| m.tag)
             })
             .collect();
         if tags == control.published_tags {

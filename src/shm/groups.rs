@@ -59,7 +59,8 @@ pub(crate) struct EntryHeader {
     /// Each member's session timeout, in nanoseconds: how long the partitions of its static
     /// members wait for them after it dies.
     sessions: [AtomicU64; MAX_GROUP_PROCESSES],
-    /// The instance-id hashes of each member's static consumers (0: none).
+    /// The instance tags (`group::controller::instance_tag`) of each member's static
+    /// consumers (0: none).
     instances: [[AtomicU64; MAX_STATIC_PER_PROCESS]; MAX_GROUP_PROCESSES],
     /// Bumped after every change to the plan.
     generation: AtomicU64,
@@ -94,16 +95,6 @@ pub(crate) fn monotonic_ns() -> u64 {
     (now.tv_sec as u64)
         .saturating_mul(1_000_000_000)
         .saturating_add(now.tv_nsec as u64)
-}
-
-/// The tag of static member `instance_id` (a 64-bit FNV-1a hash, never 0).
-pub(crate) fn instance_tag(instance_id: &str) -> u64 {
-    let hash = instance_id
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-        });
-    hash.max(1)
 }
 
 /// The registry, borrowed from a mapped region under its lock.
