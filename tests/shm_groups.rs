@@ -208,17 +208,27 @@ fn child(region: &str) {
     }
 }
 
-/// Runs this test binary's `test` as the child on `region`, waits until it holds group "g",
-/// sends it offsets 0..10 and waits until it has committed 6. Returns the child, alive.
+/// A region named after `tag` with a 16-slot topic, and this test binary's `test` running as
+/// the child on it, alive, a member of group "g" that has read offsets 0..10 and committed 6.
 fn child_holding_commit_6(
     test: &str,
-    region: &str,
-    topic: &Topic<u64>,
-    producer: &mut ringgroup::Producer<u64>,
-) -> std::process::Child {
+    tag: &str,
+) -> (
+    Cleanup,
+    Topic<u64>,
+    ringgroup::Producer<u64>,
+    std::process::Child,
+) {
+    let region = name(tag);
+    let cleanup = Cleanup(region.clone());
+    let (topic, mut producer) = Topic::<u64>::builder("t")
+        .capacity(16)
+        .shared_memory(&region)
+        .build()
+        .unwrap();
     let mut process = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", test, "--nocapture"])
-        .env(ROLE, region)
+        .env(ROLE, &region)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -233,7 +243,6 @@ fn child_holding_commit_6(
             "the child ended early"
         );
     }
-    let _ = topic;
     for value in 0..10 {
         producer.send_to(0, value).unwrap();
     }
@@ -245,7 +254,7 @@ fn child_holding_commit_6(
             "the child ended early"
         );
     }
-    process
+    (cleanup, topic, producer, process)
 }
 
 #[test]
@@ -254,19 +263,8 @@ fn a_killed_process_group_resumes_at_its_commit() {
         child(&region);
         return;
     }
-    let region = name("killed");
-    let _cleanup = Cleanup(region.clone());
-    let (topic, mut producer) = Topic::<u64>::builder("t")
-        .capacity(16)
-        .shared_memory(&region)
-        .build()
-        .unwrap();
-    let mut process = child_holding_commit_6(
-        "a_killed_process_group_resumes_at_its_commit",
-        &region,
-        &topic,
-        &mut producer,
-    );
+    let (_cleanup, topic, _producer, mut process) =
+        child_holding_commit_6("a_killed_process_group_resumes_at_its_commit", "killed");
     let pid = process.id();
     assert_eq!(
         topic.delete_group("g"),
@@ -339,18 +337,9 @@ fn a_killed_member_processs_partition_moves_to_a_live_member() {
         child(&region);
         return;
     }
-    let region = name("moves");
-    let _cleanup = Cleanup(region.clone());
-    let (topic, mut producer) = Topic::<u64>::builder("t")
-        .capacity(16)
-        .shared_memory(&region)
-        .build()
-        .unwrap();
-    let mut process = child_holding_commit_6(
+    let (_cleanup, topic, _producer, mut process) = child_holding_commit_6(
         "a_killed_member_processs_partition_moves_to_a_live_member",
-        &region,
-        &topic,
-        &mut producer,
+        "moves",
     );
     // A live member in this process: one partition, owned by the child, so it gets nothing.
     let group = topic.group("g").auto_commit(false).build().unwrap();
@@ -404,19 +393,8 @@ fn a_dead_processs_group_gates_until_deleted() {
         child(&region);
         return;
     }
-    let region = name("deleted");
-    let _cleanup = Cleanup(region.clone());
-    let (topic, mut producer) = Topic::<u64>::builder("t")
-        .capacity(16)
-        .shared_memory(&region)
-        .build()
-        .unwrap();
-    let mut process = child_holding_commit_6(
-        "a_dead_processs_group_gates_until_deleted",
-        &region,
-        &topic,
-        &mut producer,
-    );
+    let (_cleanup, topic, mut producer, mut process) =
+        child_holding_commit_6("a_dead_processs_group_gates_until_deleted", "deleted");
     process.kill().unwrap();
     process.wait().unwrap();
     // Gated at its commit: 6 + 16 offsets at most.
