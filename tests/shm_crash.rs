@@ -165,6 +165,9 @@ fn consume(region: &str, group_name: &str) {
         for (p, first, last) in &runs {
             writeln!(out, "R {p} {first} {last}").unwrap();
         }
+        // Out before any commit of them: a kill after the commit must not take with it the
+        // report of what was received (the ledger would see a resume past every receipt).
+        out.flush().unwrap();
         batches += 1;
         // Commit every third batch, so kills leave uncommitted windows.
         if batches % 3 == 0 {

@@ -168,6 +168,12 @@ impl<T> Consumer<T> {
         &self.group.extension
     }
 
+    /// The topic's region, for a topic in shared memory.
+    #[cfg(not(ringgroup_loom))]
+    pub(crate) fn region(&self) -> Option<&crate::sync::StdArc<crate::shm::Region>> {
+        self.group.shared.as_ref().map(|shared| shared.region())
+    }
+
     /// This member's id within the group (a new one after it joins again).
     pub fn id(&self) -> MemberId {
         MemberId::from(self.state.borrow().id)

@@ -64,6 +64,11 @@ pub(crate) struct SharedGroup {
 }
 
 impl SharedGroup {
+    /// The topic's region.
+    pub(crate) fn region(&self) -> &StdArc<Region> {
+        &self.region
+    }
+
     fn me(&self) -> MemberProcess {
         self.member as MemberProcess + 1
     }

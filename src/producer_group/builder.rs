@@ -112,12 +112,35 @@ where
         }
         let producer = self.topic.producer().ok_or(ProducerGroupError::Closed)?;
         let extension = self.topic.extension();
-        let registry = extension.get_or_init(|| StdArc::new(ReplyRegistry::<R>::new()));
+        #[cfg(not(ringgroup_loom))]
+        let region = self.topic.region().cloned();
+        let registry = extension.get_or_init(|| {
+            #[cfg(not(ringgroup_loom))]
+            return StdArc::new(ReplyRegistry::<R>::new(region));
+            #[cfg(ringgroup_loom)]
+            StdArc::new(ReplyRegistry::<R>::new())
+        });
         // The topic's message type names `R`, so its registry is always a `ReplyRegistry<R>`.
         let registry = registry
             .downcast_ref::<ReplyRegistry<R>>()
             .ok_or(ProducerGroupError::NotMultiProducer)?;
         let strategy = self.topic.wait_strategy();
+        #[cfg(not(ringgroup_loom))]
+        if let Some(region) = registry.region() {
+            let settings = super::shared_memory::Settings {
+                name: self.name,
+                max_members: self.max_members,
+                reply_capacity: self.reply_capacity,
+                reply_wait: self.reply_wait,
+                strategy,
+            };
+            let shared = super::shared_memory::build(registry, region, settings)?;
+            return Ok(ProducerGroup {
+                shared,
+                producer,
+                max_pending: self.max_pending,
+            });
+        }
         let shared = registry
             .register(|index| {
                 GroupShared::new(
@@ -127,13 +150,16 @@ where
                     self.reply_capacity,
                     strategy,
                     self.reply_wait,
-                    self.max_pending,
                 )
             })?
             .ok_or(ProducerGroupError::TooManyGroups {
                 max: MAX_PRODUCER_GROUPS,
             })?;
-        Ok(ProducerGroup { shared, producer })
+        Ok(ProducerGroup {
+            shared,
+            producer,
+            max_pending: self.max_pending,
+        })
     }
 }
 
@@ -142,6 +168,8 @@ where
 pub struct ProducerGroup<Q, R> {
     shared: StdArc<GroupShared<R>>,
     producer: SharedProducer<Request<Q, R>>,
+    /// The bound of each member's correlation table.
+    max_pending: usize,
 }
 
 impl<Q, R> Clone for ProducerGroup<Q, R> {
@@ -149,6 +177,7 @@ impl<Q, R> Clone for ProducerGroup<Q, R> {
         Self {
             shared: self.shared.clone(),
             producer: self.producer.clone(),
+            max_pending: self.max_pending,
         }
     }
 }
@@ -169,7 +198,7 @@ where
 {
     /// Joins as a new member: a producer with its own id, counters and reply ring.
     pub fn join(&self) -> Result<Requester<Q, R>, ProducerGroupError> {
-        Requester::join(self.shared.clone(), self.producer.clone())
+        Requester::join(self.shared.clone(), self.producer.clone(), self.max_pending)
     }
 }
 
@@ -181,18 +210,19 @@ impl<Q, R> ProducerGroup<Q, R> {
 
     /// Per-member counters and the group's reply counters (relaxed atomics only).
     pub fn metrics(&self) -> ProducerGroupMetrics {
-        let members = self
-            .shared
-            .slots
+        let table = &self.shared.table;
+        let members = table
+            .slots()
             .iter()
             .filter(|slot| slot.is_held())
             .map(RequesterMetrics::of)
             .collect();
+        let group = table.group();
         ProducerGroupMetrics {
             members,
-            replies_sent: MemberCounters::read(&self.shared.replies_sent),
-            replies_to_gone: MemberCounters::read(&self.shared.replies_to_gone),
-            replies_dropped: MemberCounters::read(&self.shared.replies_dropped),
+            replies_sent: MemberCounters::read(&group.replies_sent),
+            replies_to_gone: MemberCounters::read(&group.replies_to_gone),
+            replies_dropped: MemberCounters::read(&group.replies_dropped),
         }
     }
 }
@@ -233,7 +263,7 @@ pub struct RequesterMetrics {
 }
 
 impl RequesterMetrics {
-    pub(super) fn of<R>(slot: &super::registry::MemberSlot<R>) -> Self {
+    pub(super) fn of(slot: &super::registry::SlotWords) -> Self {
         let c = &slot.counters;
         Self {
             id: MemberId::from(MemberCounters::read_u32(&slot.member)),

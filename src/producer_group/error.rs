@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::ring::BuildError;
-use crate::topic::SendError;
+use crate::topic::{SendError, TopicError};
 
 /// Why a producer group could not be built or joined.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +30,27 @@ pub enum ProducerGroupError {
     Closed,
     /// A member's reply ring could not be built (bad capacity, or no memory).
     Ring(BuildError),
+    /// The name is longer than a request topic in shared memory records
+    /// ([`MAX_SHARED_PRODUCER_GROUP_NAME`](super::MAX_SHARED_PRODUCER_GROUP_NAME) bytes).
+    NameTooLong {
+        /// The limit.
+        max: usize,
+    },
+    /// More member slots than a group in shared memory can have (one reply partition each).
+    TooManyMembers {
+        /// The limit.
+        max: usize,
+    },
+    /// The group exists in the shared-memory region (built by another process, or earlier)
+    /// with another setting: build it with the same one.
+    Mismatch {
+        /// The setting: `max_members` or `reply_capacity`.
+        what: &'static str,
+        /// Its value in the region.
+        found: usize,
+    },
+    /// The group's reply region could not be made or opened.
+    SharedMemory(TopicError),
 }
 
 impl fmt::Display for ProducerGroupError {
@@ -48,6 +69,25 @@ impl fmt::Display for ProducerGroupError {
             ProducerGroupError::Full { max } => write!(f, "all {max} member slots are taken"),
             ProducerGroupError::Closed => write!(f, "the topic is closed"),
             ProducerGroupError::Ring(_) => write!(f, "a reply ring could not be built"),
+            ProducerGroupError::NameTooLong { max } => {
+                write!(
+                    f,
+                    "a producer group name in shared memory has at most {max} bytes"
+                )
+            }
+            ProducerGroupError::TooManyMembers { max } => {
+                write!(
+                    f,
+                    "a producer group in shared memory has at most {max} member slots"
+                )
+            }
+            ProducerGroupError::Mismatch { what, found } => write!(
+                f,
+                "the group exists in the region with {what} = {found}; build it with the same"
+            ),
+            ProducerGroupError::SharedMemory(_) => {
+                write!(f, "the group's reply region could not be made or opened")
+            }
         }
     }
 }
@@ -56,8 +96,15 @@ impl std::error::Error for ProducerGroupError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ProducerGroupError::Ring(source) => Some(source),
+            ProducerGroupError::SharedMemory(source) => Some(source),
             _ => None,
         }
+    }
+}
+
+impl From<TopicError> for ProducerGroupError {
+    fn from(source: TopicError) -> Self {
+        ProducerGroupError::SharedMemory(source)
     }
 }
 

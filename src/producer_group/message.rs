@@ -1,16 +1,20 @@
 //! What requests and replies carry: plain data (ids, a correlation id, a reply route), no
-//! pointers, so they can cross processes later without a redesign.
+//! pointers, laid out `repr(C)`, so a request topic and its replies can live in shared memory:
+//! a [`Request<Q, R>`] is [`bytemuck::AnyBitPattern`] when `Q` and `R` are.
 
 use std::marker::PhantomData;
 
 /// Where a reply goes: the producer group, the member's slot and the generation of the member
 /// that holds it (a slot is reused after its member leaves), and the request's correlation id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
 pub struct ReplyTo {
+    pub(crate) correlation: u64,
     pub(crate) group: u32,
     pub(crate) slot: u32,
     pub(crate) generation: u32,
-    pub(crate) correlation: u64,
+    /// Always 0: the struct has no padding.
+    pub(crate) reserved: u32,
 }
 
 impl ReplyTo {
@@ -20,6 +24,7 @@ impl ReplyTo {
         slot: u32::MAX,
         generation: 0,
         correlation: 0,
+        reserved: 0,
     };
 
     /// True when a reply is wanted.
@@ -45,6 +50,7 @@ impl ReplyTo {
 /// assert_eq!(request.value, 7);
 /// assert!(!request.reply_to().wants_reply());
 /// ```
+#[repr(C)]
 pub struct Request<Q, R> {
     reply_to: ReplyTo,
     /// The request itself.
@@ -68,6 +74,19 @@ impl<Q: PartialEq, R> PartialEq for Request<Q, R> {
 }
 
 impl<Q: Eq, R> Eq for Request<Q, R> {}
+
+// SAFETY: all-zero bytes are a valid `ReplyTo` (it is `Zeroable`) and a valid `Q` (the bound);
+// the marker is zero-sized.
+unsafe impl<Q: bytemuck::Zeroable, R> bytemuck::Zeroable for Request<Q, R> {}
+
+// SAFETY: a `repr(C)` struct of a `Pod` route and an `AnyBitPattern` value (any padding
+// between or after them is never read as a value), no pointers, no `Drop`, `Copy` since `Q`
+// is; `R` is bound too because a shared-memory request topic's replies of `R` travel in a
+// region made on the strength of this impl.
+unsafe impl<Q: bytemuck::AnyBitPattern, R: bytemuck::AnyBitPattern> bytemuck::AnyBitPattern
+    for Request<Q, R>
+{
+}
 
 impl<Q: std::fmt::Debug, R> std::fmt::Debug for Request<Q, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -99,12 +118,31 @@ impl<Q, R> Request<Q, R> {
 }
 
 /// A reply as it travels back: the request's correlation id, the requester's generation, the
-/// part number in a stream of replies, and whether it is the last.
+/// part number in a stream of replies, and whether it is the last (a word, not a `bool`, so any
+/// bit pattern in a region is a valid reply).
 #[derive(Clone, Copy, Debug)]
+#[repr(C)]
 pub(crate) struct Reply<R> {
     pub(crate) correlation: u64,
     pub(crate) generation: u32,
     pub(crate) part: u32,
-    pub(crate) last: bool,
+    last: u64,
     pub(crate) value: R,
+}
+
+impl<R> Reply<R> {
+    pub(crate) fn new(to: ReplyTo, part: u32, last: bool, value: R) -> Self {
+        Self {
+            correlation: to.correlation,
+            generation: to.generation,
+            part,
+            last: u64::from(last),
+            value,
+        }
+    }
+
+    /// True for the last reply of its request.
+    pub(crate) fn is_last(&self) -> bool {
+        self.last != 0
+    }
 }

@@ -30,6 +30,8 @@ mod message;
 mod registry;
 mod reply;
 mod requester;
+#[cfg(not(ringgroup_loom))]
+mod shared_memory;
 
 pub use builder::{ProducerGroup, ProducerGroupBuilder, ProducerGroupMetrics, RequesterMetrics};
 pub use error::{ProducerGroupError, ReplyError, RequestError, WaitError};
@@ -37,3 +39,5 @@ pub use message::{ReplyTo, Request};
 pub use registry::MAX_PRODUCER_GROUPS;
 pub use reply::Responder;
 pub use requester::{Delivered, PendingReply, Requester};
+#[cfg(not(ringgroup_loom))]
+pub use shared_memory::{MAX_SHARED_PRODUCER_GROUPS, MAX_SHARED_PRODUCER_GROUP_NAME};

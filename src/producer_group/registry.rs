@@ -8,6 +8,11 @@
 //! group is a fixed table of member slots, each with a multi-producer reply ring (many
 //! consumers answer one requester) read only by the member holding the slot.
 //!
+//! A slot's words (generation, holder, counters) and the group's counters are a [`Table`]: on
+//! the heap for a heap topic, in the group's reply region for a topic in shared memory (see
+//! `producer_group::shared_memory`), where every process sees the same slots; a slot held by a
+//! process that died is freed by the next join, and by a reply that finds its ring full.
+//!
 //! A slot's `generation` is odd while a member holds it and even while it is free; a request's
 //! [`ReplyTo`] names the generation of its requester. A reply checks it before it is published
 //! (a reply to a member that has left is dropped and counted, never published) and again when
@@ -20,15 +25,19 @@
 //! consumers.
 //!
 //! # Invariants
-//! - Data path (a reply): table lookups, two atomic loads, one publish; no lock, no allocation.
+//! - Data path (a reply): table lookups, two atomic loads, one publish; no lock, no allocation
+//!   (a process's first reply to a shared-memory group opens the group's reply region once).
 //! - A reply reaches only the member generation that sent its request.
+//! - A slot's generation moves from even to odd only under the group's join lock; from odd to
+//!   even by its holder's leave (under the lock), or by a CAS from the generation of a holder
+//!   confirmed dead, so of a leave, a join and any number of reapers, exactly one frees it.
 
 use std::time::Duration;
 
-use super::error::ReplyError;
+use super::error::{ProducerGroupError, ReplyError};
 use super::message::{Reply, ReplyTo};
-use crate::ring::{Ring, SharedWriter, Subscriber, WaitStrategy};
-use crate::sync::{AtomicU32, AtomicU64, Mutex, OnceLock, Ordering, StdArc};
+use crate::ring::{Reader, Ring, SharedWriter, StartAt, Subscriber, WaitStrategy};
+use crate::sync::{AtomicU32, AtomicU64, Mutex, MutexGuard, OnceLock, Ordering, StdArc};
 
 /// The most producer groups one request topic can have.
 pub const MAX_PRODUCER_GROUPS: usize = 64;
@@ -36,16 +45,37 @@ pub const MAX_PRODUCER_GROUPS: usize = 64;
 /// Every producer group of one request topic, by index.
 pub(crate) struct ReplyRegistry<R> {
     groups: Box<[OnceLock<StdArc<GroupShared<R>>>]>,
-    /// How many entries of `groups` are taken; registration only.
+    /// How many entries of `groups` are taken (heap topics); registration only.
     registered: Mutex<usize>,
+    /// The request topic's region, for a topic in shared memory: its groups are found in the
+    /// region's directory, by every process.
+    #[cfg(not(ringgroup_loom))]
+    region: Option<StdArc<crate::shm::Region>>,
 }
 
 impl<R> ReplyRegistry<R> {
+    #[cfg(ringgroup_loom)]
     pub(crate) fn new() -> Self {
         Self {
             groups: (0..MAX_PRODUCER_GROUPS).map(|_| OnceLock::new()).collect(),
             registered: Mutex::new(0),
         }
+    }
+
+    /// The registry of a request topic; `region` is its region for a topic in shared memory.
+    #[cfg(not(ringgroup_loom))]
+    pub(crate) fn new(region: Option<StdArc<crate::shm::Region>>) -> Self {
+        Self {
+            groups: (0..MAX_PRODUCER_GROUPS).map(|_| OnceLock::new()).collect(),
+            registered: Mutex::new(0),
+            region,
+        }
+    }
+
+    /// The request topic's region, for a topic in shared memory.
+    #[cfg(not(ringgroup_loom))]
+    pub(crate) fn region(&self) -> Option<&StdArc<crate::shm::Region>> {
+        self.region.as_ref()
     }
 
     /// Adds a group built by `make` from its index, or `None` when the table is full.
@@ -65,6 +95,37 @@ impl<R> ReplyRegistry<R> {
         Ok(Some(group))
     }
 
+    /// Group `index` as this process knows it, or as `make` opens it (once per process).
+    #[cfg(not(ringgroup_loom))]
+    pub(crate) fn group_or(
+        &self,
+        index: usize,
+        make: impl FnOnce() -> Option<GroupShared<R>>,
+    ) -> Option<&StdArc<GroupShared<R>>> {
+        let entry = self.groups.get(index)?;
+        if let Some(group) = entry.get() {
+            return Some(group);
+        }
+        let _registration = self.registered.lock();
+        if entry.get().is_none() {
+            let group = make()?;
+            let _ = entry.set(StdArc::new(group));
+        }
+        entry.get()
+    }
+}
+
+impl<R: Send + Sync> ReplyRegistry<R> {
+    /// The group a reply to `to` goes to.
+    fn group(&self, to: ReplyTo) -> Option<&StdArc<GroupShared<R>>> {
+        let index = to.group as usize;
+        #[cfg(not(ringgroup_loom))]
+        if let Some(region) = &self.region {
+            return self.group_or(index, || super::shared_memory::open(region, index));
+        }
+        self.groups.get(index).and_then(OnceLock::get)
+    }
+
     /// Publishes a reply part to the member `to` names, if it is still there.
     pub(crate) fn send(
         &self,
@@ -76,24 +137,21 @@ impl<R> ReplyRegistry<R> {
         if !to.wants_reply() {
             return Err(ReplyError::NoRoute(value));
         }
-        let Some(group) = self.groups.get(to.group as usize).and_then(OnceLock::get) else {
+        let Some(group) = self.group(to) else {
             return Err(ReplyError::NoRoute(value));
         };
-        let Some(slot) = group.slots.get(to.slot as usize) else {
+        let (Some(slot), Some(words)) = (
+            group.slots.get(to.slot as usize),
+            group.table.slots().get(to.slot as usize),
+        ) else {
             return Err(ReplyError::NoRoute(value));
         };
-        if !slot.is_held_by(to.generation) {
-            // Relaxed: a statistic.
-            group.replies_to_gone.fetch_add(1, Ordering::Relaxed);
+        let counters = group.table.group();
+        if !words.is_held_by(to.generation) {
+            MemberCounters::bump(&counters.replies_to_gone);
             return Err(ReplyError::RequesterGone(value));
         }
-        let reply = Reply {
-            correlation: to.correlation,
-            generation: to.generation,
-            part,
-            last,
-            value,
-        };
+        let reply = Reply::new(to, part, last, value);
         let published = if group.reply_wait.is_zero() {
             slot.writer.try_publish(reply)
         } else {
@@ -101,14 +159,18 @@ impl<R> ReplyRegistry<R> {
         };
         match published {
             Ok(_) => {
-                // Relaxed: a statistic.
-                group.replies_sent.fetch_add(1, Ordering::Relaxed);
+                MemberCounters::bump(&counters.replies_sent);
                 Ok(())
             }
             Err(error) => {
-                // Relaxed: a statistic.
-                group.replies_dropped.fetch_add(1, Ordering::Relaxed);
-                Err(ReplyError::Full(error.into_inner().value))
+                let value = error.into_inner().value;
+                // A full ring of a requester process that died: free its slot.
+                if group.table.free_if_dead(to.slot as usize, to.generation) {
+                    MemberCounters::bump(&counters.replies_to_gone);
+                    return Err(ReplyError::RequesterGone(value));
+                }
+                MemberCounters::bump(&counters.replies_dropped);
+                Err(ReplyError::Full(value))
             }
         }
     }
@@ -118,24 +180,15 @@ impl<R> ReplyRegistry<R> {
 pub(crate) struct GroupShared<R> {
     pub(crate) name: String,
     pub(crate) index: u32,
+    /// Each member slot's reply ring.
     pub(crate) slots: Box<[MemberSlot<R>]>,
-    /// Free slot indices and the next member id; join and leave only.
-    pub(crate) control: Mutex<SlotControl>,
+    /// Each member slot's words and the group's counters.
+    pub(crate) table: Table,
     pub(crate) reply_wait: Duration,
-    pub(crate) max_pending: usize,
-    pub(crate) replies_sent: AtomicU64,
-    pub(crate) replies_to_gone: AtomicU64,
-    pub(crate) replies_dropped: AtomicU64,
-}
-
-/// Which member slots are free; under [`GroupShared::control`].
-pub(crate) struct SlotControl {
-    pub(crate) free: Vec<u32>,
-    pub(crate) next_id: u32,
 }
 
 impl<R> GroupShared<R> {
-    /// A group with `members` slots, each with a reply ring of `capacity` replies.
+    /// A heap group with `members` slots, each with a reply ring of `capacity` replies.
     pub(crate) fn new(
         name: String,
         index: u32,
@@ -143,7 +196,6 @@ impl<R> GroupShared<R> {
         capacity: usize,
         strategy: WaitStrategy,
         reply_wait: Duration,
-        max_pending: usize,
     ) -> Result<Self, crate::ring::BuildError> {
         let slots = (0..members)
             .map(|_| MemberSlot::new(capacity, strategy))
@@ -152,76 +204,272 @@ impl<R> GroupShared<R> {
             name,
             index,
             slots: slots.into_boxed_slice(),
-            control: Mutex::new(SlotControl {
-                free: (0..members as u32).rev().collect(),
-                next_id: 1,
-            }),
+            table: Table::heap(members),
             reply_wait,
-            max_pending,
-            replies_sent: AtomicU64::new(0),
-            replies_to_gone: AtomicU64::new(0),
-            replies_dropped: AtomicU64::new(0),
         })
+    }
+
+    /// Takes a slot for a new member: frees the slots of dead holders, picks a free one, gives
+    /// the member an id, subscribes its reply ring from the latest reply, and marks it held.
+    pub(crate) fn join(&self) -> Result<Joined<R>, ProducerGroupError> {
+        let max = self.slots.len();
+        let _lock = self.table.lock();
+        self.table.free_dead();
+        let (slot, words) = self
+            .table
+            .slots()
+            .iter()
+            .enumerate()
+            .find(|(_, words)| !words.is_held())
+            .ok_or(ProducerGroupError::Full { max })?;
+        // Read only what arrives from now on: earlier replies were for earlier members.
+        let replies = self.slots[slot]
+            .ring
+            .subscribe(StartAt::Latest)
+            .map_err(|_| ProducerGroupError::Closed)?;
+        let id = self.table.next_id();
+        let generation = words.hold(id, self.table.holder_word());
+        Ok(Joined {
+            slot: slot as u32,
+            id,
+            generation,
+            replies,
+        })
+    }
+
+    /// Gives slot `slot` (held at `generation`) up: replies to its member are dropped from now
+    /// on.
+    pub(crate) fn leave(&self, slot: u32, generation: u32) {
+        let _lock = self.table.lock();
+        if let Some(words) = self.table.slots().get(slot as usize) {
+            words.free(generation);
+        }
     }
 }
 
-/// A member slot: its generation, its reply ring, its member's counters.
+/// A slot taken by [`GroupShared::join`].
+pub(crate) struct Joined<R> {
+    pub(crate) slot: u32,
+    pub(crate) id: u32,
+    pub(crate) generation: u32,
+    /// The slot's reply ring, read from the latest reply.
+    pub(crate) replies: Reader<Reply<R>>,
+}
+
+/// A member slot's reply ring.
 pub(crate) struct MemberSlot<R> {
-    /// Odd while a member holds the slot.
-    generation: AtomicU32,
-    /// The member id of the holder (for metrics).
-    pub(crate) member: AtomicU32,
     pub(crate) writer: SharedWriter<Reply<R>>,
     pub(crate) ring: Subscriber<Reply<R>>,
-    pub(crate) counters: MemberCounters,
 }
 
 impl<R> MemberSlot<R> {
     fn new(capacity: usize, strategy: WaitStrategy) -> Result<Self, crate::ring::BuildError> {
+        // Two readers, so the next member can subscribe before the last one's reader (dropped
+        // right after it leaves) unregisters.
         let (writer, ring) = Ring::builder()
             .capacity(capacity)
             .max_readers(2)
             .wait_strategy(strategy)
             .multi_producer()
             .build()?;
-        Ok(Self {
-            generation: AtomicU32::new(0),
-            member: AtomicU32::new(0),
-            writer,
+        Ok(Self { writer, ring })
+    }
+
+    /// The slot over a ring built elsewhere (a partition of a reply region); `None` if the
+    /// ring has closed.
+    #[cfg(not(ringgroup_loom))]
+    pub(crate) fn over(ring: Subscriber<Reply<R>>) -> Option<Self> {
+        Some(Self {
+            writer: SharedWriter::attach(ring.shared())?,
             ring,
-            counters: MemberCounters::default(),
         })
     }
+}
 
+/// A member slot's words. `repr(C)` atomics only: in a region, every process reads the same.
+#[repr(C)]
+#[derive(Default)]
+pub(crate) struct SlotWords {
+    /// Odd while a member holds the slot.
+    generation: AtomicU32,
+    /// The member id of the holder (for metrics).
+    pub(crate) member: AtomicU32,
+    /// The holder's process (a packed process identity; 0 on the heap, where no one dies).
+    owner: AtomicU64,
+    pub(crate) counters: MemberCounters,
+}
+
+impl SlotWords {
     /// True while the member of `generation` holds the slot.
     pub(crate) fn is_held_by(&self, generation: u32) -> bool {
-        // Acquire: pairs with the Release in `hold` and `free`.
+        // Acquire: pairs with the Release in `hold`, `free` and `free_if`.
         self.generation.load(Ordering::Acquire) == generation
-    }
-
-    /// Marks the slot held by a new member; returns its generation. Control lock held.
-    pub(crate) fn hold(&self, member: u32) -> u32 {
-        // Relaxed: for metrics only.
-        self.member.store(member, Ordering::Relaxed);
-        self.counters.reset();
-        // Release: pairs with the Acquire in `is_held_by`.
-        self.generation.fetch_add(1, Ordering::Release) + 1
-    }
-
-    /// Marks the slot free: replies to its member are dropped from now on. Control lock held.
-    pub(crate) fn free(&self) {
-        // Release: pairs with the Acquire in `is_held_by`.
-        self.generation.fetch_add(1, Ordering::Release);
     }
 
     /// True while some member holds the slot.
     pub(crate) fn is_held(&self) -> bool {
-        // Relaxed: for metrics.
-        self.generation.load(Ordering::Relaxed) % 2 == 1
+        // Acquire: pairs with the Release in `hold`, `free` and `free_if`.
+        self.generation.load(Ordering::Acquire) % 2 == 1
+    }
+
+    /// Marks the free slot held by member `member` of process `owner`; returns its generation.
+    /// Join lock held.
+    fn hold(&self, member: u32, owner: u64) -> u32 {
+        // Relaxed: published by the Release below.
+        self.member.store(member, Ordering::Relaxed);
+        self.owner.store(owner, Ordering::Relaxed);
+        self.counters.reset();
+        // Release: pairs with the Acquire in `is_held_by` and `is_held`; the holder and the
+        // counters are written first.
+        self.generation.fetch_add(1, Ordering::Release) + 1
+    }
+
+    /// Frees the slot if it is still held at `generation`; true if this call freed it.
+    fn free_if(&self, generation: u32) -> bool {
+        generation % 2 == 1
+            && self
+                .generation
+                // Release: pairs with the Acquire in `is_held_by`. Relaxed on failure: someone
+                // else freed it.
+                .compare_exchange(
+                    generation,
+                    generation + 1,
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+    }
+
+    /// Its holder's leave. Join lock held.
+    fn free(&self, generation: u32) {
+        self.free_if(generation);
+    }
+
+    /// The generation and holder word, when held.
+    fn holder(&self) -> Option<(u32, u64)> {
+        // Acquire: pairs with the Release in `hold`, so the owner read is the holder's.
+        let generation = self.generation.load(Ordering::Acquire);
+        // Relaxed: written before the generation it is read after.
+        (generation % 2 == 1).then(|| (generation, self.owner.load(Ordering::Relaxed)))
+    }
+}
+
+/// A group's words: the next member id and the reply counters.
+#[repr(C)]
+#[derive(Default)]
+pub(crate) struct GroupWords {
+    next_id: AtomicU32,
+    reserved: AtomicU32,
+    pub(crate) replies_sent: AtomicU64,
+    pub(crate) replies_to_gone: AtomicU64,
+    pub(crate) replies_dropped: AtomicU64,
+}
+
+/// Where a group's words live.
+pub(crate) enum Table {
+    /// A heap topic's group: its words, and a mutex for joins and leaves.
+    Heap {
+        group: Box<GroupWords>,
+        slots: Box<[SlotWords]>,
+        lock: Mutex<()>,
+    },
+    /// A shared-memory topic's group: in its reply region.
+    #[cfg(not(ringgroup_loom))]
+    Mapped(super::shared_memory::MappedTable),
+}
+
+/// The join lock of a [`Table`], held until dropped.
+pub(crate) enum TableLock<'a> {
+    #[allow(dead_code)] // held for its drop
+    Heap(MutexGuard<'a, ()>),
+    #[cfg(not(ringgroup_loom))]
+    #[allow(dead_code)] // held for its drop
+    Mapped(crate::shm::process::OwnerLock<'a>),
+}
+
+impl Table {
+    fn heap(members: usize) -> Self {
+        Table::Heap {
+            group: Box::default(),
+            slots: (0..members).map(|_| SlotWords::default()).collect(),
+            lock: Mutex::new(()),
+        }
+    }
+
+    pub(crate) fn group(&self) -> &GroupWords {
+        match self {
+            Table::Heap { group, .. } => group,
+            #[cfg(not(ringgroup_loom))]
+            Table::Mapped(table) => table.group(),
+        }
+    }
+
+    pub(crate) fn slots(&self) -> &[SlotWords] {
+        match self {
+            Table::Heap { slots, .. } => slots,
+            #[cfg(not(ringgroup_loom))]
+            Table::Mapped(table) => table.slots(),
+        }
+    }
+
+    fn lock(&self) -> TableLock<'_> {
+        match self {
+            Table::Heap { lock, .. } => TableLock::Heap(lock.lock()),
+            #[cfg(not(ringgroup_loom))]
+            Table::Mapped(table) => TableLock::Mapped(table.lock()),
+        }
+    }
+
+    /// A new member id (never 0). Join lock held.
+    fn next_id(&self) -> u32 {
+        // Relaxed: under the join lock, whose take and give-up order it.
+        let id = self
+            .group()
+            .next_id
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(1);
+        id.max(1)
+    }
+
+    /// The holder word of a slot this process takes.
+    fn holder_word(&self) -> u64 {
+        match self {
+            Table::Heap { .. } => 0,
+            #[cfg(not(ringgroup_loom))]
+            Table::Mapped(_) => crate::shm::process::current_word(),
+        }
+    }
+
+    /// Frees every slot whose holder process is confirmed dead.
+    fn free_dead(&self) {
+        for index in 0..self.slots().len() {
+            if let Some((generation, _)) = self.slots()[index].holder() {
+                self.free_if_dead(index, generation);
+            }
+        }
+    }
+
+    /// Frees slot `index` if its member of `generation` belongs to a process confirmed dead;
+    /// true if this call freed it.
+    pub(crate) fn free_if_dead(&self, index: usize, generation: u32) -> bool {
+        let Some(words) = self.slots().get(index) else {
+            return false;
+        };
+        match words.holder() {
+            Some((held, owner)) if held == generation && owner != 0 => {
+                #[cfg(not(ringgroup_loom))]
+                if crate::shm::process::word_holder_is_dead(owner) {
+                    return words.free_if(generation);
+                }
+                false
+            }
+            _ => false,
+        }
     }
 }
 
 /// A member's counters (relaxed atomics, read by metrics).
+#[repr(C)]
 #[derive(Debug, Default)]
 pub(crate) struct MemberCounters {
     pub(crate) sent: AtomicU64,
@@ -240,10 +488,12 @@ impl MemberCounters {
     }
 
     pub(crate) fn read(counter: &AtomicU64) -> u64 {
+        // Relaxed: a statistic.
         counter.load(Ordering::Relaxed)
     }
 
     pub(crate) fn read_u32(value: &AtomicU32) -> u32 {
+        // Relaxed: a statistic.
         value.load(Ordering::Relaxed)
     }
 
@@ -256,7 +506,7 @@ impl MemberCounters {
             &self.late,
             &self.overflowed,
         ] {
-            // Relaxed: statistics of a new member; the slot is not in use.
+            // Relaxed: statistics of a new member, published by the slot's generation.
             counter.store(0, Ordering::Relaxed);
         }
     }

@@ -35,10 +35,18 @@ impl<Q, R: Send + Sync + 'static> Consumer<Request<Q, R>> {
 
     /// A stream of replies to `request`.
     pub fn responder(&self, request: &Request<Q, R>) -> Responder<'_, R> {
-        let registry = self
-            .extension()
-            .get()
-            .and_then(|extension| extension.downcast_ref::<ReplyRegistry<R>>());
+        let extension = self.extension();
+        #[cfg(not(ringgroup_loom))]
+        let extension = match (extension.get(), self.region()) {
+            // A process that never built a producer group replies through the region's.
+            (None, Some(region)) => Some(extension.get_or_init(|| {
+                crate::sync::StdArc::new(ReplyRegistry::<R>::new(Some(region.clone())))
+            })),
+            (found, _) => found,
+        };
+        #[cfg(ringgroup_loom)]
+        let extension = extension.get();
+        let registry = extension.and_then(|extension| extension.downcast_ref::<ReplyRegistry<R>>());
         Responder {
             registry,
             to: request.reply_to(),
@@ -83,7 +91,7 @@ pub struct Responder<'a, R> {
     finished: bool,
 }
 
-impl<R> Responder<'_, R> {
+impl<R: Send + Sync> Responder<'_, R> {
     /// Sends one reply of the stream (not the last).
     pub fn send(&mut self, value: R) -> Result<(), ReplyError<R>> {
         self.send_part(value, false)

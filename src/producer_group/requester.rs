@@ -23,9 +23,9 @@ use std::time::Duration;
 
 use super::error::{ProducerGroupError, RequestError, WaitError};
 use super::message::{Reply, ReplyTo, Request};
-use super::registry::{GroupShared, MemberCounters, MemberSlot};
+use super::registry::{GroupShared, Joined, MemberCounters, SlotWords};
 use crate::group::MemberId;
-use crate::ring::{Reader, StartAt};
+use crate::ring::Reader;
 use crate::sync::{Deadline, StdArc};
 use crate::topic::{ProducerRecord, RecordMetadata, SharedProducer};
 
@@ -111,29 +111,14 @@ where
     pub(super) fn join(
         group: StdArc<GroupShared<R>>,
         producer: SharedProducer<Request<Q, R>>,
+        pending: usize,
     ) -> Result<Self, ProducerGroupError> {
-        let max = group.slots.len();
-        let (slot, id, generation, replies) = {
-            let mut control = group.control.lock();
-            let slot = control.free.pop().ok_or(ProducerGroupError::Full { max })?;
-            let id = control.next_id;
-            control.next_id = control.next_id.wrapping_add(1).max(1);
-            let member = &group.slots[slot as usize];
-            // Read only what arrives from now on: earlier replies were for earlier members.
-            let replies = member
-                .ring
-                .subscribe(StartAt::Latest)
-                .map_err(|_| ProducerGroupError::Closed);
-            let replies = match replies {
-                Ok(replies) => replies,
-                Err(error) => {
-                    control.free.push(slot);
-                    return Err(error);
-                }
-            };
-            (slot, id, member.hold(id), replies)
-        };
-        let pending = group.max_pending;
+        let Joined {
+            slot,
+            id,
+            generation,
+            replies,
+        } = group.join()?;
         Ok(Self {
             slot,
             generation,
@@ -164,7 +149,7 @@ where
 
     /// This member's counters.
     pub fn metrics(&self) -> super::RequesterMetrics {
-        super::RequesterMetrics::of(self.slot())
+        super::RequesterMetrics::of(self.words())
     }
 
     /// Sends a request keyed by `key` (routed as Kafka's default partitioner would) and
@@ -187,6 +172,7 @@ where
             slot: self.slot,
             generation: self.generation,
             correlation: (u64::from(ticket) << 32) | u64::from(sequence),
+            reserved: 0,
         };
         match self.send_routed(record, reply_to) {
             Ok(sent) => Ok(PendingReply {
@@ -229,7 +215,7 @@ where
             .producer
             .send(record)
             .map_err(|error| error.map(|request| request.value))?;
-        MemberCounters::bump(&self.slot().counters.sent);
+        MemberCounters::bump(&self.words().counters.sent);
         Ok(sent)
     }
 
@@ -309,7 +295,7 @@ where
                 return Some((ticket, reply.value));
             }
             if state.parked.len() == state.parked.capacity() {
-                MemberCounters::bump(&self.slot().counters.overflowed);
+                MemberCounters::bump(&self.words().counters.overflowed);
             } else {
                 state.parked.push_back(Parked {
                     ticket,
@@ -322,7 +308,7 @@ where
     /// Checks a reply against the member and its ticket; the ticket it answers, or `None`
     /// (counted) for a late reply or a duplicate.
     fn accept(&self, state: &mut State<R>, reply: &Reply<R>) -> Option<u32> {
-        let counters = &self.slot().counters;
+        let counters = &self.words().counters;
         let ticket = (reply.correlation >> 32) as u32;
         let sequence = reply.correlation as u32;
         let entry = state.tickets.get_mut(ticket as usize);
@@ -337,7 +323,7 @@ where
             return None;
         }
         entry.next_part = reply.part + 1;
-        entry.finished = reply.last;
+        entry.finished = reply.is_last();
         MemberCounters::bump(&counters.received);
         Some(ticket)
     }
@@ -362,8 +348,8 @@ where
         state.free.push(ticket);
     }
 
-    fn slot(&self) -> &MemberSlot<R> {
-        &self.group.slots[self.slot as usize]
+    fn words(&self) -> &SlotWords {
+        &self.group.table.slots()[self.slot as usize]
     }
 
     /// Waits for news in the reply ring until `deadline`; false when it passed.
@@ -374,11 +360,9 @@ where
 
 impl<Q, R> Drop for Requester<Q, R> {
     fn drop(&mut self) {
-        let mut control = self.group.control.lock();
-        self.group.slots[self.slot as usize].free();
         // The reply ring takes two readers, so the next member can subscribe before this one's
         // reader (dropped with the state, right after) unregisters.
-        control.free.push(self.slot);
+        self.group.leave(self.slot, self.generation);
     }
 }
 
@@ -436,7 +420,7 @@ where
             }
             let deadline = *deadline.get_or_insert_with(|| Deadline::after(Some(timeout)));
             if !self.requester.wait_for_replies(deadline) {
-                MemberCounters::bump(&self.requester.slot().counters.timed_out);
+                MemberCounters::bump(&self.requester.words().counters.timed_out);
                 return Err(WaitError::Timeout);
             }
         }

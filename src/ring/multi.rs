@@ -359,6 +359,16 @@ impl<T> SharedWriter<T> {
         }
     }
 
+    /// Counts a producer no handle stands for, so the ring never closes (a region's reply
+    /// rings, which processes attach to and leave at will).
+    #[cfg(not(ringgroup_loom))]
+    pub(crate) fn hold_open(shared: &Arc<Shared<T>>) {
+        if let Some(multi) = shared.multi() {
+            // Relaxed: a handle count; the caller's handle keeps it above zero meanwhile.
+            multi.header.producers.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// The ring's capacity in messages.
     pub fn capacity(&self) -> usize {
         self.shared.capacity as usize

@@ -145,16 +145,7 @@ impl<'r> Registry<'r> {
         count: usize,
         partitions: u32,
     ) -> Self {
-        // Each look at a live holder reads its `/proc` entry: yield a little, then back off.
-        let mut looks = 0_u32;
-        while lock.take_over().is_err() {
-            looks = looks.saturating_add(1);
-            if looks < 64 {
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(std::time::Duration::from_micros(200));
-            }
-        }
+        lock.take_waiting();
         let entries = (0..count)
             // SAFETY: the caller's contract, passed on.
             .map(|i| unsafe { Entry::at(base, i, partitions) })

@@ -35,3 +35,8 @@ pub use process::ProcessId;
 pub use region::{default_path, remove, DEFAULT_DIR, LAYOUT_VERSION};
 #[cfg(not(ringgroup_loom))]
 pub(crate) use region::{Region, Shape};
+
+/// The extra area of every topic region: room for a request topic's producer-group directory
+/// (see `producer_group::shared_memory`).
+#[cfg(not(ringgroup_loom))]
+pub(crate) const TOPIC_EXTRA: usize = 4096;

@@ -188,6 +188,27 @@ impl OwnerWord {
             .map_err(|word| Self::unpack(word).unwrap_or(ProcessId { pid: 0, start: 0 }))
     }
 
+    /// Takes the slot as a lock: waits while a live holder has it (another process, or another
+    /// thread of this one: the take is not re-entrant) and breaks a dead holder's.
+    pub(crate) fn take_waiting(&self) {
+        // Each look at a live holder reads its `/proc` entry: yield a little, then back off.
+        let mut looks = 0_u32;
+        while self.take_over().is_err() {
+            looks = looks.saturating_add(1);
+            if looks < 64 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+        }
+    }
+
+    /// [`take_waiting`](Self::take_waiting), given up when the returned guard drops.
+    pub(crate) fn lock(&self) -> OwnerLock<'_> {
+        self.take_waiting();
+        OwnerLock(self)
+    }
+
     /// Hands the slot, if this process holds it, to an identity that is never alive (no pid
     /// reaches `u32::MAX - 1`), so the next taker takes it over as a dead holder's.
     pub(crate) fn orphan(&self) {
@@ -207,6 +228,15 @@ impl OwnerWord {
     /// The holder, if any (its start time's low 32 bits).
     pub(crate) fn holder(&self) -> Option<ProcessId> {
         Self::unpack(self.0.holder())
+    }
+}
+
+/// An [`OwnerWord`] held as a lock; given up on drop.
+pub(crate) struct OwnerLock<'a>(&'a OwnerWord);
+
+impl Drop for OwnerLock<'_> {
+    fn drop(&mut self) {
+        self.0.release();
     }
 }
 

@@ -3,11 +3,13 @@
 //! # Layout
 //!
 //! ```text
-//! RegionHeader (one page) | group registry (pages) | ring 0 | ring 1 | ...
+//! RegionHeader (one page) | group registry (pages) | extra (pages) | ring 0 | ring 1 | ...
 //! ```
 //!
 //! Ring `i` is at `rings_offset + i * ring_stride`; the group registry (see `groups`) holds
-//! `max_groups` entries.
+//! `max_groups` entries. The extra area is zeroed bytes the layers above lay out themselves
+//! (a request topic's producer-group directory, a reply region's member table); the header
+//! records its length.
 //!
 //! The header holds the magic, the layout version, the message type's fingerprint (size,
 //! alignment, type name), the geometry, the creator's and the producer's process ids, and a
@@ -37,7 +39,7 @@ use crate::sync::{AtomicU32, Ordering, StdArc};
 
 const MAGIC: [u8; 8] = *b"RNGGRP\0\x01";
 /// The region layout this build writes and reads.
-pub const LAYOUT_VERSION: u32 = 3;
+pub const LAYOUT_VERSION: u32 = 4;
 const READY: u32 = 1;
 const PAGE: usize = 4096;
 const TYPE_NAME: usize = 128;
@@ -52,10 +54,40 @@ pub fn default_path(name: &str) -> PathBuf {
     Path::new(DEFAULT_DIR).join(format!("ringgroup_{name}"))
 }
 
-/// Removes shared-memory region `name` (its file under [`DEFAULT_DIR`]). Processes that have
-/// it mapped keep their mapping; new ones can no longer open it.
+/// Removes shared-memory region `name` (its file under [`DEFAULT_DIR`], and the reply regions
+/// of its producer groups beside it). Processes that have it mapped keep their mapping; new
+/// ones can no longer open it.
 pub fn remove(name: &str) -> io::Result<()> {
-    std::fs::remove_file(default_path(name))
+    let path = default_path(name);
+    std::fs::remove_file(&path)?;
+    remove_companions(&path);
+    Ok(())
+}
+
+/// The file of a region's companion `kind` number `index` (a producer group's reply region):
+/// beside it, `<file>.<kind>-<index>`.
+pub(crate) fn companion_path(path: &Path, kind: &str, index: usize) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{kind}-{index}"));
+    path.with_file_name(name)
+}
+
+/// Removes every companion file of region `path` (best effort).
+fn remove_companions(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let mut prefix = name.to_os_string();
+    prefix.push(".");
+    let prefix = prefix.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// What a region holds, as its header records it.
@@ -67,6 +99,8 @@ pub(crate) struct Shape {
     pub(crate) multi: bool,
     pub(crate) strategy: u64,
     pub(crate) partitioner: u64,
+    /// Bytes of the extra area (rounded up to pages in the file).
+    pub(crate) extra: usize,
 }
 
 /// The region header (the first page of the file). Plain words and atomics only.
@@ -98,6 +132,8 @@ struct RegionHeader {
     /// The creator's pid namespace (the inode of `/proc/self/ns/pid`; 0 if unknown): process
     /// identities mean something only inside one namespace.
     pid_namespace: u64,
+    /// The extra area's length in bytes; it starts after the group registry's pages.
+    extra_len: u64,
 }
 
 const _: () = assert!(std::mem::size_of::<RegionHeader>() <= PAGE);
@@ -151,12 +187,17 @@ fn stride(geometry: &Geometry) -> usize {
     geometry.size().div_ceil(PAGE) * PAGE
 }
 
-/// Where the rings start: after the header page and the group registry's pages.
-fn rings_offset_of(shape: &Shape) -> Option<usize> {
+/// Where the extra area starts: after the header page and the group registry's pages.
+fn extra_offset_of(shape: &Shape) -> Option<usize> {
     let registry = shape
         .max_groups
         .checked_mul(groups::entry_stride(shape.partitions))?;
     Some(PAGE + registry.div_ceil(PAGE) * PAGE)
+}
+
+/// Where the rings start: after the extra area's pages.
+fn rings_offset_of(shape: &Shape) -> Option<usize> {
+    extra_offset_of(shape)?.checked_add(shape.extra.checked_next_multiple_of(PAGE)?)
 }
 
 impl Region {
@@ -224,6 +265,7 @@ impl Region {
         header.groups_lock = OwnerWord::free();
         header.groups_offset = PAGE as u64;
         header.pid_namespace = pid_namespace();
+        header.extra_len = shape.extra as u64;
         // SAFETY: the registry's pages lie in the fresh mapping, between the header and the
         // rings; no one else has the region yet.
         unsafe {
@@ -305,6 +347,8 @@ impl Region {
             multi: header.multi == 1,
             strategy: header.strategy,
             partitioner: header.partitioner,
+            extra: usize::try_from(header.extra_len)
+                .map_err(|_| RegionError::Corrupt { what: "extra area" })?,
         };
         if shape.partitions == 0
             || shape.partitions > crate::topic::MAX_PARTITIONS
@@ -370,6 +414,21 @@ impl Region {
                 self.shape.partitions,
             )
         }
+    }
+
+    /// The extra area: `shape().extra` zeroed (at creation) bytes, page-aligned, in the
+    /// mapping for as long as `self` lives.
+    pub(crate) fn extra(&self) -> std::ptr::NonNull<u8> {
+        // `create`/`open` checked that the area lies in the mapping.
+        let offset = extra_offset_of(&self.shape).unwrap_or(PAGE);
+        // SAFETY: the offset lies inside the mapping (checked at create/open), which is not
+        // null.
+        unsafe { std::ptr::NonNull::new_unchecked(self.map.as_ptr().add(offset).cast_mut()) }
+    }
+
+    /// The region's file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Group entry `entry`'s plan generation, read without the registry lock.

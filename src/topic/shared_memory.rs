@@ -4,7 +4,8 @@
 //! The first process builds the topic with [`TopicBuilder::shared_memory`] (the region is made
 //! under `/dev/shm/ringgroup_<name>`, or at a path of the caller's); others open it with
 //! [`Topic::open`], which checks the region's layout version, message type and geometry, and
-//! reads and subscribes as in one process. Messages must be plain data ([`bytemuck::Pod`]).
+//! reads and subscribes as in one process. Messages must be plain data: [`bytemuck::Pod`], or
+//! more generally [`bytemuck::AnyBitPattern`] (padding allowed: a request's route and value).
 //!
 //! A single-producer topic's producer belongs to one process (recorded in the region). If that
 //! process dies, another takes the producer over with [`Topic::take_over_producer`] and goes on
@@ -38,7 +39,7 @@
 
 use std::path::{Path, PathBuf};
 
-use bytemuck::Pod;
+use bytemuck::AnyBitPattern;
 
 use super::error::TopicError;
 use super::producer::Producer;
@@ -57,9 +58,10 @@ use crate::sync::{Arc, StdArc};
 pub struct SharedMemoryBuilder<T, P> {
     builder: TopicBuilder<T, P>,
     path: Result<PathBuf, RegionError>,
+    extra: usize,
 }
 
-impl<T: Pod + Send + Sync, P> TopicBuilder<T, P> {
+impl<T: AnyBitPattern + Send + Sync, P> TopicBuilder<T, P> {
     /// Puts the topic in the shared-memory region `name` (`/dev/shm/ringgroup_<name>`), which
     /// this build creates and other processes [`Topic::open`].
     pub fn shared_memory(self, name: &str) -> SharedMemoryBuilder<T, P> {
@@ -71,14 +73,29 @@ impl<T: Pod + Send + Sync, P> TopicBuilder<T, P> {
         SharedMemoryBuilder {
             builder: self,
             path,
+            extra: crate::shm::TOPIC_EXTRA,
         }
     }
 
     /// Puts the topic in a shared-memory region at `path`.
     pub fn shared_memory_at(self, path: impl Into<PathBuf>) -> SharedMemoryBuilder<T, P> {
+        self.shared_memory_unchecked_at(path.into(), crate::shm::TOPIC_EXTRA)
+    }
+}
+
+impl<T, P> TopicBuilder<T, P> {
+    /// [`shared_memory_at`](Self::shared_memory_at) with an extra area of `extra` bytes, for
+    /// a `T` the caller knows to be plain data (a reply of a request topic's reply type, which
+    /// that topic's region already required to be [`AnyBitPattern`]).
+    pub(crate) fn shared_memory_unchecked_at(
+        self,
+        path: PathBuf,
+        extra: usize,
+    ) -> SharedMemoryBuilder<T, P> {
         SharedMemoryBuilder {
             builder: self,
-            path: Ok(path.into()),
+            path: Ok(path),
+            extra,
         }
     }
 }
@@ -158,7 +175,7 @@ fn topic_of<T>(
 /// A created topic, the rings its producer writes, and the router it sends by.
 type Created<T> = (Topic<T>, Vec<Arc<Shared<T>>>, Router);
 
-impl<T: Pod + Send + Sync, P> SharedMemoryBuilder<T, P> {
+impl<T: Send + Sync, P> SharedMemoryBuilder<T, P> {
     fn create(self, multi: bool) -> Result<Created<T>, TopicError> {
         self.builder.validate()?;
         let path = self.path?;
@@ -170,6 +187,7 @@ impl<T: Pod + Send + Sync, P> SharedMemoryBuilder<T, P> {
             multi,
             strategy: strategy_code(b.strategy),
             partitioner: partitioner_code(b.partitioner),
+            extra: self.extra,
         };
         let region = Region::create::<T>(&path, shape)?;
         let rings = rings::<T>(&region, b.strategy);
@@ -178,7 +196,7 @@ impl<T: Pod + Send + Sync, P> SharedMemoryBuilder<T, P> {
     }
 }
 
-impl<T: Pod + Send + Sync> SharedMemoryBuilder<T, SingleProducer> {
+impl<T: AnyBitPattern + Send + Sync> SharedMemoryBuilder<T, SingleProducer> {
     /// Creates the region and the topic in it, with its producer (held by this process).
     ///
     /// # Examples
@@ -207,17 +225,25 @@ impl<T: Pod + Send + Sync> SharedMemoryBuilder<T, SingleProducer> {
     }
 }
 
-impl<T: Pod + Send + Sync> SharedMemoryBuilder<T, MultiProducer> {
+impl<T: AnyBitPattern + Send + Sync> SharedMemoryBuilder<T, MultiProducer> {
     /// Creates the region and the multi-producer topic in it, with a first producer handle.
     /// Other processes get more from [`Topic::producer`].
     pub fn build(self) -> Result<(Topic<T>, SharedProducer<T>), TopicError> {
+        self.build_unchecked()
+    }
+}
+
+impl<T: Send + Sync> SharedMemoryBuilder<T, MultiProducer> {
+    /// [`build`](Self::build) for a builder from
+    /// [`shared_memory_unchecked_at`](TopicBuilder::shared_memory_unchecked_at).
+    pub(crate) fn build_unchecked(self) -> Result<(Topic<T>, SharedProducer<T>), TopicError> {
         let (topic, rings, router) = self.create(true)?;
         let writers = rings.into_iter().map(SharedWriter::new).collect();
         Ok((topic, SharedProducer::new(writers, router)))
     }
 }
 
-impl<T: Pod + Send + Sync> Topic<T> {
+impl<T: AnyBitPattern + Send + Sync> Topic<T> {
     /// Opens the shared-memory topic in region `name` (`/dev/shm/ringgroup_<name>`), made by
     /// another process (or this one) with [`TopicBuilder::shared_memory`].
     ///
@@ -233,19 +259,7 @@ impl<T: Pod + Send + Sync> Topic<T> {
 
     /// Opens the shared-memory topic at `path`.
     pub fn open_at(path: impl AsRef<Path>) -> Result<Topic<T>, TopicError> {
-        let path = path.as_ref();
-        let region = Region::open::<T>(path)?;
-        let shape = region.shape().clone();
-        let rings = rings::<T>(&region, strategy_of(shape.strategy)?);
-        let name = path
-            .file_name()
-            .map(|n| {
-                n.to_string_lossy()
-                    .trim_start_matches("ringgroup_")
-                    .to_string()
-            })
-            .unwrap_or_default();
-        Ok(topic_of(name, &region, &rings)?.0)
+        Self::open_unchecked_at(path.as_ref())
     }
 
     /// Takes the producer of a single-producer shared-memory topic whose producing process
@@ -274,5 +288,24 @@ impl<T: Pod + Send + Sync> Topic<T> {
             .map(|ring| Writer::resume(ring.shared().clone()))
             .collect();
         Ok(Producer::new(writers, self.inner.router.clone()))
+    }
+}
+
+impl<T: Send + Sync> Topic<T> {
+    /// [`open_at`](Self::open_at) for a `T` the caller knows to be plain data (see
+    /// [`TopicBuilder::shared_memory_unchecked_at`]).
+    pub(crate) fn open_unchecked_at(path: &Path) -> Result<Topic<T>, TopicError> {
+        let region = Region::open::<T>(path)?;
+        let shape = region.shape().clone();
+        let rings = rings::<T>(&region, strategy_of(shape.strategy)?);
+        let name = path
+            .file_name()
+            .map(|n| {
+                n.to_string_lossy()
+                    .trim_start_matches("ringgroup_")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        Ok(topic_of(name, &region, &rings)?.0)
     }
 }

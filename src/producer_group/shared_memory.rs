@@ -1,0 +1,352 @@
+//! Producer groups of a request topic in shared memory: requesters in any process, consumers in
+//! any process, and every reply back to the process that asked.
+//!
+//! # Layout
+//!
+//! The request topic's region keeps a *directory* in its extra area: a lock word and up to
+//! [`MAX_SHARED_PRODUCER_GROUPS`] entries (state, name, member slots, reply capacity, reply
+//! wait). Group `i`'s reply rings are a region of their own beside the topic's file
+//! (`<file>.replies-<i>`): a multi-producer topic of replies with one partition per member slot,
+//! whose extra area holds the group's join lock, its counters and every slot's words
+//! (generation, holder process, member id, counters; see `registry::SlotWords`).
+//!
+//! # Algorithm
+//!
+//! Building a group takes the directory lock and finds the entry of its name, or takes a free
+//! one: it writes the name and geometry, marks the entry `MAKING`, removes any stale reply file,
+//! creates the reply region and marks the entry `READY` (`Release`). An entry left `MAKING` was
+//! made by a process that died holding the lock (which is broken only once its holder is
+//! confirmed dead): the next build makes it again. A process that replies to group `i` without
+//! knowing it reads entry `i` (`Acquire`: `READY`) and opens its reply region, once.
+//!
+//! A requester holds its slot by process identity. A slot whose process is confirmed dead is
+//! freed by the next join, or by a reply that finds the slot's ring full; the dead requester's
+//! reader of its ring is taken back by the writers once the ring is full (see `ring::owners`),
+//! so replies to it never block anyone for longer than the group's `reply_wait`.
+//!
+//! # Invariants
+//! - A `READY` entry never changes while the region lives (producer groups are not deleted),
+//!   so the group index in a request's route names one group for the region's life.
+//! - The region counts one producer of each reply ring for itself, so the rings never close as
+//!   processes come and go.
+
+use std::mem::{align_of, size_of};
+use std::time::Duration;
+
+use super::error::ProducerGroupError;
+use super::message::Reply;
+use super::registry::{GroupShared, GroupWords, MemberSlot, ReplyRegistry, SlotWords, Table};
+use crate::ring::{SharedWriter, WaitStrategy};
+use crate::shm::process::{OwnerLock, OwnerWord};
+use crate::shm::{Region, RegionError, TOPIC_EXTRA};
+use crate::sync::{AtomicU32, AtomicU64, Ordering, StdArc};
+use crate::topic::{Topic, TopicError};
+
+/// The most producer groups a request topic in shared memory can have.
+pub const MAX_SHARED_PRODUCER_GROUPS: usize = 16;
+
+/// The longest producer-group name (in bytes) a request topic in shared memory records.
+pub const MAX_SHARED_PRODUCER_GROUP_NAME: usize = 64;
+
+const NAME_WORDS: usize = MAX_SHARED_PRODUCER_GROUP_NAME / 8;
+const FREE: u32 = 0;
+const MAKING: u32 = 1;
+const READY: u32 = 2;
+
+/// The directory in a request region's extra area.
+#[repr(C)]
+struct Directory {
+    lock: OwnerWord,
+    entries: [Entry; MAX_SHARED_PRODUCER_GROUPS],
+}
+
+/// One producer group's directory entry. Written under the directory lock while not `READY`,
+/// read by anyone once `READY`.
+#[repr(C)]
+struct Entry {
+    state: AtomicU32,
+    name_len: AtomicU32,
+    name: [AtomicU64; NAME_WORDS],
+    max_members: AtomicU32,
+    reply_capacity: AtomicU32,
+    reply_wait_ns: AtomicU64,
+}
+
+const _: () = assert!(size_of::<Directory>() <= TOPIC_EXTRA);
+
+/// The head of a reply region's extra area; the slots' words follow at [`SLOTS_OFFSET`].
+#[repr(C)]
+struct TableHead {
+    lock: OwnerWord,
+    group: GroupWords,
+}
+
+const SLOTS_OFFSET: usize = size_of::<TableHead>().next_multiple_of(align_of::<SlotWords>());
+
+/// The extra bytes of a reply region of `members` slots.
+fn table_bytes(members: usize) -> usize {
+    SLOTS_OFFSET + members * size_of::<SlotWords>()
+}
+
+/// A group's words in its reply region's extra area.
+pub(crate) struct MappedTable {
+    region: StdArc<Region>,
+    members: usize,
+}
+
+impl MappedTable {
+    fn head(&self) -> &TableHead {
+        // SAFETY: the extra area holds at least `table_bytes(members)` zero-initialised bytes
+        // (checked in `open_group`), page-aligned; a `TableHead` is atomics only, valid at any
+        // bit pattern a process leaves, and lives as long as the mapping `self.region` keeps.
+        unsafe { &*self.region.extra().as_ptr().cast::<TableHead>() }
+    }
+
+    pub(crate) fn group(&self) -> &GroupWords {
+        &self.head().group
+    }
+
+    pub(crate) fn slots(&self) -> &[SlotWords] {
+        // SAFETY: as in `head`: `members` slots of atomics follow at `SLOTS_OFFSET`, aligned.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.region
+                    .extra()
+                    .as_ptr()
+                    .add(SLOTS_OFFSET)
+                    .cast::<SlotWords>(),
+                self.members,
+            )
+        }
+    }
+
+    /// The group's join lock (across processes; broken only when its holder is dead).
+    pub(crate) fn lock(&self) -> OwnerLock<'_> {
+        self.head().lock.lock()
+    }
+}
+
+/// The directory of a request topic's region, if its extra area has room for one.
+fn directory(region: &Region) -> Option<&Directory> {
+    if region.shape().extra < size_of::<Directory>() {
+        return None;
+    }
+    // SAFETY: the extra area is at least a directory long, page-aligned, zeroed at creation
+    // and written only as atomics; it lives as long as `region`'s mapping.
+    Some(unsafe { &*region.extra().as_ptr().cast::<Directory>() })
+}
+
+impl Entry {
+    fn is_ready(&self) -> bool {
+        // Acquire: pairs with the Release in `make`: the fields are written first.
+        self.state.load(Ordering::Acquire) == READY
+    }
+
+    fn name(&self) -> Vec<u8> {
+        // Relaxed: read after `is_ready`'s Acquire, or under the directory lock.
+        let len =
+            (self.name_len.load(Ordering::Relaxed) as usize).min(MAX_SHARED_PRODUCER_GROUP_NAME);
+        let bytes: Vec<u8> = self
+            .name
+            .iter()
+            .flat_map(|word| word.load(Ordering::Relaxed).to_le_bytes())
+            .collect();
+        bytes[..len].to_vec()
+    }
+
+    fn set_name(&self, name: &[u8]) {
+        let mut words = [0_u64; NAME_WORDS];
+        for (i, byte) in name.iter().enumerate() {
+            words[i / 8] |= u64::from(*byte) << (8 * (i % 8));
+        }
+        for (word, value) in self.name.iter().zip(words) {
+            // Relaxed: published by the Release store of `state`.
+            word.store(value, Ordering::Relaxed);
+        }
+        // Relaxed: as above.
+        self.name_len.store(name.len() as u32, Ordering::Relaxed);
+    }
+}
+
+/// What a build asks for.
+pub(crate) struct Settings {
+    pub(crate) name: String,
+    pub(crate) max_members: usize,
+    pub(crate) reply_capacity: usize,
+    pub(crate) reply_wait: Duration,
+    pub(crate) strategy: WaitStrategy,
+}
+
+/// Builds (or joins, by name) a producer group of the request topic in `region`.
+pub(crate) fn build<R: Send + Sync>(
+    registry: &ReplyRegistry<R>,
+    region: &StdArc<Region>,
+    settings: Settings,
+) -> Result<StdArc<GroupShared<R>>, ProducerGroupError> {
+    let directory = directory(region).ok_or(TopicError::Region(RegionError::Corrupt {
+        what: "producer-group directory",
+    }))?;
+    let name = settings.name.as_bytes();
+    if name.len() > MAX_SHARED_PRODUCER_GROUP_NAME {
+        return Err(ProducerGroupError::NameTooLong {
+            max: MAX_SHARED_PRODUCER_GROUP_NAME,
+        });
+    }
+    if settings.max_members > crate::topic::MAX_PARTITIONS as usize {
+        return Err(ProducerGroupError::TooManyMembers {
+            max: crate::topic::MAX_PARTITIONS as usize,
+        });
+    }
+    if settings.reply_capacity > u32::MAX as usize {
+        return Err(ProducerGroupError::Ring(
+            crate::ring::BuildError::CapacityTooLarge {
+                requested: settings.reply_capacity,
+                max: u32::MAX as usize,
+            },
+        ));
+    }
+    let index = {
+        let _lock = directory.lock.lock();
+        let entries = &directory.entries;
+        match entries
+            .iter()
+            .position(|entry| entry.is_ready() && entry.name() == name)
+        {
+            Some(index) => {
+                let entry = &entries[index];
+                // Relaxed: after `is_ready`'s Acquire.
+                let max_members = entry.max_members.load(Ordering::Relaxed) as usize;
+                let reply_capacity = entry.reply_capacity.load(Ordering::Relaxed) as usize;
+                if max_members != settings.max_members {
+                    return Err(ProducerGroupError::Mismatch {
+                        what: "max_members",
+                        found: max_members,
+                    });
+                }
+                if reply_capacity != settings.reply_capacity {
+                    return Err(ProducerGroupError::Mismatch {
+                        what: "reply_capacity",
+                        found: reply_capacity,
+                    });
+                }
+                index
+            }
+            None => {
+                let index = entries.iter().position(|entry| !entry.is_ready()).ok_or(
+                    ProducerGroupError::TooManyGroups {
+                        max: MAX_SHARED_PRODUCER_GROUPS,
+                    },
+                )?;
+                make::<R>(region, &entries[index], index, &settings)?;
+                index
+            }
+        }
+    };
+    let mut failed = None;
+    let group = registry.group_or(index, || {
+        open_group(region, index)
+            .map_err(|error| failed = Some(error))
+            .ok()
+    });
+    group
+        .cloned()
+        .ok_or_else(|| failed.unwrap_or(ProducerGroupError::Closed))
+}
+
+/// Makes entry `index` for `settings` and its reply region. Directory lock held.
+fn make<R: Send + Sync>(
+    region: &Region,
+    entry: &Entry,
+    index: usize,
+    settings: &Settings,
+) -> Result<(), ProducerGroupError> {
+    // Relaxed: under the directory lock; nobody reads an entry that is not `READY`.
+    entry.state.store(MAKING, Ordering::Relaxed);
+    entry.set_name(settings.name.as_bytes());
+    entry
+        .max_members
+        .store(settings.max_members as u32, Ordering::Relaxed);
+    entry
+        .reply_capacity
+        .store(settings.reply_capacity as u32, Ordering::Relaxed);
+    entry.reply_wait_ns.store(
+        u64::try_from(settings.reply_wait.as_nanos()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+    let path = reply_path(region, index);
+    // A file left by a maker that died, or by an earlier region of the same name.
+    let _ = std::fs::remove_file(&path);
+    let built = Topic::<Reply<R>>::builder(format!("{}.replies", settings.name))
+        .partitions(settings.max_members as u32)
+        .capacity(settings.reply_capacity)
+        .max_groups(2)
+        .wait_strategy(settings.strategy)
+        .multi_producer()
+        .shared_memory_unchecked_at(path.clone(), table_bytes(settings.max_members))
+        .build_unchecked();
+    let (topic, producer) = match built {
+        Ok(built) => built,
+        Err(error) => {
+            entry.state.store(FREE, Ordering::Relaxed);
+            return Err(error.into());
+        }
+    };
+    for ring in topic.subscribers() {
+        SharedWriter::hold_open(ring.shared());
+    }
+    drop(producer);
+    // Release: pairs with the Acquire in `Entry::is_ready`: the fields and the reply region are
+    // written first.
+    entry.state.store(READY, Ordering::Release);
+    Ok(())
+}
+
+fn reply_path(region: &Region, index: usize) -> std::path::PathBuf {
+    crate::shm::region::companion_path(region.path(), "replies", index)
+}
+
+/// This process's view of group `index` of the request topic in `region`, if it is `READY`.
+pub(crate) fn open<R: Send + Sync>(region: &Region, index: usize) -> Option<GroupShared<R>> {
+    open_group(region, index).ok()
+}
+
+fn open_group<R: Send + Sync>(
+    region: &Region,
+    index: usize,
+) -> Result<GroupShared<R>, ProducerGroupError> {
+    let corrupt =
+        |what| ProducerGroupError::from(TopicError::Region(RegionError::Corrupt { what }));
+    let entry = directory(region)
+        .and_then(|directory| directory.entries.get(index))
+        .filter(|entry| entry.is_ready())
+        .ok_or(ProducerGroupError::Closed)?;
+    // Relaxed: after `is_ready`'s Acquire.
+    let max_members = entry.max_members.load(Ordering::Relaxed) as usize;
+    let reply_wait = Duration::from_nanos(entry.reply_wait_ns.load(Ordering::Relaxed));
+    let name = String::from_utf8_lossy(&entry.name()).into_owned();
+    let topic = Topic::<Reply<R>>::open_unchecked_at(&reply_path(region, index))?;
+    let replies = topic.region().ok_or(corrupt("reply region"))?.clone();
+    if replies.shape().partitions as usize != max_members
+        || replies.shape().extra < table_bytes(max_members)
+        || !replies.shape().multi
+    {
+        return Err(corrupt("reply region"));
+    }
+    let slots = topic
+        .subscribers()
+        .iter()
+        .cloned()
+        .map(MemberSlot::over)
+        .collect::<Option<Vec<_>>>()
+        .ok_or(ProducerGroupError::Closed)?;
+    Ok(GroupShared {
+        name,
+        index: index as u32,
+        slots: slots.into_boxed_slice(),
+        table: Table::Mapped(MappedTable {
+            region: replies,
+            members: max_members,
+        }),
+        reply_wait,
+    })
+}

@@ -1,0 +1,374 @@
+//! Producer groups on a request topic in shared memory: requesters and consumers in different
+//! processes, and every reply back to the process (and member) that asked.
+//!
+//! The cross-process tests run this test binary again as the children (`--exact` on their own
+//! name, with the role in an environment variable).
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ringgroup::producer_group::{
+    ProducerGroupError, ReplyError, Request, MAX_SHARED_PRODUCER_GROUPS,
+    MAX_SHARED_PRODUCER_GROUP_NAME,
+};
+use ringgroup::shm::remove;
+use ringgroup::{ConsumeError, Consumer, Topic};
+
+type Job = Request<u64, u64>;
+
+const ROLE: &str = "RINGGROUP_SHM_REPLY_ROLE";
+const SECOND: Duration = Duration::from_secs(10);
+
+fn name(test: &str) -> String {
+    format!("replies-{}-{test}", std::process::id())
+}
+
+struct Cleanup(String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = remove(&self.0);
+    }
+}
+
+/// The answer a worker gives to request `value`.
+fn answer(value: u64) -> u64 {
+    value.wrapping_mul(3).wrapping_add(1)
+}
+
+/// Polls `worker` once and answers every request of the batch; returns how many.
+fn serve_once(worker: &Consumer<Job>) -> usize {
+    match worker.poll(64, Duration::from_millis(5)) {
+        Ok(records) => {
+            for record in &records {
+                records
+                    .reply(&record, answer(record.value.value))
+                    .expect("the requester is alive and drains its replies");
+            }
+            records.len()
+        }
+        Err(ConsumeError::Timeout) => 0,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// A child process, killed when dropped (a failing test leaves no worker behind).
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Killed {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Killed {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+/// This test binary's `test` as a child in role `role` on region `region`, and its stdout.
+fn spawn(test: &str, role: &str, region: &str) -> (Killed, BufReader<std::process::ChildStdout>) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(ROLE, format!("{role} {region}"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = BufReader::new(child.stdout.take().unwrap());
+    (Killed(child), out)
+}
+
+/// Reads `out` until a line containing `what`.
+fn wait_for(out: &mut BufReader<std::process::ChildStdout>, what: &str) {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert_ne!(
+            out.read_line(&mut line).unwrap(),
+            0,
+            "the child ended before it said {what:?}"
+        );
+        if line.contains(what) {
+            return;
+        }
+    }
+}
+
+fn request_topic(region: &str, partitions: u32) -> (Topic<Job>, ringgroup::SharedProducer<Job>) {
+    Topic::<Job>::builder("jobs")
+        .partitions(partitions)
+        .multi_producer()
+        .shared_memory(region)
+        .build()
+        .unwrap()
+}
+
+/// A handle that opened the region on its own (as another process does) answers requests: its
+/// replies find the producer group through the region, and the group's counters are the
+/// region's, seen from both sides.
+#[test]
+fn a_consumer_that_never_built_the_producer_group_replies_through_the_region() {
+    let region = name("handles");
+    let _cleanup = Cleanup(region.clone());
+    let (topic, _producer) = request_topic(&region, 2);
+    let clients = topic.producer_group("clients").build().unwrap();
+    let client = clients.join().unwrap();
+    let other = Topic::<Job>::open(&region).unwrap();
+    let worker = other.group("workers").build().unwrap().join().unwrap();
+    let pending: Vec<_> = (0..10_u64)
+        .map(|i| (i, client.request(&i.to_le_bytes(), i).unwrap()))
+        .collect();
+    let mut served = 0;
+    while served < 10 {
+        served += serve_once(&worker);
+    }
+    for (i, ticket) in &pending {
+        assert_eq!(ticket.wait(SECOND).unwrap(), answer(*i));
+    }
+    // The same group, built by name in the other handle, shares the counters and members.
+    let seen = other.producer_group("clients").build().unwrap().metrics();
+    assert_eq!(seen.replies_sent, 10);
+    assert_eq!(seen.members.len(), 1);
+    assert_eq!(seen.members[0].replies_received, 10);
+    assert_eq!(clients.metrics().replies_sent, 10);
+}
+
+/// Build errors of a producer group in a region: a name too long to record, a setting other
+/// than the region's, and more groups than the directory holds.
+#[test]
+fn a_shared_producer_group_checks_its_name_settings_and_count() {
+    let region = name("errors");
+    let _cleanup = Cleanup(region.clone());
+    let (topic, _producer) = request_topic(&region, 1);
+    let long = "x".repeat(MAX_SHARED_PRODUCER_GROUP_NAME + 1);
+    assert_eq!(
+        topic.producer_group(long).build().unwrap_err(),
+        ProducerGroupError::NameTooLong {
+            max: MAX_SHARED_PRODUCER_GROUP_NAME
+        }
+    );
+    let _first = topic.producer_group("c").max_members(4).build().unwrap();
+    let other = Topic::<Job>::open(&region).unwrap();
+    assert_eq!(
+        other.producer_group("c").build().unwrap_err(),
+        ProducerGroupError::Mismatch {
+            what: "max_members",
+            found: 4
+        }
+    );
+    assert_eq!(
+        other
+            .producer_group("c")
+            .max_members(4)
+            .reply_capacity(64)
+            .build()
+            .unwrap_err(),
+        ProducerGroupError::Mismatch {
+            what: "reply_capacity",
+            found: 1024
+        }
+    );
+    let groups: Vec<_> = (1..MAX_SHARED_PRODUCER_GROUPS)
+        .map(|i| other.producer_group(format!("g{i}")).build().unwrap())
+        .collect();
+    assert_eq!(
+        topic.producer_group("one-more").build().unwrap_err(),
+        ProducerGroupError::TooManyGroups {
+            max: MAX_SHARED_PRODUCER_GROUPS
+        }
+    );
+    // A group of the same name is the same group, not a new one.
+    topic
+        .producer_group("g1")
+        .build()
+        .expect("an existing group is joined by name");
+    drop(groups);
+}
+
+/// Requesters in three processes (this one and two children) share one producer group, and
+/// workers in two processes (this one and a child) share one consumer group: every request gets
+/// exactly its own answer, at the process and member that asked, and nothing is lost.
+#[test]
+fn requesters_and_workers_in_several_processes_get_their_own_replies() {
+    const TEST: &str = "requesters_and_workers_in_several_processes_get_their_own_replies";
+    const REQUESTS: u64 = 3_000;
+    if let Ok(role) = std::env::var(ROLE) {
+        let (role, region) = role.split_once(' ').unwrap();
+        let topic = Topic::<Job>::open(region).unwrap();
+        match role {
+            "worker" => {
+                let worker = topic.group("workers").build().unwrap().join().unwrap();
+                println!("ready");
+                loop {
+                    serve_once(&worker);
+                }
+            }
+            requester => {
+                let tag: u64 = requester.trim_start_matches("requester").parse().unwrap();
+                requests(&topic, tag, REQUESTS);
+                println!("done");
+            }
+        }
+        return;
+    }
+    let region = name("several");
+    let _cleanup = Cleanup(region.clone());
+    let (topic, _producer) = request_topic(&region, 4);
+    // The parent's worker thread, a member of the same consumer group as the worker child.
+    let stop = Arc::new(AtomicBool::new(false));
+    let worker = topic.group("workers").build().unwrap();
+    let serving = {
+        let stop = stop.clone();
+        let member = worker.join().unwrap();
+        std::thread::spawn(move || {
+            let mut served = 0;
+            while !stop.load(Ordering::Relaxed) {
+                served += serve_once(&member);
+            }
+            served
+        })
+    };
+    let (mut worker_child, mut out) = spawn(TEST, "worker", &region);
+    wait_for(&mut out, "ready");
+    let mut children: Vec<_> = [1, 2]
+        .iter()
+        .map(|tag| spawn(TEST, &format!("requester{tag}"), &region))
+        .collect();
+    requests(&topic, 0, REQUESTS);
+    for (child, out) in &mut children {
+        wait_for(out, "done");
+        assert!(child.wait().unwrap().success(), "a requester child failed");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let served_here = serving.join().unwrap();
+    worker_child.kill().unwrap();
+    worker_child.wait().unwrap();
+    let metrics = topic.producer_group("clients").build().unwrap().metrics();
+    assert_eq!(metrics.replies_sent, 3 * REQUESTS);
+    assert_eq!(metrics.replies_to_gone + metrics.replies_dropped, 0);
+    assert!(
+        served_here < 3 * REQUESTS as usize,
+        "the worker child served none of {} requests",
+        3 * REQUESTS
+    );
+}
+
+/// Member `tag`'s run: `count` requests, up to 32 in flight, each checked against its own
+/// answer; replies are taken as they come (`drain_replies`), each once.
+fn requests(topic: &Topic<Job>, tag: u64, count: u64) {
+    let clients = topic.producer_group("clients").build().unwrap();
+    let client = clients.join().unwrap();
+    let mut waiting = std::collections::HashMap::new();
+    let mut answered = BTreeSet::new();
+    let mut next = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while answered.len() < count as usize {
+        while next < count && waiting.len() < 32 {
+            let value = (tag << 32) | next;
+            let ticket = client.request(&value.to_le_bytes(), value).unwrap();
+            // The ticket stays pending until its reply is in (dropping it would make the reply
+            // late); `drain_replies` delivers the reply, then the ticket is dropped.
+            waiting.insert(ticket.correlation(), (value, ticket));
+            next += 1;
+        }
+        client.drain_replies(|delivered| {
+            let (value, _ticket) = waiting
+                .remove(&delivered.correlation)
+                .expect("a reply to a request of this member");
+            assert_eq!(
+                delivered.value,
+                answer(value),
+                "the answer to its own request"
+            );
+            assert!(delivered.last);
+            assert!(answered.insert(value), "a request answered twice");
+        });
+        assert!(
+            std::time::Instant::now() < deadline,
+            "member {tag}: {} of {count} answered",
+            answered.len()
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// A requester process killed with requests pending: its slot is freed for the next member
+/// (the group has one slot), replies to it are dropped and counted, never delivered to the new
+/// member, and the new member gets its own replies.
+#[test]
+fn a_killed_requesters_slot_is_freed_and_its_replies_never_reach_the_next_member() {
+    const TEST: &str =
+        "a_killed_requesters_slot_is_freed_and_its_replies_never_reach_the_next_member";
+    if let Ok(role) = std::env::var(ROLE) {
+        let (_, region) = role.split_once(' ').unwrap();
+        let topic = Topic::<Job>::open(region).unwrap();
+        let clients = topic
+            .producer_group("clients")
+            .max_members(1)
+            .build()
+            .unwrap();
+        let client = clients.join().unwrap();
+        let _pending: Vec<_> = (0..2).map(|i| client.request(b"k", i).unwrap()).collect();
+        println!("sent");
+        loop {
+            std::thread::park();
+        }
+    }
+    let region = name("killed");
+    let _cleanup = Cleanup(region.clone());
+    let (topic, _producer) = request_topic(&region, 1);
+    let workers = topic.group("workers").build().unwrap();
+    let worker = workers.join().unwrap();
+    let clients = topic
+        .producer_group("clients")
+        .max_members(1)
+        .build()
+        .unwrap();
+    let (mut child, mut out) = spawn(TEST, "requester", &region);
+    wait_for(&mut out, "sent");
+    assert_eq!(
+        clients.join().unwrap_err(),
+        ProducerGroupError::Full { max: 1 },
+        "the live child holds the only slot"
+    );
+    // Take both requests while the child lives; answer the first now.
+    let mut requests = Vec::new();
+    while requests.len() < 2 {
+        if let Ok(records) = worker.poll(8, Duration::from_millis(10)) {
+            requests.extend(records.iter().map(|r| *r.value));
+        }
+    }
+    worker.reply(&requests[0], 100).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let client = clients.join().expect("the dead requester's slot is freed");
+    assert_eq!(
+        worker.reply(&requests[1], 101),
+        Err(ReplyError::RequesterGone(101)),
+        "a reply to a dead requester is dropped"
+    );
+    assert_eq!(clients.metrics().replies_to_gone, 1);
+    let mut stale = Vec::new();
+    client.drain_replies(|delivered| stale.push(delivered.value));
+    assert_eq!(
+        stale,
+        Vec::<u64>::new(),
+        "the new member got the old one's reply"
+    );
+    let ticket = client.request(b"k", 7).unwrap();
+    while serve_once(&worker) == 0 {}
+    assert_eq!(ticket.wait(SECOND).unwrap(), answer(7));
+}
