@@ -352,9 +352,16 @@ fn a_killed_requesters_slot_is_freed_and_its_replies_never_reach_the_next_member
         }
     }
     worker.reply(&requests[0], 100).unwrap();
+    assert_eq!(
+        clients.metrics().members.len(),
+        1,
+        "the live child's member"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     let client = clients.join().expect("the dead requester's slot is freed");
+    let members: Vec<_> = clients.metrics().members.iter().map(|m| m.id).collect();
+    assert_eq!(members, [client.id()], "only the new member is listed");
     assert_eq!(
         worker.reply(&requests[1], 101),
         Err(ReplyError::RequesterGone(101)),

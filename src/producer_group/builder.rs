@@ -208,9 +208,12 @@ impl<Q, R> ProducerGroup<Q, R> {
         &self.shared.name
     }
 
-    /// Per-member counters and the group's reply counters (relaxed atomics only).
+    /// Per-member counters and the group's reply counters (relaxed atomics only). For a group
+    /// in shared memory: the members of every process, after freeing the slots of processes
+    /// confirmed dead.
     pub fn metrics(&self) -> ProducerGroupMetrics {
         let table = &self.shared.table;
+        table.free_dead();
         let members = table
             .slots()
             .iter()
@@ -266,7 +269,7 @@ impl RequesterMetrics {
     pub(super) fn of(slot: &super::registry::SlotWords) -> Self {
         let c = &slot.counters;
         Self {
-            id: MemberId::from(MemberCounters::read_u32(&slot.member)),
+            id: MemberId::from(slot.member()),
             sent: MemberCounters::read(&c.sent),
             replies_received: MemberCounters::read(&c.received),
             replies_timed_out: MemberCounters::read(&c.timed_out),

@@ -18,6 +18,11 @@
 //!   dropped and counted on the consumer side, never blocks, never reaches another member. A
 //!   requester that stops draining its replies gets the overflow dropped and counted after the
 //!   group's bounded `reply_wait`, so it never stalls the consumers.
+//! - Across processes: on a request topic in shared memory, the groups are recorded in the
+//!   region (a directory of names), and each group's reply rings and member slots are a
+//!   region of their own beside it, so requesters and consumers in any process share one group
+//!   and a reply reaches the process and member that asked (see `shared_memory`). A slot is
+//!   held by process identity: a dead requester's slot is freed, never handed its replies on.
 //! - The model for the API's shape is iceoryx2's request-response: a ticket per request
 //!   ([`PendingReply`]), a stream of responses per request.
 //!

@@ -222,6 +222,10 @@ impl<R> GroupShared<R> {
             .enumerate()
             .find(|(_, words)| !words.is_held())
             .ok_or(ProducerGroupError::Full { max })?;
+        // A dead earlier holder's reader would gate the ring until a full ring took it back.
+        if self.table.holder_word() != 0 {
+            self.slots[slot].ring.shared().reclaim_dead();
+        }
         // Read only what arrives from now on: earlier replies were for earlier members.
         let replies = self.slots[slot]
             .ring
@@ -287,47 +291,57 @@ impl<R> MemberSlot<R> {
 }
 
 /// A member slot's words. `repr(C)` atomics only: in a region, every process reads the same.
+/// The route (read by every reply) and the counters (written by the requester at every request
+/// and reply) are on cache lines of their own.
 #[repr(C)]
 #[derive(Default)]
 pub(crate) struct SlotWords {
+    route: SlotRoute,
+    pub(crate) counters: MemberCounters,
+}
+
+/// Who holds a slot.
+#[repr(C, align(128))]
+#[derive(Default)]
+struct SlotRoute {
     /// Odd while a member holds the slot.
     generation: AtomicU32,
     /// The member id of the holder (for metrics).
-    pub(crate) member: AtomicU32,
+    member: AtomicU32,
     /// The holder's process (a packed process identity; 0 on the heap, where no one dies).
     owner: AtomicU64,
-    pub(crate) counters: MemberCounters,
 }
 
 impl SlotWords {
     /// True while the member of `generation` holds the slot.
     pub(crate) fn is_held_by(&self, generation: u32) -> bool {
         // Acquire: pairs with the Release in `hold`, `free` and `free_if`.
-        self.generation.load(Ordering::Acquire) == generation
+        self.route.generation.load(Ordering::Acquire) == generation
     }
 
     /// True while some member holds the slot.
     pub(crate) fn is_held(&self) -> bool {
         // Acquire: pairs with the Release in `hold`, `free` and `free_if`.
-        self.generation.load(Ordering::Acquire) % 2 == 1
+        self.route.generation.load(Ordering::Acquire) % 2 == 1
     }
 
     /// Marks the free slot held by member `member` of process `owner`; returns its generation.
     /// Join lock held.
     fn hold(&self, member: u32, owner: u64) -> u32 {
         // Relaxed: published by the Release below.
-        self.member.store(member, Ordering::Relaxed);
-        self.owner.store(owner, Ordering::Relaxed);
+        self.route.member.store(member, Ordering::Relaxed);
+        self.route.owner.store(owner, Ordering::Relaxed);
         self.counters.reset();
         // Release: pairs with the Acquire in `is_held_by` and `is_held`; the holder and the
         // counters are written first.
-        self.generation.fetch_add(1, Ordering::Release) + 1
+        self.route.generation.fetch_add(1, Ordering::Release) + 1
     }
 
     /// Frees the slot if it is still held at `generation`; true if this call freed it.
     fn free_if(&self, generation: u32) -> bool {
         generation % 2 == 1
             && self
+                .route
                 .generation
                 // Release: pairs with the Acquire in `is_held_by`. Relaxed on failure: someone
                 // else freed it.
@@ -345,12 +359,18 @@ impl SlotWords {
         self.free_if(generation);
     }
 
+    /// The member id of the holder (for metrics).
+    pub(crate) fn member(&self) -> u32 {
+        // Relaxed: for metrics.
+        self.route.member.load(Ordering::Relaxed)
+    }
+
     /// The generation and holder word, when held.
     fn holder(&self) -> Option<(u32, u64)> {
         // Acquire: pairs with the Release in `hold`, so the owner read is the holder's.
-        let generation = self.generation.load(Ordering::Acquire);
+        let generation = self.route.generation.load(Ordering::Acquire);
         // Relaxed: written before the generation it is read after.
-        (generation % 2 == 1).then(|| (generation, self.owner.load(Ordering::Relaxed)))
+        (generation % 2 == 1).then(|| (generation, self.route.owner.load(Ordering::Relaxed)))
     }
 }
 
@@ -441,7 +461,7 @@ impl Table {
     }
 
     /// Frees every slot whose holder process is confirmed dead.
-    fn free_dead(&self) {
+    pub(crate) fn free_dead(&self) {
         for index in 0..self.slots().len() {
             if let Some((generation, _)) = self.slots()[index].holder() {
                 self.free_if_dead(index, generation);
@@ -469,7 +489,7 @@ impl Table {
 }
 
 /// A member's counters (relaxed atomics, read by metrics).
-#[repr(C)]
+#[repr(C, align(128))]
 #[derive(Debug, Default)]
 pub(crate) struct MemberCounters {
     pub(crate) sent: AtomicU64,
@@ -490,11 +510,6 @@ impl MemberCounters {
     pub(crate) fn read(counter: &AtomicU64) -> u64 {
         // Relaxed: a statistic.
         counter.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn read_u32(value: &AtomicU32) -> u32 {
-        // Relaxed: a statistic.
-        value.load(Ordering::Relaxed)
     }
 
     fn reset(&self) {
