@@ -379,3 +379,68 @@ fn a_killed_requesters_slot_is_freed_and_its_replies_never_reach_the_next_member
     while serve_once(&worker) == 0 {}
     assert_eq!(ticket.wait(SECOND).unwrap(), answer(7));
 }
+
+/// A worker process killed after it answered one of four polled requests and committed none:
+/// the partition moves to the live worker at the commit, which answers all four again; the
+/// requester gets each answer once and counts the second answer to the first as a duplicate.
+#[test]
+fn a_killed_workers_requests_are_answered_by_the_next_owner_once_each() {
+    const TEST: &str = "a_killed_workers_requests_are_answered_by_the_next_owner_once_each";
+    if let Ok(role) = std::env::var(ROLE) {
+        let (_, region) = role.split_once(' ').unwrap();
+        let topic = Topic::<Job>::open(region).unwrap();
+        let worker = topic
+            .group("workers")
+            .auto_commit(false)
+            .build()
+            .unwrap()
+            .join()
+            .unwrap();
+        println!("joined");
+        let mut polled = Vec::new();
+        while polled.len() < 4 {
+            if let Ok(records) = worker.poll(8, Duration::from_millis(10)) {
+                polled.extend(records.iter().map(|r| *r.value));
+            }
+        }
+        worker.reply(&polled[0], answer(polled[0].value)).unwrap();
+        println!("answered one");
+        loop {
+            std::thread::park();
+        }
+    }
+    let region = name("worker-killed");
+    let _cleanup = Cleanup(region.clone());
+    let (topic, _producer) = request_topic(&region, 1);
+    let clients = topic.producer_group("clients").build().unwrap();
+    let client = clients.join().unwrap();
+    let (mut child, mut out) = spawn(TEST, "worker", &region);
+    wait_for(&mut out, "joined");
+    let workers = topic.group("workers").auto_commit(false).build().unwrap();
+    let standby = workers.join().unwrap();
+    let tickets: Vec<_> = (10..14_u64)
+        .map(|value| (value, client.request(b"k", value).unwrap()))
+        .collect();
+    wait_for(&mut out, "answered one");
+    assert_eq!(tickets[0].1.wait(SECOND).unwrap(), answer(10));
+    // While the child lives, its partition is its own: the standby gets nothing.
+    assert_eq!(serve_once(&standby), 0);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The partition comes to the standby at the commit (none: offset 0): all four again.
+    let mut served = 0;
+    let deadline = std::time::Instant::now() + SECOND;
+    while served < 4 {
+        served += serve_once(&standby);
+        assert!(std::time::Instant::now() < deadline, "served {served} of 4");
+    }
+    for (value, ticket) in &tickets[1..] {
+        assert_eq!(ticket.wait(SECOND).unwrap(), answer(*value));
+    }
+    assert_eq!(
+        tickets[0].1.try_recv(),
+        Err(ringgroup::producer_group::WaitError::Finished)
+    );
+    let me = client.metrics();
+    assert_eq!((me.replies_received, me.duplicates), (4, 1));
+}

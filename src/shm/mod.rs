@@ -2,7 +2,9 @@
 //!
 //! A region holds a header and every partition's ring block (see `ring::block`): the same
 //! ring code runs over it as over the heap. Messages are plain data ([`bytemuck::Pod`]: fixed
-//! size, no pointers, no `Drop`); [`InlineBytes`] carries byte payloads inline.
+//! size, no pointers, no `Drop`; or [`bytemuck::AnyBitPattern`], which also allows padding, as
+//! in a request and its route); [`InlineBytes`] carries byte payloads inline. A region's extra
+//! area and companion files serve the layers above (a request topic's producer groups).
 //!
 //! Dependencies: shm provides storage under the ring and the topic, and imports neither's
 //! protocols.
