@@ -37,8 +37,8 @@
 //! - Only unstamped offsets become tombstones, by CAS, so a stamp is never overwritten and two
 //!   repairers count a tombstone once. What a dead producer wrote but had not stamped was never
 //!   visible, and nothing stamped is lost.
-//! - Only rings of types without drop glue are repaired (regions hold plain data (`bytemuck::AnyBitPattern`)),
-//!   so a half-written slot needs no drop.
+//! - Only rings of types without drop glue are repaired (regions hold plain data,
+//!   `bytemuck::AnyBitPattern`), so a half-written slot needs no drop.
 
 use super::multi::TOMBSTONE;
 use super::owners::liveness;
