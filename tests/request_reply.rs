@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use ringgroup::producer_group::{ProducerGroup, ReplyError, Request, RequestError, WaitError};
+use ringgroup::producer_group::{
+    ProducerGroup, ProducerGroupError, ReplyError, Request, RequestError, WaitError,
+};
 use ringgroup::{Consumer, Group, Topic};
 
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -201,4 +203,44 @@ fn a_plain_message_wants_no_reply() {
     client.send(7).unwrap();
     let outcomes = answer(&worker, 1, |v| v);
     assert!(matches!(outcomes[..], [Err(ReplyError::NoRoute(7))]));
+}
+
+/// A producer group is one group per name on its topic (Kafka's group id): building the name
+/// again joins it, with the same settings or a `Mismatch` error.
+#[test]
+fn a_producer_group_name_is_one_group() {
+    let (topic, _producer) = Topic::<Req>::builder("requests")
+        .multi_producer()
+        .build()
+        .unwrap();
+    let first = topic
+        .producer_group("clients")
+        .max_members(2)
+        .build()
+        .unwrap();
+    let again = topic
+        .producer_group("clients")
+        .max_members(2)
+        .build()
+        .unwrap();
+    let member = again.join().unwrap();
+    let listed: Vec<_> = first.metrics().members.iter().map(|m| m.id).collect();
+    assert_eq!(listed, [member.id()]);
+    let _second = first.join().unwrap();
+    assert_eq!(
+        again.join().unwrap_err(),
+        ProducerGroupError::Full { max: 2 },
+        "the two handles share two slots"
+    );
+    assert_eq!(
+        topic.producer_group("clients").build().unwrap_err(),
+        ProducerGroupError::Mismatch {
+            what: "max_members",
+            found: 2
+        }
+    );
+    topic
+        .producer_group("others")
+        .build()
+        .expect("another name is another group");
 }

@@ -79,8 +79,9 @@ impl std::ops::DerefMut for Killed {
     }
 }
 
-/// This test binary's `test` as a child in role `role` on region `region`, and its stdout.
-fn spawn(test: &str, role: &str, region: &str) -> (Killed, BufReader<std::process::ChildStdout>) {
+/// This test binary's `test` as a child in role `role` on region `region`, and its stdout's
+/// lines.
+fn spawn(test: &str, role: &str, region: &str) -> (Killed, Lines) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(ROLE, format!("{role} {region}"))
@@ -88,21 +89,27 @@ fn spawn(test: &str, role: &str, region: &str) -> (Killed, BufReader<std::proces
         .spawn()
         .unwrap();
     let out = BufReader::new(child.stdout.take().unwrap());
-    (Killed(child), out)
+    let (send, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            if send.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    (Killed(child), Lines(lines))
 }
 
-/// Reads `out` until a line containing `what`.
-fn wait_for(out: &mut BufReader<std::process::ChildStdout>, what: &str) {
-    let mut line = String::new();
+/// A child's stdout, line by line.
+struct Lines(std::sync::mpsc::Receiver<String>);
+
+/// Reads `out` until a line containing `what`; fails if the child ends or a minute passes first.
+fn wait_for(out: &mut Lines, what: &str) {
     loop {
-        line.clear();
-        assert_ne!(
-            out.read_line(&mut line).unwrap(),
-            0,
-            "the child ended before it said {what:?}"
-        );
-        if line.contains(what) {
-            return;
+        match out.0.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) if line.contains(what) => return,
+            Ok(_) => {}
+            Err(e) => panic!("the child did not say {what:?}: {e}"),
         }
     }
 }
@@ -173,6 +180,26 @@ fn a_shared_producer_group_checks_its_name_settings_and_count() {
         other
             .producer_group("c")
             .max_members(4)
+            .reply_wait(Duration::from_millis(5))
+            .build()
+            .unwrap_err(),
+        ProducerGroupError::Mismatch {
+            what: "reply_wait (ns)",
+            found: 1_000_000
+        }
+    );
+    assert_eq!(
+        other
+            .producer_group("big")
+            .max_members(1 << 17)
+            .build()
+            .unwrap_err(),
+        ProducerGroupError::TooManyMembers { max: 1 << 16 }
+    );
+    assert_eq!(
+        other
+            .producer_group("c")
+            .max_members(4)
             .reply_capacity(64)
             .build()
             .unwrap_err(),
@@ -190,11 +217,16 @@ fn a_shared_producer_group_checks_its_name_settings_and_count() {
             max: MAX_SHARED_PRODUCER_GROUPS
         }
     );
-    // A group of the same name is the same group, not a new one.
-    topic
+    // A group of the same name is the same group, not a new one: a member joined through one
+    // handle is listed by the other.
+    let member = topic
         .producer_group("g1")
         .build()
-        .expect("an existing group is joined by name");
+        .expect("an existing group is joined by name")
+        .join()
+        .unwrap();
+    let listed: Vec<_> = groups[0].metrics().members.iter().map(|m| m.id).collect();
+    assert_eq!(listed, [member.id()]);
     drop(groups);
 }
 
@@ -443,4 +475,141 @@ fn a_killed_workers_requests_are_answered_by_the_next_owner_once_each() {
     );
     let me = client.metrics();
     assert_eq!((me.replies_received, me.duplicates), (4, 1));
+}
+
+/// A requester process killed with more replies coming than its ring holds: the writers take
+/// its dead reader back once the ring is full, and with it the slot, so the replies after that
+/// are dropped and counted, and no reply ever waits for the dead reader.
+#[test]
+fn replies_to_a_killed_requester_beyond_its_ring_are_dropped_and_counted() {
+    const TEST: &str = "replies_to_a_killed_requester_beyond_its_ring_are_dropped_and_counted";
+    const REQUESTS: u64 = 12;
+    if let Ok(role) = std::env::var(ROLE) {
+        let (_, region) = role.split_once(' ').unwrap();
+        let topic = Topic::<Job>::open(region).unwrap();
+        let clients = topic
+            .producer_group("clients")
+            .max_members(1)
+            .reply_capacity(4)
+            .build()
+            .unwrap();
+        let client = clients.join().unwrap();
+        let _pending: Vec<_> = (0..REQUESTS)
+            .map(|i| client.request(b"k", i).unwrap())
+            .collect();
+        println!("sent");
+        loop {
+            std::thread::park();
+        }
+    }
+    let region = name("full");
+    let _cleanup = Cleanup(region.clone());
+    let (topic, _producer) = request_topic(&region, 1);
+    let worker = topic.group("workers").build().unwrap().join().unwrap();
+    let (mut child, mut out) = spawn(TEST, "requester", &region);
+    wait_for(&mut out, "sent");
+    let mut requests = Vec::new();
+    while requests.len() < REQUESTS as usize {
+        if let Ok(records) = worker.poll(16, Duration::from_millis(10)) {
+            requests.extend(records.iter().map(|r| *r.value));
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let results: Vec<_> = requests
+        .iter()
+        .map(|request| worker.reply(request, 1))
+        .collect();
+    let sent = results.iter().filter(|r| r.is_ok()).count();
+    assert!(
+        results[..4].iter().all(Result::is_ok),
+        "the ring had room for 4: {results:?}"
+    );
+    assert_eq!(
+        sent, 5,
+        "the fifth reply takes the dead reader back and the slot with it: {results:?}"
+    );
+    assert!(results[5..]
+        .iter()
+        .all(|r| matches!(r, Err(ReplyError::RequesterGone(_)))));
+    let clients = topic
+        .producer_group("clients")
+        .max_members(1)
+        .reply_capacity(4)
+        .build()
+        .unwrap();
+    let metrics = clients.metrics();
+    assert_eq!(
+        (
+            metrics.replies_sent,
+            metrics.replies_to_gone,
+            metrics.members.len()
+        ),
+        (5, REQUESTS - 5, 0)
+    );
+}
+
+/// A process still holding a request region that was removed and made again under the same
+/// name: its late replies never reach the new region's members (the reply region is tied to
+/// its region's incarnation), and its builds never touch the new region's files.
+#[test]
+fn a_removed_and_remade_region_gets_no_replies_from_the_old_one() {
+    let region = name("remade");
+    let _cleanup = Cleanup(region.clone());
+    let (old, _old_producer) = request_topic(&region, 1);
+    let old_client = old.producer_group("c").build().unwrap().join().unwrap();
+    let old_worker = Topic::<Job>::open(&region)
+        .unwrap()
+        .group("w")
+        .build()
+        .unwrap()
+        .join()
+        .unwrap();
+    let _old_ticket = old_client.request(b"k", 5).unwrap();
+    let mut requests = Vec::new();
+    while requests.is_empty() {
+        if let Ok(records) = old_worker.poll(16, Duration::from_millis(10)) {
+            requests.extend(records.iter().map(|r| *r.value));
+        }
+    }
+    remove(&region).unwrap();
+    let (new, _new_producer) = request_topic(&region, 1);
+    let new_client = new.producer_group("c").build().unwrap().join().unwrap();
+    let new_ticket = new_client.request(b"k", 6).unwrap();
+    // The old worker's first reply opens the old incarnation's reply region: removed, so the
+    // reply has no route, and it never lands in the new region's ring.
+    assert_eq!(
+        old_worker.reply(&requests[0], 999),
+        Err(ReplyError::NoRoute(999))
+    );
+    assert_eq!(new_ticket.try_recv(), Ok(None));
+    // An old-region build of another group makes its own files and removes none of the new.
+    old.producer_group("d").build().unwrap();
+    let new_worker = new.group("w").build().unwrap().join().unwrap();
+    while serve_once(&new_worker) == 0 {}
+    assert_eq!(new_ticket.wait(SECOND).unwrap(), answer(6));
+}
+
+/// `shm::remove` removes a region's reply regions, and no other region's files (names may
+/// hold dots).
+#[test]
+fn remove_takes_the_reply_regions_and_nothing_else() {
+    let base = name("remove");
+    let dotted = format!("{base}.replies-0");
+    let _cleanup = (Cleanup(base.clone()), Cleanup(dotted.clone()));
+    let (topic, _producer) = request_topic(&base, 1);
+    let (_other, _other_producer) = request_topic(&dotted, 1);
+    topic.producer_group("c").build().unwrap();
+    let companions = || {
+        std::fs::read_dir(ringgroup::shm::DEFAULT_DIR)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|f| f.starts_with(&format!("ringgroup_{base}.replies-0-")))
+            .count()
+    };
+    assert_eq!(companions(), 1, "the group's reply region");
+    remove(&base).unwrap();
+    assert_eq!(companions(), 0);
+    Topic::<Job>::open(&dotted).expect("another region, whose name starts the same, is kept");
 }

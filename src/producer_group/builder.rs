@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::error::ProducerGroupError;
 use super::message::Request;
-use super::registry::{GroupShared, MemberCounters, ReplyRegistry, MAX_PRODUCER_GROUPS};
+use super::registry::{GroupShared, MemberCounters, ReplyRegistry, Settings, MAX_PRODUCER_GROUPS};
 use super::requester::Requester;
 use crate::group::MemberId;
 use crate::sync::StdArc;
@@ -99,7 +99,9 @@ where
         self
     }
 
-    /// Creates the group: its member slots and their reply rings.
+    /// Creates the group (its member slots and their reply rings), or joins the topic's group of
+    /// this name, built earlier in this process or, on a topic in shared memory, in any process;
+    /// then its settings must match ([`ProducerGroupError::Mismatch`]).
     pub fn build(self) -> Result<ProducerGroup<Q, R>, ProducerGroupError> {
         if self.name.is_empty() {
             return Err(ProducerGroupError::EmptyName);
@@ -124,16 +126,15 @@ where
         let registry = registry
             .downcast_ref::<ReplyRegistry<R>>()
             .ok_or(ProducerGroupError::NotMultiProducer)?;
-        let strategy = self.topic.wait_strategy();
+        let settings = Settings {
+            name: self.name,
+            max_members: self.max_members,
+            reply_capacity: self.reply_capacity,
+            reply_wait: self.reply_wait,
+            strategy: self.topic.wait_strategy(),
+        };
         #[cfg(not(ringgroup_loom))]
         if let Some(region) = registry.region() {
-            let settings = super::shared_memory::Settings {
-                name: self.name,
-                max_members: self.max_members,
-                reply_capacity: self.reply_capacity,
-                reply_wait: self.reply_wait,
-                strategy,
-            };
             let shared = super::shared_memory::build(registry, region, settings)?;
             return Ok(ProducerGroup {
                 shared,
@@ -142,16 +143,7 @@ where
             });
         }
         let shared = registry
-            .register(|index| {
-                GroupShared::new(
-                    self.name,
-                    index,
-                    self.max_members,
-                    self.reply_capacity,
-                    strategy,
-                    self.reply_wait,
-                )
-            })?
+            .register(settings)?
             .ok_or(ProducerGroupError::TooManyGroups {
                 max: MAX_PRODUCER_GROUPS,
             })?;

@@ -8,13 +8,15 @@ use crate::topic::{SendError, TopicError};
 
 /// Why a producer group could not be built or joined.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ProducerGroupError {
     /// The group name is empty.
     EmptyName,
     /// Requests need many producers per partition: build the topic with
     /// [`TopicBuilder::multi_producer`](crate::TopicBuilder::multi_producer).
     NotMultiProducer,
-    /// The topic already has [`MAX_PRODUCER_GROUPS`](super::MAX_PRODUCER_GROUPS) groups.
+    /// The topic already has [`MAX_PRODUCER_GROUPS`](super::MAX_PRODUCER_GROUPS) groups
+    /// (a topic in shared memory: `MAX_SHARED_PRODUCER_GROUPS`).
     TooManyGroups {
         /// The limit.
         max: usize,
@@ -41,13 +43,13 @@ pub enum ProducerGroupError {
         /// The limit.
         max: usize,
     },
-    /// The group exists in the shared-memory region (built by another process, or earlier)
-    /// with another setting: build it with the same one.
+    /// The group exists (built by another process, or earlier) with another setting: build it
+    /// with the same one.
     Mismatch {
-        /// The setting: `max_members` or `reply_capacity`.
+        /// The setting: `max_members`, `reply_capacity` or `reply_wait (ns)`.
         what: &'static str,
-        /// Its value in the region.
-        found: usize,
+        /// Its value in the group (`reply_wait` in nanoseconds).
+        found: u64,
     },
     /// The group's reply region could not be made or opened.
     SharedMemory(TopicError),

@@ -29,8 +29,9 @@
 //!   (a process's first reply to a shared-memory group opens the group's reply region once).
 //! - A reply reaches only the member generation that sent its request.
 //! - A slot's generation moves from even to odd only under the group's join lock; from odd to
-//!   even by its holder's leave (under the lock), or by a CAS from the generation of a holder
-//!   confirmed dead, so of a leave, a join and any number of reapers, exactly one frees it.
+//!   even only by a CAS from the holder's generation (its leave, or a reaper that confirmed the
+//!   holder's process dead), so of a leave and any number of reapers exactly one frees it, and
+//!   a join never takes a slot that is still held.
 
 use std::time::Duration;
 
@@ -51,7 +52,15 @@ pub(crate) struct ReplyRegistry<R> {
     /// region's directory, by every process.
     #[cfg(not(ringgroup_loom))]
     region: Option<StdArc<crate::shm::Region>>,
+    /// Per group index: when this process last failed to open it (monotonic ns; 0: never), so
+    /// replies to a group it cannot open try again at most every [`OPEN_RETRY`].
+    #[cfg(not(ringgroup_loom))]
+    open_failed_at: Box<[crate::sync::StdAtomicU64]>,
 }
+
+/// How often a process tries again to open a shared-memory group it failed to open.
+#[cfg(not(ringgroup_loom))]
+const OPEN_RETRY: Duration = Duration::from_millis(100);
 
 impl<R> ReplyRegistry<R> {
     #[cfg(ringgroup_loom)]
@@ -69,6 +78,9 @@ impl<R> ReplyRegistry<R> {
             groups: (0..MAX_PRODUCER_GROUPS).map(|_| OnceLock::new()).collect(),
             registered: Mutex::new(0),
             region,
+            open_failed_at: (0..MAX_PRODUCER_GROUPS)
+                .map(|_| crate::sync::StdAtomicU64::new(0))
+                .collect(),
         }
     }
 
@@ -78,17 +90,26 @@ impl<R> ReplyRegistry<R> {
         self.region.as_ref()
     }
 
-    /// Adds a group built by `make` from its index, or `None` when the table is full.
-    pub(crate) fn register<E>(
+    /// The group named in `settings`: the one registered under that name (if its settings
+    /// match), else a new one; `None` when the table is full.
+    pub(crate) fn register(
         &self,
-        make: impl FnOnce(u32) -> Result<GroupShared<R>, E>,
-    ) -> Result<Option<StdArc<GroupShared<R>>>, E> {
+        settings: Settings,
+    ) -> Result<Option<StdArc<GroupShared<R>>>, ProducerGroupError> {
         let mut registered = self.registered.lock();
+        if let Some(group) = self.groups[..*registered]
+            .iter()
+            .filter_map(OnceLock::get)
+            .find(|group| group.name == settings.name)
+        {
+            settings.check(group.slots.len(), group.capacity(), group.reply_wait)?;
+            return Ok(Some(group.clone()));
+        }
         let index = *registered;
         if index >= self.groups.len() {
             return Ok(None);
         }
-        let group = StdArc::new(make(index as u32)?);
+        let group = StdArc::new(GroupShared::new(index as u32, settings)?);
         // The slot is fresh: only this lock holder sets it.
         let _ = self.groups[index].set(group.clone());
         *registered += 1;
@@ -121,9 +142,36 @@ impl<R: Send + Sync> ReplyRegistry<R> {
         let index = to.group as usize;
         #[cfg(not(ringgroup_loom))]
         if let Some(region) = &self.region {
-            return self.group_or(index, || super::shared_memory::open(region, index));
+            if let Some(group) = self.groups.get(index).and_then(OnceLock::get) {
+                return Some(group);
+            }
+            return self.open_shared(region, index);
         }
         self.groups.get(index).and_then(OnceLock::get)
+    }
+
+    /// Opens shared-memory group `index` for this process, unless that failed less than
+    /// [`OPEN_RETRY`] ago.
+    #[cfg(not(ringgroup_loom))]
+    #[cold]
+    fn open_shared(
+        &self,
+        region: &StdArc<crate::shm::Region>,
+        index: usize,
+    ) -> Option<&StdArc<GroupShared<R>>> {
+        let failed_at = self.open_failed_at.get(index)?;
+        let now = crate::shm::groups::monotonic_ns().max(1);
+        // Relaxed: a process-local hint.
+        let last = failed_at.load(crate::sync::StdOrdering::Relaxed);
+        if last != 0 && now.saturating_sub(last) < OPEN_RETRY.as_nanos() as u64 {
+            return None;
+        }
+        let group = self.group_or(index, || super::shared_memory::open(region, index));
+        if group.is_none() {
+            // Relaxed: as above.
+            failed_at.store(now, crate::sync::StdOrdering::Relaxed);
+        }
+        group
     }
 
     /// Publishes a reply part to the member `to` names, if it is still there.
@@ -152,6 +200,7 @@ impl<R: Send + Sync> ReplyRegistry<R> {
             return Err(ReplyError::RequesterGone(value));
         }
         let reply = Reply::new(to, part, last, value);
+        let reclaimed = slot.ring.shared().reclaimed();
         let published = if group.reply_wait.is_zero() {
             slot.writer.try_publish(reply)
         } else {
@@ -160,6 +209,11 @@ impl<R: Send + Sync> ReplyRegistry<R> {
         match published {
             Ok(_) => {
                 MemberCounters::bump(&counters.replies_sent);
+                // The full ring took a dead reader back: if it was the requester's, its slot
+                // goes too, and later replies to it are dropped.
+                if slot.ring.shared().reclaimed() != reclaimed {
+                    group.table.free_if_dead(to.slot as usize, to.generation);
+                }
                 Ok(())
             }
             Err(error) => {
@@ -176,6 +230,41 @@ impl<R: Send + Sync> ReplyRegistry<R> {
     }
 }
 
+/// What a build asks for.
+pub(crate) struct Settings {
+    pub(crate) name: String,
+    pub(crate) max_members: usize,
+    pub(crate) reply_capacity: usize,
+    pub(crate) reply_wait: Duration,
+    pub(crate) strategy: WaitStrategy,
+}
+
+impl Settings {
+    /// Checks a group's recorded geometry and reply wait against this build's.
+    pub(crate) fn check(
+        &self,
+        max_members: usize,
+        reply_capacity: usize,
+        reply_wait: Duration,
+    ) -> Result<(), ProducerGroupError> {
+        let mismatch = |what, found| Err(ProducerGroupError::Mismatch { what, found });
+        if max_members != self.max_members {
+            return mismatch("max_members", max_members as u64);
+        }
+        if reply_capacity != self.reply_capacity {
+            return mismatch("reply_capacity", reply_capacity as u64);
+        }
+        if reply_wait != self.reply_wait {
+            return mismatch("reply_wait (ns)", nanos(reply_wait));
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// One producer group's shared state.
 pub(crate) struct GroupShared<R> {
     pub(crate) name: String,
@@ -188,25 +277,23 @@ pub(crate) struct GroupShared<R> {
 }
 
 impl<R> GroupShared<R> {
-    /// A heap group with `members` slots, each with a reply ring of `capacity` replies.
-    pub(crate) fn new(
-        name: String,
-        index: u32,
-        members: usize,
-        capacity: usize,
-        strategy: WaitStrategy,
-        reply_wait: Duration,
-    ) -> Result<Self, crate::ring::BuildError> {
-        let slots = (0..members)
-            .map(|_| MemberSlot::new(capacity, strategy))
+    /// A heap group of `settings`: its member slots, each with a reply ring.
+    pub(crate) fn new(index: u32, settings: Settings) -> Result<Self, crate::ring::BuildError> {
+        let slots = (0..settings.max_members)
+            .map(|_| MemberSlot::new(settings.reply_capacity, settings.strategy))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
-            name,
+            name: settings.name,
             index,
             slots: slots.into_boxed_slice(),
-            table: Table::heap(members),
-            reply_wait,
+            table: Table::heap(settings.max_members),
+            reply_wait: settings.reply_wait,
         })
+    }
+
+    /// Each reply ring's capacity.
+    fn capacity(&self) -> usize {
+        self.slots.first().map_or(0, |slot| slot.writer.capacity())
     }
 
     /// Takes a slot for a new member: frees the slots of dead holders, picks a free one, gives
@@ -242,11 +329,10 @@ impl<R> GroupShared<R> {
     }
 
     /// Gives slot `slot` (held at `generation`) up: replies to its member are dropped from now
-    /// on.
+    /// on. No lock: a join takes only free slots, and of this CAS and a reaper's, one wins.
     pub(crate) fn leave(&self, slot: u32, generation: u32) {
-        let _lock = self.table.lock();
         if let Some(words) = self.table.slots().get(slot as usize) {
-            words.free(generation);
+            words.free_if(generation);
         }
     }
 }
@@ -315,13 +401,13 @@ struct SlotRoute {
 impl SlotWords {
     /// True while the member of `generation` holds the slot.
     pub(crate) fn is_held_by(&self, generation: u32) -> bool {
-        // Acquire: pairs with the Release in `hold`, `free` and `free_if`.
+        // Acquire: pairs with the Release in `hold` and `free_if`.
         self.route.generation.load(Ordering::Acquire) == generation
     }
 
     /// True while some member holds the slot.
     pub(crate) fn is_held(&self) -> bool {
-        // Acquire: pairs with the Release in `hold`, `free` and `free_if`.
+        // Acquire: pairs with the Release in `hold` and `free_if`.
         self.route.generation.load(Ordering::Acquire) % 2 == 1
     }
 
@@ -352,11 +438,6 @@ impl SlotWords {
                     Ordering::Relaxed,
                 )
                 .is_ok()
-    }
-
-    /// Its holder's leave. Join lock held.
-    fn free(&self, generation: u32) {
-        self.free_if(generation);
     }
 
     /// The member id of the holder (for metrics).

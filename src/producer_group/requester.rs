@@ -69,7 +69,8 @@ pub struct Requester<Q, R> {
 }
 
 struct State<R> {
-    replies: Reader<Reply<R>>,
+    /// `None` only while the member is dropped (its reader goes before its slot).
+    replies: Option<Reader<Reply<R>>>,
     tickets: Vec<Ticket>,
     free: Vec<u32>,
     /// Replies for tickets nobody was waiting on when they arrived, in arrival order.
@@ -125,7 +126,7 @@ where
             id: MemberId::from(id),
             producer,
             state: RefCell::new(State {
-                replies,
+                replies: Some(replies),
                 tickets: vec![
                     Ticket {
                         sequence: 0,
@@ -285,7 +286,7 @@ where
     fn read_one(&self, state: &mut State<R>, wanted: Option<u32>) -> Option<(u32, R)> {
         loop {
             let reply = {
-                let batch = state.replies.try_poll(1).ok()?;
+                let batch = state.replies.as_mut()?.try_poll(1).ok()?;
                 batch.get(0)?.clone()
             };
             let Some(ticket) = self.accept(state, &reply) else {
@@ -354,14 +355,18 @@ where
 
     /// Waits for news in the reply ring until `deadline`; false when it passed.
     fn wait_for_replies(&self, deadline: Deadline) -> bool {
-        self.state.borrow_mut().replies.wait_ready(deadline)
+        self.state
+            .borrow_mut()
+            .replies
+            .as_mut()
+            .is_some_and(|replies| replies.wait_ready(deadline))
     }
 }
 
 impl<Q, R> Drop for Requester<Q, R> {
     fn drop(&mut self) {
-        // The reply ring takes two readers, so the next member can subscribe before this one's
-        // reader (dropped with the state, right after) unregisters.
+        // The reader first: the slot's next member then finds its registration free.
+        self.state.get_mut().replies = None;
         self.group.leave(self.slot, self.generation);
     }
 }

@@ -5,19 +5,29 @@
 //!
 //! The request topic's region keeps a *directory* in its extra area: a lock word and up to
 //! [`MAX_SHARED_PRODUCER_GROUPS`] entries (state, name, member slots, reply capacity, reply
-//! wait). Group `i`'s reply rings are a region of their own beside the topic's file
-//! (`<file>.replies-<i>`): a multi-producer topic of replies with one partition per member slot,
-//! whose extra area holds the group's join lock, its counters and every slot's words
-//! (generation, holder process, member id, counters; see `registry::SlotWords`).
+//! wait, and an *incarnation*: a number drawn when the entry is made). Group `i`'s reply rings
+//! are a region of their own beside the topic's file (`<file>.replies-<i>-<incarnation>`): a
+//! multi-producer topic of replies with one partition per member slot, whose extra area holds
+//! the incarnation again, the group's join lock, its counters and every slot's words
+//! (generation, holder process, member id, counters; see `registry::SlotWords`). The
+//! incarnation ties the reply region to its entry: a process still mapping a request region
+//! that was removed and made again under the same name never opens (or removes) the new
+//! region's reply files.
 //!
 //! # Algorithm
 //!
 //! Building a group takes the directory lock and finds the entry of its name, or takes a free
-//! one: it writes the name and geometry, marks the entry `MAKING`, removes any stale reply file,
-//! creates the reply region and marks the entry `READY` (`Release`). An entry left `MAKING` was
-//! made by a process that died holding the lock (which is broken only once its holder is
-//! confirmed dead): the next build makes it again. A process that replies to group `i` without
-//! knowing it reads entry `i` (`Acquire`: `READY`) and opens its reply region, once.
+//! one: it writes the name, the geometry and a new incarnation, marks the entry `MAKING`,
+//! creates the reply region (exclusively) and marks the entry `READY` (`Release`). An entry left
+//! `MAKING` was made by a process that died holding the lock (which is broken only once its
+//! holder is confirmed dead): the next build removes the file that incarnation names and makes
+//! the entry again. A process that replies to group `i` without knowing it reads entry `i`
+//! (`Acquire`: `READY`) and opens its reply region, once (a failed open is tried again at most
+//! every 100 ms; meanwhile its replies have no route).
+//!
+//! The directory lock (held while a group is made) and a group's join lock (held while a member
+//! takes a slot) are process locks: a process stopped while it holds one (`SIGSTOP`, a
+//! debugger) stalls builds and joins until it goes on or dies. Leaving needs no lock.
 //!
 //! A requester holds its slot by process identity. A slot whose process is confirmed dead is
 //! freed by the next join, or by a reply that finds the slot's ring full; the dead requester's
@@ -35,8 +45,10 @@ use std::time::Duration;
 
 use super::error::ProducerGroupError;
 use super::message::Reply;
-use super::registry::{GroupShared, GroupWords, MemberSlot, ReplyRegistry, SlotWords, Table};
-use crate::ring::{SharedWriter, WaitStrategy};
+use super::registry::{
+    nanos, GroupShared, GroupWords, MemberSlot, ReplyRegistry, Settings, SlotWords, Table,
+};
+use crate::ring::SharedWriter;
 use crate::shm::process::{OwnerLock, OwnerWord};
 use crate::shm::{Region, RegionError, TOPIC_EXTRA};
 use crate::sync::{AtomicU32, AtomicU64, Ordering, StdArc};
@@ -70,6 +82,8 @@ struct Entry {
     max_members: AtomicU32,
     reply_capacity: AtomicU32,
     reply_wait_ns: AtomicU64,
+    /// Drawn when the entry is made; names the reply region's file and is recorded in it.
+    incarnation: AtomicU64,
 }
 
 const _: () = assert!(size_of::<Directory>() <= TOPIC_EXTRA);
@@ -77,6 +91,8 @@ const _: () = assert!(size_of::<Directory>() <= TOPIC_EXTRA);
 /// The head of a reply region's extra area; the slots' words follow at [`SLOTS_OFFSET`].
 #[repr(C)]
 struct TableHead {
+    /// The directory entry's incarnation (written before the entry is `READY`).
+    incarnation: AtomicU64,
     lock: OwnerWord,
     group: GroupWords,
 }
@@ -168,15 +184,6 @@ impl Entry {
     }
 }
 
-/// What a build asks for.
-pub(crate) struct Settings {
-    pub(crate) name: String,
-    pub(crate) max_members: usize,
-    pub(crate) reply_capacity: usize,
-    pub(crate) reply_wait: Duration,
-    pub(crate) strategy: WaitStrategy,
-}
-
 /// Builds (or joins, by name) a producer group of the request topic in `region`.
 pub(crate) fn build<R: Send + Sync>(
     registry: &ReplyRegistry<R>,
@@ -215,20 +222,11 @@ pub(crate) fn build<R: Send + Sync>(
             Some(index) => {
                 let entry = &entries[index];
                 // Relaxed: after `is_ready`'s Acquire.
-                let max_members = entry.max_members.load(Ordering::Relaxed) as usize;
-                let reply_capacity = entry.reply_capacity.load(Ordering::Relaxed) as usize;
-                if max_members != settings.max_members {
-                    return Err(ProducerGroupError::Mismatch {
-                        what: "max_members",
-                        found: max_members,
-                    });
-                }
-                if reply_capacity != settings.reply_capacity {
-                    return Err(ProducerGroupError::Mismatch {
-                        what: "reply_capacity",
-                        found: reply_capacity,
-                    });
-                }
+                settings.check(
+                    entry.max_members.load(Ordering::Relaxed) as usize,
+                    entry.reply_capacity.load(Ordering::Relaxed) as usize,
+                    Duration::from_nanos(entry.reply_wait_ns.load(Ordering::Relaxed)),
+                )?;
                 index
             }
             None => {
@@ -253,6 +251,22 @@ pub(crate) fn build<R: Send + Sync>(
         .ok_or_else(|| failed.unwrap_or(ProducerGroupError::Closed))
 }
 
+/// A number no earlier entry of this directory is likely to have drawn: the clock, this
+/// process and a per-process count, mixed.
+fn new_incarnation() -> u64 {
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let clock = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, nanos);
+    // Relaxed: only distinctness matters.
+    let count = COUNT.fetch_add(1, Ordering::Relaxed);
+    let mut x = clock ^ (u64::from(std::process::id()) << 40) ^ count.rotate_left(20);
+    // splitmix64's finaliser.
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (x ^ (x >> 31)).max(1)
+}
+
 /// Makes entry `index` for `settings` and its reply region. Directory lock held.
 fn make<R: Send + Sync>(
     region: &Region,
@@ -260,7 +274,15 @@ fn make<R: Send + Sync>(
     index: usize,
     settings: &Settings,
 ) -> Result<(), ProducerGroupError> {
-    // Relaxed: under the directory lock; nobody reads an entry that is not `READY`.
+    // Relaxed (every access here): under the directory lock, which orders them for the next
+    // holder; nobody else reads an entry that is not `READY`.
+    if entry.state.load(Ordering::Relaxed) == MAKING {
+        // Its maker died holding the lock: remove the file its incarnation names, if made.
+        let dead = entry.incarnation.load(Ordering::Relaxed);
+        let _ = std::fs::remove_file(reply_path(region, index, dead));
+    }
+    let incarnation = new_incarnation();
+    entry.incarnation.store(incarnation, Ordering::Relaxed);
     entry.state.store(MAKING, Ordering::Relaxed);
     entry.set_name(settings.name.as_bytes());
     entry
@@ -269,20 +291,19 @@ fn make<R: Send + Sync>(
     entry
         .reply_capacity
         .store(settings.reply_capacity as u32, Ordering::Relaxed);
-    entry.reply_wait_ns.store(
-        u64::try_from(settings.reply_wait.as_nanos()).unwrap_or(u64::MAX),
-        Ordering::Relaxed,
-    );
-    let path = reply_path(region, index);
-    // A file left by a maker that died, or by an earlier region of the same name.
-    let _ = std::fs::remove_file(&path);
+    entry
+        .reply_wait_ns
+        .store(nanos(settings.reply_wait), Ordering::Relaxed);
     let built = Topic::<Reply<R>>::builder(format!("{}.replies", settings.name))
         .partitions(settings.max_members as u32)
         .capacity(settings.reply_capacity)
         .max_groups(2)
         .wait_strategy(settings.strategy)
         .multi_producer()
-        .shared_memory_unchecked_at(path.clone(), table_bytes(settings.max_members))
+        .shared_memory_unchecked_at(
+            reply_path(region, index, incarnation),
+            table_bytes(settings.max_members),
+        )
         .build_unchecked();
     let (topic, producer) = match built {
         Ok(built) => built,
@@ -295,14 +316,25 @@ fn make<R: Send + Sync>(
         SharedWriter::hold_open(ring.shared());
     }
     drop(producer);
+    if let Some(replies) = topic.region() {
+        let table = MappedTable {
+            region: replies.clone(),
+            members: settings.max_members,
+        };
+        // Relaxed: published by the Release below, and by the reply region's own `READY`.
+        table
+            .head()
+            .incarnation
+            .store(incarnation, Ordering::Relaxed);
+    }
     // Release: pairs with the Acquire in `Entry::is_ready`: the fields and the reply region are
     // written first.
     entry.state.store(READY, Ordering::Release);
     Ok(())
 }
 
-fn reply_path(region: &Region, index: usize) -> std::path::PathBuf {
-    crate::shm::region::companion_path(region.path(), "replies", index)
+fn reply_path(region: &Region, index: usize, incarnation: u64) -> std::path::PathBuf {
+    crate::shm::region::reply_companion(region.path(), index, incarnation)
 }
 
 /// This process's view of group `index` of the request topic in `region`, if it is `READY`.
@@ -323,14 +355,23 @@ fn open_group<R: Send + Sync>(
     // Relaxed: after `is_ready`'s Acquire.
     let max_members = entry.max_members.load(Ordering::Relaxed) as usize;
     let reply_wait = Duration::from_nanos(entry.reply_wait_ns.load(Ordering::Relaxed));
+    let incarnation = entry.incarnation.load(Ordering::Relaxed);
     let name = String::from_utf8_lossy(&entry.name()).into_owned();
-    let topic = Topic::<Reply<R>>::open_unchecked_at(&reply_path(region, index))?;
+    let topic = Topic::<Reply<R>>::open_unchecked_at(&reply_path(region, index, incarnation))?;
     let replies = topic.region().ok_or(corrupt("reply region"))?.clone();
     if replies.shape().partitions as usize != max_members
         || replies.shape().extra < table_bytes(max_members)
         || !replies.shape().multi
     {
         return Err(corrupt("reply region"));
+    }
+    let table = MappedTable {
+        region: replies,
+        members: max_members,
+    };
+    // Relaxed: after `is_ready`'s Acquire, which the maker's store happens before.
+    if table.head().incarnation.load(Ordering::Relaxed) != incarnation {
+        return Err(corrupt("reply region of another incarnation"));
     }
     let slots = topic
         .subscribers()
@@ -343,10 +384,7 @@ fn open_group<R: Send + Sync>(
         name,
         index: index as u32,
         slots: slots.into_boxed_slice(),
-        table: Table::Mapped(MappedTable {
-            region: replies,
-            members: max_members,
-        }),
+        table: Table::Mapped(table),
         reply_wait,
     })
 }

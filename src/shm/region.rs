@@ -12,7 +12,7 @@
 //! records its length.
 //!
 //! The header holds the magic, the layout version, the message type's fingerprint (size,
-//! alignment, type name), the geometry, the creator's and the producer's process ids, and a
+//! alignment, type name and a hash of the whole name), the geometry, the creator's and the producer's process ids, and a
 //! `state` word set to `READY` last, with `Release`, once every ring block is written.
 //!
 //! # Creating and opening
@@ -64,27 +64,42 @@ pub fn remove(name: &str) -> io::Result<()> {
     Ok(())
 }
 
-/// The file of a region's companion `kind` number `index` (a producer group's reply region):
-/// beside it, `<file>.<kind>-<index>`.
-pub(crate) fn companion_path(path: &Path, kind: &str, index: usize) -> PathBuf {
+/// The file of a request region's producer group `index` of incarnation `incarnation` (its reply
+/// region), beside it: `<file>.replies-<index>-<incarnation, 16 hex digits>`.
+pub(crate) fn reply_companion(path: &Path, index: usize, incarnation: u64) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".{kind}-{index}"));
+    name.push(format!(".replies-{index}-{incarnation:016x}"));
     path.with_file_name(name)
+}
+
+/// True when `name` is a companion of region file `file` (as [`reply_companion`] names them).
+fn is_companion(file: &str, name: &str) -> bool {
+    let Some(rest) = name
+        .strip_prefix(file)
+        .and_then(|rest| rest.strip_prefix(".replies-"))
+    else {
+        return false;
+    };
+    let Some((index, incarnation)) = rest.split_once('-') else {
+        return false;
+    };
+    !index.is_empty()
+        && index.bytes().all(|b| b.is_ascii_digit())
+        && incarnation.len() == 16
+        && incarnation.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Removes every companion file of region `path` (best effort).
 fn remove_companions(path: &Path) {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+    let (Some(dir), Some(file)) = (path.parent(), path.file_name()) else {
         return;
     };
-    let mut prefix = name.to_os_string();
-    prefix.push(".");
-    let prefix = prefix.to_string_lossy().into_owned();
+    let file = file.to_string_lossy();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+        if is_companion(&file, &entry.file_name().to_string_lossy()) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
@@ -134,6 +149,8 @@ struct RegionHeader {
     pid_namespace: u64,
     /// The extra area's length in bytes; it starts after the group registry's pages.
     extra_len: u64,
+    /// A hash (FNV-1a) of the whole type name, which `type_name` may hold only the start of.
+    type_name_hash: u64,
 }
 
 const _: () = assert!(std::mem::size_of::<RegionHeader>() <= PAGE);
@@ -172,6 +189,13 @@ fn io_error(path: &Path, op: &'static str, source: io::Error) -> RegionError {
             source: StdArc::new(source),
         },
     }
+}
+
+/// FNV-1a (64 bits) of `bytes`.
+fn name_hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// The fingerprint of `T`: size, alignment, type name.
@@ -252,6 +276,7 @@ impl Region {
         let len = name.len().min(TYPE_NAME);
         header.type_name[..len].copy_from_slice(&name[..len]);
         header.type_name_len = len as u64;
+        header.type_name_hash = name_hash(name);
         header.partitions = u64::from(shape.partitions);
         header.capacity = shape.capacity as u64;
         header.max_groups = shape.max_groups as u64;
@@ -328,7 +353,10 @@ impl Region {
         let name_len = (header.type_name_len as usize).min(TYPE_NAME);
         let found_name = String::from_utf8_lossy(&header.type_name[..name_len]).into_owned();
         let expected_name = &name_t[..name_t.len().min(TYPE_NAME)];
-        if header.type_size != size_t || header.type_align != align_t || found_name != expected_name
+        if header.type_size != size_t
+            || header.type_align != align_t
+            || found_name != expected_name
+            || header.type_name_hash != name_hash(name_t.as_bytes())
         {
             return Err(RegionError::TypeMismatch {
                 expected: format!("{name_t} ({size_t} bytes, align {align_t})"),
