@@ -429,6 +429,17 @@ impl<T: Send + Sync + 'static> Group<T> {
         &self.inner.name
     }
 
+    /// The topic's partition count.
+    pub fn partitions(&self) -> u32 {
+        self.inner.entries.len() as u32
+    }
+
+    /// True when the group commits a batch as it is dropped
+    /// ([`GroupBuilder::auto_commit`], Kafka's `enable.auto.commit`).
+    pub fn auto_commits(&self) -> bool {
+        self.inner.auto_commit
+    }
+
     /// Per-partition committed offset, lag, owner and epoch, plus member and rebalance counts.
     /// Reads atomics only (and the control lock for the member count); never slows the data
     /// path.

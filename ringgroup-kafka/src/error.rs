@@ -1,0 +1,106 @@
+//! The bridge's errors.
+
+use std::fmt;
+
+use rdkafka::error::KafkaError;
+
+/// Why the bridge could not start or go on.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BridgeError {
+    /// A setting is missing or wrong.
+    Config(String),
+    /// The Kafka client refused its configuration, or a request failed.
+    Kafka(KafkaError),
+    /// No broker answered within the metadata timeout.
+    Unreachable {
+        /// The brokers asked.
+        brokers: String,
+    },
+    /// The Kafka topic does not exist.
+    UnknownTopic {
+        /// The topic.
+        topic: String,
+    },
+    /// Partitions were asked to map one to one, and the counts differ.
+    PartitionMismatch {
+        /// The ringgroup topic's partitions.
+        ringgroup: u32,
+        /// The Kafka topic's partitions.
+        kafka: u32,
+    },
+    /// Kafka refused a record for good (too large for the broker, say). Nothing after it in its
+    /// partition was committed: a new sink starts again at it.
+    Rejected {
+        /// The ringgroup partition.
+        partition: u32,
+        /// The ringgroup offset.
+        offset: u64,
+        /// Kafka's reason.
+        error: KafkaError,
+    },
+    /// The ringgroup side failed (building the group, or polling it).
+    Group(ringgroup::GroupError),
+    /// Polling the ringgroup group failed.
+    Consume(ringgroup::ConsumeError),
+    /// Committing to the ringgroup group failed.
+    Commit(ringgroup::CommitError),
+}
+
+impl fmt::Display for BridgeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BridgeError::Config(what) => write!(f, "bad bridge configuration: {what}"),
+            BridgeError::Kafka(error) => write!(f, "kafka: {error}"),
+            BridgeError::Unreachable { brokers } => {
+                write!(f, "no Kafka broker answered at {brokers}")
+            }
+            BridgeError::UnknownTopic { topic } => write!(f, "the Kafka topic {topic:?} does not exist"),
+            BridgeError::PartitionMismatch { ringgroup, kafka } => write!(
+                f,
+                "partitions map one to one, but the ringgroup topic has {ringgroup} and the Kafka topic {kafka}"
+            ),
+            BridgeError::Rejected {
+                partition,
+                offset,
+                error,
+            } => write!(
+                f,
+                "kafka refused the record at partition {partition} offset {offset}: {error}"
+            ),
+            BridgeError::Group(error) => write!(f, "ringgroup: {error}"),
+            BridgeError::Consume(error) => write!(f, "ringgroup: {error}"),
+            BridgeError::Commit(error) => write!(f, "ringgroup: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for BridgeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BridgeError::Kafka(error) | BridgeError::Rejected { error, .. } => Some(error),
+            BridgeError::Group(error) => Some(error),
+            BridgeError::Consume(error) => Some(error),
+            BridgeError::Commit(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl From<KafkaError> for BridgeError {
+    fn from(error: KafkaError) -> Self {
+        BridgeError::Kafka(error)
+    }
+}
+
+impl From<ringgroup::GroupError> for BridgeError {
+    fn from(error: ringgroup::GroupError) -> Self {
+        BridgeError::Group(error)
+    }
+}
+
+impl From<ringgroup::ConsumeError> for BridgeError {
+    fn from(error: ringgroup::ConsumeError) -> Self {
+        BridgeError::Consume(error)
+    }
+}
