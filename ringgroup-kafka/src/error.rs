@@ -45,6 +45,16 @@ pub enum BridgeError {
     Consume(ringgroup::ConsumeError),
     /// Committing to the ringgroup group failed.
     Commit(ringgroup::CommitError),
+    /// A Kafka record the codec could not decode. Its offset is not committed: a new source
+    /// starts again at it.
+    Decode {
+        /// The Kafka partition.
+        partition: i32,
+        /// The Kafka offset.
+        offset: i64,
+        /// The codec's reason.
+        error: crate::CodecError,
+    },
 }
 
 impl fmt::Display for BridgeError {
@@ -71,6 +81,11 @@ impl fmt::Display for BridgeError {
             BridgeError::Group(error) => write!(f, "ringgroup: {error}"),
             BridgeError::Consume(error) => write!(f, "ringgroup: {error}"),
             BridgeError::Commit(error) => write!(f, "ringgroup: {error}"),
+            BridgeError::Decode {
+                partition,
+                offset,
+                error,
+            } => write!(f, "Kafka partition {partition} offset {offset}: {error}"),
         }
     }
 }
@@ -82,6 +97,7 @@ impl std::error::Error for BridgeError {
             BridgeError::Group(error) => Some(error),
             BridgeError::Consume(error) => Some(error),
             BridgeError::Commit(error) => Some(error),
+            BridgeError::Decode { error, .. } => Some(error),
             _ => None,
         }
     }

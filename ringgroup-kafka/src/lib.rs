@@ -5,6 +5,9 @@
 //! - [`Sink`] (ringgroup to Kafka): a member of a ringgroup consumer group that produces what it
 //!   polls to a Kafka topic and commits its ringgroup offsets only once Kafka acknowledged every
 //!   record below them.
+//! - [`Source`] (Kafka to ringgroup): a member of a Kafka consumer group that publishes what it
+//!   consumes into a ringgroup topic and commits Kafka offsets once the records are published,
+//!   or once given ringgroup groups committed past them ([`CommitPolicy`]).
 //! - A [`Codec`] turns messages into keys and payloads and back; [`KeyedBytes`] and
 //!   [`BytesCodec`] serve byte topics.
 //!
@@ -33,7 +36,9 @@
 mod codec;
 mod error;
 mod sink;
+mod source;
 
 pub use codec::{BytesCodec, Codec, CodecError, KeyedBytes};
 pub use error::BridgeError;
 pub use sink::{PartitionMapping, Sink, SinkBuilder, SinkMetrics};
+pub use source::{CommitPolicy, Publisher, Source, SourceBuilder, SourceMetrics};

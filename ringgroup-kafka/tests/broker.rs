@@ -22,7 +22,10 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use ringgroup::partitioner::kafka_partition;
 use ringgroup::Topic;
-use ringgroup_kafka::{BridgeError, BytesCodec, KeyedBytes, PartitionMapping, Sink};
+use ringgroup::{ConsumeError, Consumer as GroupMember};
+use ringgroup_kafka::{
+    BridgeError, BytesCodec, CommitPolicy, KeyedBytes, PartitionMapping, Sink, Source,
+};
 
 /// One partition's records: (key, payload) in offset order.
 type Records = Vec<(Vec<u8>, Vec<u8>)>;
@@ -148,6 +151,32 @@ impl Broker {
             }
         }
         read
+    }
+}
+
+impl Broker {
+    /// Produces `records` (key, payload) to `topic` with librdkafka's `murmur2_random`
+    /// partitioner (where a Kafka producer puts each key), and waits for every ack.
+    fn produce(&self, topic: &str, records: &[(Vec<u8>, Vec<u8>)]) {
+        use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+        let producer: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", &self.address)
+            .set("partitioner", "murmur2_random")
+            .create()
+            .unwrap();
+        for (key, payload) in records {
+            let mut record = BaseRecord::to(topic).key(&key[..]).payload(&payload[..]);
+            loop {
+                match producer.send(record) {
+                    Ok(()) => break,
+                    Err((_, back)) => {
+                        record = back;
+                        producer.poll(Duration::from_millis(10));
+                    }
+                }
+            }
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
     }
 }
 
@@ -434,12 +463,251 @@ fn bad_input_is_a_clear_error(broker: &Broker) {
         ),
         "{error:?}"
     );
-    sink.flush(Duration::from_secs(10)).unwrap();
+    assert!(
+        !sink.flush(Duration::from_millis(500)).unwrap(),
+        "the refused record is never acknowledged"
+    );
     assert_eq!(
         sink.member().committed(0),
         Some(1),
         "committed up to the refused record, not past it"
     );
+}
+
+/// Everything `member` polls until it has `count` records: per partition, (key, payload) in
+/// offset order (auto-commit: each batch committed as it is dropped).
+fn take(member: &GroupMember<KeyedBytes>, count: usize) -> BTreeMap<u32, Records> {
+    let mut read: BTreeMap<u32, Records> = BTreeMap::new();
+    let mut total = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while total < count {
+        assert!(Instant::now() < deadline, "read {total} of {count}");
+        match member.poll(256, Duration::from_millis(10)) {
+            Ok(records) => {
+                for record in &records {
+                    read.entry(record.partition).or_default().push((
+                        record.value.key.clone().unwrap_or_default(),
+                        record.value.payload.clone(),
+                    ));
+                    total += 1;
+                }
+            }
+            Err(ConsumeError::Timeout) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    read
+}
+
+/// Kafka partition p to ringgroup partition p (the counts match): every record is published
+/// once, in its partition's order, and the Kafka offsets are committed to the end once
+/// published.
+fn source_publishes_what_it_consumes(broker: &Broker) {
+    const RECORDS: u64 = 4_000;
+    let kafka_topic = unique("source");
+    broker.create_topic(&kafka_topic, 4);
+    let records: Records = (0..RECORDS)
+        .map(|n| {
+            let value = record(n % 37, n);
+            (value.key.unwrap(), value.payload)
+        })
+        .collect();
+    broker.produce(&kafka_topic, &records);
+    let expected = broker.read_all(&kafka_topic, 4, RECORDS as usize);
+    let (topic, producer) = Topic::<KeyedBytes>::builder("in")
+        .partitions(4)
+        .capacity(1 << 13)
+        .multi_producer()
+        .build()
+        .unwrap();
+    let member = topic.group("readers").build().unwrap().join().unwrap();
+    let mut source = Source::builder(producer, BytesCodec)
+        .brokers(&broker.address)
+        .kafka_topic(&kafka_topic)
+        .kafka_group(unique("source-group"))
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while source.metrics().bridged < RECORDS {
+        source.step(Duration::from_millis(10)).unwrap();
+        assert!(Instant::now() < deadline, "{:?}", source.metrics());
+    }
+    let read = take(&member, RECORDS as usize);
+    for (partition, records) in &expected {
+        assert_eq!(
+            read.get(&(*partition as u32)),
+            Some(records),
+            "ringgroup partition {partition} holds Kafka partition {partition}, in order, once"
+        );
+    }
+    let committed = loop {
+        source.step(Duration::from_millis(10)).unwrap();
+        let committed = source.committed_offsets(Duration::from_secs(5)).unwrap();
+        let ends: Vec<i64> = (0..4)
+            .map(|p| expected.get(&p).map_or(0, |r| r.len() as i64))
+            .collect();
+        if (0..4).all(|p| committed.get(&p).copied().unwrap_or(0) == ends[p as usize]) {
+            break committed;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "committed {committed:?}, ends {ends:?}"
+        );
+    };
+    assert_eq!(committed.len(), 4);
+}
+
+/// With `AfterGroups`, a Kafka offset is committed only once the ringgroup group committed
+/// past the records below it; a full ringgroup partition pauses Kafka consumption, and nothing
+/// is lost.
+fn source_commits_after_the_groups_and_pauses_when_full(broker: &Broker) {
+    const RECORDS: u64 = 2_000;
+    let kafka_topic = unique("after-groups");
+    broker.create_topic(&kafka_topic, 1);
+    let records: Records = (0..RECORDS)
+        .map(|n| {
+            let value = record(0, n);
+            (value.key.unwrap(), value.payload)
+        })
+        .collect();
+    broker.produce(&kafka_topic, &records);
+    let (topic, producer) = Topic::<KeyedBytes>::builder("in")
+        .capacity(256)
+        .multi_producer()
+        .build()
+        .unwrap();
+    let group = topic.group("readers").auto_commit(false).build().unwrap();
+    let member = group.join().unwrap();
+    let mut source = Source::builder(producer, BytesCodec)
+        .brokers(&broker.address)
+        .kafka_topic(&kafka_topic)
+        .kafka_group(unique("after-groups-group"))
+        .commit_policy(CommitPolicy::AfterGroups(vec![group.clone()]))
+        .build()
+        .unwrap();
+    // The ring holds 256: the source fills it, then holds and pauses.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while source.metrics().paused == 0 {
+        source.step(Duration::from_millis(10)).unwrap();
+        assert!(Instant::now() < deadline, "{:?}", source.metrics());
+    }
+    assert_eq!(source.metrics().bridged, 256);
+    assert_eq!(
+        source
+            .committed_offsets(Duration::from_secs(5))
+            .unwrap()
+            .get(&0),
+        None,
+        "nothing committed to Kafka before the group committed"
+    );
+    // The group reads and commits as it goes; the source follows.
+    let mut seen = Vec::new();
+    while (seen.len() as u64) < RECORDS {
+        source.step(Duration::ZERO).unwrap();
+        if let Ok(batch) = member.poll(64, Duration::from_millis(1)) {
+            seen.extend(batch.iter().map(|r| r.value.payload.clone()));
+            let last = batch.first_offset() + batch.len() as u64 - 1;
+            drop(batch);
+            member.commit_offset(0, last + 1).unwrap();
+        }
+        assert!(Instant::now() < deadline, "read {}", seen.len());
+    }
+    let expected: Vec<Vec<u8>> = records.into_iter().map(|(_, p)| p).collect();
+    assert_eq!(
+        seen, expected,
+        "every record once, in order, through the pauses"
+    );
+    loop {
+        source.step(Duration::from_millis(10)).unwrap();
+        if source
+            .committed_offsets(Duration::from_secs(5))
+            .unwrap()
+            .get(&0)
+            == Some(&(RECORDS as i64))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Kafka commit never reached the end"
+        );
+    }
+    assert!(source.metrics().paused > 1, "{:?}", source.metrics());
+}
+
+/// ringgroup → Kafka → ringgroup: keyed records through a sink and a source: every record
+/// arrives once, each key's records in order, and each in the ringgroup partition of its key.
+fn round_trip_through_kafka_keeps_every_record_and_key_order(broker: &Broker) {
+    const KEYS: u64 = 100;
+    const PER_KEY: u64 = 300;
+    let total = KEYS * PER_KEY;
+    let kafka_topic = unique("round-trip");
+    broker.create_topic(&kafka_topic, 4);
+    let (out_topic, mut out) = Topic::<KeyedBytes>::builder("out")
+        .partitions(4)
+        .capacity(1 << 15)
+        .build()
+        .unwrap();
+    let sink_group = out_topic
+        .group("to-kafka")
+        .auto_commit(false)
+        .build()
+        .unwrap();
+    let mut sink = Sink::builder(&sink_group, BytesCodec)
+        .brokers(&broker.address)
+        .kafka_topic(&kafka_topic)
+        .build()
+        .unwrap();
+    let (in_topic, into) = Topic::<KeyedBytes>::builder("in")
+        .partitions(4)
+        .capacity(1 << 15)
+        .multi_producer()
+        .build()
+        .unwrap();
+    let member = in_topic.group("readers").build().unwrap().join().unwrap();
+    let mut source = Source::builder(into, BytesCodec)
+        .brokers(&broker.address)
+        .kafka_topic(&kafka_topic)
+        .kafka_group(unique("round-trip-group"))
+        .build()
+        .unwrap();
+    let mut partition_of = BTreeMap::new();
+    for n in 0..PER_KEY {
+        for k in 0..KEYS {
+            let value = record(k, n);
+            let key = value.key.clone().unwrap();
+            let meta = out.send_keyed(&key, value);
+            partition_of.insert(key, meta.partition);
+        }
+        sink.step(Duration::ZERO).unwrap();
+        source.step(Duration::ZERO).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while source.metrics().bridged < total {
+        sink.step(Duration::from_millis(1)).unwrap();
+        source.step(Duration::from_millis(1)).unwrap();
+        assert!(
+            Instant::now() < deadline,
+            "{:?} {:?}",
+            sink.metrics(),
+            source.metrics()
+        );
+    }
+    let read = take(&member, total as usize);
+    let mut per_key: BTreeMap<Vec<u8>, Vec<Vec<u8>>> = BTreeMap::new();
+    for (partition, records) in &read {
+        for (key, payload) in records {
+            assert_eq!(partition_of[key], *partition, "a key in its own partition");
+            per_key
+                .entry(key.clone())
+                .or_default()
+                .push(payload.clone());
+        }
+    }
+    for k in 0..KEYS {
+        let expected: Vec<Vec<u8>> = (0..PER_KEY).map(|n| record(k, n).payload).collect();
+        assert_eq!(per_key[format!("key-{k}").as_bytes()], expected, "key {k}");
+    }
 }
 
 fn main() {
@@ -454,7 +722,7 @@ fn main() {
         }
     };
     println!("broker at {}", broker.address);
-    let tests: [BrokerTest; 4] = [
+    let tests: [BrokerTest; 7] = [
         (
             "sink_maps_partitions_one_to_one",
             sink_maps_partitions_one_to_one,
@@ -468,6 +736,18 @@ fn main() {
             a_dropped_sink_redelivers_what_kafka_had_not_acknowledged,
         ),
         ("bad_input_is_a_clear_error", bad_input_is_a_clear_error),
+        (
+            "source_publishes_what_it_consumes",
+            source_publishes_what_it_consumes,
+        ),
+        (
+            "source_commits_after_the_groups_and_pauses_when_full",
+            source_commits_after_the_groups_and_pauses_when_full,
+        ),
+        (
+            "round_trip_through_kafka_keeps_every_record_and_key_order",
+            round_trip_through_kafka_keeps_every_record_and_key_order,
+        ),
     ];
     let filter: Vec<String> = std::env::args()
         .skip(1)

@@ -1,0 +1,506 @@
+//! The source: Kafka to ringgroup. A member of a Kafka consumer group that publishes what it
+//! consumes into a ringgroup topic, and commits Kafka offsets only once the records below them
+//! are where the [`CommitPolicy`] says: published, or committed by every given ringgroup group.
+//!
+//! # Algorithm
+//!
+//! Each Kafka record is decoded by the [`Codec`] and published to ringgroup partition `p`
+//! when it came from Kafka partition `p` and the counts match, otherwise by its key (ringgroup
+//! hashes keys as Kafka does). A record that finds its ringgroup partition full is held, and
+//! Kafka consumption is paused until it and any record fetched meanwhile are published, so a
+//! slow ringgroup slows the source and loses nothing. Per Kafka partition the source keeps the
+//! published records' places (Kafka offset, ringgroup partition and offset) until the policy
+//! lets it commit past them.
+//!
+//! When Kafka takes a partition away (a rebalance between bridge instances), the source
+//! commits, synchronously and before the partition moves, everything of it that it has
+//! published, so the next owner starts after it and no record is published twice into
+//! ringgroup; what it held unpublished is left to the next owner. A source that dies without
+//! that commit leaves its published-but-uncommitted records to be published again by the next
+//! owner (at-least-once).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::message::Message;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use ringgroup::{Group, Producer, ProducerRecord, RecordMetadata, SendError, SharedProducer};
+
+use crate::codec::Codec;
+use crate::error::BridgeError;
+use crate::sink::{partitions_of, PartitionMapping};
+
+/// Where ringgroup records are published: a topic's [`Producer`] or [`SharedProducer`].
+pub trait Publisher<T>: Send {
+    /// The topic's partition count.
+    fn partitions(&self) -> u32;
+
+    /// Publishes if there is room now.
+    fn try_send(&mut self, record: ProducerRecord<'_, T>) -> Result<RecordMetadata, SendError<T>>;
+}
+
+impl<T: Send + Sync> Publisher<T> for Producer<T> {
+    fn partitions(&self) -> u32 {
+        Producer::partitions(self)
+    }
+
+    fn try_send(&mut self, record: ProducerRecord<'_, T>) -> Result<RecordMetadata, SendError<T>> {
+        Producer::try_send(self, record)
+    }
+}
+
+impl<T: Send + Sync> Publisher<T> for SharedProducer<T> {
+    fn partitions(&self) -> u32 {
+        SharedProducer::partitions(self)
+    }
+
+    fn try_send(&mut self, record: ProducerRecord<'_, T>) -> Result<RecordMetadata, SendError<T>> {
+        SharedProducer::try_send(self, record)
+    }
+}
+
+/// When the source commits a Kafka offset.
+pub enum CommitPolicy<T> {
+    /// Once every record below it is published into ringgroup.
+    OncePublished,
+    /// Once every record below it is committed by each of these ringgroup groups (of the
+    /// topic the source publishes to).
+    AfterGroups(Vec<Group<T>>),
+}
+
+impl<T> std::fmt::Debug for CommitPolicy<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CommitPolicy::OncePublished => f.write_str("OncePublished"),
+            CommitPolicy::AfterGroups(groups) => write!(f, "AfterGroups({} groups)", groups.len()),
+        }
+    }
+}
+
+/// Configures a [`Source`]; from [`Source::builder`].
+#[must_use]
+pub struct SourceBuilder<T, C, P> {
+    publisher: P,
+    codec: C,
+    brokers: Option<String>,
+    kafka_topic: Option<String>,
+    kafka_group: Option<String>,
+    mapping: PartitionMapping,
+    policy: CommitPolicy<T>,
+    metadata_timeout: Duration,
+    config: Vec<(String, String)>,
+}
+
+impl<T, C, P> std::fmt::Debug for SourceBuilder<T, C, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceBuilder")
+            .field("brokers", &self.brokers)
+            .field("kafka_topic", &self.kafka_topic)
+            .field("kafka_group", &self.kafka_group)
+            .field("policy", &self.policy)
+            .finish()
+    }
+}
+
+impl<T, C, P> SourceBuilder<T, C, P>
+where
+    T: Send + Sync + 'static,
+    C: Codec<T>,
+    P: Publisher<T>,
+{
+    /// The Kafka brokers (`host:port,...`; required).
+    pub fn brokers(mut self, brokers: impl Into<String>) -> Self {
+        self.brokers = Some(brokers.into());
+        self
+    }
+
+    /// The Kafka topic to consume (required; it must exist).
+    pub fn kafka_topic(mut self, topic: impl Into<String>) -> Self {
+        self.kafka_topic = Some(topic.into());
+        self
+    }
+
+    /// The Kafka consumer group (`group.id`; required). Bridge instances of one group share
+    /// the topic's partitions.
+    pub fn kafka_group(mut self, group: impl Into<String>) -> Self {
+        self.kafka_group = Some(group.into());
+        self
+    }
+
+    /// How partitions map (default [`PartitionMapping::Auto`]).
+    pub fn mapping(mut self, mapping: PartitionMapping) -> Self {
+        self.mapping = mapping;
+        self
+    }
+
+    /// When Kafka offsets are committed (default [`CommitPolicy::OncePublished`]).
+    pub fn commit_policy(mut self, policy: CommitPolicy<T>) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// How long the build waits for the topic's metadata (default 10 s).
+    pub fn metadata_timeout(mut self, timeout: Duration) -> Self {
+        self.metadata_timeout = timeout;
+        self
+    }
+
+    /// A librdkafka consumer property (`session.timeout.ms`, `auto.offset.reset`, ...).
+    pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.push((key.into(), value.into()));
+        self
+    }
+
+    /// Connects, checks the Kafka topic and subscribes to it.
+    pub fn build(self) -> Result<Source<T, C, P>, BridgeError> {
+        let brokers = self
+            .brokers
+            .ok_or_else(|| BridgeError::Config("no brokers".into()))?;
+        let kafka_topic = self
+            .kafka_topic
+            .ok_or_else(|| BridgeError::Config("no Kafka topic".into()))?;
+        let kafka_group = self
+            .kafka_group
+            .ok_or_else(|| BridgeError::Config("no Kafka group".into()))?;
+        if let CommitPolicy::AfterGroups(groups) = &self.policy {
+            if groups.is_empty() {
+                return Err(BridgeError::Config("AfterGroups needs a group".into()));
+            }
+        }
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", &kafka_group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("allow.auto.create.topics", "false");
+        for (key, value) in &self.config {
+            config.set(key, value);
+        }
+        let state = Arc::new(Mutex::new(Tracking::default()));
+        let consumer: BaseConsumer<SourceContext> = config.create_with_context(SourceContext {
+            state: state.clone(),
+            topic: kafka_topic.clone(),
+        })?;
+        let kafka_partitions = partitions_of(
+            consumer.client(),
+            &brokers,
+            &kafka_topic,
+            self.metadata_timeout,
+        )?;
+        let partitions = self.publisher.partitions();
+        let one_to_one = match self.mapping {
+            PartitionMapping::Auto => partitions == kafka_partitions,
+            PartitionMapping::OneToOne if partitions != kafka_partitions => {
+                return Err(BridgeError::PartitionMismatch {
+                    ringgroup: partitions,
+                    kafka: kafka_partitions,
+                })
+            }
+            PartitionMapping::OneToOne => true,
+            PartitionMapping::ByKey => false,
+        };
+        consumer.subscribe(&[&kafka_topic])?;
+        Ok(Source {
+            consumer,
+            publisher: self.publisher,
+            codec: self.codec,
+            kafka_topic,
+            one_to_one,
+            policy: self.policy,
+            state,
+            held: VecDeque::new(),
+            paused: false,
+            metrics: SourceMetrics::default(),
+        })
+    }
+}
+
+/// Per Kafka partition: the published records' places not yet committed, and the next
+/// offset committed.
+#[derive(Default)]
+struct Tracking {
+    partitions: BTreeMap<i32, Track>,
+}
+
+#[derive(Default)]
+struct Track {
+    /// (Kafka offset, ringgroup partition, ringgroup offset), in Kafka offset order.
+    published: VecDeque<(i64, u32, u64)>,
+    /// The next Kafka offset to commit (one past the last record covered).
+    next: Option<i64>,
+    committed: Option<i64>,
+}
+
+/// Commits what was published of a revoked partition before it moves.
+struct SourceContext {
+    state: Arc<Mutex<Tracking>>,
+    topic: String,
+}
+
+impl ClientContext for SourceContext {}
+
+impl ConsumerContext for SourceContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(revoked) = rebalance else {
+            return;
+        };
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut commit = TopicPartitionList::new();
+        for element in revoked.elements() {
+            if let Some(track) = state.partitions.remove(&element.partition()) {
+                let last = track.published.back().map(|(offset, _, _)| offset + 1);
+                if let Some(next) = last.or(track.next) {
+                    if Some(next) != track.committed {
+                        let _ = commit.add_partition_offset(
+                            &self.topic,
+                            element.partition(),
+                            Offset::Offset(next),
+                        );
+                    }
+                }
+            }
+        }
+        if commit.count() > 0 {
+            // Before the partition moves: the next owner starts after what was published.
+            let _ = consumer.commit(&commit, CommitMode::Sync);
+        }
+    }
+}
+
+/// A record consumed from Kafka and not yet published (its ringgroup partition was full).
+struct Held<T> {
+    kafka_partition: i32,
+    kafka_offset: i64,
+    key: Option<Vec<u8>>,
+    value: T,
+}
+
+/// The source's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SourceMetrics {
+    /// Records consumed from Kafka and published into ringgroup.
+    pub bridged: u64,
+    /// Times a full ringgroup partition paused Kafka consumption.
+    pub paused: u64,
+    /// Records consumed and not yet published (held for room).
+    pub held: u64,
+    /// Kafka commits made.
+    pub commits: u64,
+    /// Records published whose Kafka offset is not committed yet.
+    pub uncommitted: u64,
+}
+
+/// A member of a Kafka consumer group that publishes what it consumes into ringgroup; see the
+/// module docs. Use it from one thread: call [`step`](Source::step) in a loop.
+pub struct Source<T, C, P> {
+    consumer: BaseConsumer<SourceContext>,
+    publisher: P,
+    codec: C,
+    kafka_topic: String,
+    one_to_one: bool,
+    policy: CommitPolicy<T>,
+    state: Arc<Mutex<Tracking>>,
+    held: VecDeque<Held<T>>,
+    paused: bool,
+    metrics: SourceMetrics,
+}
+
+impl<T, C, P> std::fmt::Debug for Source<T, C, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source")
+            .field("kafka_topic", &self.kafka_topic)
+            .field("one_to_one", &self.one_to_one)
+            .field("metrics", &self.metrics)
+            .finish()
+    }
+}
+
+impl<T, C, P> Source<T, C, P>
+where
+    T: Send + Sync + 'static,
+    C: Codec<T>,
+    P: Publisher<T>,
+{
+    /// A source that publishes through `publisher`, decoding with `codec`.
+    pub fn builder(publisher: P, codec: C) -> SourceBuilder<T, C, P> {
+        SourceBuilder {
+            publisher,
+            codec,
+            brokers: None,
+            kafka_topic: None,
+            kafka_group: None,
+            mapping: PartitionMapping::Auto,
+            policy: CommitPolicy::OncePublished,
+            metadata_timeout: Duration::from_secs(10),
+            config: Vec::new(),
+        }
+    }
+
+    /// One round: publishes what is held, consumes from Kafka (waiting up to `timeout`) and
+    /// publishes it, and commits what the policy allows. Returns how many records it
+    /// published.
+    pub fn step(&mut self, timeout: Duration) -> Result<usize, BridgeError> {
+        let mut published = self.publish_held()?;
+        let wait = if self.held.is_empty() {
+            timeout
+        } else {
+            Duration::ZERO
+        };
+        // Up to a batch per round; a paused consumer still serves rebalances here.
+        for round in 0..256 {
+            let message = match self
+                .consumer
+                .poll(if round == 0 { wait } else { Duration::ZERO })
+            {
+                Some(message) => message?,
+                None => break,
+            };
+            let value = self
+                .codec
+                .decode(message.key(), message.payload().unwrap_or_default())
+                .map_err(|error| BridgeError::Decode {
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    error,
+                })?;
+            self.held.push_back(Held {
+                kafka_partition: message.partition(),
+                kafka_offset: message.offset(),
+                key: message.key().map(<[u8]>::to_vec),
+                value,
+            });
+            published += self.publish_held()?;
+            if !self.held.is_empty() {
+                break;
+            }
+        }
+        self.commit()?;
+        Ok(published)
+    }
+
+    /// Publishes held records in order until one finds no room; pauses or resumes Kafka.
+    fn publish_held(&mut self) -> Result<usize, BridgeError> {
+        let mut published = 0;
+        while let Some(held) = self.held.pop_front() {
+            let mut record = ProducerRecord::new(held.value);
+            if let Some(key) = &held.key {
+                record = record.key(&key[..]);
+            }
+            if self.one_to_one {
+                record = record.partition(held.kafka_partition as u32);
+            }
+            match self.publisher.try_send(record) {
+                Ok(meta) => {
+                    let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+                    state
+                        .partitions
+                        .entry(held.kafka_partition)
+                        .or_default()
+                        .published
+                        .push_back((held.kafka_offset, meta.partition, meta.offset));
+                    self.metrics.bridged += 1;
+                    published += 1;
+                }
+                Err(SendError::Full(value)) | Err(SendError::Timeout(value)) => {
+                    self.held.push_front(Held { value, ..held });
+                    if !self.paused {
+                        let assignment = self.consumer.assignment()?;
+                        self.consumer.pause(&assignment)?;
+                        self.paused = true;
+                        self.metrics.paused += 1;
+                    }
+                    return Ok(published);
+                }
+                Err(error) => {
+                    return Err(BridgeError::Config(format!(
+                        "the ringgroup topic refused a record: {error}"
+                    )))
+                }
+            }
+        }
+        if self.paused {
+            let assignment = self.consumer.assignment()?;
+            self.consumer.resume(&assignment)?;
+            self.paused = false;
+        }
+        Ok(published)
+    }
+
+    /// Commits each Kafka partition as far as the policy allows.
+    fn commit(&mut self) -> Result<(), BridgeError> {
+        let committed: Option<Vec<u64>> = match &self.policy {
+            CommitPolicy::OncePublished => None,
+            CommitPolicy::AfterGroups(groups) => {
+                let mut least: Vec<u64> = Vec::new();
+                for group in groups {
+                    let metrics = group.metrics();
+                    if least.is_empty() {
+                        least = vec![u64::MAX; metrics.partitions.len()];
+                    }
+                    for (p, partition) in metrics.partitions.iter().enumerate() {
+                        if let Some(slot) = least.get_mut(p) {
+                            *slot = (*slot).min(partition.committed);
+                        }
+                    }
+                }
+                Some(least)
+            }
+        };
+        let mut list = TopicPartitionList::new();
+        let mut uncommitted = 0;
+        {
+            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            for (&partition, track) in state.partitions.iter_mut() {
+                while let Some(&(offset, rg_partition, rg_offset)) = track.published.front() {
+                    let covered = match &committed {
+                        None => true,
+                        Some(least) => least
+                            .get(rg_partition as usize)
+                            .is_some_and(|&c| c > rg_offset),
+                    };
+                    if !covered {
+                        break;
+                    }
+                    track.published.pop_front();
+                    track.next = Some(offset + 1);
+                }
+                uncommitted += track.published.len() as u64;
+                if let Some(next) = track.next.filter(|&n| Some(n) != track.committed) {
+                    list.add_partition_offset(&self.kafka_topic, partition, Offset::Offset(next))?;
+                    track.committed = Some(next);
+                }
+            }
+        }
+        self.metrics.uncommitted = uncommitted;
+        if list.count() > 0 {
+            self.consumer.commit(&list, CommitMode::Async)?;
+            self.metrics.commits += 1;
+        }
+        Ok(())
+    }
+
+    /// The source's counters.
+    pub fn metrics(&self) -> SourceMetrics {
+        SourceMetrics {
+            held: self.held.len() as u64,
+            ..self.metrics
+        }
+    }
+
+    /// The Kafka offsets the group has committed for the topic's partitions (asks the broker).
+    pub fn committed_offsets(&self, timeout: Duration) -> Result<BTreeMap<i32, i64>, BridgeError> {
+        let list = self.consumer.committed(timeout)?;
+        Ok(list
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) => Some((e.partition(), o)),
+                _ => None,
+            })
+            .collect())
+    }
+}
