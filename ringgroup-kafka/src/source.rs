@@ -176,7 +176,11 @@ where
             .set("group.id", &kafka_group)
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
-            .set("allow.auto.create.topics", "false");
+            .set("allow.auto.create.topics", "false")
+            // Kafka's classic 10 s session (librdkafka's default is 45 s): a dead bridge
+            // instance's partitions move sooner, and a group forms sooner.
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000");
         for (key, value) in &self.config {
             config.set(key, value);
         }

@@ -525,6 +525,7 @@ fn source_publishes_what_it_consumes(broker: &Broker) {
         .brokers(&broker.address)
         .kafka_topic(&kafka_topic)
         .kafka_group(unique("source-group"))
+        .config("session.timeout.ms", "6000")
         .build()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -582,6 +583,7 @@ fn source_commits_after_the_groups_and_pauses_when_full(broker: &Broker) {
         .brokers(&broker.address)
         .kafka_topic(&kafka_topic)
         .kafka_group(unique("after-groups-group"))
+        .config("session.timeout.ms", "6000")
         .commit_policy(CommitPolicy::AfterGroups(vec![group.clone()]))
         .build()
         .unwrap();
@@ -669,6 +671,7 @@ fn round_trip_through_kafka_keeps_every_record_and_key_order(broker: &Broker) {
         .brokers(&broker.address)
         .kafka_topic(&kafka_topic)
         .kafka_group(unique("round-trip-group"))
+        .config("session.timeout.ms", "6000")
         .build()
         .unwrap();
     let mut partition_of = BTreeMap::new();
@@ -710,6 +713,96 @@ fn round_trip_through_kafka_keeps_every_record_and_key_order(broker: &Broker) {
     }
 }
 
+/// The broker stopped (`SIGSTOP`) for a while mid-stream and then continued: the sink and
+/// the source wait and go on, and every record arrives once at each end.
+fn the_bridge_waits_for_a_stopped_broker_and_loses_nothing(broker: &Broker) {
+    const RECORDS: u64 = 6_000;
+    let Some(process) = &broker.process else {
+        println!("(an external broker: not stopped)");
+        return;
+    };
+    let pid = process.id().to_string();
+    let signal = |name: &str| {
+        assert!(Command::new("kill")
+            .args([name, &pid])
+            .status()
+            .unwrap()
+            .success());
+    };
+    let kafka_topic = unique("stopped");
+    broker.create_topic(&kafka_topic, 2);
+    let (out_topic, mut out) = Topic::<KeyedBytes>::builder("out")
+        .partitions(2)
+        .capacity(1 << 13)
+        .build()
+        .unwrap();
+    let sink_group = out_topic
+        .group("to-kafka")
+        .auto_commit(false)
+        .build()
+        .unwrap();
+    let mut sink = Sink::builder(&sink_group, BytesCodec)
+        .brokers(&broker.address)
+        .kafka_topic(&kafka_topic)
+        .build()
+        .unwrap();
+    let (in_topic, into) = Topic::<KeyedBytes>::builder("in")
+        .partitions(2)
+        .capacity(1 << 13)
+        .multi_producer()
+        .build()
+        .unwrap();
+    let member = in_topic.group("readers").build().unwrap().join().unwrap();
+    let mut source = Source::builder(into, BytesCodec)
+        .brokers(&broker.address)
+        .kafka_topic(&kafka_topic)
+        .kafka_group(unique("stopped-group"))
+        .config("session.timeout.ms", "6000")
+        .build()
+        .unwrap();
+    let step_both = |sink: &mut Sink<KeyedBytes, BytesCodec>,
+                     source: &mut Source<KeyedBytes, BytesCodec, _>| {
+        sink.step(Duration::from_millis(1)).unwrap();
+        source.step(Duration::from_millis(1)).unwrap();
+    };
+    for n in 0..RECORDS / 2 {
+        out.send_keyed(format!("k{}", n % 11).as_bytes(), record(n % 11, n));
+    }
+    while source.metrics().bridged < RECORDS / 4 {
+        step_both(&mut sink, &mut source);
+    }
+    signal("-STOP");
+    let stopped = Instant::now();
+    for n in RECORDS / 2..RECORDS {
+        out.send_keyed(format!("k{}", n % 11).as_bytes(), record(n % 11, n));
+    }
+    while stopped.elapsed() < Duration::from_secs(3) {
+        step_both(&mut sink, &mut source);
+    }
+    let during = (sink.metrics().acked, source.metrics().bridged);
+    signal("-CONT");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while source.metrics().bridged < RECORDS {
+        step_both(&mut sink, &mut source);
+        assert!(
+            Instant::now() < deadline,
+            "{:?} {:?}",
+            sink.metrics(),
+            source.metrics()
+        );
+    }
+    assert!(
+        during.0 < RECORDS,
+        "the stop held the sink back: {during:?}"
+    );
+    let read = take(&member, RECORDS as usize);
+    let mut payloads: Vec<Vec<u8>> = read.values().flatten().map(|(_, p)| p.clone()).collect();
+    payloads.sort();
+    let mut expected: Vec<Vec<u8>> = (0..RECORDS).map(|n| record(n % 11, n).payload).collect();
+    expected.sort();
+    assert_eq!(payloads, expected, "every record once, through the stop");
+}
+
 fn main() {
     let broker = match Broker::start() {
         Ok(broker) => broker,
@@ -722,7 +815,7 @@ fn main() {
         }
     };
     println!("broker at {}", broker.address);
-    let tests: [BrokerTest; 7] = [
+    let tests: [BrokerTest; 8] = [
         (
             "sink_maps_partitions_one_to_one",
             sink_maps_partitions_one_to_one,
@@ -747,6 +840,10 @@ fn main() {
         (
             "round_trip_through_kafka_keeps_every_record_and_key_order",
             round_trip_through_kafka_keeps_every_record_and_key_order,
+        ),
+        (
+            "the_bridge_waits_for_a_stopped_broker_and_loses_nothing",
+            the_bridge_waits_for_a_stopped_broker_and_loses_nothing,
         ),
     ];
     let filter: Vec<String> = std::env::args()
