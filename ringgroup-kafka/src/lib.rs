@@ -35,10 +35,16 @@
 
 mod codec;
 mod error;
+mod inline;
 mod sink;
 mod source;
 
 pub use codec::{BytesCodec, Codec, CodecError, KeyedBytes};
 pub use error::BridgeError;
+pub use inline::{InlineCodec, InlineRecord};
+
+/// The record type of the `ringgroup-kafka` command's topics: a key of up to 64 bytes and a
+/// payload of up to 448 (512 bytes in all).
+pub type BridgeRecord = InlineRecord<64, 448>;
 pub use sink::{PartitionMapping, Sink, SinkBuilder, SinkMetrics};
 pub use source::{CommitPolicy, Publisher, Source, SourceBuilder, SourceMetrics};

@@ -803,6 +803,175 @@ fn the_bridge_waits_for_a_stopped_broker_and_loses_nothing(broker: &Broker) {
     assert_eq!(payloads, expected, "every record once, through the stop");
 }
 
+/// A bridge process (this crate's `ringgroup-kafka` command), killed when dropped.
+struct Bridge(Child);
+
+impl Bridge {
+    fn spawn(args: &[&str]) -> Bridge {
+        let child = Command::new(env!("CARGO_BIN_EXE_ringgroup-kafka"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Bridge(child)
+    }
+
+    /// SIGKILL, and wait for it.
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Removes shared-memory regions when dropped.
+struct Regions(Vec<String>);
+
+impl Drop for Regions {
+    fn drop(&mut self) {
+        for name in &self.0 {
+            let _ = ringgroup::shm::remove(name);
+        }
+    }
+}
+
+/// End to end with bridge processes: keyed records produced into a region's topic go through a
+/// sink process to Kafka and through a source process into another region's topic; the sink
+/// process is SIGKILLed and restarted a third of the way, the source two thirds of the way.
+/// Every record arrives; per key the first arrivals are in order (a restarted bridge
+/// redelivers from its commit, so a key may see a run of its records again); each key lands in
+/// the partition a Kafka producer picks; the duplicates stay within the bridges' uncommitted
+/// windows. `RINGGROUP_BRIDGE_E2E_RECORDS` sets the count (default a million).
+fn end_to_end_with_bridge_processes_killed_and_restarted(broker: &Broker) {
+    use ringgroup_kafka::BridgeRecord;
+    let records: u64 = std::env::var("RINGGROUP_BRIDGE_E2E_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    const KEYS: u64 = 1000;
+    let per_key = records / KEYS;
+    let total = per_key * KEYS;
+    let out_name = unique("e2e-out");
+    let in_name = unique("e2e-in");
+    let _regions = Regions(vec![out_name.clone(), in_name.clone()]);
+    let (_out_topic, mut out) = Topic::<BridgeRecord>::builder("out")
+        .partitions(4)
+        .capacity(1 << 14)
+        .shared_memory(&out_name)
+        .build()
+        .unwrap();
+    let (in_topic, _in_producer) = Topic::<BridgeRecord>::builder("in")
+        .partitions(4)
+        .capacity(1 << 14)
+        .multi_producer()
+        .shared_memory(&in_name)
+        .build()
+        .unwrap();
+    let member = in_topic.group("readers").build().unwrap().join().unwrap();
+    let kafka_topic = unique("e2e");
+    broker.create_topic(&kafka_topic, 4);
+    let kafka_group = unique("e2e-group");
+    let sink_args = [
+        "sink",
+        "--brokers",
+        &broker.address,
+        "--kafka-topic",
+        &kafka_topic,
+        "--region",
+        &out_name,
+        "--group",
+        "to-kafka",
+    ];
+    let source_args = [
+        "source",
+        "--brokers",
+        &broker.address,
+        "--kafka-topic",
+        &kafka_topic,
+        "--kafka-group",
+        &kafka_group,
+        "--region",
+        &in_name,
+        "--session-timeout-ms",
+        "6000",
+    ];
+    let mut sink = Bridge::spawn(&sink_args);
+    let mut source = Bridge::spawn(&source_args);
+    let (mut sent, mut received, mut duplicates) = (0_u64, 0_u64, 0_u64);
+    let mut next = vec![0_u64; KEYS as usize];
+    let (mut sink_killed, mut source_killed) = (false, false);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(600);
+    while received < total {
+        assert!(
+            Instant::now() < deadline,
+            "sent {sent}, received {received} of {total}"
+        );
+        while sent < total {
+            let (k, n) = (sent % KEYS, sent / KEYS);
+            let key = format!("key-{k}");
+            let value =
+                BridgeRecord::new(Some(key.as_bytes()), format!("{k} {n}").as_bytes()).unwrap();
+            let record = ringgroup::ProducerRecord::new(value).key(key.as_bytes());
+            match out.try_send(record) {
+                Ok(_) => sent += 1,
+                Err(_) => break,
+            }
+        }
+        match member.poll(1024, Duration::from_millis(1)) {
+            Ok(batch) => {
+                for record in &batch {
+                    let text = String::from_utf8_lossy(record.value.payload()).into_owned();
+                    let (k, n) = text.split_once(' ').unwrap();
+                    let (k, n): (u64, u64) = (k.parse().unwrap(), n.parse().unwrap());
+                    let key = record.value.key().unwrap();
+                    assert_eq!(
+                        record.partition,
+                        kafka_partition(key, 4),
+                        "key {k} in the partition a Kafka producer picks"
+                    );
+                    let expected = &mut next[k as usize];
+                    if n == *expected {
+                        *expected += 1;
+                        received += 1;
+                    } else if n < *expected {
+                        duplicates += 1;
+                    } else {
+                        panic!("key {k}: record {n} before record {expected}");
+                    }
+                }
+            }
+            Err(ConsumeError::Timeout) => {}
+            Err(e) => panic!("{e}"),
+        }
+        if !sink_killed && sent >= total / 3 {
+            sink.kill();
+            sink = Bridge::spawn(&sink_args);
+            sink_killed = true;
+        }
+        if !source_killed && received >= total * 2 / 3 {
+            source.kill();
+            source = Bridge::spawn(&source_args);
+            source_killed = true;
+        }
+    }
+    drop((sink, source));
+    println!(
+        "  {total} records through a sink process and a source process (each killed and \
+         restarted once) in {:.1} s, {duplicates} duplicates",
+        started.elapsed().as_secs_f64()
+    );
+    // The windows: the sink's records in flight (10 000 at most) and the source's published
+    // records not yet committed to Kafka (a round of 256 at most, committed each round).
+    assert!(duplicates <= 10_000 + 256, "{duplicates} duplicates");
+}
+
 fn main() {
     let broker = match Broker::start() {
         Ok(broker) => broker,
@@ -815,7 +984,7 @@ fn main() {
         }
     };
     println!("broker at {}", broker.address);
-    let tests: [BrokerTest; 8] = [
+    let tests: [BrokerTest; 9] = [
         (
             "sink_maps_partitions_one_to_one",
             sink_maps_partitions_one_to_one,
@@ -844,6 +1013,10 @@ fn main() {
         (
             "the_bridge_waits_for_a_stopped_broker_and_loses_nothing",
             the_bridge_waits_for_a_stopped_broker_and_loses_nothing,
+        ),
+        (
+            "end_to_end_with_bridge_processes_killed_and_restarted",
+            end_to_end_with_bridge_processes_killed_and_restarted,
         ),
     ];
     let filter: Vec<String> = std::env::args()
