@@ -36,12 +36,14 @@
 mod codec;
 mod error;
 mod inline;
+mod local_broker;
 mod sink;
 mod source;
 
 pub use codec::{BytesCodec, Codec, CodecError, KeyedBytes};
 pub use error::BridgeError;
 pub use inline::{InlineCodec, InlineRecord};
+pub use local_broker::LocalBroker;
 
 /// The record type of the `ringgroup-kafka` command's topics: a key of up to 64 bytes and a
 /// payload of up to 448 (512 bytes in all).
