@@ -64,6 +64,10 @@ enum Command {
         /// librdkafka's `session.timeout.ms`.
         #[arg(long, default_value_t = 10_000)]
         session_timeout_ms: u32,
+        /// How often at most Kafka offsets are committed (what a killed source publishes
+        /// again is about what it published since its last commit).
+        #[arg(long, default_value_t = 100)]
+        commit_interval_ms: u64,
     },
 }
 
@@ -108,6 +112,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             region,
             by_key,
             session_timeout_ms,
+            commit_interval_ms,
         } => {
             let topic = Topic::<BridgeRecord>::open(&region)?;
             let producer = topic
@@ -119,6 +124,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .kafka_group(kafka_group)
                 .mapping(mapping(by_key))
                 .config("session.timeout.ms", session_timeout_ms.to_string())
+                .commit_interval(Duration::from_millis(commit_interval_ms))
                 .build()?;
             eprintln!("source ready");
             loop {

@@ -13,6 +13,9 @@
 //! that takes the partition on) what Kafka had not acknowledged: at-least-once, the duplicates
 //! being at most the records in flight.
 //!
+//! With [`offset_headers`](SinkBuilder::offset_headers), each Kafka record carries its
+//! ringgroup partition and offset in headers.
+//!
 //! Ringgroup partition `p` goes to Kafka partition `p` when the counts match (or when asked
 //! to, with [`PartitionMapping::OneToOne`]); otherwise a record goes where a Kafka producer
 //! would put its key: librdkafka's `murmur2_random` partitioner, the Java client's hashing.
@@ -29,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::ClientContext;
 use ringgroup::{CommitError, ConsumeError, Consumer, Group};
@@ -58,6 +62,7 @@ pub struct SinkBuilder<'t, T, C> {
     mapping: PartitionMapping,
     max_in_flight: usize,
     metadata_timeout: Duration,
+    offset_headers: bool,
     config: Vec<(String, String)>,
 }
 
@@ -103,6 +108,14 @@ where
     /// How long the build waits for the topic's metadata (default 10 s).
     pub fn metadata_timeout(mut self, timeout: Duration) -> Self {
         self.metadata_timeout = timeout;
+        self
+    }
+
+    /// Whether each Kafka record carries its ringgroup place in headers
+    /// (`ringgroup-partition` and `ringgroup-offset`, decimal; default off): a consumer can
+    /// then tell a redelivered record from a new one.
+    pub fn offset_headers(mut self, on: bool) -> Self {
+        self.offset_headers = on;
         self
     }
 
@@ -171,6 +184,7 @@ where
                 codec: self.codec,
                 kafka_topic,
                 one_to_one,
+                offset_headers: self.offset_headers,
                 in_flight: (0..partitions).map(|_| VecDeque::new()).collect(),
                 count: 0,
                 metrics: SinkMetrics::default(),
@@ -278,6 +292,7 @@ struct Outbox<C> {
     codec: C,
     kafka_topic: String,
     one_to_one: bool,
+    offset_headers: bool,
     /// Per ringgroup partition, the records in flight, in offset order.
     in_flight: Vec<VecDeque<Pending>>,
     count: usize,
@@ -312,6 +327,7 @@ where
             mapping: PartitionMapping::Auto,
             max_in_flight: 10_000,
             metadata_timeout: Duration::from_secs(10),
+            offset_headers: false,
             config: Vec::new(),
         }
     }
@@ -418,6 +434,19 @@ impl<C> Outbox<C> {
             }
             if self.one_to_one {
                 record = record.partition(partition as i32);
+            }
+            if self.offset_headers {
+                record = record.headers(
+                    OwnedHeaders::new()
+                        .insert(Header {
+                            key: "ringgroup-partition",
+                            value: Some(&partition.to_string()),
+                        })
+                        .insert(Header {
+                            key: "ringgroup-offset",
+                            value: Some(&offset.to_string()),
+                        }),
+                );
             }
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),

@@ -91,6 +91,55 @@ impl Broker {
 }
 
 impl Broker {
+    /// The first `count` records of each partition of `topic`: (Kafka partition, the
+    /// ringgroup place its headers name), checking that place's offset is its Kafka offset.
+    fn places(&self, topic: &str, partitions: i32, count: usize) -> Vec<(i32, Option<(u32, u64)>)> {
+        use rdkafka::message::Headers;
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.address)
+            .set("group.id", format!("places-{topic}"))
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        let mut assignment = TopicPartitionList::new();
+        for p in 0..partitions {
+            assignment
+                .add_partition_offset(topic, p, Offset::Beginning)
+                .unwrap();
+        }
+        consumer.assign(&assignment).unwrap();
+        let mut found = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while found.len() < count * partitions as usize && Instant::now() < deadline {
+            let Some(message) = consumer.poll(Duration::from_millis(50)) else {
+                continue;
+            };
+            let message = message.unwrap();
+            let place = message.headers().and_then(|headers| {
+                let text = |name: &str| {
+                    headers
+                        .iter()
+                        .find(|h| h.key == name)
+                        .and_then(|h| h.value)
+                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                };
+                Some((
+                    text("ringgroup-partition")?.parse().ok()?,
+                    text("ringgroup-offset")?.parse().ok()?,
+                ))
+            });
+            if let Some((_, offset)) = place {
+                assert_eq!(
+                    offset,
+                    message.offset() as u64,
+                    "one to one: the same offset"
+                );
+            }
+            found.push((message.partition(), place));
+        }
+        found
+    }
+
     /// Produces `records` (key, payload) to `topic` with librdkafka's `murmur2_random`
     /// partitioner (where a Kafka producer puts each key), and waits for every ack.
     fn produce(&self, topic: &str, records: &[(Vec<u8>, Vec<u8>)]) {
@@ -158,6 +207,7 @@ fn sink_maps_partitions_one_to_one(broker: &Broker) {
     let mut sink = Sink::builder(&group, BytesCodec)
         .brokers(&broker.address)
         .kafka_topic(&kafka_topic)
+        .offset_headers(true)
         .build()
         .unwrap();
     for n in 0..PER_KEY {
@@ -184,6 +234,15 @@ fn sink_maps_partitions_one_to_one(broker: &Broker) {
     assert_eq!(
         (metrics.bridged, metrics.acked, metrics.in_flight),
         (KEYS * PER_KEY, KEYS * PER_KEY, 0)
+    );
+    // Each record's headers name its ringgroup partition and offset (its Kafka offset here).
+    let places = broker.places(&kafka_topic, 4, 3);
+    assert_eq!(places.len(), 12);
+    assert!(
+        places
+            .iter()
+            .all(|(p, place)| place.is_some_and(|(rp, _)| rp == *p as u32)),
+        "{places:?}"
     );
     for partition in 0..4 {
         assert_eq!(
@@ -827,6 +886,8 @@ fn end_to_end_with_bridge_processes_killed_and_restarted(broker: &Broker) {
         &in_name,
         "--session-timeout-ms",
         "6000",
+        "--commit-interval-ms",
+        "10",
     ];
     let mut sink = Bridge::spawn(&sink_args);
     let mut source = Bridge::spawn(&source_args);
@@ -895,8 +956,8 @@ fn end_to_end_with_bridge_processes_killed_and_restarted(broker: &Broker) {
         started.elapsed().as_secs_f64()
     );
     // The windows: the sink's records in flight (its max_in_flight, 10 000) and the source's
-    // published records whose Kafka commit (asynchronous, one per round of at most 256) had
-    // not completed when it was killed (a few rounds: 4 096 is ample).
+    // published records whose Kafka commit (asynchronous, at most every 10 ms here) had not
+    // completed when it was killed (a few tens of milliseconds' worth: 4 096 is ample).
     assert!(duplicates <= 10_000 + 4_096, "{duplicates} duplicates");
 }
 

@@ -26,7 +26,7 @@ use ringgroup_results::names::scenario;
 
 use common::{Common, Ctx};
 use scenarios::{
-    balance, chaos, compare, fanout, ipc, latency, rebalance, reply, scale, throughput,
+    balance, bridge, chaos, compare, fanout, ipc, latency, rebalance, reply, scale, throughput,
 };
 
 /// Counts allocations on the data-path threads, for every scenario's `allocs_per_msg`.
@@ -69,6 +69,9 @@ enum Command {
     Ipc(ipc::Args),
     /// The consumer-group chaos workload; exits non-zero if an invariant broke.
     Chaos(chaos::Args),
+    /// Records per second through the Kafka bridge (sink and source) against a local broker,
+    /// beside librdkafka alone; not in the default suite (it needs a broker).
+    Bridge(bridge::Args),
     /// Checks `--json` output read from stdin against the output contract (for CI).
     #[command(hide = true)]
     Validate,
@@ -94,6 +97,7 @@ impl Command {
             Command::Reply(_) => scenario::REPLY,
             Command::Ipc(_) => scenario::IPC,
             Command::Chaos(_) => scenario::CHAOS,
+            Command::Bridge(_) => scenario::BRIDGE,
             Command::Validate => "validate",
             Command::Readme { .. } => "readme",
         }
@@ -111,6 +115,7 @@ impl Command {
             Command::Reply(a) => &a.common,
             Command::Ipc(a) => &a.common,
             Command::Chaos(a) => &a.common,
+            Command::Bridge(a) => &a.common,
             Command::Validate | Command::Readme { .. } => unreachable!("runs no scenario"),
         }
     }
@@ -127,6 +132,7 @@ impl Command {
             Command::Reply(a) => reply::run(a, ctx),
             Command::Ipc(a) => ipc::run(a, ctx),
             Command::Chaos(a) => chaos::run(a, ctx),
+            Command::Bridge(a) => bridge::run(a, ctx),
             Command::Validate | Command::Readme { .. } => Ok(()),
         }
     }

@@ -26,10 +26,14 @@ pub mod scenario {
     pub const IPC: &str = "ipc";
     /// `chaos`: the consumer-group chaos workload.
     pub const CHAOS: &str = "chaos";
+    /// `bridge/sink` and `bridge/source`: records per second through the Kafka bridge against
+    /// a local broker, beside librdkafka alone (not in the default suite: it needs a broker).
+    pub const BRIDGE: &str = "bridge";
 
-    /// Every family, in the default suite's order (also the order of the results README).
-    pub const FAMILIES: [&str; 10] = [
-        COMPARE, REPLY, IPC, THROUGHPUT, LATENCY, FANOUT, SCALE, REBALANCE, BALANCE, CHAOS,
+    /// Every family, in the default suite's order (also the order of the results README);
+    /// `bridge`, outside the suite, last.
+    pub const FAMILIES: [&str; 11] = [
+        COMPARE, REPLY, IPC, THROUGHPUT, LATENCY, FANOUT, SCALE, REBALANCE, BALANCE, CHAOS, BRIDGE,
     ];
 
     /// `latency`'s round trips through two topics.
@@ -59,6 +63,8 @@ pub mod scenario {
     pub const REPLY_CASES: [&str; 2] = ["round-trip", "sustained"];
     /// `ipc`'s cases, in report order.
     pub const IPC_CASES: [&str; 3] = ["throughput", "ping-pong", "fanout"];
+    /// `bridge`'s cases, in report order.
+    pub const BRIDGE_CASES: [&str; 2] = ["sink", "source"];
 
     /// `family/case`.
     pub fn of(family: &str, case: &str) -> String {
@@ -84,10 +90,11 @@ pub mod system {
     /// `crossbeam-channel` (`crossbeam_channel::bounded`), `crossbeam-queue`
     /// (`crossbeam_queue::ArrayQueue`) and `bus` (`bus::Bus`), then the reference `floor`
     /// (one cache line each way, no queue: `compare/ping-pong` only), then `iceoryx2`
-    /// (`iceoryx2` publish-subscribe between processes: `ipc/*` only). This is the harness's
+    /// (`iceoryx2` publish-subscribe between processes: `ipc/*` only), then `librdkafka`
+    /// (its producer and consumer alone: `bridge/*` only). This is the harness's
     /// order (its `--systems` values) and the charts' (each system keeps its colour on every
     /// chart). New systems go at the end, so older files keep their colours.
-    pub const ALL: [&str; 8] = [
+    pub const ALL: [&str; 9] = [
         "ringgroup",
         "rtrb",
         "disruptor",
@@ -96,6 +103,7 @@ pub mod system {
         "bus",
         "floor",
         "iceoryx2",
+        "librdkafka",
     ];
 
     /// ringgroup itself.
@@ -112,12 +120,21 @@ pub mod system {
     /// The peer of `ipc`, the only one there, and only there.
     pub const ICEORYX2: &str = ALL[7];
 
+    /// The baseline of `bridge`, the only one there, and only there.
+    pub const LIBRDKAFKA: &str = ALL[8];
+
     /// The scenarios a system can appear in: the floor only in `compare/ping-pong`; rtrb and
     /// bus (single-producer) not in `compare/mpsc` and `compare/mpmc`; only ringgroup and
     /// crossbeam-channel in `reply/*`; only ringgroup and iceoryx2 in `ipc/*`, and iceoryx2
     /// nowhere else; the others anywhere.
     pub fn runs_in(system: &str, scenario: &str) -> bool {
         use super::scenario as s;
+        if s::is_of(scenario, s::BRIDGE) {
+            return system == RINGGROUP || system == LIBRDKAFKA;
+        }
+        if system == LIBRDKAFKA {
+            return false;
+        }
         if s::is_of(scenario, s::IPC) {
             return system == RINGGROUP || system == ICEORYX2;
         }
@@ -141,6 +158,7 @@ pub mod system {
             RINGGROUP => "everywhere",
             CROSSBEAM_CHANNEL => "everywhere but ipc/*",
             ICEORYX2 => "only in ipc/*",
+            LIBRDKAFKA => "only in bridge/*",
             _ => "everywhere but reply/* and ipc/*",
         }
     }

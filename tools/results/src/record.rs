@@ -259,6 +259,7 @@ pub fn headline(scenario: &str) -> Option<&'static str> {
         scenario::REPLY if case == "sustained" => Some("mreqs_per_s"),
         scenario::IPC if case == "ping-pong" => Some("p50_ns"),
         scenario::IPC if scenario::IPC_CASES.contains(&case) => Some("mmsgs_per_s"),
+        scenario::BRIDGE if scenario::BRIDGE_CASES.contains(&case) => Some("krecs_per_s"),
         _ => None,
     }
 }
@@ -277,6 +278,7 @@ fn check(value: &Value) -> Result<(), String> {
     for (family, cases) in [
         (scenario::REPLY, &scenario::REPLY_CASES[..]),
         (scenario::IPC, &scenario::IPC_CASES[..]),
+        (scenario::BRIDGE, &scenario::BRIDGE_CASES[..]),
     ] {
         if scenario::is_of(&record.scenario, family)
             && !cases

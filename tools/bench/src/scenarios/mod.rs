@@ -2,6 +2,7 @@
 //! directory (`workload.rs`, `groups.rs`, `stats.rs`, `common.rs`).
 
 pub mod balance;
+pub mod bridge;
 pub mod chaos;
 pub mod compare;
 pub mod fanout;
