@@ -30,8 +30,13 @@ pub mod scenario {
     /// a local broker, beside librdkafka alone (not in the default suite: it needs a broker).
     pub const BRIDGE: &str = "bridge";
 
-    /// Every family, in the default suite's order (also the order of the results README);
-    /// `bridge`, outside the suite, last.
+    /// The default suite's families, in its order.
+    pub const SUITE: [&str; 10] = [
+        COMPARE, REPLY, IPC, THROUGHPUT, LATENCY, FANOUT, SCALE, REBALANCE, BALANCE, CHAOS,
+    ];
+
+    /// Every family, in the order of the results README: the suite's, then `bridge` (outside
+    /// the suite: it needs a broker).
     pub const FAMILIES: [&str; 11] = [
         COMPARE, REPLY, IPC, THROUGHPUT, LATENCY, FANOUT, SCALE, REBALANCE, BALANCE, CHAOS, BRIDGE,
     ];
