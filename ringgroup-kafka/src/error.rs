@@ -4,8 +4,9 @@ use std::fmt;
 
 use rdkafka::error::KafkaError;
 
-/// Why the bridge could not start or go on.
-#[derive(Debug)]
+/// Why the bridge could not start or go on. A sink or source that returned an error from
+/// `step` returns it again from every later call (start a new one to go on from the commits).
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum BridgeError {
     /// A setting is missing or wrong.
@@ -45,6 +46,8 @@ pub enum BridgeError {
     Consume(ringgroup::ConsumeError),
     /// Committing to the ringgroup group failed.
     Commit(ringgroup::CommitError),
+    /// The ringgroup topic refused a record (a closed topic, say).
+    Publish(String),
     /// A Kafka record the codec could not decode. Its offset is not committed: a new source
     /// starts again at it.
     Decode {
@@ -81,6 +84,7 @@ impl fmt::Display for BridgeError {
             BridgeError::Group(error) => write!(f, "ringgroup: {error}"),
             BridgeError::Consume(error) => write!(f, "ringgroup: {error}"),
             BridgeError::Commit(error) => write!(f, "ringgroup: {error}"),
+            BridgeError::Publish(why) => write!(f, "ringgroup refused a record: {why}"),
             BridgeError::Decode {
                 partition,
                 offset,

@@ -150,7 +150,10 @@ where
             .set("bootstrap.servers", &brokers)
             .set("partitioner", "murmur2_random")
             .set("allow.auto.create.topics", "false")
-            .set("message.timeout.ms", "30000");
+            // Per-key order and no duplicates from librdkafka's own retries, and retries
+            // until the broker is back: only a permanent refusal reaches the sink.
+            .set("enable.idempotence", "true")
+            .set("message.timeout.ms", "0");
         for (key, value) in &self.config {
             config.set(key, value);
         }
@@ -177,7 +180,8 @@ where
         let member = self.group.join()?;
         Ok(Sink {
             member,
-            _group: self.group.clone(),
+            group: self.group.clone(),
+            failed: None,
             max_in_flight: self.max_in_flight,
             outbox: Outbox {
                 producer,
@@ -274,6 +278,9 @@ pub struct SinkMetrics {
     pub handed_back: u64,
     /// Records waiting for Kafka now.
     pub in_flight: u64,
+    /// The ringgroup group's commit lag: records published and not yet committed, over its
+    /// partitions.
+    pub lag: u64,
 }
 
 /// A member of a ringgroup consumer group that produces what it polls to Kafka; see the
@@ -281,9 +288,11 @@ pub struct SinkMetrics {
 /// [`run_until`](Sink::run_until)).
 pub struct Sink<T, C> {
     member: Consumer<T>,
-    _group: Group<T>,
+    group: Group<T>,
     max_in_flight: usize,
     outbox: Outbox<C>,
+    /// The error that stopped the sink: every later call returns it.
+    failed: Option<BridgeError>,
 }
 
 /// The Kafka side of a sink: the producer and the records it has in flight.
@@ -336,9 +345,21 @@ where
     /// `max_in_flight` records are out, sends it to Kafka, takes Kafka's acknowledgements
     /// and commits what they cover. Returns how many records it sent.
     pub fn step(&mut self, timeout: Duration) -> Result<usize, BridgeError> {
+        if let Some(error) = &self.failed {
+            return Err(error.clone());
+        }
+        let result = self.step_inner(timeout);
+        if let Err(error) = &result {
+            self.failed = Some(error.clone());
+        }
+        result
+    }
+
+    fn step_inner(&mut self, timeout: Duration) -> Result<usize, BridgeError> {
         let mut sent = 0;
         let outbox = &mut self.outbox;
         if outbox.count < self.max_in_flight {
+            let mut fenced = false;
             match self.member.poll(self.max_in_flight - outbox.count, timeout) {
                 Ok(records) => {
                     for record in &records {
@@ -348,10 +369,19 @@ where
                     }
                 }
                 Err(ConsumeError::Timeout) => {}
+                Err(ConsumeError::Fenced) => fenced = true,
                 Err(error) => return Err(error.into()),
+            }
+            if fenced {
+                // Evicted (a Kafka outage longer than the group's poll interval, say): the
+                // partitions went on from the commits; join again.
+                outbox.hand_back_all();
+                self.member = self.group.join()?;
             }
             outbox.producer.poll(Duration::ZERO);
         } else {
+            // Waiting for Kafka: still a live member.
+            self.member.heartbeat();
             outbox.producer.poll(timeout);
         }
         outbox.settle(&self.member)?;
@@ -367,20 +397,27 @@ where
     }
 
     /// Waits up to `timeout` for every record in flight to be acknowledged and committed;
-    /// true if none is left.
+    /// true if none is left. A sink stopped by an error still commits what Kafka acknowledged
+    /// before the refused record, then returns the error.
     pub fn flush(&mut self, timeout: Duration) -> Result<bool, BridgeError> {
         let deadline = Instant::now() + timeout;
         while self.outbox.count > 0 && Instant::now() < deadline {
             self.outbox.producer.poll(Duration::from_millis(10));
-            self.outbox.settle(&self.member)?;
+            if let Err(error) = self.outbox.settle(&self.member) {
+                self.failed.get_or_insert(error);
+            }
         }
-        Ok(self.outbox.count == 0)
+        match &self.failed {
+            Some(error) => Err(error.clone()),
+            None => Ok(self.outbox.count == 0),
+        }
     }
 
     /// The sink's counters.
     pub fn metrics(&self) -> SinkMetrics {
         SinkMetrics {
             in_flight: self.outbox.count as u64,
+            lag: self.group.metrics().partitions.iter().map(|p| p.lag).sum(),
             ..self.outbox.metrics
         }
     }
@@ -392,6 +429,16 @@ where
 }
 
 impl<C> Outbox<C> {
+    /// Forgets every record in flight: the partitions went to other members (or back to the
+    /// group) at their commits, and are delivered again from there.
+    fn hand_back_all(&mut self) {
+        for list in &mut self.in_flight {
+            self.metrics.handed_back += list.len() as u64;
+            list.clear();
+        }
+        self.count = 0;
+    }
+
     /// Encodes and keeps a polled record until Kafka acknowledges it.
     fn keep<T>(&mut self, partition: u32, offset: u64, value: &T)
     where
@@ -506,23 +553,33 @@ impl<C> Outbox<C> {
         }
         for partition in 0..self.in_flight.len() {
             let list = &mut self.in_flight[partition];
-            let mut last = None;
-            while list.front().is_some_and(|p| p.acked) {
-                last = list.pop_front().map(|p| p.offset);
-                self.count -= 1;
-                self.metrics.committed += 1;
+            let mut acked = 0;
+            while list.get(acked).is_some_and(|p| p.acked) {
+                acked += 1;
             }
-            let Some(last) = last else { continue };
+            if acked == 0 {
+                continue;
+            }
+            let last = list[acked - 1].offset;
             match member.commit_offset(partition as u32, last + 1) {
-                Ok(()) => {}
-                Err(CommitError::Fenced { .. } | CommitError::NotOwned { .. }) => {
-                    // The partition moved on: its new owner starts at the last commit.
-                    let list = &mut self.in_flight[partition];
+                Ok(()) => {
+                    list.drain(..acked);
+                    self.count -= acked;
+                    self.metrics.committed += acked as u64;
+                }
+                Err(CommitError::UnknownPartition { .. }) => {
+                    return Err(BridgeError::Commit(CommitError::UnknownPartition {
+                        partition: partition as u32,
+                        partitions: self.in_flight.len() as u32,
+                    }))
+                }
+                Err(_) => {
+                    // The partition moved on (fenced, not ours, or records of an earlier
+                    // tenure behind or past this one's): its owner starts at its commit.
                     self.count -= list.len();
                     self.metrics.handed_back += list.len() as u64;
                     list.clear();
                 }
-                Err(error) => return Err(BridgeError::Commit(error)),
             }
         }
         Ok(())

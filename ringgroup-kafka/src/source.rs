@@ -14,10 +14,12 @@
 //!
 //! When Kafka takes a partition away (a rebalance between bridge instances), the source
 //! commits, synchronously and before the partition moves, everything of it that it has
-//! published, so the next owner starts after it and no record is published twice into
-//! ringgroup; what it held unpublished is left to the next owner. A source that dies without
-//! that commit leaves its published-but-uncommitted records to be published again by the next
-//! owner (at-least-once).
+//! published (under `AfterGroups`: what the groups have covered), so the next owner starts
+//! after it and no record is published twice into ringgroup; what it held unpublished is
+//! dropped, left to the next owner. A source that dies without that commit leaves its
+//! published-but-uncommitted records to be published again by the next owner
+//! (at-least-once). Transient Kafka errors (a broker down) are counted and passed over;
+//! librdkafka reconnects by itself.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -25,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use ringgroup::{Group, Producer, ProducerRecord, RecordMetadata, SendError, SharedProducer};
@@ -38,8 +41,12 @@ pub trait Publisher<T>: Send {
     /// The topic's partition count.
     fn partitions(&self) -> u32;
 
-    /// Publishes if there is room now.
-    fn try_send(&mut self, record: ProducerRecord<'_, T>) -> Result<RecordMetadata, SendError<T>>;
+    /// Publishes, waiting up to `timeout` for room.
+    fn send_timeout(
+        &mut self,
+        record: ProducerRecord<'_, T>,
+        timeout: Duration,
+    ) -> Result<RecordMetadata, SendError<T>>;
 }
 
 impl<T: Send + Sync> Publisher<T> for Producer<T> {
@@ -47,8 +54,12 @@ impl<T: Send + Sync> Publisher<T> for Producer<T> {
         Producer::partitions(self)
     }
 
-    fn try_send(&mut self, record: ProducerRecord<'_, T>) -> Result<RecordMetadata, SendError<T>> {
-        Producer::try_send(self, record)
+    fn send_timeout(
+        &mut self,
+        record: ProducerRecord<'_, T>,
+        timeout: Duration,
+    ) -> Result<RecordMetadata, SendError<T>> {
+        Producer::send_timeout(self, record, timeout)
     }
 }
 
@@ -57,8 +68,12 @@ impl<T: Send + Sync> Publisher<T> for SharedProducer<T> {
         SharedProducer::partitions(self)
     }
 
-    fn try_send(&mut self, record: ProducerRecord<'_, T>) -> Result<RecordMetadata, SendError<T>> {
-        SharedProducer::try_send(self, record)
+    fn send_timeout(
+        &mut self,
+        record: ProducerRecord<'_, T>,
+        timeout: Duration,
+    ) -> Result<RecordMetadata, SendError<T>> {
+        SharedProducer::send_timeout(self, record, timeout)
     }
 }
 
@@ -193,11 +208,17 @@ where
         for (key, value) in &self.config {
             config.set(key, value);
         }
-        let state = Arc::new(Mutex::new(Tracking::default()));
-        let consumer: BaseConsumer<SourceContext> = config.create_with_context(SourceContext {
-            state: state.clone(),
-            topic: kafka_topic.clone(),
-        })?;
+        let state = Arc::new(Mutex::new(Tracking {
+            partitions: BTreeMap::new(),
+            held: VecDeque::new(),
+            after_groups: matches!(self.policy, CommitPolicy::AfterGroups(_)),
+            failed_commits: 0,
+        }));
+        let consumer: BaseConsumer<SourceContext<T>> =
+            config.create_with_context(SourceContext {
+                state: state.clone(),
+                topic: kafka_topic.clone(),
+            })?;
         let kafka_partitions = partitions_of(
             consumer.client(),
             &brokers,
@@ -225,7 +246,7 @@ where
             one_to_one,
             policy: self.policy,
             state,
-            held: VecDeque::new(),
+            failed: None,
             paused: false,
             commit_interval: self.commit_interval,
             last_commit: Instant::now(),
@@ -234,11 +255,17 @@ where
     }
 }
 
-/// Per Kafka partition: the published records' places not yet committed, and the next
-/// offset committed.
-#[derive(Default)]
-struct Tracking {
+/// What the source and its rebalance callback share: per Kafka partition the published
+/// records' places not yet committed, and the records consumed but not yet published.
+struct Tracking<T> {
     partitions: BTreeMap<i32, Track>,
+    /// In consumption order.
+    held: VecDeque<Held<T>>,
+    /// Under `AfterGroups`, a revoked partition is committed only as far as the groups
+    /// covered it (its `next`), not as far as it was published.
+    after_groups: bool,
+    /// Commits the revoke callback could not make.
+    failed_commits: u64,
 }
 
 #[derive(Default)]
@@ -247,41 +274,67 @@ struct Track {
     published: VecDeque<(i64, u32, u64)>,
     /// The next Kafka offset to commit (one past the last record covered).
     next: Option<i64>,
-    committed: Option<i64>,
+    /// The last offset whose commit was sent (asynchronously: it may yet fail).
+    sent: Option<i64>,
 }
 
-/// Commits what was published of a revoked partition before it moves.
-struct SourceContext {
-    state: Arc<Mutex<Tracking>>,
+/// Commits a revoked partition before it moves, and forgets what this member held of it.
+struct SourceContext<T> {
+    state: Arc<Mutex<Tracking<T>>>,
     topic: String,
 }
 
-impl ClientContext for SourceContext {}
+impl<T: Send + Sync + 'static> ClientContext for SourceContext<T> {}
 
-impl ConsumerContext for SourceContext {
+impl<T: Send + Sync + 'static> ConsumerContext for SourceContext<T> {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Assign(assigned) = rebalance else {
+            return;
+        };
+        // A partition keeps its pause across assignments: set it as the source stands now.
+        let holding = !self
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .held
+            .is_empty();
+        let _ = if holding {
+            consumer.pause(assigned)
+        } else {
+            consumer.resume(assigned)
+        };
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let Rebalance::Revoke(revoked) = rebalance else {
             return;
         };
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let after_groups = state.after_groups;
         let mut commit = TopicPartitionList::new();
         for element in revoked.elements() {
-            if let Some(track) = state.partitions.remove(&element.partition()) {
-                let last = track.published.back().map(|(offset, _, _)| offset + 1);
-                if let Some(next) = last.or(track.next) {
-                    if Some(next) != track.committed {
-                        let _ = commit.add_partition_offset(
-                            &self.topic,
-                            element.partition(),
-                            Offset::Offset(next),
-                        );
-                    }
+            let partition = element.partition();
+            // Consumed and not published: the next owner consumes it again from the commit.
+            state.held.retain(|held| held.kafka_partition != partition);
+            if let Some(track) = state.partitions.remove(&partition) {
+                let published = track.published.back().map(|(offset, _, _)| offset + 1);
+                let next = if after_groups {
+                    track.next
+                } else {
+                    published.or(track.next)
+                };
+                // Sent again even if an asynchronous commit of it was sent: that one may fail.
+                if let Some(next) = next {
+                    let _ =
+                        commit.add_partition_offset(&self.topic, partition, Offset::Offset(next));
                 }
             }
         }
-        if commit.count() > 0 {
+        if commit.count() > 0 && !consumer.assignment_lost() {
             // Before the partition moves: the next owner starts after what was published.
-            let _ = consumer.commit(&commit, CommitMode::Sync);
+            if consumer.commit(&commit, CommitMode::Sync).is_err() {
+                state.failed_commits += 1;
+            }
         }
     }
 }
@@ -305,28 +358,34 @@ pub struct SourceMetrics {
     pub held: u64,
     /// Kafka commits made.
     pub commits: u64,
-    /// Records published whose Kafka offset is not committed yet.
+    /// Records published whose Kafka offset is not committed yet (the Kafka-side commit lag
+    /// this source can see).
     pub uncommitted: u64,
+    /// Transient Kafka errors polled and passed over (a broker down, say).
+    pub transient_errors: u64,
+    /// Commits of revoked partitions that failed.
+    pub failed_commits: u64,
 }
 
 /// A member of a Kafka consumer group that publishes what it consumes into ringgroup; see the
 /// module docs. Use it from one thread: call [`step`](Source::step) in a loop.
-pub struct Source<T, C, P> {
-    consumer: BaseConsumer<SourceContext>,
+pub struct Source<T: Send + Sync + 'static, C, P> {
+    consumer: BaseConsumer<SourceContext<T>>,
     publisher: P,
     codec: C,
     kafka_topic: String,
     one_to_one: bool,
     policy: CommitPolicy<T>,
-    state: Arc<Mutex<Tracking>>,
-    held: VecDeque<Held<T>>,
+    state: Arc<Mutex<Tracking<T>>>,
+    /// The error that stopped the source: every later call returns it.
+    failed: Option<BridgeError>,
     paused: bool,
     commit_interval: Duration,
     last_commit: Instant,
     metrics: SourceMetrics,
 }
 
-impl<T, C, P> std::fmt::Debug for Source<T, C, P> {
+impl<T: Send + Sync + 'static, C, P> std::fmt::Debug for Source<T, C, P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Source")
             .field("kafka_topic", &self.kafka_topic)
@@ -358,23 +417,42 @@ where
         }
     }
 
-    /// One round: publishes what is held, consumes from Kafka (waiting up to `timeout`) and
-    /// publishes it, and commits what the policy allows. Returns how many records it
-    /// published.
+    /// One round: publishes what is held (waiting up to `timeout` for room), consumes from
+    /// Kafka (waiting up to `timeout`) and publishes it, and commits what the policy allows.
+    /// Returns how many records it published.
     pub fn step(&mut self, timeout: Duration) -> Result<usize, BridgeError> {
-        let mut published = self.publish_held()?;
-        let wait = if self.held.is_empty() {
-            timeout
-        } else {
-            Duration::ZERO
-        };
+        if let Some(error) = &self.failed {
+            return Err(error.clone());
+        }
+        let result = self.step_inner(timeout);
+        if let Err(error) = &result {
+            self.failed = Some(error.clone());
+        }
+        result
+    }
+
+    fn step_inner(&mut self, timeout: Duration) -> Result<usize, BridgeError> {
+        let mut published = self.publish_held(timeout)?;
+        let stalled = self.holding();
         // Up to a batch per round; a paused consumer still serves rebalances here.
         for round in 0..256 {
-            let message = match self
-                .consumer
-                .poll(if round == 0 { wait } else { Duration::ZERO })
-            {
-                Some(message) => message?,
+            let wait = if round == 0 && !stalled {
+                timeout
+            } else {
+                Duration::ZERO
+            };
+            let message = match self.consumer.poll(wait) {
+                Some(Ok(message)) => message,
+                Some(Err(KafkaError::MessageConsumptionFatal(code))) => {
+                    return Err(BridgeError::Kafka(KafkaError::MessageConsumptionFatal(
+                        code,
+                    )))
+                }
+                Some(Err(_)) => {
+                    // A broker down, a transport error: librdkafka goes on by itself.
+                    self.metrics.transient_errors += 1;
+                    break;
+                }
                 None => break,
             };
             let value = self
@@ -385,7 +463,7 @@ where
                     offset: message.offset(),
                     error,
                 })?;
-            self.held.push_back(Held {
+            let held = Held {
                 kafka_partition: message.partition(),
                 kafka_offset: message.offset(),
                 // Routing by key needs it; one to one, the partition says all.
@@ -395,9 +473,10 @@ where
                     message.key().map(<[u8]>::to_vec)
                 },
                 value,
-            });
-            published += self.publish_held()?;
-            if !self.held.is_empty() {
+            };
+            self.lock().held.push_back(held);
+            published += self.publish_held(Duration::ZERO)?;
+            if self.holding() {
                 break;
             }
         }
@@ -408,10 +487,24 @@ where
         Ok(published)
     }
 
-    /// Publishes held records in order until one finds no room; pauses or resumes Kafka.
-    fn publish_held(&mut self) -> Result<usize, BridgeError> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Tracking<T>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// True while records wait for room.
+    fn holding(&self) -> bool {
+        !self.lock().held.is_empty()
+    }
+
+    /// Publishes held records in order until one finds no room (the first waits up to
+    /// `timeout`); pauses Kafka while any is held, resumes it when none is.
+    fn publish_held(&mut self, timeout: Duration) -> Result<usize, BridgeError> {
         let mut published = 0;
-        while let Some(held) = self.held.pop_front() {
+        let mut wait = timeout;
+        loop {
+            let Some(held) = self.lock().held.pop_front() else {
+                break;
+            };
             let mut record = ProducerRecord::new(held.value);
             if let Some(key) = &held.key {
                 record = record.key(&key[..]);
@@ -419,10 +512,9 @@ where
             if self.one_to_one {
                 record = record.partition(held.kafka_partition as u32);
             }
-            match self.publisher.try_send(record) {
+            match self.publisher.send_timeout(record, wait) {
                 Ok(meta) => {
-                    let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-                    state
+                    self.lock()
                         .partitions
                         .entry(held.kafka_partition)
                         .or_default()
@@ -430,22 +522,21 @@ where
                         .push_back((held.kafka_offset, meta.partition, meta.offset));
                     self.metrics.bridged += 1;
                     published += 1;
+                    wait = Duration::ZERO;
                 }
                 Err(SendError::Full(value)) | Err(SendError::Timeout(value)) => {
-                    self.held.push_front(Held { value, ..held });
+                    self.lock().held.push_front(Held { value, ..held });
+                    // Every assigned partition, each time: one assigned since the last pause
+                    // must stop too.
+                    let assignment = self.consumer.assignment()?;
+                    self.consumer.pause(&assignment)?;
                     if !self.paused {
-                        let assignment = self.consumer.assignment()?;
-                        self.consumer.pause(&assignment)?;
                         self.paused = true;
                         self.metrics.paused += 1;
                     }
                     return Ok(published);
                 }
-                Err(error) => {
-                    return Err(BridgeError::Config(format!(
-                        "the ringgroup topic refused a record: {error}"
-                    )))
-                }
+                Err(error) => return Err(BridgeError::Publish(error.to_string())),
             }
         }
         if self.paused {
@@ -480,6 +571,7 @@ where
         let mut uncommitted = 0;
         {
             let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            self.metrics.failed_commits = state.failed_commits;
             for (&partition, track) in state.partitions.iter_mut() {
                 while let Some(&(offset, rg_partition, rg_offset)) = track.published.front() {
                     let covered = match &committed {
@@ -495,9 +587,9 @@ where
                     track.next = Some(offset + 1);
                 }
                 uncommitted += track.published.len() as u64;
-                if let Some(next) = track.next.filter(|&n| Some(n) != track.committed) {
+                if let Some(next) = track.next.filter(|&n| Some(n) != track.sent) {
                     list.add_partition_offset(&self.kafka_topic, partition, Offset::Offset(next))?;
-                    track.committed = Some(next);
+                    track.sent = Some(next);
                 }
             }
         }
@@ -512,9 +604,20 @@ where
     /// The source's counters.
     pub fn metrics(&self) -> SourceMetrics {
         SourceMetrics {
-            held: self.held.len() as u64,
+            held: self.lock().held.len() as u64,
             ..self.metrics
         }
+    }
+
+    /// The Kafka partitions this source is assigned now.
+    pub fn assignment(&self) -> Result<Vec<i32>, BridgeError> {
+        Ok(self
+            .consumer
+            .assignment()?
+            .elements()
+            .iter()
+            .map(|e| e.partition())
+            .collect())
     }
 
     /// The Kafka offsets the group has committed for the topic's partitions (asks the broker).
