@@ -9,8 +9,8 @@
 //! - `bridge/sink`: a ringgroup topic holding `--messages` keyed records; ringgroup's record
 //!   times a `Sink` (built, so connected and with the topic's metadata) from its first step
 //!   until Kafka acknowledged every record and the sink committed them; librdkafka's times a
-//!   `BaseProducer` (connected, with the metadata) sending the same records by key until every
-//!   one is acknowledged.
+//!   `BaseProducer` (connected, with the metadata, idempotent as the sink's is) sending the
+//!   same records by key until every one is acknowledged.
 //! - `bridge/source`: a Kafka topic holding the records; ringgroup's record times a `Source`
 //!   from the start of the step that published its first record into a ringgroup topic until
 //!   the last (the Kafka group join before it is not timed); librdkafka's times a
@@ -191,6 +191,8 @@ fn producer(broker: &LocalBroker) -> Result<BaseProducer, Box<dyn std::error::Er
     Ok(ClientConfig::new()
         .set("bootstrap.servers", broker.address())
         .set("partitioner", "murmur2_random")
+        // The sink's guarantees: ordered, no duplicates from retries.
+        .set("enable.idempotence", "true")
         .create()?)
 }
 
