@@ -107,6 +107,25 @@ impl std::error::Error for BridgeError {
     }
 }
 
+/// The error that stopped a sink or a source: every later call returns it again.
+#[derive(Debug, Default)]
+pub(crate) struct Stopped(Option<BridgeError>);
+
+impl Stopped {
+    /// `Err` with the error once stopped.
+    pub(crate) fn check(&self) -> Result<(), BridgeError> {
+        self.0.as_ref().map_or(Ok(()), |error| Err(error.clone()))
+    }
+
+    /// Passes `result` on, stopping at its error (the first one stays).
+    pub(crate) fn keep<R>(&mut self, result: Result<R, BridgeError>) -> Result<R, BridgeError> {
+        if let Err(error) = &result {
+            self.0.get_or_insert_with(|| error.clone());
+        }
+        result
+    }
+}
+
 impl From<KafkaError> for BridgeError {
     fn from(error: KafkaError) -> Self {
         BridgeError::Kafka(error)

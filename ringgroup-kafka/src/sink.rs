@@ -38,7 +38,7 @@ use rdkafka::ClientContext;
 use ringgroup::{CommitError, ConsumeError, Consumer, Group};
 
 use crate::codec::Codec;
-use crate::error::BridgeError;
+use crate::error::{BridgeError, Stopped};
 
 /// How ringgroup partitions map to Kafka partitions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -50,6 +50,21 @@ pub enum PartitionMapping {
     OneToOne,
     /// By key, with Kafka's partitioner, whatever the counts.
     ByKey,
+}
+
+impl PartitionMapping {
+    /// Whether partition `p` maps to partition `p` between a ringgroup topic of `ringgroup`
+    /// partitions and a Kafka topic of `kafka`; an error when asked to and the counts differ.
+    pub(crate) fn one_to_one(self, ringgroup: u32, kafka: u32) -> Result<bool, BridgeError> {
+        match self {
+            PartitionMapping::Auto => Ok(ringgroup == kafka),
+            PartitionMapping::OneToOne if ringgroup != kafka => {
+                Err(BridgeError::PartitionMismatch { ringgroup, kafka })
+            }
+            PartitionMapping::OneToOne => Ok(true),
+            PartitionMapping::ByKey => Ok(false),
+        }
+    }
 }
 
 /// Configures a [`Sink`]; from [`Sink::builder`].
@@ -166,22 +181,12 @@ where
             self.metadata_timeout,
         )?;
         let partitions = self.group.partitions();
-        let one_to_one = match self.mapping {
-            PartitionMapping::Auto => partitions == kafka_partitions,
-            PartitionMapping::OneToOne if partitions != kafka_partitions => {
-                return Err(BridgeError::PartitionMismatch {
-                    ringgroup: partitions,
-                    kafka: kafka_partitions,
-                })
-            }
-            PartitionMapping::OneToOne => true,
-            PartitionMapping::ByKey => false,
-        };
+        let one_to_one = self.mapping.one_to_one(partitions, kafka_partitions)?;
         let member = self.group.join()?;
         Ok(Sink {
             member,
             group: self.group.clone(),
-            failed: None,
+            failed: Stopped::default(),
             max_in_flight: self.max_in_flight,
             outbox: Outbox {
                 producer,
@@ -292,7 +297,7 @@ pub struct Sink<T, C> {
     max_in_flight: usize,
     outbox: Outbox<C>,
     /// The error that stopped the sink: every later call returns it.
-    failed: Option<BridgeError>,
+    failed: Stopped,
 }
 
 /// The Kafka side of a sink: the producer and the records it has in flight.
@@ -345,14 +350,9 @@ where
     /// `max_in_flight` records are out, sends it to Kafka, takes Kafka's acknowledgements
     /// and commits what they cover. Returns how many records it sent.
     pub fn step(&mut self, timeout: Duration) -> Result<usize, BridgeError> {
-        if let Some(error) = &self.failed {
-            return Err(error.clone());
-        }
+        self.failed.check()?;
         let result = self.step_inner(timeout);
-        if let Err(error) = &result {
-            self.failed = Some(error.clone());
-        }
-        result
+        self.failed.keep(result)
     }
 
     fn step_inner(&mut self, timeout: Duration) -> Result<usize, BridgeError> {
@@ -403,14 +403,11 @@ where
         let deadline = Instant::now() + timeout;
         while self.outbox.count > 0 && Instant::now() < deadline {
             self.outbox.producer.poll(Duration::from_millis(10));
-            if let Err(error) = self.outbox.settle(&self.member) {
-                self.failed.get_or_insert(error);
-            }
+            let settled = self.outbox.settle(&self.member);
+            let _ = self.failed.keep(settled);
         }
-        match &self.failed {
-            Some(error) => Err(error.clone()),
-            None => Ok(self.outbox.count == 0),
-        }
+        self.failed.check()?;
+        Ok(self.outbox.count == 0)
     }
 
     /// The sink's counters.

@@ -33,7 +33,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use ringgroup::{Group, Producer, ProducerRecord, RecordMetadata, SendError, SharedProducer};
 
 use crate::codec::Codec;
-use crate::error::BridgeError;
+use crate::error::{BridgeError, Stopped};
 use crate::sink::{partitions_of, PartitionMapping};
 
 /// Where ringgroup records are published: a topic's [`Producer`] or [`SharedProducer`].
@@ -226,17 +226,7 @@ where
             self.metadata_timeout,
         )?;
         let partitions = self.publisher.partitions();
-        let one_to_one = match self.mapping {
-            PartitionMapping::Auto => partitions == kafka_partitions,
-            PartitionMapping::OneToOne if partitions != kafka_partitions => {
-                return Err(BridgeError::PartitionMismatch {
-                    ringgroup: partitions,
-                    kafka: kafka_partitions,
-                })
-            }
-            PartitionMapping::OneToOne => true,
-            PartitionMapping::ByKey => false,
-        };
+        let one_to_one = self.mapping.one_to_one(partitions, kafka_partitions)?;
         consumer.subscribe(&[&kafka_topic])?;
         Ok(Source {
             consumer,
@@ -246,7 +236,7 @@ where
             one_to_one,
             policy: self.policy,
             state,
-            failed: None,
+            failed: Stopped::default(),
             paused: false,
             commit_interval: self.commit_interval,
             last_commit: Instant::now(),
@@ -378,7 +368,7 @@ pub struct Source<T: Send + Sync + 'static, C, P> {
     policy: CommitPolicy<T>,
     state: Arc<Mutex<Tracking<T>>>,
     /// The error that stopped the source: every later call returns it.
-    failed: Option<BridgeError>,
+    failed: Stopped,
     paused: bool,
     commit_interval: Duration,
     last_commit: Instant,
@@ -421,14 +411,9 @@ where
     /// Kafka (waiting up to `timeout`) and publishes it, and commits what the policy allows.
     /// Returns how many records it published.
     pub fn step(&mut self, timeout: Duration) -> Result<usize, BridgeError> {
-        if let Some(error) = &self.failed {
-            return Err(error.clone());
-        }
+        self.failed.check()?;
         let result = self.step_inner(timeout);
-        if let Err(error) = &result {
-            self.failed = Some(error.clone());
-        }
-        result
+        self.failed.keep(result)
     }
 
     fn step_inner(&mut self, timeout: Duration) -> Result<usize, BridgeError> {

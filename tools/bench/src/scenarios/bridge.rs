@@ -73,46 +73,39 @@ pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
             "bridge: run {} of {runs} ({messages} records)",
             run + 1
         ));
-        // The systems take turns going first, run by run.
         let (sink_topic, produce_topic) = (topic("sink")?, topic("produce")?);
         let filled = topic("source")?;
         fill(&broker, &filled, messages, args)?;
-        if run % 2 == 0 {
-            sink.push(rate(
-                messages,
-                time_sink(&broker, &sink_topic, messages, args)?,
-            ));
-            produce.push(rate(
-                messages,
-                time_produce(&broker, &produce_topic, messages, args)?,
-            ));
-            source.push(rate(
-                messages,
-                time_source(&broker, &filled, messages, args)?,
-            ));
-            consume.push(rate(
-                messages,
-                time_consume(&broker, &filled, messages, args)?,
-            ));
-        } else {
-            produce.push(rate(
-                messages,
-                time_produce(&broker, &produce_topic, messages, args)?,
-            ));
-            sink.push(rate(
-                messages,
-                time_sink(&broker, &sink_topic, messages, args)?,
-            ));
-            consume.push(rate(
-                messages,
-                time_consume(&broker, &filled, messages, args)?,
-            ));
-            source.push(rate(
-                messages,
-                time_source(&broker, &filled, messages, args)?,
-            ));
+        // The systems take turns going first, run by run: 0 the bridge, 1 librdkafka alone.
+        let order = if run % 2 == 0 { [0, 1] } else { [1, 0] };
+        for who in order {
+            if who == 0 {
+                sink.push(rate(
+                    messages,
+                    time_sink(&broker, &sink_topic, messages, args)?,
+                ));
+            } else {
+                produce.push(rate(
+                    messages,
+                    time_produce(&broker, &produce_topic, messages, args)?,
+                ));
+            }
+        }
+        for who in order {
+            if who == 0 {
+                source.push(rate(
+                    messages,
+                    time_source(&broker, &filled, messages, args)?,
+                ));
+            } else {
+                consume.push(rate(
+                    messages,
+                    time_consume(&broker, &filled, messages, args)?,
+                ));
+            }
         }
     }
+
     let base = |case: &str, system: &str| {
         Record::new(scenario::of(scenario::BRIDGE, case), system, runs)
             .param("messages", messages)
