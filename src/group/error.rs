@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::ring::SubscribeError;
+use crate::shm::Corruption;
 use crate::sync::StdArc;
 
 /// Why a group could not be created or joined.
@@ -79,6 +80,9 @@ pub enum GroupError {
         /// The longest name, in bytes.
         max: usize,
     },
+    /// (Shared-memory topics) a word of the region holds a value that cannot be true (another
+    /// process wrote it); the region is poisoned for this process.
+    Corrupt(Corruption),
 }
 
 impl PartialEq for GroupError {
@@ -112,6 +116,7 @@ impl PartialEq for GroupError {
             (GroupError::SupervisorSpawn { source }, GroupError::SupervisorSpawn { source: s }) => {
                 source.kind() == s.kind()
             }
+            (GroupError::Corrupt(corruption), GroupError::Corrupt(c)) => corruption == c,
             _ => false,
         }
     }
@@ -155,6 +160,7 @@ impl fmt::Display for GroupError {
             GroupError::NameTooLong { max } => {
                 write!(f, "a shared-memory group's name is at most {max} bytes")
             }
+            GroupError::Corrupt(_) => write!(f, "the topic's shared-memory region is corrupt"),
         }
     }
 }
@@ -164,8 +170,15 @@ impl std::error::Error for GroupError {
         match self {
             GroupError::Subscribe { source, .. } => Some(source),
             GroupError::SupervisorSpawn { source } => Some(&**source),
+            GroupError::Corrupt(source) => Some(source),
             _ => None,
         }
+    }
+}
+
+impl From<Corruption> for GroupError {
+    fn from(source: Corruption) -> Self {
+        GroupError::Corrupt(source)
     }
 }
 
@@ -193,6 +206,10 @@ pub enum ConsumeError {
     InCallback,
     /// `max_records` was 0: a poll lends at least one record.
     ZeroMaxRecords,
+    /// (Shared-memory topics) a word of the region holds a value that cannot be true (another
+    /// process wrote it): nothing past it is lent, and the region is poisoned for this process,
+    /// so every later poll says so too.
+    Corrupt(Corruption),
 }
 
 impl fmt::Display for ConsumeError {
@@ -213,11 +230,25 @@ impl fmt::Display for ConsumeError {
             ),
             ConsumeError::InCallback => write!(f, "poll was called from a rebalance callback"),
             ConsumeError::ZeroMaxRecords => write!(f, "a poll must ask for at least one record"),
+            ConsumeError::Corrupt(_) => write!(f, "the topic's shared-memory region is corrupt"),
         }
     }
 }
 
-impl std::error::Error for ConsumeError {}
+impl std::error::Error for ConsumeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConsumeError::Corrupt(source) => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<Corruption> for ConsumeError {
+    fn from(source: Corruption) -> Self {
+        ConsumeError::Corrupt(source)
+    }
+}
 
 /// Why a question or request about one partition of this member was refused: the part that
 /// commits, seeks, [`position`](crate::Consumer::position) and

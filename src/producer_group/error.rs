@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::ring::BuildError;
+use crate::shm::Corruption;
 use crate::topic::{SendError, TopicError};
 
 /// Why a producer group could not be built or joined.
@@ -53,6 +54,9 @@ pub enum ProducerGroupError {
     },
     /// The group's reply region could not be made or opened.
     SharedMemory(TopicError),
+    /// A word of the topic's region (its producer-group directory) or of the group's reply
+    /// region holds a value that cannot be true; the region is poisoned for this process.
+    Corrupt(Corruption),
 }
 
 impl fmt::Display for ProducerGroupError {
@@ -90,6 +94,9 @@ impl fmt::Display for ProducerGroupError {
             ProducerGroupError::SharedMemory(_) => {
                 write!(f, "the group's reply region could not be made or opened")
             }
+            ProducerGroupError::Corrupt(_) => {
+                write!(f, "the group's shared-memory region is corrupt")
+            }
         }
     }
 }
@@ -99,6 +106,7 @@ impl std::error::Error for ProducerGroupError {
         match self {
             ProducerGroupError::Ring(source) => Some(source),
             ProducerGroupError::SharedMemory(source) => Some(source),
+            ProducerGroupError::Corrupt(source) => Some(source),
             _ => None,
         }
     }
@@ -107,6 +115,12 @@ impl std::error::Error for ProducerGroupError {
 impl From<TopicError> for ProducerGroupError {
     fn from(source: TopicError) -> Self {
         ProducerGroupError::SharedMemory(source)
+    }
+}
+
+impl From<Corruption> for ProducerGroupError {
+    fn from(source: Corruption) -> Self {
+        ProducerGroupError::Corrupt(source)
     }
 }
 
@@ -172,6 +186,9 @@ pub enum WaitError {
     Timeout,
     /// The last reply of the request was already taken.
     Finished,
+    /// The group's reply region holds a word that cannot be true (another process wrote it);
+    /// it is poisoned for this process.
+    Corrupt(Corruption),
 }
 
 impl fmt::Display for WaitError {
@@ -179,11 +196,25 @@ impl fmt::Display for WaitError {
         match self {
             WaitError::Timeout => write!(f, "no reply within the timeout"),
             WaitError::Finished => write!(f, "every reply of the request was taken"),
+            WaitError::Corrupt(_) => write!(f, "the group's reply region is corrupt"),
         }
     }
 }
 
-impl std::error::Error for WaitError {}
+impl std::error::Error for WaitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            WaitError::Corrupt(source) => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<Corruption> for WaitError {
+    fn from(source: Corruption) -> Self {
+        WaitError::Corrupt(source)
+    }
+}
 
 /// Why a reply was not delivered. The value is handed back; the group counts the drop.
 #[derive(Clone, PartialEq, Eq)]
@@ -198,6 +229,9 @@ pub enum ReplyError<R> {
     Full(R),
     /// The stream of replies was already finished.
     Finished(R),
+    /// The requester's reply region holds a word that cannot be true (another process wrote
+    /// it); it is poisoned for this process and the reply is not sent.
+    Corrupt(R, Corruption),
 }
 
 impl<R> ReplyError<R> {
@@ -207,7 +241,8 @@ impl<R> ReplyError<R> {
             ReplyError::NoRoute(value)
             | ReplyError::RequesterGone(value)
             | ReplyError::Full(value)
-            | ReplyError::Finished(value) => value,
+            | ReplyError::Finished(value)
+            | ReplyError::Corrupt(value, _) => value,
         }
     }
 }
@@ -219,6 +254,7 @@ impl<R> fmt::Debug for ReplyError<R> {
             ReplyError::RequesterGone(_) => "RequesterGone(..)",
             ReplyError::Full(_) => "Full(..)",
             ReplyError::Finished(_) => "Finished(..)",
+            ReplyError::Corrupt(..) => "Corrupt(..)",
         })
     }
 }
@@ -230,8 +266,16 @@ impl<R> fmt::Display for ReplyError<R> {
             ReplyError::RequesterGone(_) => write!(f, "the requester has left its group"),
             ReplyError::Full(_) => write!(f, "the requester's reply ring stayed full"),
             ReplyError::Finished(_) => write!(f, "the reply stream is finished"),
+            ReplyError::Corrupt(..) => write!(f, "the requester's reply region is corrupt"),
         }
     }
 }
 
-impl<R> std::error::Error for ReplyError<R> {}
+impl<R> std::error::Error for ReplyError<R> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ReplyError::Corrupt(_, source) => Some(source),
+            _ => None,
+        }
+    }
+}

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::shm::Corruption;
+
 /// Why a ring or topic could not be built.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BuildError {
@@ -63,13 +65,16 @@ pub enum PublishError<T> {
     Full(T),
     /// A blocking publish waited out its timeout.
     Timeout(T),
+    /// The ring lives in a shared-memory region whose words another process corrupted: the
+    /// region is poisoned for this process, and nothing more is published to it.
+    Corrupt(T, Corruption),
 }
 
 impl<T> PublishError<T> {
     /// The message that was not published.
     pub fn into_inner(self) -> T {
         match self {
-            PublishError::Full(v) | PublishError::Timeout(v) => v,
+            PublishError::Full(v) | PublishError::Timeout(v) | PublishError::Corrupt(v, _) => v,
         }
     }
 }
@@ -79,6 +84,11 @@ impl<T> fmt::Debug for PublishError<T> {
         match self {
             PublishError::Full(_) => f.write_str("Full(..)"),
             PublishError::Timeout(_) => f.write_str("Timeout(..)"),
+            PublishError::Corrupt(_, corruption) => f
+                .debug_tuple("Corrupt")
+                .field(&"..")
+                .field(corruption)
+                .finish(),
         }
     }
 }
@@ -88,11 +98,19 @@ impl<T> fmt::Display for PublishError<T> {
         match self {
             PublishError::Full(_) => write!(f, "ring is full: the slowest reader has not released"),
             PublishError::Timeout(_) => write!(f, "timed out waiting for space in the ring"),
+            PublishError::Corrupt(..) => write!(f, "the ring's shared-memory region is corrupt"),
         }
     }
 }
 
-impl<T> std::error::Error for PublishError<T> {}
+impl<T> std::error::Error for PublishError<T> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PublishError::Corrupt(_, corruption) => Some(corruption),
+            _ => None,
+        }
+    }
+}
 
 /// Why a claim of slots failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,6 +126,8 @@ pub enum ClaimError {
     },
     /// A blocking claim waited out its timeout.
     Timeout,
+    /// The ring's shared-memory region is corrupt (see [`PublishError::Corrupt`]).
+    Corrupt(Corruption),
 }
 
 impl fmt::Display for ClaimError {
@@ -122,11 +142,25 @@ impl fmt::Display for ClaimError {
                 "claim of {requested} slots exceeds the capacity {capacity}"
             ),
             ClaimError::Timeout => write!(f, "timed out waiting for free slots"),
+            ClaimError::Corrupt(_) => write!(f, "the ring's shared-memory region is corrupt"),
         }
     }
 }
 
-impl std::error::Error for ClaimError {}
+impl std::error::Error for ClaimError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ClaimError::Corrupt(corruption) => Some(corruption),
+            _ => None,
+        }
+    }
+}
+
+impl From<Corruption> for ClaimError {
+    fn from(corruption: Corruption) -> Self {
+        ClaimError::Corrupt(corruption)
+    }
+}
 
 /// Why a poll returned no batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,6 +171,10 @@ pub enum PollError {
     Timeout,
     /// The writer is gone and every message has been read.
     Closed,
+    /// The ring lives in a shared-memory region whose words another process corrupted: nothing
+    /// past the corrupt word is lent, and the region is poisoned for this process (every later
+    /// poll of it says so too).
+    Corrupt(Corruption),
 }
 
 impl fmt::Display for PollError {
@@ -145,11 +183,25 @@ impl fmt::Display for PollError {
             PollError::Empty => write!(f, "no message is available yet"),
             PollError::Timeout => write!(f, "timed out waiting for a message"),
             PollError::Closed => write!(f, "the writer is closed and every message was read"),
+            PollError::Corrupt(_) => write!(f, "the ring's shared-memory region is corrupt"),
         }
     }
 }
 
-impl std::error::Error for PollError {}
+impl std::error::Error for PollError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PollError::Corrupt(corruption) => Some(corruption),
+            _ => None,
+        }
+    }
+}
+
+impl From<Corruption> for PollError {
+    fn from(corruption: Corruption) -> Self {
+        PollError::Corrupt(corruption)
+    }
+}
 
 /// Why a reader could not be added.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,6 +227,8 @@ pub enum SubscribeError {
     },
     /// The writer is gone; no new reader may join.
     Closed,
+    /// The ring's shared-memory region is corrupt (see [`PollError::Corrupt`]).
+    Corrupt(Corruption),
 }
 
 impl fmt::Display for SubscribeError {
@@ -195,8 +249,22 @@ impl fmt::Display for SubscribeError {
                 write!(f, "all {max} reader slots are taken")
             }
             SubscribeError::Closed => write!(f, "the ring is closed"),
+            SubscribeError::Corrupt(_) => write!(f, "the ring's shared-memory region is corrupt"),
         }
     }
 }
 
-impl std::error::Error for SubscribeError {}
+impl std::error::Error for SubscribeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SubscribeError::Corrupt(corruption) => Some(corruption),
+            _ => None,
+        }
+    }
+}
+
+impl From<Corruption> for SubscribeError {
+    fn from(corruption: Corruption) -> Self {
+        SubscribeError::Corrupt(corruption)
+    }
+}

@@ -38,6 +38,7 @@ use super::cursor::Cursor;
 use super::error::BuildError;
 use super::multi::{Multi, Stamp};
 use super::wait::{wait_until, WaitStrategy};
+use crate::shm::Boundary;
 use crate::sync::{fence, AtomicU64, Deadline, Ordering, UnsafeCell};
 use std::marker::PhantomData;
 use std::ptr::NonNull;
@@ -70,6 +71,9 @@ pub(crate) struct Shared<T> {
     pub(crate) reclaim_throttle: super::owners::Throttle,
     /// Paces the looks for dead producers' claims (see `claimers`).
     pub(crate) repair_throttle: super::owners::Throttle,
+    /// For a ring in a region: its region's poison and its partition, to check the words it
+    /// reads against (see `shm::trust`). None on the heap, where no other process writes.
+    pub(crate) boundary: Option<Boundary>,
     /// Under loom, the holders the model has declared dead (bit `h` for holder `h`).
     #[cfg(ringgroup_loom)]
     pub(crate) model_dead: AtomicU64,
@@ -123,6 +127,7 @@ impl<T> Shared<T> {
             owners: block.owners_ptr(),
             reclaim_throttle: super::owners::Throttle::new(),
             repair_throttle: super::owners::Throttle::new(),
+            boundary: None,
             #[cfg(ringgroup_loom)]
             model_dead: AtomicU64::new(0),
             slots: block.slots_ptr::<T>(),
@@ -132,6 +137,12 @@ impl<T> Shared<T> {
             mask: geometry.capacity as u64 - 1,
             _owns: PhantomData,
         }
+    }
+
+    /// The ring, checking the words it reads against `boundary` (a ring in a region).
+    pub(crate) fn guarded(mut self, boundary: Boundary) -> Self {
+        self.boundary = Some(boundary);
+        self
     }
 
     /// The reader registration slots.

@@ -34,6 +34,7 @@ use memmap2::{MmapMut, MmapOptions};
 use super::error::RegionError;
 use super::groups::{self, Registry};
 use super::process::OwnerWord;
+use super::trust::{Boundary, Poison};
 use crate::ring::block::{Block, Geometry};
 use crate::sync::{AtomicU32, Ordering, StdArc};
 
@@ -164,6 +165,9 @@ pub(crate) struct Region {
     geometry: Geometry,
     ring_stride: usize,
     rings_offset: usize,
+    /// This process's verdict on the region: poisoned once any handle finds a word that cannot
+    /// be true (see `trust`).
+    poison: StdArc<Poison>,
 }
 
 impl std::fmt::Debug for Region {
@@ -262,6 +266,7 @@ impl Region {
             geometry,
             ring_stride,
             rings_offset,
+            poison: StdArc::new(Poison::new()),
         };
         // SAFETY: the mapping is fresh and zeroed, at least a page long, and page-aligned.
         let header = unsafe { &mut *(region.map.as_ptr() as *mut RegionHeader) };
@@ -413,6 +418,7 @@ impl Region {
             geometry,
             ring_stride,
             rings_offset,
+            poison: StdArc::new(Poison::new()),
         }))
     }
 
@@ -452,6 +458,16 @@ impl Region {
         // SAFETY: the offset lies inside the mapping (checked at create/open), which is not
         // null.
         unsafe { std::ptr::NonNull::new_unchecked(self.map.as_ptr().add(offset).cast_mut()) }
+    }
+
+    /// This process's poison of the region (see `trust`).
+    pub(crate) fn poison(&self) -> &Poison {
+        &self.poison
+    }
+
+    /// What partition `partition`'s ring checks its words with (see `trust`).
+    pub(crate) fn boundary(&self, partition: u32) -> Boundary {
+        Boundary::new(self.poison.clone(), partition)
     }
 
     /// The region's file.

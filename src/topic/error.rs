@@ -4,6 +4,7 @@ use std::fmt;
 
 use crate::partitioner::RouteError;
 use crate::ring::BuildError;
+use crate::shm::Corruption;
 
 /// Why a topic could not be built.
 ///
@@ -43,6 +44,9 @@ pub enum TopicError {
     Closed,
     /// Only a single-producer topic in shared memory has a producer to take over.
     NotSharedMemory,
+    /// The topic's shared-memory region holds a word that cannot be true (another process
+    /// wrote it); the region is poisoned for this process.
+    Corrupt(Corruption),
 }
 
 impl fmt::Display for TopicError {
@@ -66,6 +70,7 @@ impl fmt::Display for TopicError {
                     "only a single-producer shared-memory topic has a producer to take over"
                 )
             }
+            TopicError::Corrupt(_) => write!(f, "the topic's shared-memory region is corrupt"),
         }
     }
 }
@@ -76,6 +81,7 @@ impl std::error::Error for TopicError {
             TopicError::Ring(source) => Some(source),
             #[cfg(not(ringgroup_loom))]
             TopicError::Region(source) => Some(source),
+            TopicError::Corrupt(source) => Some(source),
             _ => None,
         }
     }
@@ -85,6 +91,12 @@ impl std::error::Error for TopicError {
 impl From<crate::shm::RegionError> for TopicError {
     fn from(source: crate::shm::RegionError) -> Self {
         TopicError::Region(source)
+    }
+}
+
+impl From<Corruption> for TopicError {
+    fn from(source: Corruption) -> Self {
+        TopicError::Corrupt(source)
     }
 }
 
@@ -132,6 +144,14 @@ pub enum SendError<T> {
         /// The record's value.
         value: T,
     },
+    /// The topic's shared-memory region is corrupt (another process wrote a word that cannot
+    /// be true): it is poisoned for this process, and nothing more is sent to it.
+    Corrupt {
+        /// The word found corrupt.
+        source: Corruption,
+        /// The record's value.
+        value: T,
+    },
 }
 
 impl<T> SendError<T> {
@@ -153,6 +173,10 @@ impl<T> SendError<T> {
                 source,
                 value: f(value),
             },
+            SendError::Corrupt { source, value } => SendError::Corrupt {
+                source,
+                value: f(value),
+            },
         }
     }
 
@@ -162,7 +186,8 @@ impl<T> SendError<T> {
             SendError::Full(value)
             | SendError::Timeout(value)
             | SendError::UnknownPartition { value, .. }
-            | SendError::Unroutable { value, .. } => value,
+            | SendError::Unroutable { value, .. }
+            | SendError::Corrupt { value, .. } => value,
         }
     }
 }
@@ -185,6 +210,10 @@ impl<T> fmt::Debug for SendError<T> {
                 .debug_struct("Unroutable")
                 .field("source", source)
                 .finish_non_exhaustive(),
+            SendError::Corrupt { source, .. } => f
+                .debug_struct("Corrupt")
+                .field("source", source)
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -203,6 +232,7 @@ impl<T> fmt::Display for SendError<T> {
                 "partition {partition} does not exist (the topic has {partitions})"
             ),
             SendError::Unroutable { .. } => write!(f, "the record could not be routed"),
+            SendError::Corrupt { .. } => write!(f, "the topic's shared-memory region is corrupt"),
         }
     }
 }
@@ -211,6 +241,7 @@ impl<T> std::error::Error for SendError<T> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             SendError::Unroutable { source, .. } => Some(source),
+            SendError::Corrupt { source, .. } => Some(source),
             _ => None,
         }
     }

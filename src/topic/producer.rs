@@ -215,10 +215,8 @@ impl<T> Producer<T> {
         let offset = writer.next_offset();
         match wait {
             Wait::Forever => return Ok(self.publish_waiting(partition, value)),
-            Wait::Never => writer.try_publish(value).map_err(full_or_timeout)?,
-            Wait::For(timeout) => writer
-                .publish_timeout(value, timeout)
-                .map_err(full_or_timeout)?,
+            Wait::Never => writer.try_publish(value).map_err(send_error)?,
+            Wait::For(timeout) => writer.publish_timeout(value, timeout).map_err(send_error)?,
         }
         Ok(RecordMetadata { partition, offset })
     }
@@ -283,10 +281,11 @@ pub(super) fn unroutable<T>(error: RouteError, value: T) -> SendError<T> {
     }
 }
 
-pub(super) fn full_or_timeout<T>(error: PublishError<T>) -> SendError<T> {
+pub(super) fn send_error<T>(error: PublishError<T>) -> SendError<T> {
     match error {
         PublishError::Full(value) => SendError::Full(value),
         PublishError::Timeout(value) => SendError::Timeout(value),
+        PublishError::Corrupt(value, source) => SendError::Corrupt { source, value },
     }
 }
 

@@ -147,7 +147,11 @@ fn partitioner_of(code: u64) -> Result<Partitioner, RegionError> {
 /// The rings of a region, one per partition.
 fn rings<T>(region: &StdArc<Region>, strategy: WaitStrategy) -> Vec<Arc<Shared<T>>> {
     (0..region.shape().partitions)
-        .map(|partition| Arc::new(Shared::over(region.ring(partition), strategy)))
+        .map(|partition| {
+            Arc::new(
+                Shared::over(region.ring(partition), strategy).guarded(region.boundary(partition)),
+            )
+        })
         .collect()
 }
 

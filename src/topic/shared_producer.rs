@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use super::error::SendError;
-use super::producer::{full_or_timeout, unroutable, ProducerRecord, RecordMetadata, Wait};
+use super::producer::{send_error, unroutable, ProducerRecord, RecordMetadata, Wait};
 use crate::partitioner::Router;
 use crate::ring::SharedWriter;
 use crate::sync::{Arc, AtomicU32, Ordering};
@@ -123,10 +123,8 @@ impl<T> SharedProducer<T> {
         let writer = &self.writers[partition as usize];
         let offset = match wait {
             Wait::Forever => writer.publish(value),
-            Wait::Never => writer.try_publish(value).map_err(full_or_timeout)?,
-            Wait::For(timeout) => writer
-                .publish_timeout(value, timeout)
-                .map_err(full_or_timeout)?,
+            Wait::Never => writer.try_publish(value).map_err(send_error)?,
+            Wait::For(timeout) => writer.publish_timeout(value, timeout).map_err(send_error)?,
         };
         Ok(RecordMetadata { partition, offset })
     }
