@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use super::error::{ProducerGroupError, ReplyError};
 use super::message::{Reply, ReplyTo};
-use crate::ring::{Reader, Ring, SharedWriter, StartAt, Subscriber, WaitStrategy};
+use crate::ring::{PublishError, Reader, Ring, SharedWriter, StartAt, Subscriber, WaitStrategy};
 use crate::sync::{AtomicU32, AtomicU64, Mutex, MutexGuard, OnceLock, Ordering, StdArc};
 
 /// The most producer groups one request topic can have.
@@ -215,6 +215,9 @@ impl<R: Send + Sync> ReplyRegistry<R> {
                     group.table.free_if_dead(to.slot as usize, to.generation);
                 }
                 Ok(())
+            }
+            Err(PublishError::Corrupt(reply, corruption)) => {
+                Err(ReplyError::Corrupt(reply.value, corruption))
             }
             Err(error) => {
                 let value = error.into_inner().value;

@@ -25,7 +25,8 @@ use super::error::{ProducerGroupError, RequestError, WaitError};
 use super::message::{Reply, ReplyTo, Request};
 use super::registry::{GroupShared, Joined, MemberCounters, SlotWords};
 use crate::group::MemberId;
-use crate::ring::Reader;
+use crate::ring::{PollError, Reader};
+use crate::shm::Corruption;
 use crate::sync::{Deadline, StdArc};
 use crate::topic::{ProducerRecord, RecordMetadata, SharedProducer};
 
@@ -229,15 +230,20 @@ where
             let parked = state.parked.pop_front();
             let taken = match parked {
                 Some(parked) => Some(self.deliver_parked(&mut state, parked)),
-                None => self.read_one(&mut state, None).map(|(ticket, value)| {
-                    let last = state.tickets[ticket as usize].finished;
-                    let sequence = state.tickets[ticket as usize].sequence;
-                    Delivered {
-                        correlation: (u64::from(ticket) << 32) | u64::from(sequence),
-                        value,
-                        last,
-                    }
-                }),
+                // A corrupt reply region ends the draining; waiting on a reply says why.
+                None => self
+                    .read_one(&mut state, None)
+                    .ok()
+                    .flatten()
+                    .map(|(ticket, value)| {
+                        let last = state.tickets[ticket as usize].finished;
+                        let sequence = state.tickets[ticket as usize].sequence;
+                        Delivered {
+                            correlation: (u64::from(ticket) << 32) | u64::from(sequence),
+                            value,
+                            last,
+                        }
+                    }),
             };
             drop(state);
             match taken {
@@ -269,7 +275,7 @@ where
         if let Some(at) = state.parked.iter().position(|p| p.ticket == ticket) {
             return Ok(state.parked.remove(at).map(|p| p.value));
         }
-        while let Some((for_ticket, value)) = self.read_one(&mut state, Some(ticket)) {
+        while let Some((for_ticket, value)) = self.read_one(&mut state, Some(ticket))? {
             if for_ticket == ticket {
                 return Ok(Some(value));
             }
@@ -282,18 +288,30 @@ where
     }
 
     /// Reads the ring until one reply is accepted: returned if it is for `wanted` (or `wanted`
-    /// is `None`), else parked for its ticket (or dropped when the FIFO is full).
-    fn read_one(&self, state: &mut State<R>, wanted: Option<u32>) -> Option<(u32, R)> {
+    /// is `None`), else parked for its ticket (or dropped when the FIFO is full). `Err` when
+    /// the reply region is found corrupt (see `shm::trust`).
+    fn read_one(
+        &self,
+        state: &mut State<R>,
+        wanted: Option<u32>,
+    ) -> Result<Option<(u32, R)>, Corruption> {
         loop {
-            let reply = {
-                let batch = state.replies.as_mut()?.try_poll(1).ok()?;
-                batch.get(0)?.clone()
+            let Some(replies) = state.replies.as_mut() else {
+                return Ok(None);
+            };
+            let reply = match replies.try_poll(1) {
+                Ok(batch) => match batch.get(0) {
+                    Some(reply) => reply.clone(),
+                    None => return Ok(None),
+                },
+                Err(PollError::Corrupt(corruption)) => return Err(corruption),
+                Err(_) => return Ok(None),
             };
             let Some(ticket) = self.accept(state, &reply) else {
                 continue;
             };
             if wanted.is_none() || wanted == Some(ticket) {
-                return Some((ticket, reply.value));
+                return Ok(Some((ticket, reply.value)));
             }
             if state.parked.len() == state.parked.capacity() {
                 MemberCounters::bump(&self.words().counters.overflowed);
@@ -323,7 +341,9 @@ where
             MemberCounters::bump(&counters.duplicates);
             return None;
         }
-        entry.next_part = reply.part + 1;
+        // Any part number is taken as found (another process wrote it): one at the very end
+        // leaves every later part counted as a duplicate, never an overflow.
+        entry.next_part = reply.part.saturating_add(1);
         entry.finished = reply.is_last();
         MemberCounters::bump(&counters.received);
         Some(ticket)

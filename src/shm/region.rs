@@ -34,7 +34,7 @@ use memmap2::{MmapMut, MmapOptions};
 use super::error::RegionError;
 use super::groups::{self, Registry};
 use super::process::OwnerWord;
-use super::trust::{Boundary, Poison};
+use super::trust::{Boundary, Corruption, Poison};
 use crate::ring::block::{Block, Geometry};
 use crate::sync::{AtomicU32, Ordering, StdArc};
 
@@ -436,18 +436,21 @@ impl Region {
         &self.header().producer
     }
 
-    /// The group registry, locked until the returned value is dropped.
-    pub(crate) fn groups(&self) -> Registry<'_> {
+    /// The group registry, locked until the returned value is dropped; `Err` once the region
+    /// is poisoned for this process (see `trust`).
+    pub(crate) fn groups(&self) -> Result<Registry<'_>, Corruption> {
+        self.poison.check()?;
         // SAFETY: `create` laid the registry out at `PAGE`, and `create`/`open` checked that
         // it lies in the mapping, which lives as long as `self`.
-        unsafe {
+        Ok(unsafe {
             Registry::lock(
                 &self.header().groups_lock,
+                &self.poison,
                 self.map.as_ptr().add(PAGE),
                 self.shape.max_groups,
                 self.shape.partitions,
             )
-        }
+        })
     }
 
     /// The extra area: `shape().extra` zeroed (at creation) bytes, page-aligned, in the
@@ -481,8 +484,10 @@ impl Region {
         // SAFETY: as in `groups`; `entry` is one of the registry's entries.
         unsafe {
             groups::generation(
+                &self.poison,
                 self.map.as_ptr().add(PAGE),
                 entry.min(self.shape.max_groups.saturating_sub(1)),
+                self.shape.max_groups,
                 self.shape.partitions,
             )
         }

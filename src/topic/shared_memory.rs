@@ -290,7 +290,8 @@ impl<T: AnyBitPattern + Send + Sync> Topic<T> {
             .subscribers()
             .iter()
             .map(|ring| Writer::resume(ring.shared().clone()))
-            .collect();
+            .collect::<Result<_, _>>()
+            .inspect_err(|_| region.producer_owner().release())?;
         Ok(Producer::new(writers, self.inner.router.clone()))
     }
 }
