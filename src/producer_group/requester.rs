@@ -78,6 +78,38 @@ struct State<R> {
     parked: VecDeque<Parked<R>>,
 }
 
+impl<R> State<R> {
+    /// `pending` free tickets and room for as many parked replies, no reader yet; allocated
+    /// fallibly. `pending` is at most `MAX_PENDING_PER_MEMBER` (checked at build), so ticket
+    /// indexes fit a `u32`.
+    fn with_tickets(pending: usize) -> Result<Self, ProducerGroupError> {
+        let failed = |_| ProducerGroupError::AllocationFailed {
+            bytes: table_bytes::<R>(pending).unwrap_or(usize::MAX),
+        };
+        let mut tickets = Vec::new();
+        tickets.try_reserve_exact(pending).map_err(failed)?;
+        tickets.resize(pending, Ticket::FREE);
+        let mut free = Vec::new();
+        free.try_reserve_exact(pending).map_err(failed)?;
+        free.extend((0..pending as u32).rev());
+        let mut parked = VecDeque::new();
+        parked.try_reserve_exact(pending).map_err(failed)?;
+        Ok(Self {
+            replies: None,
+            tickets,
+            free,
+            parked,
+        })
+    }
+}
+
+/// The bytes a member's correlation table takes for `pending` tickets (a ticket, its place in
+/// the free list, room for a parked reply), or `None` past `usize::MAX`.
+pub(super) fn table_bytes<R>(pending: usize) -> Option<usize> {
+    let per_ticket = size_of::<Ticket>() + size_of::<u32>() + size_of::<Parked<R>>();
+    pending.checked_mul(per_ticket)
+}
+
 #[derive(Clone, Copy)]
 struct Ticket {
     /// Changes at every reuse; the low half of the correlation id.
@@ -87,6 +119,16 @@ struct Ticket {
     next_part: u32,
     /// The last part arrived.
     finished: bool,
+}
+
+impl Ticket {
+    /// A ticket never used.
+    const FREE: Ticket = Ticket {
+        sequence: 0,
+        pending: false,
+        next_part: 0,
+        finished: false,
+    };
 }
 
 struct Parked<R> {
@@ -115,31 +157,21 @@ where
         producer: SharedProducer<Request<Q, R>>,
         pending: usize,
     ) -> Result<Self, ProducerGroupError> {
+        // Before the slot is taken: a refusal leaves the group as it was.
+        let mut state = State::with_tickets(pending)?;
         let Joined {
             slot,
             id,
             generation,
             replies,
         } = group.join()?;
+        state.replies = Some(replies);
         Ok(Self {
             slot,
             generation,
             id: MemberId::from(id),
             producer,
-            state: RefCell::new(State {
-                replies: Some(replies),
-                tickets: vec![
-                    Ticket {
-                        sequence: 0,
-                        pending: false,
-                        next_part: 0,
-                        finished: false,
-                    };
-                    pending
-                ],
-                free: (0..pending as u32).rev().collect(),
-                parked: VecDeque::with_capacity(pending),
-            }),
+            state: RefCell::new(state),
             group,
         })
     }

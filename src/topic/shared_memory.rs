@@ -181,7 +181,7 @@ type Created<T> = (Topic<T>, Vec<Arc<Shared<T>>>, Router);
 
 impl<T: Send + Sync, P> SharedMemoryBuilder<T, P> {
     fn create(self, multi: bool) -> Result<Created<T>, TopicError> {
-        self.builder.validate()?;
+        self.builder.validate(multi)?;
         let path = self.path?;
         let b = self.builder;
         let shape = Shape {
