@@ -625,3 +625,39 @@ impl MemberCounters {
         }
     }
 }
+
+#[cfg(not(ringgroup_loom))]
+impl GroupWords {
+    /// The group's words (see `shm::layout`).
+    pub(crate) fn fields() -> Vec<crate::shm::layout::Field> {
+        use crate::shm::layout::Field;
+        use std::mem::offset_of;
+        vec![
+            Field::of::<AtomicU32>("next_id", offset_of!(GroupWords, next_id)),
+            Field::of::<AtomicU32>("reserved", offset_of!(GroupWords, reserved)),
+            Field::of::<AtomicU64>("replies_sent", offset_of!(GroupWords, replies_sent)),
+            Field::of::<AtomicU64>("replies_to_gone", offset_of!(GroupWords, replies_to_gone)),
+            Field::of::<AtomicU64>("replies_dropped", offset_of!(GroupWords, replies_dropped)),
+        ]
+    }
+}
+
+#[cfg(not(ringgroup_loom))]
+impl SlotWords {
+    /// A member slot's words (see `shm::layout`).
+    pub(crate) fn fields() -> Vec<crate::shm::layout::Field> {
+        use crate::shm::layout::Field;
+        use std::mem::offset_of;
+        vec![
+            Field::of::<AtomicU32>("generation", offset_of!(SlotWords, route.generation)),
+            Field::of::<AtomicU32>("member", offset_of!(SlotWords, route.member)),
+            Field::of::<AtomicU64>("owner", offset_of!(SlotWords, route.owner)),
+            Field::of::<AtomicU64>("sent", offset_of!(SlotWords, counters.sent)),
+            Field::of::<AtomicU64>("received", offset_of!(SlotWords, counters.received)),
+            Field::of::<AtomicU64>("timed_out", offset_of!(SlotWords, counters.timed_out)),
+            Field::of::<AtomicU64>("duplicates", offset_of!(SlotWords, counters.duplicates)),
+            Field::of::<AtomicU64>("late", offset_of!(SlotWords, counters.late)),
+            Field::of::<AtomicU64>("overflowed", offset_of!(SlotWords, counters.overflowed)),
+        ]
+    }
+}

@@ -458,3 +458,66 @@ fn open_group<R: Send + Sync>(
         reply_wait,
     })
 }
+
+impl crate::shm::layout::ExtraArea for crate::shm::layout::ProducerGroupDirectory {
+    fn bytes(_slots: usize) -> usize {
+        size_of::<Directory>()
+    }
+
+    fn fields(_slots: usize) -> Vec<crate::shm::layout::Field> {
+        use crate::shm::layout::Field;
+        use std::mem::offset_of;
+        let mut fields = vec![Field::of::<OwnerWord>("lock", offset_of!(Directory, lock))];
+        let entries = offset_of!(Directory, entries);
+        for index in 0..MAX_SHARED_PRODUCER_GROUPS {
+            let mut entry = vec![
+                Field::of::<AtomicU32>("state", offset_of!(Entry, state)),
+                Field::of::<AtomicU32>("name_len", offset_of!(Entry, name_len)),
+            ];
+            entry.extend((0..NAME_WORDS).map(|i| {
+                Field::of::<AtomicU64>(format!("name[{i}]"), offset_of!(Entry, name) + 8 * i)
+            }));
+            entry.extend([
+                Field::of::<AtomicU32>("max_members", offset_of!(Entry, max_members)),
+                Field::of::<AtomicU32>("reply_capacity", offset_of!(Entry, reply_capacity)),
+                Field::of::<AtomicU64>("reply_wait_ns", offset_of!(Entry, reply_wait_ns)),
+                Field::of::<AtomicU64>("incarnation", offset_of!(Entry, incarnation)),
+            ]);
+            let prefix = format!("entry[{index}]");
+            let base = entries + index * size_of::<Entry>();
+            fields.extend(entry.into_iter().map(|field| field.within(&prefix, base)));
+        }
+        fields
+    }
+}
+
+impl crate::shm::layout::ExtraArea for crate::shm::layout::ReplyTable {
+    fn bytes(slots: usize) -> usize {
+        table_bytes(slots)
+    }
+
+    fn fields(slots: usize) -> Vec<crate::shm::layout::Field> {
+        use crate::shm::layout::Field;
+        use std::mem::offset_of;
+        let mut fields = vec![
+            Field::of::<AtomicU64>("incarnation", offset_of!(TableHead, incarnation)),
+            Field::of::<OwnerWord>("lock", offset_of!(TableHead, lock)),
+        ];
+        let group = offset_of!(TableHead, group);
+        fields.extend(
+            GroupWords::fields()
+                .into_iter()
+                .map(|field| field.within("group", group)),
+        );
+        for slot in 0..slots {
+            let prefix = format!("slot[{slot}]");
+            let base = SLOTS_OFFSET + slot * size_of::<SlotWords>();
+            fields.extend(
+                SlotWords::fields()
+                    .into_iter()
+                    .map(|field| field.within(&prefix, base)),
+            );
+        }
+        fields
+    }
+}

@@ -341,3 +341,195 @@ impl Block {
         }
     }
 }
+
+#[cfg(not(ringgroup_loom))]
+impl Geometry {
+    /// [`of`](Self::of) for a message type known only by its size and alignment, as a region's
+    /// header records them (see `shm::layout`). The same layout: outside loom a slot cell is
+    /// the message's bytes.
+    pub(crate) fn of_raw(
+        size: usize,
+        align: usize,
+        capacity: usize,
+        max_readers: usize,
+        multi: bool,
+        owned: bool,
+    ) -> Result<Self, BuildError> {
+        let pad = if size == 0 {
+            0
+        } else {
+            SLOT_PAD_BYTES.div_ceil(size)
+        };
+        let too_large = || BuildError::AllocationFailed {
+            bytes: capacity.saturating_mul(size.max(1)),
+        };
+        let words = |count: usize| Layout::array::<AtomicU64>(count).map_err(|_| too_large());
+        let (layout, readers) = Layout::new::<Header>()
+            .extend(Layout::array::<Cursor>(max_readers).map_err(|_| too_large())?)
+            .map_err(|_| too_large())?;
+        let (layout, owners) = layout
+            .extend(words(if owned { max_readers + 1 } else { 0 })?)
+            .map_err(|_| too_large())?;
+        let (layout, stamps) = layout
+            .extend(words(if multi { capacity } else { 0 })?)
+            .map_err(|_| too_large())?;
+        let slots_len = capacity.checked_add(2 * pad).ok_or_else(too_large)?;
+        let slots_bytes = size.checked_mul(slots_len).ok_or_else(too_large)?;
+        let (layout, slots) = layout
+            .extend(Layout::from_size_align(slots_bytes, align).map_err(|_| too_large())?)
+            .map_err(|_| too_large())?;
+        Ok(Self {
+            capacity,
+            max_readers,
+            multi,
+            owned,
+            pad,
+            readers,
+            owners,
+            stamps,
+            slots,
+            layout: layout.pad_to_align(),
+        })
+    }
+
+    /// Where the reader cursors start in the block.
+    pub(crate) fn readers_offset(&self) -> usize {
+        self.readers
+    }
+
+    /// Where the holder words start in an owned block.
+    pub(crate) fn owners_offset(&self) -> Option<usize> {
+        self.owned.then_some(self.owners)
+    }
+
+    /// Where the stamps start in a multi-producer block.
+    pub(crate) fn stamps_offset(&self) -> Option<usize> {
+        self.multi.then_some(self.stamps)
+    }
+
+    /// Where the slot array (its front pad included) starts in the block.
+    pub(crate) fn slot_array_offset(&self) -> usize {
+        self.slots
+    }
+}
+
+/// Bytes from one reader cursor to the next; a cursor's word is at its start.
+#[cfg(not(ringgroup_loom))]
+pub(crate) fn reader_stride() -> usize {
+    std::mem::size_of::<Cursor>()
+}
+
+/// Every word of a ring's control block (`Header`), by offset in the block, measured on a real
+/// header (see `shm::layout`). A cursor's word is at its start.
+#[cfg(not(ringgroup_loom))]
+pub(crate) fn header_fields() -> Vec<crate::shm::layout::Field> {
+    use crate::shm::layout::Field;
+
+    let header = Box::new(Header::new(1, true));
+    let base = std::ptr::from_ref(&*header).addr();
+    let at = |word: *const u8| word.addr() - base;
+    let mut fields = vec![
+        Field::of::<AtomicU64>(
+            "published",
+            at(std::ptr::from_ref(&header.published).cast()),
+        ),
+        Field::of::<AtomicU64>(
+            "write_limit",
+            at(std::ptr::from_ref(&header.write_limit).cast()),
+        ),
+        Field::of::<AtomicU64>(
+            "readers_high",
+            at(std::ptr::from_ref(&*header.readers_high).cast()),
+        ),
+        Field::of::<AtomicBool>("closed", at(std::ptr::from_ref(&*header.closed).cast())),
+    ];
+    for (name, signal) in [
+        ("data_signal", &*header.data_signal),
+        ("space_signal", &*header.space_signal),
+    ] {
+        let signal_at = at(std::ptr::from_ref(signal).cast());
+        fields.extend(
+            Signal::fields()
+                .into_iter()
+                .map(|field| field.within(name, signal_at)),
+        );
+    }
+    let multi = &header.multi;
+    for (name, word) in [
+        ("head", &*multi.head),
+        ("limit", &*multi.limit),
+        ("producers", &*multi.producers),
+        ("tombstones", &*multi.tombstones),
+    ] {
+        fields.push(Field::of::<AtomicU64>(
+            name,
+            at(std::ptr::from_ref(word).cast()),
+        ));
+    }
+    for (i, claimer) in multi.claimers.iter().enumerate() {
+        let claimer_at = at(std::ptr::from_ref(claimer).cast());
+        let prefix = format!("claimer[{i}]");
+        fields.extend(
+            super::claimers::Claimer::fields()
+                .into_iter()
+                .map(|field| field.within(&prefix, claimer_at)),
+        );
+    }
+    fields
+}
+
+#[cfg(all(test, not(ringgroup_loom)))]
+mod layout_tests {
+    use super::*;
+
+    #[test]
+    fn of_raw_lays_out_a_block_as_of_does() {
+        #[repr(align(128))]
+        struct Wide(#[allow(dead_code)] [u8; 200]);
+        fn same<T>(capacity: usize, readers: usize, multi: bool, owned: bool) {
+            let raw = Geometry::of_raw(
+                std::mem::size_of::<T>(),
+                std::mem::align_of::<T>(),
+                capacity,
+                readers,
+                multi,
+                owned,
+            );
+            assert_eq!(raw, Geometry::of::<T>(capacity, readers, multi, owned));
+        }
+        for (multi, owned) in [(false, false), (false, true), (true, false), (true, true)] {
+            same::<u8>(8, 3, multi, owned);
+            same::<u64>(64, 1, multi, owned);
+            same::<[u8; 24]>(16, 5, multi, owned);
+            same::<Wide>(4, 2, multi, owned);
+            same::<()>(2, 1, multi, owned);
+        }
+    }
+
+    #[test]
+    fn a_cursors_word_is_at_its_start() {
+        let cursor = Cursor::new(0x0123_4567_89ab_cdef);
+        // SAFETY: a cursor is at least 8 bytes long and 8-aligned; no one writes it meanwhile.
+        let first = unsafe { std::ptr::from_ref(&cursor).cast::<u64>().read() };
+        assert_eq!(first, 0x0123_4567_89ab_cdef);
+    }
+
+    #[test]
+    fn the_header_words_lie_apart_inside_the_header() {
+        let mut fields = header_fields();
+        fields.sort_by_key(|field| field.offset);
+        let mut end = 0;
+        for field in &fields {
+            assert!(field.offset >= end, "{field:?} overlaps");
+            assert_eq!(field.offset % field.size, 0, "{field:?} is aligned");
+            end = field.offset + field.size;
+        }
+        assert!(end <= std::mem::size_of::<Header>());
+        // published, write_limit, readers_high, closed, two signals of two words, four
+        // multi-producer words, two per claimer record.
+        assert_eq!(
+            fields.len(),
+            4 + 4 + 4 + 2 * super::super::claimers::CLAIMERS
+        );
+    }
+}

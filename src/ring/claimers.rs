@@ -196,3 +196,16 @@ impl<T> Shared<T> {
         repaired
     }
 }
+
+#[cfg(not(ringgroup_loom))]
+impl Claimer {
+    /// A record's words (see `shm::layout`).
+    pub(crate) fn fields() -> [crate::shm::layout::Field; 2] {
+        use crate::shm::layout::Field;
+        use std::mem::offset_of;
+        [
+            Field::of::<AtomicU64>("holder", offset_of!(Claimer, holder)),
+            Field::of::<AtomicU64>("active", offset_of!(Claimer, active)),
+        ]
+    }
+}

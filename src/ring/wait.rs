@@ -265,3 +265,16 @@ impl Signal {
         ready_now
     }
 }
+
+#[cfg(not(ringgroup_loom))]
+impl Signal {
+    /// The event count's words (see `shm::layout`).
+    pub(crate) fn fields() -> [crate::shm::layout::Field; 2] {
+        use crate::shm::layout::Field;
+        use std::mem::offset_of;
+        [
+            Field::of::<AtomicU32>("waiters", offset_of!(Signal, waiters)),
+            Field::of::<AtomicU32>("sequence", offset_of!(Signal, sequence)),
+        ]
+    }
+}

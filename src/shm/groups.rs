@@ -644,3 +644,62 @@ pub(crate) unsafe fn initialise(base: *mut u8, count: usize, partitions: u32) {
         }
     }
 }
+
+/// Every word of one registry entry for `partitions` partitions, by offset in the entry,
+/// measured on an entry that `Entry::at` lays out (see `shm::layout`).
+pub(crate) fn entry_fields(partitions: u32) -> Vec<super::layout::Field> {
+    use super::layout::Field;
+
+    #[repr(C, align(64))]
+    struct Line([u8; 64]);
+    let mut lines: Vec<Line> = (0..entry_stride(partitions) / 64)
+        .map(|_| Line([0; 64]))
+        .collect();
+    let base = lines.as_mut_ptr().cast::<u8>();
+    // SAFETY: the buffer is one entry long, aligned to 64 bytes and zeroed (atomics are valid
+    // at any bit pattern); it outlives every use of `entry`, and nothing writes through it.
+    let entry = unsafe { Entry::at(base, 0, partitions) };
+    let at = |word: *const u8| word.addr() - base.addr();
+    let header = entry.header;
+    let mut fields = Vec::new();
+    for (k, member) in header.members.iter().enumerate() {
+        let offset = at(std::ptr::from_ref(member).cast());
+        fields.push(Field::of::<OwnerWord>(format!("member[{k}]"), offset));
+    }
+    for (k, count) in header.consumers.iter().enumerate() {
+        let offset = at(std::ptr::from_ref(count).cast());
+        fields.push(Field::of::<AtomicU32>(format!("consumers[{k}]"), offset));
+    }
+    for (k, session) in header.sessions.iter().enumerate() {
+        let offset = at(std::ptr::from_ref(session).cast());
+        fields.push(Field::of::<AtomicU64>(format!("session[{k}]"), offset));
+    }
+    for (k, instances) in header.instances.iter().enumerate() {
+        for (j, tag) in instances.iter().enumerate() {
+            let offset = at(std::ptr::from_ref(tag).cast());
+            fields.push(Field::of::<AtomicU64>(
+                format!("instance[{k}][{j}]"),
+                offset,
+            ));
+        }
+    }
+    let generation = at(std::ptr::from_ref(&header.generation).cast());
+    fields.push(Field::of::<AtomicU64>("generation", generation));
+    let name_len = at(std::ptr::from_ref(&header.name_len).cast());
+    fields.push(Field::of::<AtomicU64>("name_len", name_len));
+    for (i, word) in header.name.iter().enumerate() {
+        let offset = at(std::ptr::from_ref(word).cast());
+        fields.push(Field::of::<AtomicU64>(format!("name[{i}]"), offset));
+    }
+    for p in 0..partitions as usize {
+        let slot = at(std::ptr::from_ref(&entry.slots[p]).cast());
+        fields.push(Field::of::<AtomicU32>(format!("slot[{p}]"), slot));
+        let plan = at(std::ptr::from_ref(&entry.plans[p]).cast());
+        fields.push(Field::of::<AtomicU32>(format!("plan[{p}]"), plan));
+        let tag = at(std::ptr::from_ref(&entry.tags[p]).cast());
+        fields.push(Field::of::<AtomicU64>(format!("tag[{p}]"), tag));
+        let reserved = at(std::ptr::from_ref(&entry.reserved[p]).cast());
+        fields.push(Field::of::<AtomicU64>(format!("reserved[{p}]"), reserved));
+    }
+    fields
+}

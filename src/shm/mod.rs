@@ -15,6 +15,8 @@ mod error;
 pub(crate) mod groups;
 #[cfg(not(ringgroup_loom))]
 mod inline;
+#[cfg(not(ringgroup_loom))]
+pub mod layout;
 mod lock_word;
 #[cfg(not(ringgroup_loom))]
 pub(crate) mod process;

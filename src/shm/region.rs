@@ -562,3 +562,192 @@ impl Drop for RemoveOnError<'_> {
         let _ = std::fs::remove_file(self.0);
     }
 }
+
+/// A region's header as its file records it, checked by [`inspect`].
+#[derive(Clone, Debug)]
+pub(crate) struct Inspected {
+    pub(crate) shape: Shape,
+    pub(crate) type_size: usize,
+    pub(crate) type_align: usize,
+    /// The type name's recorded bytes (at most `TYPE_NAME`), lossily as text.
+    pub(crate) type_name: String,
+    pub(crate) geometry: Geometry,
+    pub(crate) registry_offset: usize,
+    pub(crate) extra_offset: usize,
+    pub(crate) rings_offset: usize,
+    pub(crate) ring_stride: usize,
+    /// The file's length as the header records it.
+    pub(crate) total: usize,
+}
+
+/// Reads region `path`'s header without mapping the file or knowing its message type (see
+/// `shm::layout`), and checks it as `Region::open` does, the type aside: a typed error for a
+/// file that is not a whole, ready region of this layout version.
+pub(crate) fn inspect(path: &Path) -> Result<Inspected, RegionError> {
+    use std::mem::offset_of;
+    use std::os::unix::fs::FileExt;
+
+    let file = File::open(path).map_err(|e| io_error(path, "open", e))?;
+    let size = file
+        .metadata()
+        .map_err(|e| io_error(path, "stat", e))?
+        .len() as usize;
+    if size < PAGE {
+        return Err(RegionError::Truncated {
+            size,
+            expected: PAGE,
+        });
+    }
+    let mut page = vec![0_u8; PAGE];
+    file.read_exact_at(&mut page, 0)
+        .map_err(|e| io_error(path, "read", e))?;
+    let bytes = |offset: usize, len: usize| &page[offset..offset + len];
+    let word = |offset: usize| {
+        let mut word = [0; 8];
+        word.copy_from_slice(bytes(offset, 8));
+        u64::from_ne_bytes(word)
+    };
+    let half = |offset: usize| {
+        let mut half = [0; 4];
+        half.copy_from_slice(bytes(offset, 4));
+        u32::from_ne_bytes(half)
+    };
+    if bytes(offset_of!(RegionHeader, magic), MAGIC.len()) != MAGIC {
+        return Err(RegionError::NotARegion);
+    }
+    let version = half(offset_of!(RegionHeader, version));
+    if version != LAYOUT_VERSION {
+        return Err(RegionError::Version {
+            found: version,
+            expected: LAYOUT_VERSION,
+        });
+    }
+    if half(offset_of!(RegionHeader, state)) != READY {
+        return Err(RegionError::NotReady);
+    }
+    let corrupt = |what| RegionError::Corrupt { what };
+    let type_size = usize::try_from(word(offset_of!(RegionHeader, type_size)))
+        .map_err(|_| corrupt("message type"))?;
+    let type_align = usize::try_from(word(offset_of!(RegionHeader, type_align)))
+        .map_err(|_| corrupt("message type"))?;
+    if !type_align.is_power_of_two() || type_size % type_align != 0 {
+        return Err(corrupt("message type"));
+    }
+    let name_len = (word(offset_of!(RegionHeader, type_name_len)) as usize).min(TYPE_NAME);
+    let type_name =
+        String::from_utf8_lossy(bytes(offset_of!(RegionHeader, type_name), name_len)).into_owned();
+    let multi = word(offset_of!(RegionHeader, multi));
+    let shape = Shape {
+        partitions: u32::try_from(word(offset_of!(RegionHeader, partitions)))
+            .map_err(|_| corrupt("partition count"))?,
+        capacity: usize::try_from(word(offset_of!(RegionHeader, capacity)))
+            .map_err(|_| corrupt("geometry"))?,
+        max_groups: usize::try_from(word(offset_of!(RegionHeader, max_groups)))
+            .map_err(|_| corrupt("geometry"))?,
+        multi: multi == 1,
+        strategy: word(offset_of!(RegionHeader, strategy)),
+        partitioner: word(offset_of!(RegionHeader, partitioner)),
+        extra: usize::try_from(word(offset_of!(RegionHeader, extra_len)))
+            .map_err(|_| corrupt("extra area"))?,
+    };
+    if shape.partitions == 0
+        || shape.partitions > crate::topic::MAX_PARTITIONS
+        || !shape.capacity.is_power_of_two()
+        || multi > 1
+    {
+        return Err(corrupt("geometry"));
+    }
+    let geometry = Geometry::of_raw(
+        type_size,
+        type_align,
+        shape.capacity,
+        shape.max_groups,
+        shape.multi,
+        true,
+    )
+    .map_err(|_| corrupt("geometry"))?;
+    let ring_stride = stride(&geometry);
+    let extra_offset = extra_offset_of(&shape).ok_or(corrupt("size"))?;
+    let rings_offset = rings_offset_of(&shape).ok_or(corrupt("size"))?;
+    let total = (shape.partitions as usize)
+        .checked_mul(ring_stride)
+        .and_then(|rings| rings.checked_add(rings_offset))
+        .ok_or(corrupt("size"))?;
+    if word(offset_of!(RegionHeader, ring_stride)) != ring_stride as u64
+        || word(offset_of!(RegionHeader, rings_offset)) != rings_offset as u64
+        || word(offset_of!(RegionHeader, groups_offset)) != PAGE as u64
+        || word(offset_of!(RegionHeader, total_size)) != total as u64
+    {
+        return Err(corrupt("layout"));
+    }
+    if size < total {
+        return Err(RegionError::Truncated {
+            size,
+            expected: total,
+        });
+    }
+    Ok(Inspected {
+        shape,
+        type_size,
+        type_align,
+        type_name,
+        geometry,
+        registry_offset: PAGE,
+        extra_offset,
+        rings_offset,
+        ring_stride,
+        total,
+    })
+}
+
+/// Every word of the region header (see `shm::layout`): the type name as eight-byte words.
+pub(crate) fn header_fields() -> Vec<crate::shm::layout::Field> {
+    use crate::shm::layout::Field;
+    use std::mem::offset_of;
+
+    let mut fields = vec![
+        Field::of::<[u8; 8]>("magic", offset_of!(RegionHeader, magic)),
+        Field::of::<u32>("version", offset_of!(RegionHeader, version)),
+        Field::of::<AtomicU32>("state", offset_of!(RegionHeader, state)),
+        Field::of::<OwnerWord>("creator", offset_of!(RegionHeader, creator)),
+        Field::of::<u64>("type_size", offset_of!(RegionHeader, type_size)),
+        Field::of::<u64>("type_align", offset_of!(RegionHeader, type_align)),
+        Field::of::<u64>("type_name_len", offset_of!(RegionHeader, type_name_len)),
+    ];
+    let name = offset_of!(RegionHeader, type_name);
+    fields.extend(
+        (0..TYPE_NAME / 8).map(|i| Field::of::<u64>(format!("type_name[{i}]"), name + 8 * i)),
+    );
+    fields.extend([
+        Field::of::<u64>("partitions", offset_of!(RegionHeader, partitions)),
+        Field::of::<u64>("capacity", offset_of!(RegionHeader, capacity)),
+        Field::of::<u64>("max_groups", offset_of!(RegionHeader, max_groups)),
+        Field::of::<u64>("multi", offset_of!(RegionHeader, multi)),
+        Field::of::<u64>("strategy", offset_of!(RegionHeader, strategy)),
+        Field::of::<u64>("partitioner", offset_of!(RegionHeader, partitioner)),
+        Field::of::<u64>("ring_stride", offset_of!(RegionHeader, ring_stride)),
+        Field::of::<u64>("rings_offset", offset_of!(RegionHeader, rings_offset)),
+        Field::of::<u64>("total_size", offset_of!(RegionHeader, total_size)),
+        Field::of::<OwnerWord>("producer", offset_of!(RegionHeader, producer)),
+        Field::of::<OwnerWord>("groups_lock", offset_of!(RegionHeader, groups_lock)),
+        Field::of::<u64>("groups_offset", offset_of!(RegionHeader, groups_offset)),
+        Field::of::<u64>("pid_namespace", offset_of!(RegionHeader, pid_namespace)),
+        Field::of::<u64>("extra_len", offset_of!(RegionHeader, extra_len)),
+        Field::of::<u64>("type_name_hash", offset_of!(RegionHeader, type_name_hash)),
+    ]);
+    fields
+}
+
+/// The group index and incarnation a reply region's file name records
+/// (`<file>.replies-<index>-<incarnation, 16 hex digits>`, as [`reply_companion`] names it).
+pub(crate) fn parse_reply_companion(name: &str) -> Option<(usize, u64)> {
+    let (file, rest) = name.rsplit_once(".replies-")?;
+    let (index, incarnation) = rest.split_once('-')?;
+    if file.is_empty() || !is_companion(file, name) {
+        return None;
+    }
+    Some((
+        index.parse().ok()?,
+        u64::from_str_radix(incarnation, 16).ok()?,
+    ))
+}
