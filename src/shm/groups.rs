@@ -658,7 +658,8 @@ pub(crate) fn entry_fields(partitions: u32) -> Vec<super::layout::Field> {
     let base = lines.as_mut_ptr().cast::<u8>();
     // SAFETY: the buffer is one entry long, aligned to 64 bytes and zeroed (atomics are valid
     // at any bit pattern); it outlives every use of `entry`, and nothing writes through it.
-    let entry = unsafe { Entry::at(base, 0, partitions) };
+    let poison = Poison::new();
+    let entry = unsafe { Entry::at(&poison, base, 0, 1, partitions) };
     let at = |word: *const u8| word.addr() - base.addr();
     let header = entry.header;
     let mut fields = Vec::new();
