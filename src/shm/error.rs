@@ -1,7 +1,7 @@
 //! The shared-memory layer's errors: every way a region can fail to be made or opened.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::process::ProcessId;
 use crate::ring::BuildError;
@@ -12,7 +12,7 @@ use crate::sync::StdArc;
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum RegionError {
-    /// A region of that name exists already (create), or its name is unusable.
+    /// A file of that name exists already (create).
     AlreadyExists {
         /// The file.
         path: PathBuf,
@@ -22,7 +22,8 @@ pub enum RegionError {
         /// The file.
         path: PathBuf,
     },
-    /// The name is empty or contains `/`.
+    /// The region name is unusable: empty, `.` or `..`, holding `/` or NUL, or longer than
+    /// [`MAX_REGION_NAME`](super::MAX_REGION_NAME) bytes.
     BadName,
     /// The file is not a ringgroup region (wrong magic).
     NotARegion,
@@ -82,6 +83,26 @@ pub enum RegionError {
     },
 }
 
+impl RegionError {
+    /// The error of file operation `op` on region `path`: `AlreadyExists` and `NotFound` by
+    /// name, any other as `Io`.
+    pub(crate) fn from_io(path: &Path, op: &'static str, source: std::io::Error) -> Self {
+        match source.kind() {
+            std::io::ErrorKind::AlreadyExists => RegionError::AlreadyExists {
+                path: path.to_path_buf(),
+            },
+            std::io::ErrorKind::NotFound => RegionError::NotFound {
+                path: path.to_path_buf(),
+            },
+            _ => RegionError::Io {
+                path: path.to_path_buf(),
+                op,
+                source: StdArc::new(source),
+            },
+        }
+    }
+}
+
 impl PartialEq for RegionError {
     fn eq(&self, other: &Self) -> bool {
         // Errors compare by what happened (and the io error by its kind).
@@ -106,7 +127,11 @@ impl fmt::Display for RegionError {
                 write!(f, "region {} exists already", path.display())
             }
             RegionError::NotFound { path } => write!(f, "no region {}", path.display()),
-            RegionError::BadName => write!(f, "a region name must be non-empty, without '/'"),
+            RegionError::BadName => write!(
+                f,
+                "a region name must be 1 to {} bytes, not \".\" or \"..\", without '/' or NUL",
+                super::MAX_REGION_NAME
+            ),
             RegionError::NotARegion => write!(f, "the file is not a ringgroup region"),
             RegionError::Version { found, expected } => write!(
                 f,

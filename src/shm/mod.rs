@@ -6,6 +6,9 @@
 //! in a request and its route); [`InlineBytes`] carries byte payloads inline. A region's extra
 //! area and companion files serve the layers above (a request topic's producer groups).
 //!
+//! Every region name passes one rule (see [`MAX_REGION_NAME`]), so none reaches outside the
+//! region directory.
+//!
 //! Dependencies: shm provides storage under the ring and the topic, and imports neither's
 //! protocols.
 
@@ -16,6 +19,8 @@ pub(crate) mod groups;
 #[cfg(not(ringgroup_loom))]
 mod inline;
 mod lock_word;
+#[cfg(not(ringgroup_loom))]
+mod name;
 #[cfg(not(ringgroup_loom))]
 pub(crate) mod process;
 #[cfg(not(ringgroup_loom))]
@@ -32,6 +37,10 @@ pub use inline::InlineBytes;
 #[cfg(ringgroup_loom)]
 #[doc(hidden)]
 pub use lock_word::LockWord;
+#[cfg(not(ringgroup_loom))]
+pub use name::MAX_REGION_NAME;
+#[cfg(not(ringgroup_loom))]
+pub(crate) use name::{check as check_name, region_name, MAX_REPLY_REGIONS};
 #[cfg(not(ringgroup_loom))]
 pub use process::ProcessId;
 #[cfg(not(ringgroup_loom))]

@@ -23,6 +23,11 @@
 //! maps anything past the header, then every header field, and gets a typed error for each
 //! mismatch: another layout version, another message type, other geometry, a file shorter than
 //! its header says, a corrupt header, or a creator that died before finishing.
+//!
+//! # Removing
+//!
+//! [`remove`] takes a name (checked as every region name is, see `name`) and unlinks files in
+//! [`DEFAULT_DIR`] only: the region's file and its reply regions.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -33,6 +38,7 @@ use memmap2::{MmapMut, MmapOptions};
 
 use super::error::RegionError;
 use super::groups::{self, Registry};
+use super::name;
 use super::process::OwnerWord;
 use super::trust::{Boundary, Poison};
 use crate::ring::block::{Block, Geometry};
@@ -50,57 +56,73 @@ const INIT_WAIT: Duration = Duration::from_secs(5);
 /// The default directory of named regions.
 pub const DEFAULT_DIR: &str = "/dev/shm";
 
-/// The file of region `name` in [`DEFAULT_DIR`]: `/dev/shm/ringgroup_<name>`.
+/// The file of region `name` in [`DEFAULT_DIR`]: `/dev/shm/ringgroup_<name>`. The name is not
+/// checked here; [`remove`], [`Topic::open`](crate::Topic::open) and
+/// [`TopicBuilder::shared_memory`](crate::TopicBuilder::shared_memory) refuse the names that are
+/// not regions' ([`RegionError::BadName`]).
+///
+/// # Examples
+///
+/// ```
+/// use ringgroup::shm::default_path;
+///
+/// assert_eq!(default_path("orders"), std::path::Path::new("/dev/shm/ringgroup_orders"));
+/// ```
 pub fn default_path(name: &str) -> PathBuf {
-    Path::new(DEFAULT_DIR).join(format!("ringgroup_{name}"))
+    Path::new(DEFAULT_DIR).join(name::file_name(name))
 }
 
-/// Removes shared-memory region `name` (its file under [`DEFAULT_DIR`], and the reply regions
-/// of its producer groups beside it). Processes that have it mapped keep their mapping; new
+/// Removes shared-memory region `name`: its file under [`DEFAULT_DIR`], and the reply regions
+/// of its producer groups beside it. Processes that have it mapped keep their mapping; new
 /// ones can no longer open it.
-pub fn remove(name: &str) -> io::Result<()> {
+///
+/// Files are removed only in [`DEFAULT_DIR`]: a name that is not a region's is
+/// [`RegionError::BadName`] and removes nothing. A region whose file is gone already is
+/// [`RegionError::NotFound`], once any reply regions left behind are removed.
+///
+/// # Examples
+///
+/// ```
+/// use ringgroup::shm::{remove, RegionError};
+///
+/// assert_eq!(remove("x/../../../tmp/victim"), Err(RegionError::BadName));
+/// let name = format!("doc-remove-{}", std::process::id());
+/// assert!(matches!(remove(&name), Err(RegionError::NotFound { .. })));
+/// ```
+pub fn remove(name: &str) -> Result<(), RegionError> {
+    name::check(name)?;
     let path = default_path(name);
-    std::fs::remove_file(&path)?;
-    remove_companions(&path);
-    Ok(())
+    let removed = std::fs::remove_file(&path).map_err(|e| RegionError::from_io(&path, "remove", e));
+    if matches!(removed, Ok(()) | Err(RegionError::NotFound { .. })) {
+        remove_companions(&path);
+    }
+    removed
 }
 
 /// The file of a request region's producer group `index` of incarnation `incarnation` (its reply
-/// region), beside it: `<file>.replies-<index>-<incarnation, 16 hex digits>`.
-pub(crate) fn reply_companion(path: &Path, index: usize, incarnation: u64) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".replies-{index}-{incarnation:016x}"));
-    path.with_file_name(name)
+/// region), beside it: `<file>.replies-<index>-<incarnation, 16 hex digits>`. `BadName` if
+/// that name does not fit the filesystem (a region at a path of the caller's can have any name).
+pub(crate) fn reply_companion(
+    path: &Path,
+    index: usize,
+    incarnation: u64,
+) -> Result<PathBuf, RegionError> {
+    let file = path.file_name().ok_or(RegionError::BadName)?;
+    Ok(path.with_file_name(name::reply_file_name(file, index, incarnation)?))
 }
 
-/// True when `name` is a companion of region file `file` (as [`reply_companion`] names them).
-fn is_companion(file: &str, name: &str) -> bool {
-    let Some(rest) = name
-        .strip_prefix(file)
-        .and_then(|rest| rest.strip_prefix(".replies-"))
-    else {
-        return false;
-    };
-    let Some((index, incarnation)) = rest.split_once('-') else {
-        return false;
-    };
-    !index.is_empty()
-        && index.bytes().all(|b| b.is_ascii_digit())
-        && incarnation.len() == 16
-        && incarnation.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// Removes every companion file of region `path` (best effort).
+/// Removes every companion file of region `path` that is a regular file (best effort).
 fn remove_companions(path: &Path) {
     let (Some(dir), Some(file)) = (path.parent(), path.file_name()) else {
         return;
     };
-    let file = file.to_string_lossy();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
-        if is_companion(&file, &entry.file_name().to_string_lossy()) {
+        // `file_type` does not follow a symbolic link.
+        let regular = entry.file_type().is_ok_and(|kind| kind.is_file());
+        if regular && name::is_reply_file_name(file, &entry.file_name()) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
@@ -179,22 +201,6 @@ impl std::fmt::Debug for Region {
     }
 }
 
-fn io_error(path: &Path, op: &'static str, source: io::Error) -> RegionError {
-    match source.kind() {
-        io::ErrorKind::AlreadyExists => RegionError::AlreadyExists {
-            path: path.to_path_buf(),
-        },
-        io::ErrorKind::NotFound => RegionError::NotFound {
-            path: path.to_path_buf(),
-        },
-        _ => RegionError::Io {
-            path: path.to_path_buf(),
-            op,
-            source: StdArc::new(source),
-        },
-    }
-}
-
 /// FNV-1a (64 bits) of `bytes`.
 fn name_hash(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
@@ -244,21 +250,21 @@ impl Region {
             .write(true)
             .create_new(true)
             .open(path)
-            .map_err(|e| io_error(path, "create", e))?;
+            .map_err(|e| RegionError::from_io(path, "create", e))?;
         // Removed again if anything below fails, so a failed create leaves no half region.
         let cleanup = RemoveOnError(path);
         file.set_len(total as u64)
-            .map_err(|e| io_error(path, "size", e))?;
+            .map_err(|e| RegionError::from_io(path, "size", e))?;
         reserve(&file, total).map_err(|e| match e.kind() {
             io::ErrorKind::StorageFull | io::ErrorKind::OutOfMemory => {
                 RegionError::NoSpace { bytes: total }
             }
-            _ => io_error(path, "reserve", e),
+            _ => RegionError::from_io(path, "reserve", e),
         })?;
         // SAFETY: the file is ours, sized to `total`; no one truncates it while mapped (the
         // region's users only ever open it).
         let map = unsafe { MmapOptions::new().len(total).map_mut(&file) }
-            .map_err(|e| io_error(path, "map", e))?;
+            .map_err(|e| RegionError::from_io(path, "map", e))?;
         let region = Region {
             map,
             path: path.to_path_buf(),
@@ -323,10 +329,10 @@ impl Region {
             .read(true)
             .write(true)
             .open(path)
-            .map_err(|e| io_error(path, "open", e))?;
+            .map_err(|e| RegionError::from_io(path, "open", e))?;
         let size = file
             .metadata()
-            .map_err(|e| io_error(path, "stat", e))?
+            .map_err(|e| RegionError::from_io(path, "stat", e))?
             .len() as usize;
         if size < PAGE {
             return Err(RegionError::Truncated {
@@ -337,7 +343,7 @@ impl Region {
         // SAFETY: the file is at least `size` long now; mapping exactly that never reaches past
         // its end (a region's users never truncate it).
         let map = unsafe { MmapOptions::new().len(size).map_mut(&file) }
-            .map_err(|e| io_error(path, "map", e))?;
+            .map_err(|e| RegionError::from_io(path, "map", e))?;
         // SAFETY: the mapping is at least a page long and page-aligned.
         let header = unsafe { &*(map.as_ptr() as *const RegionHeader) };
         if header.magic != MAGIC {

@@ -63,13 +63,22 @@ pub struct SharedMemoryBuilder<T, P> {
 
 impl<T: AnyBitPattern + Send + Sync, P> TopicBuilder<T, P> {
     /// Puts the topic in the shared-memory region `name` (`/dev/shm/ringgroup_<name>`), which
-    /// this build creates and other processes [`Topic::open`].
+    /// this build creates and other processes [`Topic::open`]. A name that is not a region's
+    /// (empty, `.` or `..`, holding `/` or NUL, longer than
+    /// [`MAX_REGION_NAME`](crate::shm::MAX_REGION_NAME)) makes the build fail with
+    /// [`RegionError::BadName`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringgroup::shm::RegionError;
+    /// use ringgroup::{Topic, TopicError};
+    ///
+    /// let built = Topic::<u64>::builder("t").shared_memory("../escape").build();
+    /// assert!(matches!(built, Err(TopicError::Region(RegionError::BadName))));
+    /// ```
     pub fn shared_memory(self, name: &str) -> SharedMemoryBuilder<T, P> {
-        let path = if name.is_empty() || name.contains('/') {
-            Err(RegionError::BadName)
-        } else {
-            Ok(default_path(name))
-        };
+        let path = crate::shm::check_name(name).map(|()| default_path(name));
         SharedMemoryBuilder {
             builder: self,
             path,
@@ -255,9 +264,7 @@ impl<T: AnyBitPattern + Send + Sync> Topic<T> {
     /// message type, other geometry, a truncated or corrupt file, a creator that died before
     /// finishing it.
     pub fn open(name: &str) -> Result<Topic<T>, TopicError> {
-        if name.is_empty() || name.contains('/') {
-            return Err(RegionError::BadName.into());
-        }
+        crate::shm::check_name(name)?;
         Self::open_at(default_path(name))
     }
 
@@ -304,11 +311,7 @@ impl<T: Send + Sync> Topic<T> {
         let rings = rings::<T>(&region, strategy_of(shape.strategy)?);
         let name = path
             .file_name()
-            .map(|n| {
-                n.to_string_lossy()
-                    .trim_start_matches("ringgroup_")
-                    .to_string()
-            })
+            .map(crate::shm::region_name)
             .unwrap_or_default();
         Ok(topic_of(name, &region, &rings)?.0)
     }
