@@ -311,7 +311,8 @@ fn make<R: Send + Sync>(
         .max_groups(2)
         .wait_strategy(settings.strategy)
         .multi_producer()
-        .shared_memory_unchecked_at(path, table_bytes(settings.max_members))
+        // The request region's mode: whoever may use the requests may use the replies.
+        .shared_memory_unchecked_at(path, table_bytes(settings.max_members), region.mode())
         .build_unchecked();
     let (topic, producer) = match built {
         Ok(built) => built,
@@ -370,7 +371,8 @@ fn open_group<R: Send + Sync>(
     let incarnation = entry.incarnation.load(Ordering::Relaxed);
     let name = String::from_utf8_lossy(&entry.name()).into_owned();
     let path = reply_path(region, index, incarnation).map_err(TopicError::Region)?;
-    let topic = Topic::<Reply<R>>::open_unchecked_at(&path)?;
+    // The checks this process opened the request region with (truncation included).
+    let topic = Topic::<Reply<R>>::open_unchecked_at(&path, region.options())?;
     let replies = topic.region().ok_or(corrupt("reply region"))?.clone();
     if replies.shape().partitions as usize != max_members
         || replies.shape().extra < table_bytes(max_members)

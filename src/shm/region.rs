@@ -17,25 +17,36 @@
 //!
 //! # Creating and opening
 //!
-//! The creator makes the file exclusively, sizes it and reserves its memory with
-//! `posix_fallocate` (so a full `/dev/shm` is an error now, not a `SIGBUS` later), maps it,
-//! writes every ring, then the header's `state`. An opener checks the file's size before it
-//! maps anything past the header, then every header field, and gets a typed error for each
-//! mismatch: another layout version, another message type, other geometry, a file shorter than
-//! its header says, a corrupt header, or a creator that died before finishing.
+//! The creator makes the file exclusively, owner-only (or with the mode it asks for) whatever
+//! the umask (see `access`), sizes it and reserves its memory with `posix_fallocate` (so a full
+//! `/dev/shm` is an error now, not a `SIGBUS` later), maps it, writes every ring, then the
+//! header's `state`. An opener opens the file without following a symbolic link and checks its
+//! kind, owner and mode (see `access`), then its size before it maps anything past the header,
+//! then every header field, and gets a typed error for each mismatch: another layout version,
+//! another message type, other geometry, a file shorter than its header says, a corrupt header,
+//! or a creator that died before finishing. Reply regions (companion files) are created and
+//! opened by the same code, with the mode and the checks of their request region.
+//!
+//! # Truncation
+//!
+//! The size check protects only the open. A region file truncated *while* processes map it
+//! (by `truncate`, or another program writing the file) makes every process touching a page
+//! past the new end fault with `SIGBUS`: no user-space check can catch that. The file's mode
+//! and owner (see `access`) decide who can do it.
 //!
 //! # Removing
 //!
-//! [`remove`] takes a name (checked as every region name is, see `name`) and unlinks files in
-//! [`DEFAULT_DIR`] only: the region's file and its reply regions.
+//! [`remove`] takes a name (checked as every region name is, see `name`) and unlinks only
+//! regular files in [`DEFAULT_DIR`]: the region's file and its reply regions.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use memmap2::{MmapMut, MmapOptions};
 
+use super::access::{self, RegionOptions};
 use super::error::RegionError;
 use super::groups::{self, Registry};
 use super::name;
@@ -76,8 +87,10 @@ pub fn default_path(name: &str) -> PathBuf {
 /// of its producer groups beside it. Processes that have it mapped keep their mapping; new
 /// ones can no longer open it.
 ///
-/// Files are removed only in [`DEFAULT_DIR`]: a name that is not a region's is
-/// [`RegionError::BadName`] and removes nothing. A region whose file is gone already is
+/// Only regular files are removed, and only in [`DEFAULT_DIR`]: a name that is not a region's
+/// is [`RegionError::BadName`] and removes nothing; a symbolic link or another kind of file
+/// under the region's name is [`RegionError::Symlink`] or [`RegionError::NotRegularFile`] and is
+/// left, with the reply regions. A region whose file is gone already is
 /// [`RegionError::NotFound`], once any reply regions left behind are removed.
 ///
 /// # Examples
@@ -92,7 +105,7 @@ pub fn default_path(name: &str) -> PathBuf {
 pub fn remove(name: &str) -> Result<(), RegionError> {
     name::check(name)?;
     let path = default_path(name);
-    let removed = std::fs::remove_file(&path).map_err(|e| RegionError::from_io(&path, "remove", e));
+    let removed = access::remove_regular(&path);
     if matches!(removed, Ok(()) | Err(RegionError::NotFound { .. })) {
         remove_companions(&path);
     }
@@ -190,6 +203,10 @@ pub(crate) struct Region {
     /// This process's verdict on the region: poisoned once any handle finds a word that cannot
     /// be true (see `trust`).
     poison: StdArc<Poison>,
+    /// The mode the region's companions are created with: its file's, owner read-write kept.
+    mode: u32,
+    /// The checks the region's companions are opened with: the ones its own file passed.
+    options: RegionOptions,
 }
 
 impl std::fmt::Debug for Region {
@@ -197,6 +214,8 @@ impl std::fmt::Debug for Region {
         f.debug_struct("Region")
             .field("path", &self.path)
             .field("shape", &self.shape)
+            .field("mode", &format_args!("{:04o}", self.mode))
+            .field("options", &self.options)
             .finish()
     }
 }
@@ -235,8 +254,13 @@ fn rings_offset_of(shape: &Shape) -> Option<usize> {
 }
 
 impl Region {
-    /// Creates region `path` for a topic of `T` of `shape`, with every ring initialised.
-    pub(crate) fn create<T>(path: &Path, shape: Shape) -> Result<StdArc<Self>, RegionError> {
+    /// Creates region `path` for a topic of `T` of `shape`, with every ring initialised, its
+    /// file's permissions exactly `mode` (checked by the caller) whatever the umask.
+    pub(crate) fn create<T>(
+        path: &Path,
+        shape: Shape,
+        mode: u32,
+    ) -> Result<StdArc<Self>, RegionError> {
         let geometry = Geometry::of::<T>(shape.capacity, shape.max_groups, shape.multi, true)
             .map_err(RegionError::Ring)?;
         let ring_stride = stride(&geometry);
@@ -245,14 +269,10 @@ impl Region {
             .checked_mul(ring_stride)
             .and_then(|rings| rings.checked_add(rings_offset))
             .ok_or(RegionError::TooLarge)?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .map_err(|e| RegionError::from_io(path, "create", e))?;
+        let file = access::create_exclusive(path, mode)?;
         // Removed again if anything below fails, so a failed create leaves no half region.
         let cleanup = RemoveOnError(path);
+        access::set_mode(&file, path, mode)?;
         file.set_len(total as u64)
             .map_err(|e| RegionError::from_io(path, "size", e))?;
         reserve(&file, total).map_err(|e| match e.kind() {
@@ -273,6 +293,8 @@ impl Region {
             ring_stride,
             rings_offset,
             poison: StdArc::new(Poison::new()),
+            mode: mode | 0o600,
+            options: RegionOptions::of_creator(mode),
         };
         // SAFETY: the mapping is fresh and zeroed, at least a page long, and page-aligned.
         let header = unsafe { &mut *(region.map.as_ptr() as *mut RegionHeader) };
@@ -323,17 +345,14 @@ impl Region {
         Ok(StdArc::new(region))
     }
 
-    /// Opens region `path`, checking it holds a topic of `T`.
-    pub(crate) fn open<T>(path: &Path) -> Result<StdArc<Self>, RegionError> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(|e| RegionError::from_io(path, "open", e))?;
-        let size = file
-            .metadata()
-            .map_err(|e| RegionError::from_io(path, "stat", e))?
-            .len() as usize;
+    /// Opens region `path`, checking its file against `options` and that it holds a topic of
+    /// `T`.
+    pub(crate) fn open<T>(
+        path: &Path,
+        options: &RegionOptions,
+    ) -> Result<StdArc<Self>, RegionError> {
+        let access::Checked { file, size, mode } = access::open_checked(path, options)?;
+        let size = usize::try_from(size).map_err(|_| RegionError::TooLarge)?;
         if size < PAGE {
             return Err(RegionError::Truncated {
                 size,
@@ -425,6 +444,8 @@ impl Region {
             ring_stride,
             rings_offset,
             poison: StdArc::new(Poison::new()),
+            mode: mode | 0o600,
+            options: *options,
         }))
     }
 
@@ -479,6 +500,16 @@ impl Region {
     /// The region's file.
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The mode to create the region's companions (reply regions) with.
+    pub(crate) fn mode(&self) -> u32 {
+        self.mode
+    }
+
+    /// The checks to open the region's companions (reply regions) with.
+    pub(crate) fn options(&self) -> &RegionOptions {
+        &self.options
     }
 
     /// Group entry `entry`'s plan generation, read without the registry lock.
