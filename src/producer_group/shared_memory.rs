@@ -87,6 +87,8 @@ struct Entry {
 }
 
 const _: () = assert!(size_of::<Directory>() <= TOPIC_EXTRA);
+// Every group's reply region has a file name the region naming rule keeps short enough.
+const _: () = assert!(MAX_SHARED_PRODUCER_GROUPS <= crate::shm::MAX_REPLY_REGIONS);
 
 /// The head of a reply region's extra area; the slots' words follow at [`SLOTS_OFFSET`].
 #[repr(C)]
@@ -346,7 +348,9 @@ fn make<R: Send + Sync>(
     if entry.state(region)? == MAKING {
         // Its maker died holding the lock: remove the file its incarnation names, if made.
         let dead = entry.incarnation.load(Ordering::Relaxed);
-        let _ = std::fs::remove_file(reply_path(region, index, dead));
+        if let Ok(path) = reply_path(region, index, dead) {
+            let _ = std::fs::remove_file(path);
+        }
     }
     let incarnation = new_incarnation();
     entry.incarnation.store(incarnation, Ordering::Relaxed);
@@ -361,16 +365,21 @@ fn make<R: Send + Sync>(
     entry
         .reply_wait_ns
         .store(nanos(settings.reply_wait), Ordering::Relaxed);
+    let path = match reply_path(region, index, incarnation) {
+        Ok(path) => path,
+        Err(error) => {
+            entry.state.store(FREE, Ordering::Relaxed);
+            return Err(TopicError::Region(error).into());
+        }
+    };
     let built = Topic::<Reply<R>>::builder(format!("{}.replies", settings.name))
         .partitions(settings.max_members as u32)
         .capacity(settings.reply_capacity)
         .max_groups(2)
         .wait_strategy(settings.strategy)
         .multi_producer()
-        .shared_memory_unchecked_at(
-            reply_path(region, index, incarnation),
-            table_bytes(settings.max_members),
-        )
+        // The request region's mode: whoever may use the requests may use the replies.
+        .shared_memory_unchecked_at(path, table_bytes(settings.max_members), region.mode())
         .build_unchecked();
     let (topic, producer) = match built {
         Ok(built) => built,
@@ -400,7 +409,11 @@ fn make<R: Send + Sync>(
     Ok(())
 }
 
-fn reply_path(region: &Region, index: usize, incarnation: u64) -> std::path::PathBuf {
+fn reply_path(
+    region: &Region,
+    index: usize,
+    incarnation: u64,
+) -> Result<std::path::PathBuf, RegionError> {
     crate::shm::region::reply_companion(region.path(), index, incarnation)
 }
 
@@ -427,7 +440,9 @@ fn open_group<R: Send + Sync>(
         ..
     } = entry.recorded(region)?.ok_or(ProducerGroupError::Closed)?;
     let name = String::from_utf8_lossy(&name).into_owned();
-    let topic = Topic::<Reply<R>>::open_unchecked_at(&reply_path(region, index, incarnation))?;
+    let path = reply_path(region, index, incarnation).map_err(TopicError::Region)?;
+    // The checks this process opened the request region with (truncation included).
+    let topic = Topic::<Reply<R>>::open_unchecked_at(&path, region.options())?;
     let replies = topic.region().ok_or(corrupt("reply region"))?.clone();
     if replies.shape().partitions as usize != max_members
         || replies.shape().extra < table_bytes(max_members)
