@@ -479,3 +479,42 @@ fn every_fixed_header_word_forged_makes_opening_a_typed_error() {
     }
     assert!(Topic::<u64>::open(&name).is_ok());
 }
+
+#[test]
+fn a_reader_lapped_while_it_holds_a_batch_is_told_at_its_next_poll() {
+    let name = name("lapped-lent");
+    let _cleanup = Cleanup(name.clone());
+    let (_topic, mut producer) = Topic::<u64>::builder("t")
+        .capacity(4)
+        .shared_memory(&name)
+        .build()
+        .unwrap();
+    let reader_topic = Topic::<u64>::open(&name).unwrap();
+    let mut reader = reader_topic
+        .subscriber(0)
+        .unwrap()
+        .subscribe(StartAt::Earliest)
+        .unwrap();
+    for i in 0..4 {
+        producer.send(i).unwrap();
+    }
+    let batch = reader.try_poll(4).unwrap();
+    assert_eq!(batch.first_offset(), 0);
+    // A neighbour frees the reader's slot (a forged cursor that could be true: free): the
+    // producer no longer waits for it and laps the batch it holds.
+    forge(&name, "ring[0].reader[0]", u64::MAX);
+    // A whole lap: after it, the reader's position alone (4, with 8 published) looks fine.
+    for i in 4..8 {
+        producer
+            .send_timeout(i, Duration::from_secs(5))
+            .expect("the producer is not gated any more");
+    }
+    drop(batch);
+    assert!(matches!(
+        reader.try_poll(4),
+        Err(PollError::Corrupt(Corruption {
+            partition: Some(0),
+            ..
+        }))
+    ));
+}

@@ -353,6 +353,7 @@ impl<T> Consumer<T> {
         } else {
             (lent.end(), lent.commit)
         };
+        cursor.check_lent(lent.first);
         cursor.set_position(position);
         if let Some(offset) = commit.filter(|&c| c > cursor.committed()) {
             cursor.commit(offset);

@@ -253,16 +253,17 @@ impl<T> PartitionEntry<T> {
 
     /// True when the writer is gone and the group has committed everything published.
     ///
-    /// Once the ring is closed its end is final (the close is acquired), and no commit is past
-    /// it: a committed offset beyond it cannot be true (see `shm::trust`), and poisons the
-    /// ring's region rather than end the group.
+    /// Once the ring is closed its end is final (the close is acquired: every claim was
+    /// stamped), and no commit is past it: a committed offset beyond it cannot be true (see
+    /// `shm::trust`), and poisons the ring's region rather than end the group.
     pub(crate) fn drained(&self) -> bool {
-        if !self.ring.is_closed() {
+        let shared = self.ring.shared();
+        if !shared.is_closed() {
             return false;
         }
-        let (committed, end) = (self.committed(), self.ring.latest_offset());
+        let (committed, end) = (self.committed(), shared.written_end());
         if committed > end {
-            self.ring.shared().violated("group cursor", committed);
+            shared.violated("group cursor", committed);
             return false;
         }
         committed == end

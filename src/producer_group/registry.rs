@@ -434,7 +434,10 @@ impl SlotWords {
         self.counters.reset();
         // Release: pairs with the Acquire in `is_held_by` and `is_held`; the holder and the
         // counters are written first.
-        self.route.generation.fetch_add(1, Ordering::Release) + 1
+        self.route
+            .generation
+            .fetch_add(1, Ordering::Release)
+            .wrapping_add(1)
     }
 
     /// Frees the slot if it is still held at `generation`; true if this call freed it.
@@ -445,9 +448,10 @@ impl SlotWords {
                 .generation
                 // Release: pairs with the Acquire in `is_held_by`. Relaxed on failure: someone
                 // else freed it.
+                // Wrapping: any odd generation a process left (or wrote) frees to the next one.
                 .compare_exchange(
                     generation,
-                    generation + 1,
+                    generation.wrapping_add(1),
                     Ordering::Release,
                     Ordering::Relaxed,
                 )

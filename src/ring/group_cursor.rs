@@ -156,6 +156,15 @@ impl<T> GroupCursor<T> {
         self.slot
     }
 
+    /// Ends a batch lent from `first` (a ring in a region looks whether the writers lapped it
+    /// meanwhile: see [`Shared::check_lent`]).
+    #[inline]
+    pub(crate) fn check_lent(&self, first: u64) {
+        if self.shared.boundary.is_some() {
+            self.shared.check_lent(first);
+        }
+    }
+
     /// The next offset to deliver.
     #[inline]
     pub(crate) fn position(&self) -> u64 {
@@ -315,20 +324,20 @@ impl<T> std::fmt::Debug for GroupCursor<T> {
 
 /// The committed offset and attachment a group cursor's registration `cursor` holds, written by
 /// another process of the group; `None` if it is free. A commit is never past what was
-/// published, so one past `latest` cannot be true (see `shm::trust`).
+/// written, so one past the ring's written end cannot be true (see `shm::trust`).
 #[cfg(not(ringgroup_loom))]
 fn commit_of<T>(
     shared: &Shared<T>,
     cursor: &super::cursor::Cursor,
 ) -> Result<Option<(u64, bool)>, Corruption> {
     // Acquire: pairs with the other process's Release stores of the slot (its commits), so
-    // the `published` it read before committing is what `latest` sees at least.
+    // what it read before committing is what `written_end` sees at least.
     let value = cursor.load_acquire();
     if value == FREE {
         return Ok(None);
     }
     let committed = value & !SOFT;
-    if committed > shared.latest() {
+    if committed > shared.written_end() {
         return Err(shared.violated("group cursor", value));
     }
     Ok(Some((committed, value & SOFT == 0)))

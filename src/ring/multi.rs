@@ -403,13 +403,14 @@ impl<T> SharedWriter<T> {
             if count == 0 {
                 return None;
             }
+            let Some(more) = count.checked_add(1) else {
+                // No ring has 2^64 producer handles: a corrupt region, where nothing attaches.
+                shared.violated("producers", count);
+                return None;
+            };
             // Relaxed: a handle count; closing is published by the last drop's Release.
-            match producers.compare_exchange_weak(
-                count,
-                count + 1,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
+            match producers.compare_exchange_weak(count, more, Ordering::Relaxed, Ordering::Relaxed)
+            {
                 Ok(_) => return Some(Self::new(shared.clone())),
                 Err(seen) => count = seen,
             }

@@ -234,7 +234,11 @@ impl<T> Shared<T> {
             self.violated("published", hint);
             return claimed;
         }
-        let mut end = hint;
+        // A hint more than a lap behind would walk into slots a later lap already holds (and
+        // stop there, far too early): every offset below a lap before the claim head is
+        // stamped (claims never run a lap past a reader, and readers pass only stamped
+        // offsets; a ring in a region never laps an unstamped slot at all).
+        let mut end = hint.max(claimed.saturating_sub(self.capacity));
         while end < claimed && multi.state_of(end) != Stamp::Pending {
             end += 1;
         }
@@ -243,6 +247,36 @@ impl<T> Shared<T> {
             self.published.fetch_max_acqrel(end);
         }
         end
+    }
+
+    /// Called when a reader that gated the writers from offset `first` releases a batch lent
+    /// from there: if the writers passed a lap beyond `first` meanwhile, which cannot be true
+    /// (only a forged gating word lets them: see `shm::trust`), the records lent may have
+    /// changed under the reader, and the region is poisoned, so its next poll says so. A
+    /// best effort: a lap written but not yet published or stamped goes unseen.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn check_lent(&self, first: u64) {
+        let lapped = match self.multi() {
+            None => Some(self.published.load_acquire())
+                .filter(|&end| end > first.saturating_add(self.capacity)),
+            Some(_) => self.lapped_at(first),
+        };
+        if let Some(found) = lapped {
+            self.violated("published", found);
+        }
+    }
+
+    /// One past the last offset ever published (single producer) or claimed (multi-producer):
+    /// no reader has read, and so no group has committed, past it.
+    pub(crate) fn written_end(&self) -> u64 {
+        match self.multi() {
+            // Acquire: pairs with the writer's `store_release` of `published`.
+            None => self.published.load_acquire(),
+            // Acquire: pairs with the claims' Release CAS; a commit past an offset was made
+            // after reading its stamp, written after its claim.
+            Some(multi) => multi.header.head.load(Ordering::Acquire),
+        }
     }
 
     /// True when a reader at `next` has something to do: a message or tombstone at `next`.
