@@ -1,0 +1,350 @@
+//! The roles a child plays: producers, consumers, a requester and a worker, late openers,
+//! and the planted failures of the self-check. Every record received is checked.
+
+use super::child::{drive, set, setup, typed, End, Phase, Turn};
+use super::*;
+
+fn check(partition: u32, offset: u64, value: &Tagged, seq_is_offset: bool) -> Result<(), End> {
+    if !value.is_valid(u64::from(partition)) {
+        return Err(End::Invalid(format!(
+            "partition {partition} offset {offset}: {value:?} is not a record sent there"
+        )));
+    }
+    if seq_is_offset && value.seq != offset {
+        return Err(End::Invalid(format!(
+            "partition {partition} offset {offset}: record {} of another offset",
+            value.seq
+        )));
+    }
+    Ok(())
+}
+
+fn too_many(len: usize) -> Result<(), End> {
+    if len > MAX_BATCH {
+        return Err(End::Invalid(format!(
+            "a batch of {len} records for at most {MAX_BATCH}"
+        )));
+    }
+    Ok(())
+}
+
+/// Creates the single-producer topic and sends `seq = offset` to each partition in turn.
+pub(crate) fn single_producer(region: &str) -> i32 {
+    let (_topic, mut producer) = setup(
+        Topic::<Tagged>::builder("walk")
+            .partitions(PARTITIONS)
+            .capacity(CAPACITY)
+            .max_groups(MAX_GROUPS)
+            .wait_strategy(WaitStrategy::SpinThenPark)
+            .shared_memory(region)
+            .build(),
+        "create",
+    );
+    println!("ready");
+    let mut next = [0_u64; PARTITIONS as usize];
+    let mut partition = 0;
+    drive(|| {
+        partition = (partition + 1) % PARTITIONS;
+        let seq = next[partition as usize];
+        let record = ProducerRecord::new(Tagged::new(seq, u64::from(partition)));
+        set(Phase::Send);
+        match producer.send_timeout(record.partition(partition), OP_TIMEOUT) {
+            Ok(sent) if sent.partition != partition || sent.offset != seq => Err(End::Invalid(
+                format!("record {seq} of partition {partition} reported at {sent:?}"),
+            )),
+            Ok(_) => {
+                next[partition as usize] += 1;
+                Ok(Turn::Progress)
+            }
+            Err(error @ SendError::Timeout(_)) => Ok(Turn::Idle(format!("send: {error}"))),
+            Err(error) => Err(typed("send", &error)),
+        }
+    })
+}
+
+/// Creates (producer 0) or opens the multi-producer topic and sends to each partition in
+/// turn.
+pub(crate) fn multi_producer(region: &str, id: u64) -> i32 {
+    let (_topic, producer) = if id == 0 {
+        let built = Topic::<Tagged>::builder("walk")
+            .partitions(PARTITIONS)
+            .capacity(CAPACITY)
+            .max_groups(MAX_GROUPS)
+            .wait_strategy(WaitStrategy::SpinThenPark)
+            .multi_producer()
+            .shared_memory(region)
+            .build();
+        setup(built, "create")
+    } else {
+        let topic = setup(Topic::<Tagged>::open(region), "open");
+        let producer = setup(topic.producer().ok_or("not multi-producer"), "producer");
+        (topic, producer)
+    };
+    println!("ready");
+    let mut next = 0_u64;
+    drive(|| {
+        let partition = (next % u64::from(PARTITIONS)) as u32;
+        let record = Tagged::new((id << 40) | next, u64::from(partition));
+        set(Phase::Send);
+        match producer.send_timeout(ProducerRecord::new(record).partition(partition), OP_TIMEOUT) {
+            Ok(sent) if sent.partition != partition => Err(End::Invalid(format!(
+                "a record for partition {partition} reported at {sent:?}"
+            ))),
+            Ok(_) => {
+                next += 1;
+                Ok(Turn::Progress)
+            }
+            Err(error @ SendError::Timeout(_)) => Ok(Turn::Idle(format!("send: {error}"))),
+            Err(error) => Err(typed("send", &error)),
+        }
+    })
+}
+
+/// A member of group `walkers`, checking every record.
+pub(crate) fn member(region: &str, seq_is_offset: bool) -> i32 {
+    let topic = setup(Topic::<Tagged>::open(region), "open");
+    let group = setup(topic.group("walkers").build(), "group");
+    let member = setup(group.join(), "join");
+    println!("ready");
+    drive(|| {
+        set(Phase::Poll);
+        match member.poll(MAX_BATCH, OP_TIMEOUT) {
+            Ok(records) => {
+                too_many(records.len())?;
+                for record in records.iter() {
+                    if record.partition != records.partition() {
+                        return Err(End::Invalid(format!(
+                            "a record of partition {} in a batch of {}",
+                            record.partition,
+                            records.partition()
+                        )));
+                    }
+                    check(record.partition, record.offset, record.value, seq_is_offset)?;
+                }
+                Ok(Turn::Progress)
+            }
+            Err(ConsumeError::Timeout | ConsumeError::Fenced) if member.assignment().is_empty() => {
+                Ok(Turn::Unassigned)
+            }
+            Err(error @ (ConsumeError::Timeout | ConsumeError::Fenced)) => {
+                Ok(Turn::Idle(format!("poll: {error}")))
+            }
+            Err(error) => Err(typed("poll", &error)),
+        }
+    })
+}
+
+/// A plain reader of each partition: contiguous offsets, `seq = offset`.
+pub(crate) fn reader(region: &str) -> i32 {
+    let topic = setup(Topic::<Tagged>::open(region), "open");
+    let mut readers: Vec<_> = (0..PARTITIONS)
+        .map(|p| {
+            let subscriber = setup(topic.subscriber(p).ok_or("no partition"), "partition");
+            setup(subscriber.subscribe(StartAt::Earliest), "subscribe")
+        })
+        .collect();
+    let mut expected: Vec<Option<u64>> = vec![None; PARTITIONS as usize];
+    println!("ready");
+    let mut partition = 0;
+    drive(|| {
+        partition = (partition + 1) % PARTITIONS as usize;
+        set(Phase::Poll);
+        match readers[partition].poll_timeout(MAX_BATCH, OP_TIMEOUT / 2) {
+            Ok(batch) => {
+                too_many(batch.len())?;
+                for (offset, value) in batch.iter_with_offsets() {
+                    if expected[partition].is_some_and(|next| next != offset) {
+                        return Err(End::Invalid(format!(
+                            "partition {partition}: offset {offset} after {:?}",
+                            expected[partition].map(|next| next - 1)
+                        )));
+                    }
+                    check(partition as u32, offset, value, true)?;
+                    expected[partition] = Some(offset + 1);
+                }
+                Ok(Turn::Progress)
+            }
+            Err(error @ PollError::Timeout) => Ok(Turn::Idle(format!("poll: {error}"))),
+            Err(error) => Err(typed("poll", &error)),
+        }
+    })
+}
+
+/// Creates the request topic and its producer group, joins, and asks: up to four
+/// requests in flight, each reply checked against its request.
+pub(crate) fn requester(region: &str) -> i32 {
+    let (topic, _producer) = setup(
+        Topic::<Job>::builder("walk-jobs")
+            .partitions(PARTITIONS)
+            .capacity(CAPACITY)
+            .max_groups(MAX_GROUPS)
+            .wait_strategy(WaitStrategy::SpinThenPark)
+            .multi_producer()
+            .shared_memory(region)
+            .build(),
+        "create",
+    );
+    let clients = setup(
+        topic
+            .producer_group("clients")
+            .max_members(2)
+            .reply_capacity(CAPACITY)
+            .build(),
+        "producer group",
+    );
+    let requester = setup(clients.join(), "join");
+    println!("ready");
+    let mut pending = VecDeque::new();
+    let mut next = 0_u64;
+    drive(|| {
+        if pending.len() < 4 {
+            let partition = (next % u64::from(PARTITIONS)) as u32;
+            let value = Tagged::new(next, u64::from(partition));
+            set(Phase::Request);
+            match requester.request_record(ProducerRecord::new(value).partition(partition)) {
+                Ok(ticket) => {
+                    pending.push_back((value, ticket));
+                    next += 1;
+                }
+                Err(error) => return Err(typed("request", &error)),
+            }
+        }
+        let Some((value, ticket)) = pending.front() else {
+            return Ok(Turn::Idle("nothing pending".into()));
+        };
+        set(Phase::Wait);
+        match ticket.wait(OP_TIMEOUT) {
+            Ok(reply) if reply != answer(value) => Err(End::Invalid(format!(
+                "reply {reply:?} to request {value:?}"
+            ))),
+            Ok(_) => {
+                pending.pop_front();
+                Ok(Turn::Progress)
+            }
+            Err(error @ WaitError::Timeout) => Ok(Turn::Idle(format!("wait: {error}"))),
+            Err(error) => Err(typed("wait", &error)),
+        }
+    })
+}
+
+/// A member of group `workers` of the request topic, answering every request.
+pub(crate) fn worker(region: &str) -> i32 {
+    let topic = setup(Topic::<Job>::open(region), "open");
+    let group = setup(topic.group("workers").build(), "group");
+    let worker = setup(group.join(), "join");
+    println!("ready");
+    drive(|| {
+        set(Phase::Poll);
+        let records = match worker.poll(MAX_BATCH, OP_TIMEOUT) {
+            Ok(records) => records,
+            Err(ConsumeError::Timeout | ConsumeError::Fenced) if worker.assignment().is_empty() => {
+                return Ok(Turn::Unassigned)
+            }
+            Err(error @ (ConsumeError::Timeout | ConsumeError::Fenced)) => {
+                return Ok(Turn::Idle(format!("poll: {error}")))
+            }
+            Err(error) => return Err(typed("poll", &error)),
+        };
+        too_many(records.len())?;
+        let mut idle = None;
+        for record in records.iter() {
+            check(record.partition, record.offset, &record.value.value, false)?;
+            set(Phase::Reply);
+            match records.reply(&record, answer(&record.value.value)) {
+                Ok(()) => {}
+                Err(error @ (ReplyError::Full(_) | ReplyError::NoRoute(_))) => {
+                    idle = Some(format!("reply: {error}"));
+                }
+                Err(error) => return Err(typed("reply", &error)),
+            }
+        }
+        Ok(idle.map_or(Turn::Progress, Turn::Idle))
+    })
+}
+
+/// A late opener: opens the topic (a typed error is an answer), reads a few batches of
+/// partition 0 from the earliest record, checking them, and leaves.
+pub(crate) fn opener(region: &str, seq_is_offset: bool) -> i32 {
+    match open_and_read(region, seq_is_offset) {
+        Ok(()) => OK,
+        Err(End::Typed(error)) => {
+            println!("typed {error}");
+            TYPED
+        }
+        Err(End::Invalid(what)) => {
+            println!("invalid {what}");
+            INVALID
+        }
+    }
+}
+
+fn open_and_read(region: &str, seq_is_offset: bool) -> Result<(), End> {
+    set(Phase::Open);
+    let topic = Topic::<Tagged>::open(region).map_err(|e| typed("open", &e))?;
+    let subscriber = topic
+        .subscriber(0)
+        .ok_or_else(|| End::Typed("open: no partition 0".into()))?;
+    let mut reader = subscriber
+        .subscribe(StartAt::Earliest)
+        .map_err(|e| typed("subscribe", &e))?;
+    for _ in 0..2 {
+        set(Phase::Poll);
+        match reader.poll_timeout(MAX_BATCH, OP_TIMEOUT) {
+            Ok(batch) => {
+                too_many(batch.len())?;
+                for (offset, value) in batch.iter_with_offsets() {
+                    check(0, offset, value, seq_is_offset)?;
+                }
+            }
+            Err(PollError::Timeout) => {}
+            Err(error) => return Err(typed("poll", &error)),
+        }
+    }
+    Ok(())
+}
+
+/// A late opener of a request topic: reads requests, then opens the producer group (and
+/// with it the reply region), joins and leaves.
+pub(crate) fn request_opener(region: &str) -> i32 {
+    let result = (|| {
+        set(Phase::Open);
+        let topic = Topic::<Job>::open(region).map_err(|e| typed("open", &e))?;
+        let subscriber = topic
+            .subscriber(0)
+            .ok_or_else(|| End::Typed("open: no partition 0".into()))?;
+        let mut reader = subscriber
+            .subscribe(StartAt::Earliest)
+            .map_err(|e| typed("subscribe", &e))?;
+        set(Phase::Poll);
+        match reader.poll_timeout(MAX_BATCH, OP_TIMEOUT) {
+            Ok(batch) => {
+                too_many(batch.len())?;
+                for (offset, request) in batch.iter_with_offsets() {
+                    check(0, offset, &request.value, false)?;
+                }
+            }
+            Err(PollError::Timeout) => {}
+            Err(error) => return Err(typed("poll", &error)),
+        }
+        set(Phase::Open);
+        let clients = topic
+            .producer_group("clients")
+            .max_members(2)
+            .reply_capacity(CAPACITY)
+            .build()
+            .map_err(|e| typed("producer group", &e))?;
+        let _member = clients.join().map_err(|e| typed("join", &e))?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => OK,
+        Err(End::Typed(error)) => {
+            println!("typed {error}");
+            TYPED
+        }
+        Err(End::Invalid(what)) => {
+            println!("invalid {what}");
+            INVALID
+        }
+    }
+}
