@@ -103,7 +103,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::thread::spawn(move || {
             let mut producer = producer;
             for i in 0..MESSAGES {
-                producer.send_keyed(&i.to_le_bytes(), i);
+                producer
+                    .send_keyed(i.to_le_bytes(), i)
+                    .expect("a heap topic never refuses a blocking send");
                 if i == MESSAGES / 2 {
                     start.wait();
                 }

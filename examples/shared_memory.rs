@@ -83,7 +83,7 @@ fn produce_in(
         write!(cursor, "order {n} for customer-{customer}")?;
         let len = Order::CAPACITY - cursor.len();
         let order = Order::new(&text[..len]).ok_or("order text too long")?;
-        producer.send_keyed(keys[customer as usize].as_bytes(), order);
+        producer.send_keyed(&keys[customer as usize], order)?;
     }
     drop(producer); // closes the topic: consumers read what is left, then see `Closed`
     let elapsed = started.elapsed();

@@ -25,7 +25,7 @@
 //! let auditor = audit.join()?;
 //!
 //! // Keys are hashed as Kafka's default partitioner does.
-//! let sent = producer.send_keyed(b"customer-42", "order #1".to_string());
+//! let sent = producer.send_keyed("customer-42", "order #1".to_string())?;
 //!
 //! // Every group sees every record; inside a group each partition has one owner.
 //! match biller.poll(100, Duration::from_secs(1)) {

@@ -42,7 +42,7 @@ fn keyed_messages_land_where_kafka_puts_them() {
     let group = topic.group("g").build().unwrap();
     let member = group.join().unwrap();
     for (i, key) in ["21", "foobar", "abc", "user-7"].iter().enumerate() {
-        let sent = producer.send_keyed(key.as_bytes(), i as u64);
+        let sent = producer.send_keyed(key, i as u64).unwrap();
         assert_eq!(sent.partition, kafka_partition(key.as_bytes(), 12));
     }
     // Round-robin cycles through every partition.

@@ -26,7 +26,7 @@
 //!     .brokers("127.0.0.1:9092")
 //!     .kafka_topic("orders")
 //!     .build()?;
-//! producer.send_keyed(b"customer-7", KeyedBytes::new(b"customer-7", b"order 1"));
+//! producer.send_keyed("customer-7", KeyedBytes::new(b"customer-7", b"order 1"))?;
 //! while sink.metrics().committed < 1 {
 //!     sink.step(std::time::Duration::from_millis(10))?;
 //! }

@@ -227,7 +227,7 @@ fn sink_maps_partitions_one_to_one(broker: &Broker) {
         for k in 0..KEYS {
             let value = record(k, n);
             let key = value.key.clone().unwrap();
-            let meta = producer.send_keyed(&key, value.clone());
+            let meta = producer.send_keyed(&key, value.clone()).unwrap();
             sent.entry(meta.partition)
                 .or_default()
                 .push((key, value.payload));
@@ -289,7 +289,7 @@ fn sink_maps_keys_like_a_kafka_producer(broker: &Broker) {
         for k in 0..KEYS {
             let value = record(k, n);
             let key = value.key.clone().unwrap();
-            producer.send_keyed(&key, value);
+            producer.send_keyed(&key, value).unwrap();
         }
         sink.step(Duration::ZERO).unwrap();
     }
@@ -681,7 +681,7 @@ fn round_trip_through_kafka_keeps_every_record_and_key_order(broker: &Broker) {
         for k in 0..KEYS {
             let value = record(k, n);
             let key = value.key.clone().unwrap();
-            let meta = out.send_keyed(&key, value);
+            let meta = out.send_keyed(&key, value).unwrap();
             partition_of.insert(key, meta.partition);
         }
         sink.step(Duration::ZERO).unwrap();
@@ -768,7 +768,8 @@ fn the_bridge_waits_for_a_stopped_broker_and_loses_nothing(broker: &Broker) {
         source.step(Duration::from_millis(1)).unwrap();
     };
     for n in 0..RECORDS / 2 {
-        out.send_keyed(format!("k{}", n % 11).as_bytes(), record(n % 11, n));
+        out.send_keyed(format!("k{}", n % 11), record(n % 11, n))
+            .unwrap();
     }
     while source.metrics().bridged < RECORDS / 4 {
         step_both(&mut sink, &mut source);
@@ -776,7 +777,8 @@ fn the_bridge_waits_for_a_stopped_broker_and_loses_nothing(broker: &Broker) {
     signal("-STOP");
     let stopped = Instant::now();
     for n in RECORDS / 2..RECORDS {
-        out.send_keyed(format!("k{}", n % 11).as_bytes(), record(n % 11, n));
+        out.send_keyed(format!("k{}", n % 11), record(n % 11, n))
+            .unwrap();
     }
     while stopped.elapsed() < Duration::from_secs(3) {
         step_both(&mut sink, &mut source);

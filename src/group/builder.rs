@@ -26,9 +26,50 @@ pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(45);
 /// The default `max_poll_interval`: five minutes, as Kafka's `max.poll.interval.ms`.
 pub const DEFAULT_MAX_POLL_INTERVAL: Duration = Duration::from_secs(300);
 
+/// The longest consumer group name, in bytes (Kafka's limit for names). Any other non-empty
+/// UTF-8 string is a valid name. A group on a shared-memory topic records its name in the
+/// region, where the limit is the stricter [`MAX_GROUP_NAME`](crate::shm::MAX_GROUP_NAME).
+///
+/// # Examples
+///
+/// ```
+/// use ringgroup::group::MAX_GROUP_NAME_LEN;
+/// use ringgroup::{GroupError, Topic};
+///
+/// let (topic, _producer) = Topic::<u8>::builder("t").build()?;
+/// assert!(topic.group("g".repeat(MAX_GROUP_NAME_LEN)).build().is_ok());
+/// assert_eq!(
+///     topic.group("g".repeat(MAX_GROUP_NAME_LEN + 1)).build().err(),
+///     Some(GroupError::NameTooLong { max: MAX_GROUP_NAME_LEN })
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub const MAX_GROUP_NAME_LEN: usize = 249;
+
+/// The longest static member instance id ([`Group::join_static`]), in bytes: Kafka's limit for
+/// `group.instance.id`. Any other non-empty UTF-8 string is a valid id.
+///
+/// # Examples
+///
+/// ```
+/// use ringgroup::group::MAX_INSTANCE_ID_LEN;
+/// use ringgroup::{GroupError, JoinOptions, Topic};
+///
+/// let (topic, _producer) = Topic::<u8>::builder("t").build()?;
+/// let group = topic.group("g").build()?;
+/// let long = "i".repeat(MAX_INSTANCE_ID_LEN + 1);
+/// assert_eq!(
+///     group.join_static(long, JoinOptions::new()).err(),
+///     Some(GroupError::InstanceIdTooLong { max: MAX_INSTANCE_ID_LEN })
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub const MAX_INSTANCE_ID_LEN: usize = 249;
+
 impl<T: Send + Sync + 'static> Topic<T> {
-    /// Starts configuring a consumer group named `name` on this topic. A group sees every
-    /// message; inside it, each partition has one owner at a time.
+    /// Starts configuring a consumer group named `name` (1 to [`MAX_GROUP_NAME_LEN`] bytes,
+    /// checked by `build`) on this topic. A group sees every message; inside it, each
+    /// partition has one owner at a time.
     ///
     /// A group's committed offsets gate the producer: a message stays in the ring until every
     /// group has committed it, so no group loses a message (lossless back-pressure). A group
@@ -90,10 +131,11 @@ pub enum Backpressure {
     #[default]
     Block,
     /// Lossless until the group stalls: when it has not committed on a partition for `after`
-    /// while the ring is full, it stops gating that partition. The producer goes on; when the
-    /// group reads again it resumes at the earliest message the ring still holds, and the ones
-    /// it missed are counted in [`PartitionMetrics::skipped`](crate::PartitionMetrics). Reading
-    /// gates the producer again.
+    /// (above zero; `Duration::MAX`: never) while the ring is full, it stops gating that
+    /// partition. The producer goes on; when the group reads again it resumes at the earliest
+    /// message the ring still holds, and the ones it missed are counted in
+    /// [`PartitionMetrics::skipped`](crate::PartitionMetrics). Reading gates the producer
+    /// again.
     Detach {
         /// How long a full ring may wait on the group's commit.
         after: Duration,
@@ -134,7 +176,8 @@ impl<T: Send + Sync + 'static> GroupBuilder<T> {
 
     /// How long a member may go without polling or heartbeating before it is evicted, and how
     /// long it may keep a partition after being asked to hand it on (the revoke deadline).
-    /// Default [`DEFAULT_MAX_POLL_INTERVAL`] (5 minutes, as Kafka).
+    /// Default [`DEFAULT_MAX_POLL_INTERVAL`] (5 minutes, as Kafka). Above zero; any longer
+    /// interval is accepted (`Duration::MAX`: never evict).
     pub fn max_poll_interval(mut self, interval: Duration) -> Self {
         self.max_poll_interval = interval;
         self
@@ -144,7 +187,7 @@ impl<T: Send + Sync + 'static> GroupBuilder<T> {
     /// keeps its partitions for its return (Kafka's `session.timeout.ms`; default
     /// [`DEFAULT_SESSION_TIMEOUT`], 45 s). Its partitions are not read meanwhile; after it, they
     /// are given to the others. Zero: a static member's leave rebalances at once, as a dynamic
-    /// one's.
+    /// one's. Any longer timeout is accepted (`Duration::MAX`: keep them for good).
     pub fn session_timeout(mut self, timeout: Duration) -> Self {
         self.session_timeout = timeout;
         self
@@ -175,6 +218,11 @@ impl<T: Send + Sync + 'static> GroupBuilder<T> {
     pub fn build(self) -> Result<Group<T>, GroupError> {
         if self.name.is_empty() {
             return Err(GroupError::EmptyName);
+        }
+        if self.name.len() > MAX_GROUP_NAME_LEN {
+            return Err(GroupError::NameTooLong {
+                max: MAX_GROUP_NAME_LEN,
+            });
         }
         if self.max_poll_interval.is_zero() {
             return Err(GroupError::ZeroPollInterval);
@@ -289,7 +337,8 @@ impl<T> std::fmt::Debug for Group<T> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct JoinOptions<T> {
-    /// Capacity weight for the weighted assignor (default 1; 0 counts as 1).
+    /// Capacity weight for the weighted assignor (default 1; 0 counts as 1; any `u32` is
+    /// accepted, up to `u32::MAX`).
     pub weight: u32,
     /// Rebalance callbacks.
     pub listener: Option<Box<dyn RebalanceListener<T>>>,
@@ -343,12 +392,13 @@ impl<T: Send + Sync + 'static> Group<T> {
         self.join_inner(options, None)
     }
 
-    /// Joins as static member `instance_id` (Kafka's `group.instance.id`), with `options`. When a static member leaves
-    /// (its handle is dropped), its partitions stay its own, unread, for the group's
+    /// Joins as static member `instance_id` (Kafka's `group.instance.id`: 1 to
+    /// [`MAX_INSTANCE_ID_LEN`] bytes), with `options`. When a static member leaves (its handle
+    /// is dropped), its partitions stay its own, unread, for the group's
     /// [`session_timeout`](GroupBuilder::session_timeout): a member that joins with the same id
-    /// within it gets them back, at their commits, and no other partition moves. A join with the
-    /// id of a member that is still here fences that member (its next call says `Fenced`) and
-    /// takes its partitions.
+    /// within it gets them back, at their commits, and no other partition moves. A join with
+    /// the id of a member that is still here fences that member (its next call says `Fenced`)
+    /// and takes its partitions.
     ///
     /// # Examples
     ///
@@ -376,7 +426,16 @@ impl<T: Send + Sync + 'static> Group<T> {
         instance_id: impl Into<String>,
         options: JoinOptions<T>,
     ) -> Result<Consumer<T>, GroupError> {
-        self.join_inner(options, Some(instance_id.into()))
+        let instance_id = instance_id.into();
+        if instance_id.is_empty() {
+            return Err(GroupError::EmptyInstanceId);
+        }
+        if instance_id.len() > MAX_INSTANCE_ID_LEN {
+            return Err(GroupError::InstanceIdTooLong {
+                max: MAX_INSTANCE_ID_LEN,
+            });
+        }
+        self.join_inner(options, Some(instance_id))
     }
 
     fn join_inner(

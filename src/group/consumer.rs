@@ -39,7 +39,7 @@ use super::metrics::{AssignedPartition, PartitionLag};
 use super::records::Records;
 use super::table::{PartitionEntry, FENCED, REVOKING};
 use super::{MemberId, RebalanceListener};
-use crate::ring::{Span, WaitStrategy};
+use crate::ring::{PollError, Span, WaitStrategy};
 use crate::sync::Arc;
 
 /// A member of a consumer group. Poll it from one thread (it is `Send`, not `Sync`); dropping it
@@ -294,11 +294,15 @@ impl<T> Consumer<T> {
                 }
                 entry.add_skipped(cursor.attach());
             }
-            let Ok(len) = cursor.poll_len(max_records as u64) else {
-                if self.group.backpressure == Backpressure::Lossy {
-                    cursor.detach();
+            let len = match cursor.poll_len(max_records as u64) {
+                Ok(len) => len,
+                Err(PollError::Corrupt(corruption)) => return Err(corruption.into()),
+                Err(_) => {
+                    if self.group.backpressure == Backpressure::Lossy {
+                        cursor.detach();
+                    }
+                    continue;
                 }
-                continue;
             };
             let first = cursor.position();
             lease.hold();
@@ -317,6 +321,9 @@ impl<T> Consumer<T> {
             return Ok(Some(Records::new(self, partition, span)));
         }
         drop(state);
+        // A member of a shared-memory group whose region is found corrupt learns it here even
+        // when it holds no partition (the registry was found corrupt, say).
+        self.group.check_region()?;
         if self.group.drained() {
             Err(ConsumeError::Closed)
         } else {

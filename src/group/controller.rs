@@ -363,8 +363,9 @@ impl<T> GroupInner<T> {
     /// brings the partitions its process holds in line with the region's plan). Control lock
     /// held.
     pub(crate) fn rebalance(&self, control: &mut Control) {
+        // A corrupt region (poisoned) is left as it is: the consumers learn it at their poll.
         #[cfg(not(ringgroup_loom))]
-        self.sync_shared(control, Instant::now());
+        let _ = self.sync_shared(control, Instant::now());
         self.assign(control);
     }
 
@@ -502,6 +503,15 @@ impl<T> GroupInner<T> {
         if self.has_orphans(&control, false) {
             self.rebalance(&mut control);
         }
+    }
+
+    /// `Err` once this group's region (a shared-memory topic's) is poisoned for this process.
+    pub(crate) fn check_region(&self) -> Result<(), crate::shm::Corruption> {
+        #[cfg(not(ringgroup_loom))]
+        if let Some(shared) = &self.shared {
+            return shared.region().poison().check();
+        }
+        Ok(())
     }
 
     /// True when every partition's producer is gone and the group committed all it published.

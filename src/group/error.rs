@@ -75,9 +75,20 @@ pub enum GroupError {
         /// How many groups the region records (`TopicBuilder::max_groups`).
         max: usize,
     },
-    /// (Shared-memory topics) the group name is too long to record in the region.
+    /// The group name is longer than
+    /// [`MAX_GROUP_NAME_LEN`](crate::group::MAX_GROUP_NAME_LEN) bytes, or, on a shared-memory
+    /// topic, than the region records ([`MAX_GROUP_NAME`](crate::shm::MAX_GROUP_NAME)).
     NameTooLong {
         /// The longest name, in bytes.
+        max: usize,
+    },
+    /// A static member's instance id ([`Group::join_static`](crate::Group::join_static)) is
+    /// empty.
+    EmptyInstanceId,
+    /// A static member's instance id is longer than
+    /// [`MAX_INSTANCE_ID_LEN`](crate::group::MAX_INSTANCE_ID_LEN) bytes.
+    InstanceIdTooLong {
+        /// The longest instance id, in bytes.
         max: usize,
     },
     /// (Shared-memory topics) a word of the region holds a value that cannot be true (another
@@ -89,6 +100,7 @@ impl PartialEq for GroupError {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (GroupError::EmptyName, GroupError::EmptyName)
+            | (GroupError::EmptyInstanceId, GroupError::EmptyInstanceId)
             | (GroupError::ZeroPollInterval, GroupError::ZeroPollInterval)
             | (GroupError::ZeroDetachTime, GroupError::ZeroDetachTime) => true,
             (
@@ -106,6 +118,7 @@ impl PartialEq for GroupError {
             ) => instance_id == i,
             (GroupError::TooManyGroups { max }, GroupError::TooManyGroups { max: m })
             | (GroupError::NameTooLong { max }, GroupError::NameTooLong { max: m })
+            | (GroupError::InstanceIdTooLong { max }, GroupError::InstanceIdTooLong { max: m })
             | (GroupError::TooManyProcesses { max }, GroupError::TooManyProcesses { max: m }) => {
                 max == m
             }
@@ -158,7 +171,11 @@ impl fmt::Display for GroupError {
                 write!(f, "the region already records {max} groups")
             }
             GroupError::NameTooLong { max } => {
-                write!(f, "a shared-memory group's name is at most {max} bytes")
+                write!(f, "a group name is at most {max} bytes")
+            }
+            GroupError::EmptyInstanceId => write!(f, "a static member needs an instance id"),
+            GroupError::InstanceIdTooLong { max } => {
+                write!(f, "a static member's instance id is at most {max} bytes")
             }
             GroupError::Corrupt(_) => write!(f, "the topic's shared-memory region is corrupt"),
         }

@@ -84,7 +84,7 @@ pub use assignor::{
 };
 pub use builder::{
     Backpressure, Group, GroupBuilder, JoinOptions, DEFAULT_MAX_POLL_INTERVAL,
-    DEFAULT_SESSION_TIMEOUT,
+    DEFAULT_SESSION_TIMEOUT, MAX_GROUP_NAME_LEN, MAX_INSTANCE_ID_LEN,
 };
 pub use consumer::Consumer;
 pub use error::{CommitError, ConsumeError, GroupError, OwnershipError, SeekError};

@@ -46,9 +46,10 @@ use super::table::{PartitionEntry, BUSY};
 use crate::ring::group_cursor::GroupCursor;
 use crate::ring::{StartAt, Subscriber};
 use crate::shm::groups::{
-    monotonic_ns, Claim, ClaimError, MemberProcess, Registry, MAX_GROUP_NAME, MAX_GROUP_PROCESSES,
+    monotonic_ns, Claim, ClaimError, DeleteError, MemberProcess, Registry, MAX_GROUP_NAME,
+    MAX_GROUP_PROCESSES,
 };
-use crate::shm::Region;
+use crate::shm::{Corruption, Region};
 use crate::sync::StdArc;
 
 /// How often a member process looks for dead members when nothing else changed.
@@ -92,17 +93,18 @@ impl SyncState {
 
 /// Frees every group cursor that no named registry entry records (a holder killed between
 /// changing its entry and its cursors). Registry lock held.
-fn sweep<T>(registry: &Registry<'_>, rings: &[Subscriber<T>]) {
+fn sweep<T>(registry: &Registry<'_>, rings: &[Subscriber<T>]) -> Result<(), Corruption> {
     for (partition, ring) in rings.iter().enumerate() {
         for slot in 0..ring.shared().readers().len() {
             let Some(entry) = ring.shared().group_of(slot) else {
                 continue;
             };
-            if registry.recorded_slot(entry as usize, partition as u32) != Some(slot as u32) {
+            if registry.recorded_slot(entry as usize, partition as u32)? != Some(slot as u32) {
                 GroupCursor::free_orphan(ring, slot);
             }
         }
     }
+    Ok(())
 }
 
 /// Plans entry `entry`'s partitions over its members by their counts of consumers: the
@@ -110,7 +112,7 @@ fn sweep<T>(registry: &Registry<'_>, rings: &[Subscriber<T>]) {
 /// without consumers get nothing; with no consumer anywhere, nothing moves. A partition
 /// waiting for its static consumer goes to the member hosting it, or to no one until its
 /// wait ends. Registry lock held.
-fn replan(registry: &Registry<'_>, entry: usize, partitions: u32) {
+fn replan(registry: &Registry<'_>, entry: usize, partitions: u32) -> Result<(), Corruption> {
     let now = monotonic_ns();
     let mut assignable = Vec::with_capacity(partitions as usize);
     for partition in 0..partitions {
@@ -135,12 +137,16 @@ fn replan(registry: &Registry<'_>, entry: usize, partitions: u32) {
         .into_iter()
         .filter(|&(_, consumers)| consumers > 0)
         .collect();
+    // The owners, read (and checked) once.
+    let owners = assignable
+        .iter()
+        .map(|&partition| Ok(registry.plan(entry, partition)?.0))
+        .collect::<Result<Vec<MemberProcess>, Corruption>>()?;
     if members.is_empty() {
-        for &partition in &assignable {
-            let (owner, _) = registry.plan(entry, partition);
+        for (&partition, &owner) in assignable.iter().zip(&owners) {
             registry.set_plan(entry, partition, owner, 0);
         }
-        return;
+        return Ok(());
     }
     let target = assign_subset(
         |n, infos| WeightedAssignor.assign(n, infos),
@@ -148,20 +154,23 @@ fn replan(registry: &Registry<'_>, entry: usize, partitions: u32) {
         members
             .iter()
             .map(|&(member, consumers)| (u32::from(member), consumers)),
-        |p| u32::from(registry.plan(entry, p).0),
+        |p| {
+            let index = assignable.iter().position(|&q| q == p);
+            index.map_or(0, |i| u32::from(owners[i]))
+        },
     );
-    for (index, &partition) in assignable.iter().enumerate() {
+    for (index, (&partition, &owner)) in assignable.iter().zip(&owners).enumerate() {
         let want = target
             .get(index)
             .and_then(|&m| members.get(m))
             .map_or(0, |&(member, _)| member);
-        let (owner, _) = registry.plan(entry, partition);
         if owner == 0 || owner == want || want == 0 {
             registry.set_plan(entry, partition, if owner == 0 { want } else { owner }, 0);
         } else {
             registry.set_plan(entry, partition, owner, want);
         }
     }
+    Ok(())
 }
 
 /// True when a partition's wait for its static consumer ended or can end: it came back, or
@@ -185,7 +194,7 @@ pub(super) fn cursors<T>(
     start: StartAt,
     lossy: bool,
 ) -> Result<(SharedGroup, Vec<GroupCursor<T>>), GroupError> {
-    let registry = region.groups();
+    let registry = region.groups()?;
     let claim = registry.claim(name).map_err(|e| match e {
         ClaimError::Full => GroupError::TooManyGroups {
             max: region.shape().max_groups,
@@ -196,9 +205,20 @@ pub(super) fn cursors<T>(
         ClaimError::TooManyMembers => GroupError::TooManyProcesses {
             max: MAX_GROUP_PROCESSES,
         },
+        ClaimError::Corrupt(corruption) => GroupError::Corrupt(corruption),
     })?;
     // Frees the cursors of half-released and stale entries (and of holders killed mid-change).
-    sweep(&registry, rings);
+    if let Err(corruption) = sweep(&registry, rings) {
+        // Nothing is registered yet: give the claim up as it came.
+        match claim {
+            Claim::New { entry, member } => registry.release(entry, member),
+            Claim::TakenOver { entry, member, .. } => registry.hand_back(entry, member),
+            Claim::Joined { entry, member, .. } => {
+                let _ = registry.leave(entry, member);
+            }
+        }
+        return Err(corruption.into());
+    }
     let (entry, member, adopted, joined) = match claim {
         Claim::New { entry, member } => (entry, member, Vec::new(), false),
         Claim::TakenOver {
@@ -217,18 +237,28 @@ pub(super) fn cursors<T>(
     let mut kept = Vec::with_capacity(rings.len());
     let mut cursors: Vec<GroupCursor<T>> = Vec::with_capacity(rings.len());
     for (partition, ring) in rings.iter().enumerate() {
-        let adopted = adopted
-            .get(partition)
-            .copied()
-            .flatten()
-            .and_then(|slot| GroupCursor::adopt(ring, slot as usize, entry as u32));
+        let adopted = match adopted.get(partition).copied().flatten() {
+            None => Ok(None),
+            Some(slot) => GroupCursor::adopt(ring, slot as usize, entry as u32),
+        };
+        let adopted = match adopted {
+            Ok(adopted) => adopted,
+            Err(corruption) => {
+                // Nothing of the group changes: the cursors stay as they are for the others.
+                for mut cursor in cursors {
+                    cursor.keep_registration();
+                }
+                registry.hand_back(entry, member);
+                return Err(corruption.into());
+            }
+        };
         kept.push(adopted.is_some());
         if joined && adopted.is_none() {
             // Live members record every slot before anyone can join: only corruption.
             for mut cursor in cursors {
                 cursor.keep_registration();
             }
-            registry.leave(entry, member);
+            let _ = registry.leave(entry, member);
             return Err(GroupError::CorruptRegistry {
                 partition: partition as u32,
             });
@@ -302,16 +332,23 @@ impl<T> GroupInner<T> {
     /// in, reaps dead members, releases what the plan moves away once no consumer holds it,
     /// and takes up what the plan gives it. True if the partitions its controller may assign
     /// changed (the caller then rebalances locally). Control lock held.
-    pub(crate) fn sync_shared(&self, control: &mut Control, now: Instant) -> bool {
+    ///
+    /// `Err` when a registry word is out of range (see `shm::groups`): the region is then
+    /// poisoned for this process, and its consumers learn it at their next poll.
+    pub(crate) fn sync_shared(
+        &self,
+        control: &mut Control,
+        now: Instant,
+    ) -> Result<bool, Corruption> {
         let Some(shared) = &self.shared else {
-            return false;
+            return Ok(false);
         };
-        let registry = shared.region.groups();
+        let registry = shared.region.groups()?;
         let (entry, me) = (shared.entry, shared.me());
         let partitions = self.entries.len() as u32;
         let mut replanned = false;
         if now >= control.sync.next_reap {
-            replanned |= registry.reap(entry);
+            replanned |= registry.reap(entry)?;
             control.sync.next_reap = now + REAP_EVERY;
         }
         let consumers = control.members.len() as u32;
@@ -328,21 +365,22 @@ impl<T> GroupInner<T> {
         // A plan left half-done by a process killed mid-change: someone's partition has no
         // owner.
         let members = registry.members(entry);
-        let unowned = (0..partitions).any(|p| {
-            let (owner, want) = registry.plan(entry, p);
-            let known = |m: MemberProcess| m == 0 || members.iter().any(|&(k, _)| k == m);
+        let known = |m: MemberProcess| m == 0 || members.iter().any(|&(k, _)| k == m);
+        let mut unowned = false;
+        for p in 0..partitions {
+            let (owner, want) = registry.plan(entry, p)?;
             // A partition waiting for its static consumer has no owner on purpose.
             let waiting = registry.reserved(entry, p) != 0;
-            (owner == 0 && !waiting) || !known(owner) || !known(want)
-        });
+            unowned |= (owner == 0 && !waiting) || !known(owner) || !known(want);
+        }
         if replanned || (unowned && members.iter().any(|&(_, c)| c > 0)) {
-            replan(&registry, entry, partitions);
+            replan(&registry, entry, partitions)?;
             replanned = true;
         }
         let mut changed = false;
         let mut handed = false;
         for partition in 0..partitions {
-            let (owner, want) = registry.plan(entry, partition);
+            let (owner, want) = registry.plan(entry, partition)?;
             let asked_away = want != 0 && want != me;
             let index = partition as usize;
             let local = &self.entries[index];
@@ -369,7 +407,7 @@ impl<T> GroupInner<T> {
                     // No consumer here holds it (foreign partitions are assigned to no one),
                     // so the lease is free unless a zombie's batch is still out.
                     if let Some(mut lease) = local.lease_any() {
-                        lease.cursor().reload();
+                        lease.cursor().reload()?;
                         control.hold[index] = Hold::Held;
                         // A static consumer's partition goes back to it (see `assign`).
                         let tag = registry.tag(entry, partition);
@@ -394,7 +432,7 @@ impl<T> GroupInner<T> {
             registry.bump(entry);
         }
         control.sync.generation = shared.region.group_generation(entry);
-        changed
+        Ok(changed)
     }
 }
 
@@ -403,7 +441,7 @@ impl<T> GroupInner<T> {
     /// recorded them (`None` for a heap group).
     pub(crate) fn other_processes_members(&self) -> Option<usize> {
         let shared = self.shared.as_ref()?;
-        let registry = shared.region.groups();
+        let registry = shared.region.groups().ok()?;
         let me = shared.me();
         Some(
             registry
@@ -441,7 +479,10 @@ impl<T> GroupInner<T> {
         if tags == control.published_tags {
             return;
         }
-        let registry = shared.region.groups();
+        // A poisoned region records nothing more; its consumers learn it at their next poll.
+        let Ok(registry) = shared.region.groups() else {
+            return;
+        };
         for (partition, &tag) in tags.iter().enumerate() {
             if tag != control.published_tags[partition] {
                 registry.set_tag(shared.entry, partition as u32, tag);
@@ -460,14 +501,24 @@ fn released<T>(entry: &PartitionEntry<T>) -> bool {
 impl SharedGroup {
     /// The handle is going: the last member frees the cursors and gives the name up; one that
     /// leaves others behind leaves the cursors registered and its partitions to them.
+    ///
+    /// A region this process found corrupt is left as it is: the member slot goes to an
+    /// identity that is never alive, so the others reap it as a dead process's.
     pub(crate) fn leave<T>(self, entries: &mut [PartitionEntry<T>]) {
-        let registry = self.region.groups();
+        let Ok(registry) = self.region.groups() else {
+            for entry in entries.iter_mut() {
+                entry.cursor_mut().keep_registration();
+            }
+            return;
+        };
         if registry.others_alive(self.entry, self.member) {
             for entry in entries.iter_mut() {
                 entry.cursor_mut().keep_registration();
             }
-            registry.leave(self.entry, self.member);
-            replan(&registry, self.entry, entries.len() as u32);
+            // A corrupt plan leaves the entry to the others' next sync, which finds it too.
+            let _ = registry
+                .leave(self.entry, self.member)
+                .and_then(|()| replan(&registry, self.entry, entries.len() as u32));
             registry.bump(self.entry);
         } else {
             // Freed under the lock: a build of the name meanwhile would adopt freed slots.
@@ -505,10 +556,13 @@ impl<T> crate::topic::Topic<T> {
         let Some(region) = self.region() else {
             return Ok(false);
         };
-        let registry = region.groups();
-        let deleted = registry.delete(name);
+        let registry = region.groups()?;
+        let deleted = registry.delete(name).map_err(|error| match error {
+            DeleteError::HeldBy(process) => GroupError::HeldByProcess { pid: process.pid },
+            DeleteError::Corrupt(corruption) => GroupError::Corrupt(corruption),
+        });
         // A deleted entry's cursors are no named entry's now: the sweep frees them.
-        sweep(&registry, self.subscribers());
-        deleted.map_err(|process| GroupError::HeldByProcess { pid: process.pid })
+        sweep(&registry, self.subscribers())?;
+        deleted
     }
 }

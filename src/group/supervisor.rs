@@ -155,7 +155,10 @@ impl<T> GroupInner<T> {
         let stuck = self.has_orphans(&control, true);
         if control.members.len() != before || stuck || expired {
             self.rebalance(&mut control);
-        } else if self.sync_due(&control, now) && self.sync_shared(&mut control, now) {
+        } else if self.sync_due(&control, now)
+            // A corrupt region (poisoned) stays as it is: the consumers learn it at their poll.
+            && self.sync_shared(&mut control, now).unwrap_or(false)
+        {
             self.assign(&mut control);
         }
     }

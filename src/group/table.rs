@@ -252,8 +252,20 @@ impl<T> PartitionEntry<T> {
     }
 
     /// True when the writer is gone and the group has committed everything published.
+    ///
+    /// Once the ring is closed its end is final (the close is acquired), and no commit is past
+    /// it: a committed offset beyond it cannot be true (see `shm::trust`), and poisons the
+    /// ring's region rather than end the group.
     pub(crate) fn drained(&self) -> bool {
-        self.ring.is_closed() && self.committed() >= self.ring.latest_offset()
+        if !self.ring.is_closed() {
+            return false;
+        }
+        let (committed, end) = (self.committed(), self.ring.latest_offset());
+        if committed > end {
+            self.ring.shared().violated("group cursor", committed);
+            return false;
+        }
+        committed == end
     }
 
     /// Published messages the group has not committed (relaxed reads, for metrics).

@@ -4,21 +4,117 @@
 use std::time::Duration;
 
 use super::error::ProducerGroupError;
-use super::message::Request;
-use super::registry::{GroupShared, MemberCounters, ReplyRegistry, Settings, MAX_PRODUCER_GROUPS};
-use super::requester::Requester;
+use super::message::{Reply, Request};
+use super::registry::{
+    GroupShared, MemberCounters, ReplyRegistry, Settings, SlotWords, MAX_PRODUCER_GROUPS,
+};
+use super::requester::{self, Requester};
 use crate::group::MemberId;
+use crate::ring::block::Geometry;
 use crate::sync::StdArc;
 use crate::topic::{SharedProducer, Topic};
+
+/// The longest producer group name, in bytes (Kafka's limit for names). Any other non-empty
+/// UTF-8 string is a valid name. On a request topic in shared memory, where the region
+/// records the name, the limit is the stricter
+/// [`MAX_SHARED_PRODUCER_GROUP_NAME`](super::MAX_SHARED_PRODUCER_GROUP_NAME).
+///
+/// # Examples
+///
+/// ```
+/// use ringgroup::producer_group::{ProducerGroupError, Request, MAX_PRODUCER_GROUP_NAME_LEN};
+/// use ringgroup::Topic;
+///
+/// let (topic, _producer) = Topic::<Request<u8, u8>>::builder("t").multi_producer().build()?;
+/// assert!(topic.producer_group("p".repeat(MAX_PRODUCER_GROUP_NAME_LEN)).build().is_ok());
+/// assert_eq!(
+///     topic.producer_group("p".repeat(MAX_PRODUCER_GROUP_NAME_LEN + 1)).build().err(),
+///     Some(ProducerGroupError::NameTooLong { max: MAX_PRODUCER_GROUP_NAME_LEN })
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub const MAX_PRODUCER_GROUP_NAME_LEN: usize = 249;
+
+/// The most member slots a producer group can have: one reply ring each, as many as a topic
+/// has partitions (a group in shared memory keeps its reply rings as the partitions of a
+/// topic).
+///
+/// # Examples
+///
+/// ```
+/// use ringgroup::producer_group::{ProducerGroupError, Request, MAX_PRODUCER_GROUP_MEMBERS};
+/// use ringgroup::Topic;
+///
+/// let (topic, _producer) = Topic::<Request<u8, u8>>::builder("t").multi_producer().build()?;
+/// assert_eq!(
+///     topic.producer_group("p").max_members(MAX_PRODUCER_GROUP_MEMBERS + 1).build().err(),
+///     Some(ProducerGroupError::TooManyMembers { max: MAX_PRODUCER_GROUP_MEMBERS })
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub const MAX_PRODUCER_GROUP_MEMBERS: usize = crate::topic::MAX_PARTITIONS as usize;
+
+/// The most requests one member may have waiting for replies at once (`max_pending`): its
+/// correlation table, allocated when it joins, has a ticket (and room for a parked reply) for
+/// each.
+///
+/// # Examples
+///
+/// ```
+/// use ringgroup::producer_group::{ProducerGroupError, Request, MAX_PENDING_PER_MEMBER};
+/// use ringgroup::Topic;
+///
+/// let (topic, _producer) = Topic::<Request<u8, u8>>::builder("t").multi_producer().build()?;
+/// assert_eq!(
+///     topic.producer_group("p").max_pending(usize::MAX).build().err(),
+///     Some(ProducerGroupError::MaxPendingTooLarge {
+///         requested: usize::MAX,
+///         max: MAX_PENDING_PER_MEMBER,
+///     })
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub const MAX_PENDING_PER_MEMBER: usize = 1 << 20;
+
+/// The most memory, in bytes, a producer group may take with every member slot joined (256
+/// GiB, as a topic's [`MAX_TOPIC_BYTES`](crate::topic::MAX_TOPIC_BYTES)): per member slot,
+/// its reply ring (control words, stamps and `reply_capacity` slots), its slot words and its
+/// correlation table of `max_pending` tickets. It refuses absurd products of sizes that are
+/// each within bounds.
+///
+/// # Examples
+///
+/// ```
+/// use ringgroup::producer_group::{
+///     ProducerGroupError, Request, MAX_PRODUCER_GROUP_BYTES, MAX_PRODUCER_GROUP_MEMBERS,
+/// };
+/// use ringgroup::{ring::MAX_CAPACITY, Topic};
+///
+/// let (topic, _producer) = Topic::<Request<u8, u8>>::builder("t").multi_producer().build()?;
+/// let err = topic
+///     .producer_group("p")
+///     .max_members(MAX_PRODUCER_GROUP_MEMBERS)
+///     .reply_capacity(MAX_CAPACITY)
+///     .build()
+///     .unwrap_err();
+/// assert!(matches!(err, ProducerGroupError::TooLarge { max: MAX_PRODUCER_GROUP_BYTES, .. }));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub const MAX_PRODUCER_GROUP_BYTES: u64 = crate::topic::MAX_TOPIC_BYTES;
+
+/// The longest `reply_wait` a group keeps: `u64::MAX` nanoseconds (about 584 years), the most a
+/// region records.
+const MAX_REPLY_WAIT: Duration = Duration::from_nanos(u64::MAX);
 
 impl<Q, R> Topic<Request<Q, R>>
 where
     Q: Send + Sync + 'static,
     R: Send + Sync + 'static,
 {
-    /// Starts configuring a producer group named `name` on this request topic: members that
-    /// send requests and get their replies back through the queue. The topic must be
-    /// multi-producer (many members send to one partition, many consumers answer one member).
+    /// Starts configuring a producer group named `name` (1 to [`MAX_PRODUCER_GROUP_NAME_LEN`]
+    /// bytes, checked by `build`) on this request topic: members that send requests and get
+    /// their replies back through the queue. The topic must be multi-producer (many members
+    /// send to one partition, many consumers answer one member).
     ///
     /// # Examples
     ///
@@ -72,20 +168,23 @@ where
     Q: Send + Sync + 'static,
     R: Send + Sync + 'static,
 {
-    /// How many members may be in the group at once (default 16). Each has a reply ring.
+    /// How many members may be in the group at once (default 16): 1 to
+    /// [`MAX_PRODUCER_GROUP_MEMBERS`]. Each has a reply ring; all together take at most
+    /// [`MAX_PRODUCER_GROUP_BYTES`].
     pub fn max_members(mut self, max: usize) -> Self {
         self.max_members = max;
         self
     }
 
-    /// Replies each member's reply ring holds (default 1024; a power of two).
+    /// Replies each member's reply ring holds (default 1024): a power of two, at most
+    /// [`MAX_CAPACITY`](crate::ring::MAX_CAPACITY).
     pub fn reply_capacity(mut self, capacity: usize) -> Self {
         self.reply_capacity = capacity;
         self
     }
 
     /// Requests a member may have waiting for replies at once: the bound of its correlation
-    /// table (default 1024).
+    /// table (default 1024), 1 to [`MAX_PENDING_PER_MEMBER`].
     pub fn max_pending(mut self, max: usize) -> Self {
         self.max_pending = max;
         self
@@ -93,7 +192,8 @@ where
 
     /// How long a consumer's reply waits for room in a requester's full reply ring before it
     /// is dropped and counted (default 1 ms; zero: never wait). A requester that stops
-    /// draining its replies thus costs each consumer at most this per reply.
+    /// draining its replies thus costs each consumer at most this per reply. Any duration is
+    /// accepted; one above `u64::MAX` nanoseconds (about 584 years) is cut to that.
     pub fn reply_wait(mut self, wait: Duration) -> Self {
         self.reply_wait = wait;
         self
@@ -102,13 +202,12 @@ where
     /// Creates the group (its member slots and their reply rings), or joins the topic's group of
     /// this name, built earlier in this process or, on a topic in shared memory, in any process;
     /// then its settings must match ([`ProducerGroupError::Mismatch`]).
+    ///
+    /// Every size is checked before anything is allocated (see each setting's maximum), and
+    /// the reply rings are allocated fallibly: bad input or too little memory is an error,
+    /// never a panic or an abort.
     pub fn build(self) -> Result<ProducerGroup<Q, R>, ProducerGroupError> {
-        if self.name.is_empty() {
-            return Err(ProducerGroupError::EmptyName);
-        }
-        if self.max_members == 0 || self.max_pending == 0 {
-            return Err(ProducerGroupError::ZeroSize);
-        }
+        self.validate()?;
         if !self.topic.is_multi_producer() {
             return Err(ProducerGroupError::NotMultiProducer);
         }
@@ -130,7 +229,7 @@ where
             name: self.name,
             max_members: self.max_members,
             reply_capacity: self.reply_capacity,
-            reply_wait: self.reply_wait,
+            reply_wait: self.reply_wait.min(MAX_REPLY_WAIT),
             strategy: self.topic.wait_strategy(),
         };
         #[cfg(not(ringgroup_loom))]
@@ -152,6 +251,49 @@ where
             producer,
             max_pending: self.max_pending,
         })
+    }
+}
+
+impl<Q, R> ProducerGroupBuilder<Q, R> {
+    /// Checks the name and every size against its maximum, and their product against
+    /// [`MAX_PRODUCER_GROUP_BYTES`].
+    fn validate(&self) -> Result<(), ProducerGroupError> {
+        if self.name.is_empty() {
+            return Err(ProducerGroupError::EmptyName);
+        }
+        if self.name.len() > MAX_PRODUCER_GROUP_NAME_LEN {
+            return Err(ProducerGroupError::NameTooLong {
+                max: MAX_PRODUCER_GROUP_NAME_LEN,
+            });
+        }
+        if self.max_members == 0 || self.max_pending == 0 {
+            return Err(ProducerGroupError::ZeroSize);
+        }
+        if self.max_members > MAX_PRODUCER_GROUP_MEMBERS {
+            return Err(ProducerGroupError::TooManyMembers {
+                max: MAX_PRODUCER_GROUP_MEMBERS,
+            });
+        }
+        if self.max_pending > MAX_PENDING_PER_MEMBER {
+            return Err(ProducerGroupError::MaxPendingTooLarge {
+                requested: self.max_pending,
+                max: MAX_PENDING_PER_MEMBER,
+            });
+        }
+        crate::ring::validate_capacity::<Reply<R>>(self.reply_capacity)?;
+        // As `MemberSlot::new` builds it: multi-producer, two reader slots.
+        let ring = Geometry::of::<Reply<R>>(self.reply_capacity, 2, true, false)?;
+        let member = requester::table_bytes::<R>(self.max_pending)
+            .and_then(|table| table.checked_add(ring.size() + size_of::<SlotWords>()))
+            .map_or(u64::MAX, |bytes| bytes as u64);
+        let bytes = (self.max_members as u64).saturating_mul(member);
+        if bytes > MAX_PRODUCER_GROUP_BYTES {
+            return Err(ProducerGroupError::TooLarge {
+                bytes,
+                max: MAX_PRODUCER_GROUP_BYTES,
+            });
+        }
+        Ok(())
     }
 }
 

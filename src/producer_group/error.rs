@@ -24,6 +24,29 @@ pub enum ProducerGroupError {
     },
     /// `max_members` or `max_pending` was zero.
     ZeroSize,
+    /// `max_pending` is above
+    /// [`MAX_PENDING_PER_MEMBER`](super::MAX_PENDING_PER_MEMBER).
+    MaxPendingTooLarge {
+        /// What was asked for.
+        requested: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The group would take more than
+    /// [`MAX_PRODUCER_GROUP_BYTES`](super::MAX_PRODUCER_GROUP_BYTES) with every member slot
+    /// joined (its reply rings and correlation tables).
+    TooLarge {
+        /// What it would take (saturated at `u64::MAX`).
+        bytes: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// A member's correlation table (`max_pending` tickets) could not be allocated when it
+    /// joined.
+    AllocationFailed {
+        /// Bytes asked for.
+        bytes: usize,
+    },
     /// Every member slot is taken (see `max_members`).
     Full {
         /// The group's member limit.
@@ -33,13 +56,17 @@ pub enum ProducerGroupError {
     Closed,
     /// A member's reply ring could not be built (bad capacity, or no memory).
     Ring(BuildError),
-    /// The name is longer than a request topic in shared memory records
+    /// The name is longer than
+    /// [`MAX_PRODUCER_GROUP_NAME_LEN`](super::MAX_PRODUCER_GROUP_NAME_LEN) bytes, or, on a
+    /// request topic in shared memory, than the region records
     /// ([`MAX_SHARED_PRODUCER_GROUP_NAME`](super::MAX_SHARED_PRODUCER_GROUP_NAME) bytes).
     NameTooLong {
         /// The limit.
         max: usize,
     },
-    /// More member slots than a group in shared memory can have (one reply partition each).
+    /// `max_members` is above
+    /// [`MAX_PRODUCER_GROUP_MEMBERS`](super::MAX_PRODUCER_GROUP_MEMBERS) (one reply ring
+    /// each).
     TooManyMembers {
         /// The limit.
         max: usize,
@@ -72,20 +99,27 @@ impl fmt::Display for ProducerGroupError {
             ProducerGroupError::ZeroSize => {
                 write!(f, "max_members and max_pending must be above zero")
             }
+            ProducerGroupError::MaxPendingTooLarge { requested, max } => {
+                write!(f, "max_pending {requested} exceeds the maximum of {max}")
+            }
+            ProducerGroupError::TooLarge { bytes, max } => write!(
+                f,
+                "the group would take {bytes} bytes, above the maximum of {max}"
+            ),
+            ProducerGroupError::AllocationFailed { bytes } => {
+                write!(
+                    f,
+                    "could not allocate {bytes} bytes for a member's correlation table"
+                )
+            }
             ProducerGroupError::Full { max } => write!(f, "all {max} member slots are taken"),
             ProducerGroupError::Closed => write!(f, "the topic is closed"),
             ProducerGroupError::Ring(_) => write!(f, "a reply ring could not be built"),
             ProducerGroupError::NameTooLong { max } => {
-                write!(
-                    f,
-                    "a producer group name in shared memory has at most {max} bytes"
-                )
+                write!(f, "a producer group name is at most {max} bytes")
             }
             ProducerGroupError::TooManyMembers { max } => {
-                write!(
-                    f,
-                    "a producer group in shared memory has at most {max} member slots"
-                )
+                write!(f, "a producer group has at most {max} member slots")
             }
             ProducerGroupError::Mismatch { what, found } => write!(
                 f,

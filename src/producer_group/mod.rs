@@ -38,7 +38,11 @@ mod requester;
 #[cfg(not(ringgroup_loom))]
 mod shared_memory;
 
-pub use builder::{ProducerGroup, ProducerGroupBuilder, ProducerGroupMetrics, RequesterMetrics};
+pub use builder::{
+    ProducerGroup, ProducerGroupBuilder, ProducerGroupMetrics, RequesterMetrics,
+    MAX_PENDING_PER_MEMBER, MAX_PRODUCER_GROUP_BYTES, MAX_PRODUCER_GROUP_MEMBERS,
+    MAX_PRODUCER_GROUP_NAME_LEN,
+};
 pub use error::{ProducerGroupError, ReplyError, RequestError, WaitError};
 pub use message::{ReplyTo, Request};
 pub use registry::MAX_PRODUCER_GROUPS;

@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use super::error::{ProducerGroupError, ReplyError};
 use super::message::{Reply, ReplyTo};
-use crate::ring::{Reader, Ring, SharedWriter, StartAt, Subscriber, WaitStrategy};
+use crate::ring::{PublishError, Reader, Ring, SharedWriter, StartAt, Subscriber, WaitStrategy};
 use crate::sync::{AtomicU32, AtomicU64, Mutex, MutexGuard, OnceLock, Ordering, StdArc};
 
 /// The most producer groups one request topic can have.
@@ -216,6 +216,9 @@ impl<R: Send + Sync> ReplyRegistry<R> {
                 }
                 Ok(())
             }
+            Err(PublishError::Corrupt(reply, corruption)) => {
+                Err(ReplyError::Corrupt(reply.value, corruption))
+            }
             Err(error) => {
                 let value = error.into_inner().value;
                 // A full ring of a requester process that died: free its slot.
@@ -277,16 +280,19 @@ pub(crate) struct GroupShared<R> {
 }
 
 impl<R> GroupShared<R> {
-    /// A heap group of `settings`: its member slots, each with a reply ring.
+    /// A heap group of `settings`: its member slots, each with a reply ring, allocated
+    /// fallibly (the builder checked the sizes).
     pub(crate) fn new(index: u32, settings: Settings) -> Result<Self, crate::ring::BuildError> {
-        let slots = (0..settings.max_members)
-            .map(|_| MemberSlot::new(settings.reply_capacity, settings.strategy))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut slots = Vec::new();
+        reserve_exact(&mut slots, settings.max_members)?;
+        for _ in 0..settings.max_members {
+            slots.push(MemberSlot::new(settings.reply_capacity, settings.strategy)?);
+        }
         Ok(Self {
             name: settings.name,
             index,
             slots: slots.into_boxed_slice(),
-            table: Table::heap(settings.max_members),
+            table: Table::heap(settings.max_members)?,
             reply_wait: settings.reply_wait,
         })
     }
@@ -335,6 +341,14 @@ impl<R> GroupShared<R> {
             words.free_if(generation);
         }
     }
+}
+
+/// Reserves room for exactly `count` more items in `vec`, or says how many bytes were refused.
+fn reserve_exact<T>(vec: &mut Vec<T>, count: usize) -> Result<(), crate::ring::BuildError> {
+    vec.try_reserve_exact(count)
+        .map_err(|_| crate::ring::BuildError::AllocationFailed {
+            bytes: count.saturating_mul(size_of::<T>()),
+        })
 }
 
 /// A slot taken by [`GroupShared::join`].
@@ -489,12 +503,16 @@ pub(crate) enum TableLock<'a> {
 }
 
 impl Table {
-    fn heap(members: usize) -> Self {
-        Table::Heap {
+    /// A heap group's words for `members` slots, allocated fallibly.
+    fn heap(members: usize) -> Result<Self, crate::ring::BuildError> {
+        let mut slots = Vec::new();
+        reserve_exact(&mut slots, members)?;
+        slots.resize_with(members, SlotWords::default);
+        Ok(Table::Heap {
             group: Box::default(),
-            slots: (0..members).map(|_| SlotWords::default()).collect(),
+            slots: slots.into_boxed_slice(),
             lock: Mutex::new(()),
-        }
+        })
     }
 
     pub(crate) fn group(&self) -> &GroupWords {

@@ -25,7 +25,8 @@ use super::error::{ProducerGroupError, RequestError, WaitError};
 use super::message::{Reply, ReplyTo, Request};
 use super::registry::{GroupShared, Joined, MemberCounters, SlotWords};
 use crate::group::MemberId;
-use crate::ring::Reader;
+use crate::ring::{PollError, Reader};
+use crate::shm::Corruption;
 use crate::sync::{Deadline, StdArc};
 use crate::topic::{ProducerRecord, RecordMetadata, SharedProducer};
 
@@ -77,6 +78,38 @@ struct State<R> {
     parked: VecDeque<Parked<R>>,
 }
 
+impl<R> State<R> {
+    /// `pending` free tickets and room for as many parked replies, no reader yet; allocated
+    /// fallibly. `pending` is at most `MAX_PENDING_PER_MEMBER` (checked at build), so ticket
+    /// indexes fit a `u32`.
+    fn with_tickets(pending: usize) -> Result<Self, ProducerGroupError> {
+        let failed = |_| ProducerGroupError::AllocationFailed {
+            bytes: table_bytes::<R>(pending).unwrap_or(usize::MAX),
+        };
+        let mut tickets = Vec::new();
+        tickets.try_reserve_exact(pending).map_err(failed)?;
+        tickets.resize(pending, Ticket::FREE);
+        let mut free = Vec::new();
+        free.try_reserve_exact(pending).map_err(failed)?;
+        free.extend((0..pending as u32).rev());
+        let mut parked = VecDeque::new();
+        parked.try_reserve_exact(pending).map_err(failed)?;
+        Ok(Self {
+            replies: None,
+            tickets,
+            free,
+            parked,
+        })
+    }
+}
+
+/// The bytes a member's correlation table takes for `pending` tickets (a ticket, its place in
+/// the free list, room for a parked reply), or `None` past `usize::MAX`.
+pub(super) fn table_bytes<R>(pending: usize) -> Option<usize> {
+    let per_ticket = size_of::<Ticket>() + size_of::<u32>() + size_of::<Parked<R>>();
+    pending.checked_mul(per_ticket)
+}
+
 #[derive(Clone, Copy)]
 struct Ticket {
     /// Changes at every reuse; the low half of the correlation id.
@@ -86,6 +119,16 @@ struct Ticket {
     next_part: u32,
     /// The last part arrived.
     finished: bool,
+}
+
+impl Ticket {
+    /// A ticket never used.
+    const FREE: Ticket = Ticket {
+        sequence: 0,
+        pending: false,
+        next_part: 0,
+        finished: false,
+    };
 }
 
 struct Parked<R> {
@@ -114,31 +157,21 @@ where
         producer: SharedProducer<Request<Q, R>>,
         pending: usize,
     ) -> Result<Self, ProducerGroupError> {
+        // Before the slot is taken: a refusal leaves the group as it was.
+        let mut state = State::with_tickets(pending)?;
         let Joined {
             slot,
             id,
             generation,
             replies,
         } = group.join()?;
+        state.replies = Some(replies);
         Ok(Self {
             slot,
             generation,
             id: MemberId::from(id),
             producer,
-            state: RefCell::new(State {
-                replies: Some(replies),
-                tickets: vec![
-                    Ticket {
-                        sequence: 0,
-                        pending: false,
-                        next_part: 0,
-                        finished: false,
-                    };
-                    pending
-                ],
-                free: (0..pending as u32).rev().collect(),
-                parked: VecDeque::with_capacity(pending),
-            }),
+            state: RefCell::new(state),
             group,
         })
     }
@@ -229,15 +262,20 @@ where
             let parked = state.parked.pop_front();
             let taken = match parked {
                 Some(parked) => Some(self.deliver_parked(&mut state, parked)),
-                None => self.read_one(&mut state, None).map(|(ticket, value)| {
-                    let last = state.tickets[ticket as usize].finished;
-                    let sequence = state.tickets[ticket as usize].sequence;
-                    Delivered {
-                        correlation: (u64::from(ticket) << 32) | u64::from(sequence),
-                        value,
-                        last,
-                    }
-                }),
+                // A corrupt reply region ends the draining; waiting on a reply says why.
+                None => self
+                    .read_one(&mut state, None)
+                    .ok()
+                    .flatten()
+                    .map(|(ticket, value)| {
+                        let last = state.tickets[ticket as usize].finished;
+                        let sequence = state.tickets[ticket as usize].sequence;
+                        Delivered {
+                            correlation: (u64::from(ticket) << 32) | u64::from(sequence),
+                            value,
+                            last,
+                        }
+                    }),
             };
             drop(state);
             match taken {
@@ -269,7 +307,7 @@ where
         if let Some(at) = state.parked.iter().position(|p| p.ticket == ticket) {
             return Ok(state.parked.remove(at).map(|p| p.value));
         }
-        while let Some((for_ticket, value)) = self.read_one(&mut state, Some(ticket)) {
+        while let Some((for_ticket, value)) = self.read_one(&mut state, Some(ticket))? {
             if for_ticket == ticket {
                 return Ok(Some(value));
             }
@@ -282,18 +320,30 @@ where
     }
 
     /// Reads the ring until one reply is accepted: returned if it is for `wanted` (or `wanted`
-    /// is `None`), else parked for its ticket (or dropped when the FIFO is full).
-    fn read_one(&self, state: &mut State<R>, wanted: Option<u32>) -> Option<(u32, R)> {
+    /// is `None`), else parked for its ticket (or dropped when the FIFO is full). `Err` when
+    /// the reply region is found corrupt (see `shm::trust`).
+    fn read_one(
+        &self,
+        state: &mut State<R>,
+        wanted: Option<u32>,
+    ) -> Result<Option<(u32, R)>, Corruption> {
         loop {
-            let reply = {
-                let batch = state.replies.as_mut()?.try_poll(1).ok()?;
-                batch.get(0)?.clone()
+            let Some(replies) = state.replies.as_mut() else {
+                return Ok(None);
+            };
+            let reply = match replies.try_poll(1) {
+                Ok(batch) => match batch.get(0) {
+                    Some(reply) => reply.clone(),
+                    None => return Ok(None),
+                },
+                Err(PollError::Corrupt(corruption)) => return Err(corruption),
+                Err(_) => return Ok(None),
             };
             let Some(ticket) = self.accept(state, &reply) else {
                 continue;
             };
             if wanted.is_none() || wanted == Some(ticket) {
-                return Some((ticket, reply.value));
+                return Ok(Some((ticket, reply.value)));
             }
             if state.parked.len() == state.parked.capacity() {
                 MemberCounters::bump(&self.words().counters.overflowed);
@@ -323,7 +373,9 @@ where
             MemberCounters::bump(&counters.duplicates);
             return None;
         }
-        entry.next_part = reply.part + 1;
+        // Any part number is taken as found (another process wrote it): one at the very end
+        // leaves every later part counted as a duplicate, never an overflow.
+        entry.next_part = reply.part.saturating_add(1);
         entry.finished = reply.is_last();
         MemberCounters::bump(&counters.received);
         Some(ticket)

@@ -50,7 +50,7 @@ use super::registry::{
 };
 use crate::ring::SharedWriter;
 use crate::shm::process::{OwnerLock, OwnerWord};
-use crate::shm::{Region, RegionError, TOPIC_EXTRA};
+use crate::shm::{Corruption, Region, RegionError, TOPIC_EXTRA};
 use crate::sync::{AtomicU32, AtomicU64, Ordering, StdArc};
 use crate::topic::{Topic, TopicError};
 
@@ -87,6 +87,8 @@ struct Entry {
 }
 
 const _: () = assert!(size_of::<Directory>() <= TOPIC_EXTRA);
+// Every group's reply region has a file name the region naming rule keeps short enough.
+const _: () = assert!(MAX_SHARED_PRODUCER_GROUPS <= crate::shm::MAX_REPLY_REGIONS);
 
 /// The head of a reply region's extra area; the slots' words follow at [`SLOTS_OFFSET`].
 #[repr(C)]
@@ -152,22 +154,75 @@ fn directory(region: &Region) -> Option<&Directory> {
     Some(unsafe { &*region.extra().as_ptr().cast::<Directory>() })
 }
 
+/// What a `READY` entry records, every word checked (see `shm::trust`).
+struct Recorded {
+    name: Vec<u8>,
+    max_members: usize,
+    reply_capacity: usize,
+    reply_wait: Duration,
+    incarnation: u64,
+}
+
 impl Entry {
-    fn is_ready(&self) -> bool {
-        // Acquire: pairs with the Release in `make`: the fields are written first.
-        self.state.load(Ordering::Acquire) == READY
+    /// `FREE`, `MAKING` or `READY`; any other state cannot be true.
+    fn state(&self, region: &Region) -> Result<u32, Corruption> {
+        // Acquire: pairs with the Release in `make`: a `READY` entry's fields are written
+        // first.
+        match self.state.load(Ordering::Acquire) {
+            state @ (FREE | MAKING | READY) => Ok(state),
+            state => Err(directory_violated(
+                region,
+                "producer-group state",
+                u64::from(state),
+            )),
+        }
     }
 
-    fn name(&self) -> Vec<u8> {
-        // Relaxed: read after `is_ready`'s Acquire, or under the directory lock.
-        let len =
-            (self.name_len.load(Ordering::Relaxed) as usize).min(MAX_SHARED_PRODUCER_GROUP_NAME);
-        let bytes: Vec<u8> = self
+    /// The group the entry records, once it is `READY`: its name (at most
+    /// [`MAX_SHARED_PRODUCER_GROUP_NAME`] bytes), a member count a request topic allows (one
+    /// reply partition each), a reply capacity a ring allows, its reply wait and incarnation.
+    fn recorded(&self, region: &Region) -> Result<Option<Recorded>, Corruption> {
+        if self.state(region)? != READY {
+            return Ok(None);
+        }
+        // Relaxed (every load below): after the Acquire of `state`.
+        let len = self.name_len.load(Ordering::Relaxed);
+        if len as usize > MAX_SHARED_PRODUCER_GROUP_NAME {
+            return Err(directory_violated(
+                region,
+                "producer-group name length",
+                u64::from(len),
+            ));
+        }
+        let max_members = self.max_members.load(Ordering::Relaxed);
+        if max_members == 0 || max_members > crate::topic::MAX_PARTITIONS {
+            return Err(directory_violated(
+                region,
+                "producer-group max members",
+                u64::from(max_members),
+            ));
+        }
+        let reply_capacity = self.reply_capacity.load(Ordering::Relaxed) as usize;
+        if !reply_capacity.is_power_of_two() || reply_capacity > crate::ring::MAX_CAPACITY {
+            return Err(directory_violated(
+                region,
+                "producer-group reply capacity",
+                reply_capacity as u64,
+            ));
+        }
+        let mut name: Vec<u8> = self
             .name
             .iter()
             .flat_map(|word| word.load(Ordering::Relaxed).to_le_bytes())
             .collect();
-        bytes[..len].to_vec()
+        name.truncate(len as usize);
+        Ok(Some(Recorded {
+            name,
+            max_members: max_members as usize,
+            reply_capacity,
+            reply_wait: Duration::from_nanos(self.reply_wait_ns.load(Ordering::Relaxed)),
+            incarnation: self.incarnation.load(Ordering::Relaxed),
+        }))
     }
 
     fn set_name(&self, name: &[u8]) {
@@ -182,6 +237,13 @@ impl Entry {
         // Relaxed: as above.
         self.name_len.store(name.len() as u32, Ordering::Relaxed);
     }
+}
+
+/// A word of the producer-group directory of `region` holds `found`, which cannot be true:
+/// poisons the region (see `shm::trust`).
+#[cold]
+fn directory_violated(region: &Region, word: &'static str, found: u64) -> Corruption {
+    region.poison().raise(Corruption::new(None, word, found))
 }
 
 /// Builds (or joins, by name) a producer group of the request topic in `region`.
@@ -212,29 +274,36 @@ pub(crate) fn build<R: Send + Sync>(
             },
         ));
     }
+    region.poison().check()?;
     let index = {
         let _lock = directory.lock.lock();
         let entries = &directory.entries;
-        match entries
-            .iter()
-            .position(|entry| entry.is_ready() && entry.name() == name)
-        {
-            Some(index) => {
-                let entry = &entries[index];
-                // Relaxed: after `is_ready`'s Acquire.
+        let (mut found, mut free) = (None, None);
+        for (index, entry) in entries.iter().enumerate() {
+            match entry.recorded(region)? {
+                Some(recorded) if recorded.name == name => {
+                    found = Some((index, recorded));
+                    break;
+                }
+                Some(_) => {}
+                None => {
+                    free.get_or_insert(index);
+                }
+            }
+        }
+        match found {
+            Some((index, recorded)) => {
                 settings.check(
-                    entry.max_members.load(Ordering::Relaxed) as usize,
-                    entry.reply_capacity.load(Ordering::Relaxed) as usize,
-                    Duration::from_nanos(entry.reply_wait_ns.load(Ordering::Relaxed)),
+                    recorded.max_members,
+                    recorded.reply_capacity,
+                    recorded.reply_wait,
                 )?;
                 index
             }
             None => {
-                let index = entries.iter().position(|entry| !entry.is_ready()).ok_or(
-                    ProducerGroupError::TooManyGroups {
-                        max: MAX_SHARED_PRODUCER_GROUPS,
-                    },
-                )?;
+                let index = free.ok_or(ProducerGroupError::TooManyGroups {
+                    max: MAX_SHARED_PRODUCER_GROUPS,
+                })?;
                 make::<R>(region, &entries[index], index, &settings)?;
                 index
             }
@@ -276,10 +345,12 @@ fn make<R: Send + Sync>(
 ) -> Result<(), ProducerGroupError> {
     // Relaxed (every access here): under the directory lock, which orders them for the next
     // holder; nobody else reads an entry that is not `READY`.
-    if entry.state.load(Ordering::Relaxed) == MAKING {
+    if entry.state(region)? == MAKING {
         // Its maker died holding the lock: remove the file its incarnation names, if made.
         let dead = entry.incarnation.load(Ordering::Relaxed);
-        let _ = std::fs::remove_file(reply_path(region, index, dead));
+        if let Ok(path) = reply_path(region, index, dead) {
+            let _ = std::fs::remove_file(path);
+        }
     }
     let incarnation = new_incarnation();
     entry.incarnation.store(incarnation, Ordering::Relaxed);
@@ -294,16 +365,21 @@ fn make<R: Send + Sync>(
     entry
         .reply_wait_ns
         .store(nanos(settings.reply_wait), Ordering::Relaxed);
+    let path = match reply_path(region, index, incarnation) {
+        Ok(path) => path,
+        Err(error) => {
+            entry.state.store(FREE, Ordering::Relaxed);
+            return Err(TopicError::Region(error).into());
+        }
+    };
     let built = Topic::<Reply<R>>::builder(format!("{}.replies", settings.name))
         .partitions(settings.max_members as u32)
         .capacity(settings.reply_capacity)
         .max_groups(2)
         .wait_strategy(settings.strategy)
         .multi_producer()
-        .shared_memory_unchecked_at(
-            reply_path(region, index, incarnation),
-            table_bytes(settings.max_members),
-        )
+        // The request region's mode: whoever may use the requests may use the replies.
+        .shared_memory_unchecked_at(path, table_bytes(settings.max_members), region.mode())
         .build_unchecked();
     let (topic, producer) = match built {
         Ok(built) => built,
@@ -333,7 +409,11 @@ fn make<R: Send + Sync>(
     Ok(())
 }
 
-fn reply_path(region: &Region, index: usize, incarnation: u64) -> std::path::PathBuf {
+fn reply_path(
+    region: &Region,
+    index: usize,
+    incarnation: u64,
+) -> Result<std::path::PathBuf, RegionError> {
     crate::shm::region::reply_companion(region.path(), index, incarnation)
 }
 
@@ -348,16 +428,21 @@ fn open_group<R: Send + Sync>(
 ) -> Result<GroupShared<R>, ProducerGroupError> {
     let corrupt =
         |what| ProducerGroupError::from(TopicError::Region(RegionError::Corrupt { what }));
+    region.poison().check()?;
     let entry = directory(region)
         .and_then(|directory| directory.entries.get(index))
-        .filter(|entry| entry.is_ready())
         .ok_or(ProducerGroupError::Closed)?;
-    // Relaxed: after `is_ready`'s Acquire.
-    let max_members = entry.max_members.load(Ordering::Relaxed) as usize;
-    let reply_wait = Duration::from_nanos(entry.reply_wait_ns.load(Ordering::Relaxed));
-    let incarnation = entry.incarnation.load(Ordering::Relaxed);
-    let name = String::from_utf8_lossy(&entry.name()).into_owned();
-    let topic = Topic::<Reply<R>>::open_unchecked_at(&reply_path(region, index, incarnation))?;
+    let Recorded {
+        name,
+        max_members,
+        reply_wait,
+        incarnation,
+        ..
+    } = entry.recorded(region)?.ok_or(ProducerGroupError::Closed)?;
+    let name = String::from_utf8_lossy(&name).into_owned();
+    let path = reply_path(region, index, incarnation).map_err(TopicError::Region)?;
+    // The checks this process opened the request region with (truncation included).
+    let topic = Topic::<Reply<R>>::open_unchecked_at(&path, region.options())?;
     let replies = topic.region().ok_or(corrupt("reply region"))?.clone();
     if replies.shape().partitions as usize != max_members
         || replies.shape().extra < table_bytes(max_members)

@@ -149,6 +149,12 @@ impl<T> Shared<T> {
         if next >= head || !self.repair_throttle.due() {
             return false;
         }
+        if head - next > self.capacity {
+            // Claims never lap an unstamped slot, so the head is at most a lap past a stopped
+            // reader: anything else cannot be true (and would make the loop below endless).
+            self.violated("claim head", head);
+            return false;
+        }
         for (index, record) in multi.header.claimers.iter().enumerate() {
             // Relaxed: a dead holder's record is ignored; a live one's count decides.
             let holder = record.holder.load(Ordering::Relaxed);

@@ -29,6 +29,7 @@ use super::reader::{ReadPosition, StartAt, Subscriber};
 #[cfg(not(ringgroup_loom))]
 use super::shared::FREE;
 use super::shared::{Shared, SOFT};
+use crate::shm::Corruption;
 use crate::sync::Arc;
 
 /// A consumer group's cursor on one partition's ring.
@@ -67,41 +68,44 @@ impl<T> GroupCursor<T> {
     /// or free. The caller must know no live cursor uses the slot (the group registry's entry
     /// for it is held by this process).
     #[cfg(not(ringgroup_loom))]
-    pub(crate) fn adopt(subscriber: &Subscriber<T>, slot: usize, entry: u32) -> Option<Self> {
+    pub(crate) fn adopt(
+        subscriber: &Subscriber<T>,
+        slot: usize,
+        entry: u32,
+    ) -> Result<Option<Self>, Corruption> {
         let shared = subscriber.shared();
-        let cursor = shared.readers().get(slot)?;
+        let Some(cursor) = shared.readers().get(slot) else {
+            return Ok(None);
+        };
         if shared.group_of(slot) != Some(entry) {
-            return None;
+            return Ok(None);
         }
-        // Acquire: pairs with the dead owner's Release stores of the slot (its commits).
-        let value = cursor.load_acquire();
-        if value == FREE {
-            return None;
-        }
-        let committed = value & !SOFT;
-        Some(Self {
+        let Some((committed, attached)) = commit_of(shared, cursor)? else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
             shared: shared.clone(),
             slot,
             local: ReadPosition::new(committed, committed),
             committed,
-            attached: value & SOFT == 0,
+            attached,
             owns_registration: true,
-        })
+        }))
     }
 
     /// Takes up the slot's state again after another process's cursor on the same slot used
     /// it (a partition coming back from another member process of the group): the committed
     /// offset and attachment are the slot's, and reading resumes at the commit.
     #[cfg(not(ringgroup_loom))]
-    pub(crate) fn reload(&mut self) {
-        // Acquire: pairs with the other process's Release stores of the slot (its commits).
-        let value = self.shared.readers()[self.slot].load_acquire();
-        if value == FREE {
-            return; // not reached while the group holds the slot; keep what we have
+    pub(crate) fn reload(&mut self) -> Result<(), Corruption> {
+        let cursor = self.shared.reader_cursor(self.slot);
+        // Free is not reached while the group holds the slot: keep what we have.
+        if let Some((committed, attached)) = commit_of(&self.shared, cursor)? {
+            self.committed = committed;
+            self.attached = attached;
+            self.local = ReadPosition::new(committed, committed);
         }
-        self.committed = value & !SOFT;
-        self.attached = value & SOFT == 0;
-        self.local = ReadPosition::new(self.committed, self.committed);
+        Ok(())
     }
 
     /// Frees the registration in `slot`, a group cursor left by a group that is deleted or
@@ -181,7 +185,11 @@ impl<T> GroupCursor<T> {
     /// The committed offset: every offset below it may be overwritten.
     #[inline]
     pub(crate) fn committed(&self) -> u64 {
-        debug_assert_eq!(self.committed, committed_at(&self.shared, self.slot));
+        // Only a heap ring's slot is this process's alone to compare with.
+        debug_assert!(
+            self.shared.boundary.is_some()
+                || self.committed == committed_at(&self.shared, self.slot)
+        );
         self.committed
     }
 
@@ -192,7 +200,7 @@ impl<T> GroupCursor<T> {
         debug_assert!(offset <= self.local.next && offset >= self.committed());
         self.committed = offset;
         let soft = if self.attached { 0 } else { SOFT };
-        // Release: pairs with the writer's acquire scan in `Shared::min_reader`; the owner's
+        // Release: pairs with the writer's acquire scan in `Shared::gates`; the owner's
         // reads of the committed slots happen-before the writer overwrites them.
         self.shared
             .reader_cursor(self.slot)
@@ -213,7 +221,8 @@ impl<T> GroupCursor<T> {
     /// slot there already holds a later offset: `attach` moves it on).
     #[inline]
     pub(crate) fn has_news(&mut self) -> bool {
-        self.local.available(&self.shared, 1) > 0 || self.shared.lapped_at(self.local.next)
+        self.local.available(&self.shared, 1) > 0
+            || self.shared.lapped_at(self.local.next).is_some()
     }
 
     /// Stops gating the writer: the cursor becomes a soft gate at the committed offset.
@@ -301,6 +310,27 @@ impl<T> std::fmt::Debug for GroupCursor<T> {
             .field("committed", &self.committed())
             .finish()
     }
+}
+
+/// The committed offset and attachment a group cursor's registration `cursor` holds, written by
+/// another process of the group; `None` if it is free. A commit is never past what was
+/// published, so one past `latest` cannot be true (see `shm::trust`).
+#[cfg(not(ringgroup_loom))]
+fn commit_of<T>(
+    shared: &Shared<T>,
+    cursor: &super::cursor::Cursor,
+) -> Result<Option<(u64, bool)>, Corruption> {
+    // Acquire: pairs with the other process's Release stores of the slot (its commits), so
+    // the `published` it read before committing is what `latest` sees at least.
+    let value = cursor.load_acquire();
+    if value == FREE {
+        return Ok(None);
+    }
+    let committed = value & !SOFT;
+    if committed > shared.latest() {
+        return Err(shared.violated("group cursor", value));
+    }
+    Ok(Some((committed, value & SOFT == 0)))
 }
 
 /// The committed offset of the group cursor registered in `slot`, read without the lease (a

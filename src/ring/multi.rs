@@ -41,6 +41,8 @@ use super::claimers::Activity;
 use super::error::{ClaimError, PublishError};
 use super::shared::Shared;
 use super::wait::Patience;
+use super::writer::refused;
+use crate::shm::Corruption;
 use crate::sync::{fence, Arc, AtomicU64, Ordering};
 
 /// Set in a stamp for an offset whose claim was abandoned: no message, readers skip it.
@@ -130,17 +132,36 @@ impl<T> Shared<T> {
     ///
     /// A ring in a region whose rescan finds it full looks for readers whose process died (at
     /// a bounded rate, see `owners`), and rescans once more if it reclaimed any.
+    ///
+    /// A ring in a region found corrupt (see `shm::trust`) has no room any more.
     #[cold]
     #[inline(never)]
     fn multi_rescan(&self, multi: Multi<'_>, need: u64) -> bool {
-        self.multi_scan(multi, need) || (self.reclaim_when_full() && self.multi_scan(multi, need))
+        !self.is_poisoned()
+            && (self.multi_scan(multi, need)
+                || (self.reclaim_when_full() && self.multi_scan(multi, need)))
     }
 
     /// One rescan (see [`multi_rescan`](Self::multi_rescan)).
     #[inline(always)]
     fn multi_scan(&self, multi: Multi<'_>, need: u64) -> bool {
         let head = multi.header.head.load(Ordering::Relaxed);
-        let gates = self.min_reader(head);
+        let latest = if self.owners.is_some() {
+            // A ring in a region never claims past a lap beyond its first unstamped offset
+            // (below): a head past that cannot be true.
+            let latest = self.latest();
+            if head > latest.saturating_add(self.capacity) {
+                self.violated("claim head", head);
+                return false;
+            }
+            Some(latest)
+        } else {
+            None
+        };
+        let fresh_head = || multi.header.head.load(Ordering::Relaxed);
+        let Ok(gates) = self.gates(head, fresh_head) else {
+            return false;
+        };
         let soft_limit = gates.soft + self.capacity;
         let (wanted, slack) = if need <= soft_limit && gates.soft < gates.hard {
             (soft_limit, 0)
@@ -153,12 +174,15 @@ impl<T> Shared<T> {
         // SeqCst fence: pairs with the fence in `confirm_start` (Dekker): a joining reader sees
         // this announcement, or the scan below sees its cursor.
         fence(Ordering::SeqCst);
-        let mut limit = wanted.min(self.min_reader(head).hard + self.capacity);
-        if self.owners.is_some() {
+        let Ok(gates) = self.gates(head, fresh_head) else {
+            return false;
+        };
+        let mut limit = wanted.min(gates.hard + self.capacity);
+        if latest.is_some() {
             // A ring in a region never lets a claim lap a slot whose offset is still unstamped
             // (no hard reader gates it, say): the claim would wait in `lap_ready`, counted in
             // flight, behind a dead producer's claim, and no repair could run (`claimers`).
-            limit = limit.min(self.latest() + self.capacity);
+            limit = limit.min(self.latest().saturating_add(self.capacity));
         }
         // AcqRel: releases the readers' releases acquired by the scans to producers that load
         // the limit with Acquire.
@@ -172,11 +196,18 @@ impl<T> Shared<T> {
 
     /// Claims `n` offsets if they are free now: the first claimed offset. On success the claim
     /// counts in `activity` until the caller's `exit` (see `claimers`).
+    ///
+    /// `None` when there is no room now, or the ring's region was found corrupt (a head that
+    /// a claim would overflow cannot be true: no ring reaches 2^64 offsets).
     fn try_claim_offsets(&self, n: u64, activity: Activity<'_>) -> Option<u64> {
         let multi = self.multi_state();
         let mut head = multi.header.head.load(Ordering::Relaxed);
         loop {
-            if !self.multi_refresh(head + n) {
+            let Some(end) = head.checked_add(n) else {
+                self.violated("claim head", head);
+                return None;
+            };
+            if !self.multi_refresh(end) {
                 return None;
             }
             // Counted only around the CAS: a producer waiting for room holds no claim, so it
@@ -187,7 +218,7 @@ impl<T> Shared<T> {
             // messages are ordered by the stamps and the limit checked above was acquired.
             match multi.header.head.compare_exchange_weak(
                 head,
-                head + n,
+                end,
                 Ordering::Release,
                 Ordering::Relaxed,
             ) {
@@ -200,14 +231,22 @@ impl<T> Shared<T> {
         }
     }
 
-    /// Claims `n` offsets, waiting under the wait strategy as `patience` allows.
-    fn claim_offsets(&self, n: u64, patience: Patience, activity: Activity<'_>) -> Option<u64> {
+    /// Claims `n` offsets, waiting under the wait strategy as `patience` allows. With
+    /// `fallible`, it gives up once the ring's region is found corrupt; without, it waits on,
+    /// for a caller that has no way to say so (see [`SharedWriter::publish`]).
+    fn claim_offsets(
+        &self,
+        n: u64,
+        patience: Patience,
+        fallible: bool,
+        activity: Activity<'_>,
+    ) -> Option<u64> {
         let mut claimed = self.try_claim_offsets(n, activity);
         if claimed.is_none() {
             let deadline = patience.deadline()?;
             self.wait_for_space(deadline, || {
                 claimed = self.try_claim_offsets(n, activity);
-                claimed.is_some()
+                claimed.is_some() || (fallible && self.is_poisoned())
             });
         }
         claimed
@@ -216,7 +255,7 @@ impl<T> Shared<T> {
     /// Claims `n` offsets (at most the capacity), waiting as long as it takes.
     fn claim_offsets_waiting(&self, n: u64, activity: Activity<'_>) -> u64 {
         loop {
-            if let Some(first) = self.claim_offsets(n, Patience::Forever, activity) {
+            if let Some(first) = self.claim_offsets(n, Patience::Forever, false, activity) {
                 return first;
             }
         }
@@ -224,8 +263,13 @@ impl<T> Shared<T> {
 
     /// Waits until the slot of `offset` is done with its previous offset, then returns whether
     /// it holds a message (which the caller must drop or replace).
+    ///
+    /// A ring in a region never waits here: its claims never lap an unstamped slot (see
+    /// `multi_scan`), so a stamp that does not show the previous lap finished cannot be true
+    /// (see `shm::trust`), and is an `Err`. Its messages are plain data, so the slot needs no
+    /// drop either way.
     #[inline(always)]
-    fn lap_ready(&self, multi: Multi<'_>, offset: u64) -> bool {
+    fn lap_ready(&self, multi: Multi<'_>, offset: u64) -> Result<bool, Corruption> {
         let previous = offset.checked_sub(self.capacity);
         let mut spins = 0_u32;
         loop {
@@ -233,10 +277,14 @@ impl<T> Shared<T> {
             // write of the slot happens-before ours.
             let stamp = multi.stamp(offset).load(Ordering::Acquire);
             match previous {
-                None => return false,
-                Some(previous) if stamp & !TOMBSTONE == previous + 1 => {
-                    return stamp & TOMBSTONE == 0
+                None if self.owners.is_some() && stamp != 0 => {
+                    return Err(self.violated("stamp", stamp))
                 }
+                None => return Ok(false),
+                Some(previous) if stamp & !TOMBSTONE == previous + 1 => {
+                    return Ok(stamp & TOMBSTONE == 0)
+                }
+                Some(_) if self.owners.is_some() => return Err(self.violated("stamp", stamp)),
                 // A slower producer of the previous lap is still writing this slot (only
                 // possible while no reader gates the ring: a reader releases a slot only
                 // after reading it stamped).
@@ -249,14 +297,22 @@ impl<T> Shared<T> {
         }
     }
 
-    /// Writes `value` at the claimed `offset` and stamps it.
+    /// Writes `value` at the claimed `offset` and stamps it. A ring in a region whose stamp
+    /// there is corrupt (see [`lap_ready`](Self::lap_ready)) gets a tombstone at `offset`
+    /// instead, so its readers move on, and `value` back with the corruption.
     ///
     /// # Safety
     /// The caller claimed `offset` and writes it once.
     #[inline(always)]
-    unsafe fn write_claimed(&self, offset: u64, value: T) {
+    unsafe fn write_claimed(&self, offset: u64, value: T) -> Result<(), (T, Corruption)> {
         let multi = self.multi_state();
-        let occupied = self.lap_ready(multi, offset);
+        let occupied = match self.lap_ready(multi, offset) {
+            Ok(occupied) => occupied,
+            Err(corruption) => {
+                self.stamp_tombstone(multi, offset);
+                return Err((value, corruption));
+            }
+        };
         // SAFETY: the offset is claimed (only this producer writes it), below the validated
         // limit (no reader can still read `offset - capacity`), and the previous lap's writer
         // is done (`lap_ready`); `occupied` says whether the slot holds that message.
@@ -264,6 +320,7 @@ impl<T> Shared<T> {
         // Release: pairs with the reader's Acquire in `state_of`; the message is written first.
         multi.stamp(offset).store(offset + 1, Ordering::Release);
         drop(replaced);
+        Ok(())
     }
 
     /// Stamps the claimed `offset` as a tombstone, dropping the slot's previous message.
@@ -272,16 +329,23 @@ impl<T> Shared<T> {
     /// As for [`write_claimed`](Self::write_claimed).
     unsafe fn tombstone_claimed(&self, offset: u64) {
         let multi = self.multi_state();
-        let occupied = self.lap_ready(multi, offset);
+        // A corrupt stamp (a ring in a region, whose plain-data slots need no drop) is
+        // overwritten by the tombstone all the same.
+        let occupied = self.lap_ready(multi, offset).unwrap_or(false);
         // SAFETY: as in `write_claimed`.
         let dropped = unsafe { self.take_slot(offset, occupied) };
+        self.stamp_tombstone(multi, offset);
+        drop(dropped);
+    }
+
+    /// Stamps `offset` as a tombstone and counts it.
+    fn stamp_tombstone(&self, multi: Multi<'_>, offset: u64) {
         // Release: pairs with the reader's Acquire in `state_of`.
         multi
             .stamp(offset)
             .store((offset + 1) | TOMBSTONE, Ordering::Release);
         // Relaxed: a statistic.
         multi.header.tombstones.fetch_add(1, Ordering::Relaxed);
-        drop(dropped);
     }
 }
 
@@ -375,40 +439,67 @@ impl<T> SharedWriter<T> {
     }
 
     /// Publishes one message if there is room now and returns its offset; otherwise hands it
-    /// back as [`PublishError::Full`].
+    /// back as [`PublishError::Full`] (or [`PublishError::Corrupt`], for a ring in a
+    /// shared-memory region found corrupt: see `shm::trust`).
     pub fn try_publish(&self, value: T) -> Result<u64, PublishError<T>> {
         match self.shared.try_claim_offsets(1, self.activity()) {
-            Some(offset) => Ok(self.publish_at(offset, value)),
-            None => Err(PublishError::Full(value)),
+            Some(offset) => self.publish_at(offset, value),
+            None => Err(refused(&self.shared, value, PublishError::Full)),
         }
     }
 
     /// Publishes one message, waiting under the ring's wait strategy while the slowest reader
     /// holds the slot it needs; returns its offset.
-    pub fn publish(&self, value: T) -> u64 {
-        let offset = self.shared.claim_offsets_waiting(1, self.activity());
-        self.publish_at(offset, value)
+    ///
+    /// A ring in a shared-memory region that this process found corrupt never has room again,
+    /// so this waits for ever there: a producer of a shared-memory topic learns of it from
+    /// [`SharedProducer::send`](crate::SharedProducer::send), [`try_publish`](Self::try_publish)
+    /// or [`publish_timeout`](Self::publish_timeout).
+    pub fn publish(&self, mut value: T) -> u64 {
+        loop {
+            let offset = self.shared.claim_offsets_waiting(1, self.activity());
+            match self.publish_at(offset, value) {
+                Ok(offset) => return offset,
+                // The region is poisoned now: the next claim waits for ever.
+                Err(error) => value = error.into_inner(),
+            }
+        }
     }
 
     /// Like [`publish`](Self::publish), giving up after `timeout` with
-    /// [`PublishError::Timeout`].
+    /// [`PublishError::Timeout`] (or at once with [`PublishError::Corrupt`]).
     pub fn publish_timeout(&self, value: T, timeout: Duration) -> Result<u64, PublishError<T>> {
         match self
             .shared
-            .claim_offsets(1, Patience::For(timeout), self.activity())
+            .claim_offsets(1, Patience::For(timeout), true, self.activity())
         {
-            Some(offset) => Ok(self.publish_at(offset, value)),
-            None => Err(PublishError::Timeout(value)),
+            Some(offset) => self.publish_at(offset, value),
+            None => Err(refused(&self.shared, value, PublishError::Timeout)),
+        }
+    }
+
+    /// [`publish`](Self::publish) that gives up with [`PublishError::Corrupt`] once the ring's
+    /// region is found corrupt (a topic's blocking send).
+    pub(crate) fn publish_checked(&self, value: T) -> Result<u64, PublishError<T>> {
+        match self
+            .shared
+            .claim_offsets(1, Patience::Forever, true, self.activity())
+        {
+            Some(offset) => self.publish_at(offset, value),
+            None => Err(refused(&self.shared, value, PublishError::Full)),
         }
     }
 
     #[inline]
-    fn publish_at(&self, offset: u64, value: T) -> u64 {
+    fn publish_at(&self, offset: u64, value: T) -> Result<u64, PublishError<T>> {
         // SAFETY: `offset` was just claimed by this call, which writes it once.
-        unsafe { self.shared.write_claimed(offset, value) };
+        let written = unsafe { self.shared.write_claimed(offset, value) };
         self.activity().exit();
         self.shared.notify_data();
-        offset
+        match written {
+            Ok(()) => Ok(offset),
+            Err((value, corruption)) => Err(PublishError::Corrupt(value, corruption)),
+        }
     }
 
     /// Claims `n` consecutive slots, waiting for room; fails only if `n` exceeds the capacity.
@@ -441,7 +532,7 @@ impl<T> SharedWriter<T> {
         }
         match self
             .shared
-            .claim_offsets(n as u64, patience, self.activity())
+            .claim_offsets(n as u64, patience, true, self.activity())
         {
             Some(first) => Ok(SharedClaim {
                 shared: &self.shared,
@@ -449,8 +540,11 @@ impl<T> SharedWriter<T> {
                 end: first + n as u64,
                 activity: self.activity(),
             }),
-            None if patience == Patience::Never => Err(ClaimError::Full),
-            None => Err(ClaimError::Timeout),
+            None => Err(match self.shared.check_poison() {
+                Err(corruption) => ClaimError::Corrupt(corruption),
+                Ok(()) if patience == Patience::Never => ClaimError::Full,
+                Ok(()) => ClaimError::Timeout,
+            }),
         }
     }
 
@@ -550,7 +644,8 @@ impl<T> SharedClaim<'_, T> {
     }
 
     /// Writes `value` into the next claimed slot and makes it visible. Hands it back when the
-    /// claim is full.
+    /// claim is full, or when the ring's shared-memory region is found corrupt (the slot then
+    /// becomes a tombstone; see `shm::trust`).
     pub fn push(&mut self, value: T) -> Result<(), T> {
         if self.next == self.end {
             return Err(value);
@@ -559,9 +654,9 @@ impl<T> SharedClaim<'_, T> {
         self.next += 1;
         // SAFETY: `offset` is claimed by this claim, and `next` moved past it, so it is written
         // once (not tombstoned by the drop below either).
-        unsafe { self.shared.write_claimed(offset, value) };
+        let written = unsafe { self.shared.write_claimed(offset, value) };
         self.shared.notify_data();
-        Ok(())
+        written.map_err(|(value, _)| value)
     }
 
     /// Ends the claim (what was not pushed becomes tombstones).
@@ -569,7 +664,9 @@ impl<T> SharedClaim<'_, T> {
 }
 
 impl<T> Extend<T> for SharedClaim<'_, T> {
-    /// Pushes messages until the claim is full; the rest of the iterator is not consumed.
+    /// Pushes messages until the claim is full; the rest of the iterator is not consumed. On a
+    /// ring whose shared-memory region is found corrupt it stops, and the rest of the claim
+    /// becomes tombstones when it is dropped.
     fn extend<I: IntoIterator<Item = T>>(&mut self, messages: I) {
         let mut messages = messages.into_iter();
         while self.next < self.end {
@@ -577,7 +674,9 @@ impl<T> Extend<T> for SharedClaim<'_, T> {
             let offset = self.next;
             self.next += 1;
             // SAFETY: as in `push`.
-            unsafe { self.shared.write_claimed(offset, value) };
+            if unsafe { self.shared.write_claimed(offset, value) }.is_err() {
+                break;
+            }
         }
         self.shared.notify_data();
     }

@@ -205,7 +205,7 @@ impl<T> Shared<T> {
 
     /// Gives a registration slot back: what a reader's (or group cursor's) drop does.
     pub(crate) fn deregister(&self, slot: usize) {
-        // Release: pairs with the writer's acquire scan in `min_reader`; our reads are done.
+        // Release: pairs with the writer's acquire scan in `gates`; our reads are done.
         self.reader_cursor(slot).store_release(FREE);
         self.release_holder(slot);
         self.notify_space();
@@ -291,7 +291,7 @@ impl<T> Shared<T> {
                 continue;
             }
             // What the dead reader's drop would have done. Release: pairs with the writer's
-            // acquire scan in `min_reader`.
+            // acquire scan in `gates`.
             self.reader_cursor(slot).store_release(FREE);
             self.release_holder(slot);
             reclaimed += 1;

@@ -112,7 +112,12 @@ impl<T> Subscriber<T> {
         if shared.is_closed() {
             return Err(SubscribeError::Closed);
         }
+        shared.check_poison()?;
         let latest = shared.latest();
+        // Nothing is published past the announced write limit; `latest` past it cannot be true.
+        if latest > shared.write_limit.load_relaxed() {
+            return Err(shared.violated("published", latest).into());
+        }
         let position = match start {
             StartAt::Earliest => shared.earliest_retained(),
             StartAt::Latest => latest,
@@ -320,7 +325,7 @@ impl<T> Reader<T> {
     pub(super) fn advance(&mut self, len: u64) {
         self.local.next += len;
         let cursor = self.shared.reader_cursor(self.slot);
-        // Release: pairs with the writer's acquire scan in `Shared::min_reader`; our reads of
+        // Release: pairs with the writer's acquire scan in `Shared::gates`; our reads of
         // the released slots happen-before the writer overwrites them.
         cursor.store_release(self.local.next);
         self.shared.notify_space();
@@ -409,20 +414,39 @@ impl ReadPosition {
 
     /// How many messages a poll of up to `max` (at least 1) lends now: `Err(Empty)` when nothing
     /// is new, `Err(Closed)` once the writer is gone and everything was read.
+    ///
+    /// Only a reader whose cursor gates the writer polls (a detached group cursor attaches
+    /// first), so the writer never gets a lap ahead of it: more than `capacity` offsets
+    /// available cannot be true, and is `Err(Corrupt)` (see `shm::trust`) rather than a batch
+    /// that would run past the slots. So is any poll of a ring whose region this process found
+    /// corrupt.
     #[inline(always)]
     pub(crate) fn poll_len<T>(&mut self, shared: &Shared<T>, max: u64) -> Result<u64, PollError> {
         let max = max.max(1);
-        match self.available(shared, max) {
+        shared.check_poison()?;
+        let available = match self.available(shared, max) {
             // `available` found nothing even after reloading `published`.
-            0 => self.nothing_new(shared, max).map(|n| n.min(max)),
-            n => Ok(n.min(max)),
+            0 => self.nothing_new(shared, max)?,
+            n => n,
+        };
+        if available > shared.capacity {
+            return Err(shared
+                .violated("published", self.next.saturating_add(available))
+                .into());
         }
+        Ok(available.min(max))
     }
 
     /// Called when a fresh look at `published` found nothing new. A closed ring is looked at
     /// once more, since the writer may have published just before closing.
+    ///
+    /// A multi-producer ring's slot at the read position already holding a later lap's
+    /// offset means the writers lapped a reader that gates them: that cannot be true.
     #[cold]
     fn nothing_new<T>(&mut self, shared: &Shared<T>, wanted: u64) -> Result<u64, PollError> {
+        if let Some(stamp) = shared.lapped_at(self.next) {
+            return Err(shared.violated("stamp", stamp).into());
+        }
         if !shared.is_closed() {
             return Err(PollError::Empty);
         }

@@ -38,7 +38,7 @@ use super::cursor::Cursor;
 use super::error::BuildError;
 use super::multi::{Multi, Stamp};
 use super::wait::{wait_until, WaitStrategy};
-use crate::shm::Boundary;
+use crate::shm::{Boundary, Corruption};
 use crate::sync::{fence, AtomicU64, Deadline, Ordering, UnsafeCell};
 use std::marker::PhantomData;
 use std::ptr::NonNull;
@@ -49,7 +49,7 @@ pub(crate) const SOFT: u64 = 1 << 63;
 /// The value of a free reader registration slot. No real cursor reaches it.
 pub(crate) const FREE: u64 = u64::MAX;
 
-/// The lowest registered cursors, from [`Shared::min_reader`].
+/// The lowest registered cursors, from [`Shared::gates`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Gates {
     /// The lowest cursor that holds its slots: never overwritten.
@@ -229,6 +229,11 @@ impl<T> Shared<T> {
             return hint;
         };
         let claimed = multi.claimed();
+        if hint > claimed {
+            // The hint only ever names stamped offsets, so it is never past the claim head.
+            self.violated("published", hint);
+            return claimed;
+        }
         let mut end = hint;
         while end < claimed && multi.state_of(end) != Stamp::Pending {
             end += 1;
@@ -250,15 +255,14 @@ impl<T> Shared<T> {
         }
     }
 
-    /// True when the slot of `offset` already holds a later offset (multi-producer rings: the
-    /// writers lapped a soft gate at `offset`). A single-producer ring's lapping shows in
-    /// `published` instead.
-    pub(crate) fn lapped_at(&self, offset: u64) -> bool {
-        self.multi().is_some_and(|multi| {
-            // Acquire: pairs with the producer's Release stamp, like `state_of`.
-            let stamp = multi.stamp(offset).load(Ordering::Acquire);
-            stamp & !super::multi::TOMBSTONE > offset + 1
-        })
+    /// The stamp of `offset`'s slot when it already holds a later offset (multi-producer
+    /// rings: the writers lapped a soft gate at `offset`). A single-producer ring's lapping
+    /// shows in `published` instead.
+    pub(crate) fn lapped_at(&self, offset: u64) -> Option<u64> {
+        let multi = self.multi()?;
+        // Acquire: pairs with the producer's Release stamp, like `state_of`.
+        let stamp = multi.stamp(offset).load(Ordering::Acquire);
+        (stamp & !super::multi::TOMBSTONE > offset.saturating_add(1)).then_some(stamp)
     }
 
     /// Makes every offset below `head` visible to readers and wakes parked ones.
@@ -320,28 +324,34 @@ impl<T> Shared<T> {
     }
 
     /// Waits under the strategy until an offset at or above `next` is published or the ring
-    /// closes; false when the deadline passed first.
+    /// closes (or, for a ring in a region, the region is found corrupt); false when the
+    /// deadline passed first.
     #[cold]
     pub(crate) fn wait_for_data(&self, next: u64, deadline: Deadline) -> bool {
         #[cfg(not(ringgroup_loom))]
-        if self.owners.is_some() && self.multi().is_some() {
-            return self.wait_for_data_repairing(next, deadline);
+        if self.owners.is_some() {
+            return self.wait_for_data_in_region(next, deadline);
         }
         wait_until(self.strategy, &self.data_signal, deadline, || {
             self.has_data_at(next) || self.is_closed()
         })
     }
 
-    /// [`wait_for_data`](Self::wait_for_data) for a multi-producer ring in a region: waits in
-    /// steps of the dead-claim look's pace, so a reader stopped at a dead producer's claim
-    /// repairs it (see `claimers`) even when no one publishes to wake it.
+    /// [`wait_for_data`](Self::wait_for_data) for a ring in a region: waits in steps of the
+    /// dead-claim look's pace, so a reader stopped at a dead producer's claim repairs it (see
+    /// `claimers`) even when no one publishes to wake it, and a wake-up another process fails
+    /// to give (its process died mid-publish, or it wrote the signal's words) is never
+    /// waited for longer than a step.
     #[cfg(not(ringgroup_loom))]
     #[cold]
-    fn wait_for_data_repairing(&self, next: u64, deadline: Deadline) -> bool {
+    fn wait_for_data_in_region(&self, next: u64, deadline: Deadline) -> bool {
         loop {
             let step = deadline.min(Deadline::after(Some(super::owners::RECLAIM_INTERVAL)));
             let ready = wait_until(self.strategy, &self.data_signal, step, || {
-                self.has_data_at(next) || self.is_closed() || self.repair_stalled(next)
+                self.has_data_at(next)
+                    || self.is_closed()
+                    || self.repair_stalled(next)
+                    || self.is_poisoned()
             });
             if ready {
                 return true;
@@ -352,32 +362,74 @@ impl<T> Shared<T> {
         }
     }
 
-    /// The minimum registered cursor, hard and soft, each at most `ceiling`.
-    pub(crate) fn min_reader(&self, ceiling: u64) -> Gates {
+    /// A word of this ring holds `found`, which cannot be true: the ring's region is
+    /// poisoned for this process (see `shm::trust`). On the heap, where only this process
+    /// writes the words, it would be a bug; it is reported the same way, without a partition.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn violated(&self, word: &'static str, found: u64) -> Corruption {
+        match &self.boundary {
+            Some(boundary) => boundary.violated(word, found),
+            None => Corruption::new(None, word, found),
+        }
+    }
+
+    /// `Err` once this ring's region is poisoned for this process (never on the heap).
+    #[inline(always)]
+    pub(crate) fn check_poison(&self) -> Result<(), Corruption> {
+        match &self.boundary {
+            Some(boundary) => boundary.check(),
+            None => Ok(()),
+        }
+    }
+
+    /// True once this ring's region is poisoned for this process.
+    #[inline]
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.check_poison().is_err()
+    }
+
+    /// The minimum registered cursor, hard and soft, each at most `head` (the writers' next
+    /// offset, as the caller last saw it).
+    ///
+    /// A registered cursor is never past the next offset to be written: readers register at
+    /// or below `published`, and release or commit only what they read. A cursor past `head`
+    /// is looked at again against `fresh_head()` (a multi-producer head may have moved since
+    /// the caller read it, and the cursor with it); past that too, it cannot be true: the
+    /// ring's region is corrupt (see `shm::trust`).
+    pub(crate) fn gates(
+        &self,
+        head: u64,
+        fresh_head: impl FnOnce() -> u64,
+    ) -> Result<Gates, Corruption> {
         // Relaxed: a joining reader raises `readers_high` before its SeqCst fence, so any scan
         // that must see its cursor (one after the matching writer fence) sees this too.
         let used = self
             .readers_high
             .load(Ordering::Relaxed)
             .min(self.readers().len() as u64) as usize;
-        let (hard, soft) =
-            self.readers()[..used]
-                .iter()
-                .fold((ceiling, ceiling), |(hard, soft), cursor| {
-                    // Acquire: pairs with the reader's `store_release` when it releases slots,
-                    // so its reads of those slots happen-before the writer overwrites them.
-                    // `FREE` is soft and larger than any offset, so it never wins.
-                    let value = cursor.load_acquire();
-                    if value & SOFT == 0 {
-                        (hard.min(value), soft)
-                    } else {
-                        (hard, soft.min(value & !SOFT))
-                    }
-                });
-        Gates {
+        let (hard, soft, furthest) = self.readers()[..used].iter().fold(
+            (head, head, 0),
+            |(hard, soft, furthest), cursor| {
+                // Acquire: pairs with the reader's `store_release` when it releases slots,
+                // so its reads of those slots happen-before the writer overwrites them.
+                let value = cursor.load_acquire();
+                if value == FREE {
+                    (hard, soft, furthest)
+                } else if value & SOFT == 0 {
+                    (hard.min(value), soft, furthest.max(value))
+                } else {
+                    (hard, soft.min(value & !SOFT), furthest.max(value & !SOFT))
+                }
+            },
+        );
+        if furthest > head && furthest > fresh_head() {
+            return Err(self.violated("reader cursor", furthest));
+        }
+        Ok(Gates {
             hard,
             soft: soft.min(hard),
-        }
+        })
     }
 
     /// The earliest offset a reader joining now could be sure to read.

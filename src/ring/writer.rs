@@ -20,6 +20,7 @@ use crossbeam_utils::CachePadded;
 use super::error::{ClaimError, PublishError};
 use super::shared::{Shared, SlotWriter};
 use super::wait::Patience;
+use crate::shm::Corruption;
 use crate::sync::{Arc, Deadline, Ordering};
 use std::time::Duration;
 
@@ -76,16 +77,23 @@ impl Gate {
     ///
     /// A ring in a region whose rescan finds it full looks for readers whose process died
     /// (at a bounded rate, see `owners`), and rescans once more if it reclaimed any.
+    ///
+    /// A ring in a region found corrupt (a cursor past anything written, see `shm::trust`)
+    /// has no room any more: its region is poisoned for this process.
     #[cold]
     #[inline(never)]
     fn rescan<T>(&mut self, shared: &Shared<T>, need: u64) -> bool {
-        self.scan(shared, need) || (shared.reclaim_when_full() && self.scan(shared, need))
+        !shared.is_poisoned()
+            && (self.scan(shared, need) || (shared.reclaim_when_full() && self.scan(shared, need)))
     }
 
     /// One rescan (see [`rescan`](Self::rescan)).
     #[inline(always)]
     fn scan<T>(&mut self, shared: &Shared<T>, need: u64) -> bool {
-        let gates = shared.min_reader(self.head);
+        let head = self.head;
+        let Ok(gates) = shared.gates(head, || head) else {
+            return false;
+        };
         let soft_limit = gates.soft + shared.capacity;
         let (wanted, slack) = if need <= soft_limit && gates.soft < gates.hard {
             (soft_limit, 0)
@@ -98,7 +106,10 @@ impl Gate {
             // A reader that joined before the fence in `announce_limit` is visible now; one
             // that joins after it sees the announcement and starts at or above
             // `wanted - capacity`.
-            self.limit = wanted.min(shared.min_reader(self.head).hard + shared.capacity);
+            let Ok(gates) = shared.gates(head, || head) else {
+                return false;
+            };
+            self.limit = wanted.min(gates.hard + shared.capacity);
         } else {
             // Covered by an earlier announcement, whose fence precedes this scan.
             self.limit = wanted;
@@ -123,10 +134,20 @@ impl<T> Writer<T> {
     /// Takes over a ring whose writer is gone without closing it (its process died): writing
     /// resumes at the published end. Whatever the old writer wrote past it was never visible
     /// and is overwritten; the first write rescans the readers.
-    pub(crate) fn resume(shared: Arc<Shared<T>>) -> Self {
+    ///
+    /// The two words it resumes from are checked first: the dead writer announced a limit at
+    /// or above everything it published, and at most two laps past it (one lap past its head,
+    /// which its readers kept within a lap of `published`); anything else is a corrupt region.
+    pub(crate) fn resume(shared: Arc<Shared<T>>) -> Result<Self, Corruption> {
         let head = shared.published.load_acquire();
         let announced = shared.write_limit.load_relaxed();
-        Self {
+        if announced < head {
+            return Err(shared.violated("published", head));
+        }
+        if announced - head > 2 * shared.capacity {
+            return Err(shared.violated("write limit", announced));
+        }
+        Ok(Self {
             shared,
             gate: CachePadded::new(Gate {
                 head,
@@ -135,7 +156,7 @@ impl<T> Writer<T> {
                 limit: head,
                 announced,
             }),
-        }
+        })
     }
 
     /// The ring's capacity in messages.
@@ -176,10 +197,13 @@ impl<T> Writer<T> {
     /// assert_eq!(writer.try_publish("b"), Err(PublishError::Full("b")));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// A ring in a shared-memory region found corrupt hands the message back as
+    /// [`PublishError::Corrupt`] instead (see `shm::trust`).
     #[inline]
     pub fn try_publish(&mut self, value: T) -> Result<(), PublishError<T>> {
         if self.gate.head >= self.gate.limit && !self.gate.refresh(&self.shared, 1) {
-            return Err(PublishError::Full(value));
+            return Err(refused(&self.shared, value, PublishError::Full));
         }
         self.write_and_publish(value);
         Ok(())
@@ -190,21 +214,39 @@ impl<T> Writer<T> {
     ///
     /// Do not call it from a thread that holds a [`Batch`](super::Batch) of the same ring: the
     /// writer may be waiting for exactly that batch to be released.
+    ///
+    /// A ring in a shared-memory region that this process found corrupt never has room
+    /// again, so this waits for ever there: a producer of a shared-memory topic learns of it
+    /// from [`Producer::send`](crate::Producer::send), [`try_publish`](Self::try_publish) or
+    /// [`publish_timeout`](Self::publish_timeout).
     #[inline]
     pub fn publish(&mut self, value: T) {
         if self.gate.head >= self.gate.limit {
-            self.wait_for_space(1, Deadline::after(None));
+            self.wait_for_space(1, Deadline::after(None), false);
         }
         self.write_and_publish(value);
     }
 
+    /// [`publish`](Self::publish) that gives up with [`PublishError::Corrupt`] once the ring's
+    /// region is found corrupt (a topic's blocking send).
+    #[inline]
+    pub(crate) fn publish_checked(&mut self, value: T) -> Result<(), PublishError<T>> {
+        if self.gate.head >= self.gate.limit && !self.wait_for_space(1, Deadline::after(None), true)
+        {
+            return Err(refused(&self.shared, value, PublishError::Full));
+        }
+        self.write_and_publish(value);
+        Ok(())
+    }
+
     /// Like [`publish`](Self::publish), giving up after `timeout` with
-    /// [`PublishError::Timeout`].
+    /// [`PublishError::Timeout`] (or at once with [`PublishError::Corrupt`], for a ring in a
+    /// shared-memory region found corrupt).
     pub fn publish_timeout(&mut self, value: T, timeout: Duration) -> Result<(), PublishError<T>> {
         if self.gate.head >= self.gate.limit
-            && !self.wait_for_space(1, Deadline::after(Some(timeout)))
+            && !self.wait_for_space(1, Deadline::after(Some(timeout)), true)
         {
-            return Err(PublishError::Timeout(value));
+            return Err(refused(&self.shared, value, PublishError::Timeout));
         }
         self.write_and_publish(value);
         Ok(())
@@ -246,7 +288,7 @@ impl<T> Writer<T> {
                 this.gate.refresh(&this.shared, wanted);
             }
             if this.gate.head >= this.gate.limit {
-                this.wait_for_space(1, Deadline::after(None));
+                this.wait_for_space(1, Deadline::after(None), false);
             }
             let slots = this.shared.slot_writer();
             let gate = &mut *this.gate;
@@ -305,13 +347,17 @@ impl<T> Writer<T> {
         }
         let n = n as u64;
         if !self.gate.refresh(&self.shared, n) {
-            match patience.deadline() {
-                None => return Err(ClaimError::Full),
+            let failed = match patience.deadline() {
+                None => Some(ClaimError::Full),
                 Some(deadline) => {
-                    if !self.wait_for_space(n, deadline) {
-                        return Err(ClaimError::Timeout);
-                    }
+                    (!self.wait_for_space(n, deadline, true)).then_some(ClaimError::Timeout)
                 }
+            };
+            if let Some(failed) = failed {
+                return Err(self
+                    .shared
+                    .check_poison()
+                    .map_or_else(ClaimError::Corrupt, |()| failed));
             }
         }
         let end = self.gate.head + n;
@@ -323,12 +369,16 @@ impl<T> Writer<T> {
         })
     }
 
-    /// Waits until `n` slots are free or the deadline passes.
+    /// Waits until `n` slots are free or the deadline passes; false when it passed. With
+    /// `fallible`, it gives up (false) once the ring's region is found corrupt; without, it
+    /// waits on, for a caller that has no way to say so (see [`publish`](Self::publish)).
     #[cold]
-    fn wait_for_space(&mut self, n: u64, deadline: Deadline) -> bool {
+    fn wait_for_space(&mut self, n: u64, deadline: Deadline, fallible: bool) -> bool {
         let shared = &*self.shared;
         let gate = &mut self.gate;
-        shared.wait_for_space(deadline, || gate.refresh(shared, n))
+        shared.wait_for_space(deadline, || {
+            gate.refresh(shared, n) || (fallible && shared.is_poisoned())
+        }) && !(fallible && shared.is_poisoned())
     }
 
     #[inline(always)]
@@ -346,6 +396,20 @@ impl<T> Writer<T> {
     #[inline(always)]
     fn publish_head(&self) {
         self.shared.publish(self.gate.head);
+    }
+}
+
+/// The error for `value` that found no room: `otherwise` (full, timed out), unless the ring's
+/// region was found corrupt.
+#[cold]
+pub(super) fn refused<T>(
+    shared: &Shared<T>,
+    value: T,
+    otherwise: fn(T) -> PublishError<T>,
+) -> PublishError<T> {
+    match shared.check_poison() {
+        Err(corruption) => PublishError::Corrupt(value, corruption),
+        Ok(()) => otherwise(value),
     }
 }
 
@@ -475,6 +539,6 @@ impl<T> DeadWriter<T> {
     /// Takes the ring over, as another process would once the dead one is confirmed gone.
     #[doc(hidden)]
     pub fn take_over(self) -> Writer<T> {
-        Writer::resume(self.0)
+        Writer::resume(self.0).expect("a model's words are never corrupt")
     }
 }

@@ -1,7 +1,7 @@
 //! The shared-memory layer's errors: every way a region can fail to be made or opened.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::process::ProcessId;
 use crate::ring::BuildError;
@@ -12,7 +12,7 @@ use crate::sync::StdArc;
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum RegionError {
-    /// A region of that name exists already (create), or its name is unusable.
+    /// A file of that name exists already (create).
     AlreadyExists {
         /// The file.
         path: PathBuf,
@@ -22,8 +22,46 @@ pub enum RegionError {
         /// The file.
         path: PathBuf,
     },
-    /// The name is empty or contains `/`.
+    /// The region name is unusable: empty, `.` or `..`, holding `/` or NUL, or longer than
+    /// [`MAX_REGION_NAME`](super::MAX_REGION_NAME) bytes.
     BadName,
+    /// The region's file is a symbolic link, which is never followed (a region file is always
+    /// a regular file; a link under its name could point anywhere).
+    Symlink {
+        /// The link.
+        path: PathBuf,
+    },
+    /// The region's file is not a regular file (a directory, a FIFO, a device...).
+    NotRegularFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The region's file belongs to another user, which the opener did not accept (see
+    /// [`RegionOptions::allow_foreign_owner`](super::RegionOptions::allow_foreign_owner)).
+    ForeignOwner {
+        /// The file.
+        path: PathBuf,
+        /// The file's owner (uid).
+        owner: u32,
+        /// This process's effective uid.
+        expected: u32,
+    },
+    /// Users the opener did not mean can write the region's file (see
+    /// [`RegionOptions::permissions`](super::RegionOptions::permissions)).
+    Permissions {
+        /// The file.
+        path: PathBuf,
+        /// The file's permission bits.
+        mode: u32,
+        /// The widest permissions the opener accepts.
+        allowed: u32,
+    },
+    /// The permissions asked for are not a region's: permission bits only (`0o777`), the
+    /// owner must read and write, and the world must not write.
+    InvalidPermissions {
+        /// The mode asked for.
+        mode: u32,
+    },
     /// The file is not a ringgroup region (wrong magic).
     NotARegion,
     /// The region was made by another layout version.
@@ -82,6 +120,26 @@ pub enum RegionError {
     },
 }
 
+impl RegionError {
+    /// The error of file operation `op` on region `path`: `AlreadyExists` and `NotFound` by
+    /// name, any other as `Io`.
+    pub(crate) fn from_io(path: &Path, op: &'static str, source: std::io::Error) -> Self {
+        match source.kind() {
+            std::io::ErrorKind::AlreadyExists => RegionError::AlreadyExists {
+                path: path.to_path_buf(),
+            },
+            std::io::ErrorKind::NotFound => RegionError::NotFound {
+                path: path.to_path_buf(),
+            },
+            _ => RegionError::Io {
+                path: path.to_path_buf(),
+                op,
+                source: StdArc::new(source),
+            },
+        }
+    }
+}
+
 impl PartialEq for RegionError {
     fn eq(&self, other: &Self) -> bool {
         // Errors compare by what happened (and the io error by its kind).
@@ -106,7 +164,43 @@ impl fmt::Display for RegionError {
                 write!(f, "region {} exists already", path.display())
             }
             RegionError::NotFound { path } => write!(f, "no region {}", path.display()),
-            RegionError::BadName => write!(f, "a region name must be non-empty, without '/'"),
+            RegionError::BadName => write!(
+                f,
+                "a region name must be 1 to {} bytes, not \".\" or \"..\", without '/' or NUL",
+                super::MAX_REGION_NAME
+            ),
+            RegionError::Symlink { path } => write!(
+                f,
+                "region {} is a symbolic link, which is never followed",
+                path.display()
+            ),
+            RegionError::NotRegularFile { path } => {
+                write!(f, "region {} is not a regular file", path.display())
+            }
+            RegionError::ForeignOwner {
+                path,
+                owner,
+                expected,
+            } => write!(
+                f,
+                "region {} is owned by uid {owner}, not by this process's uid {expected}",
+                path.display()
+            ),
+            RegionError::Permissions {
+                path,
+                mode,
+                allowed,
+            } => write!(
+                f,
+                "region {} has mode {mode:04o}: writable by users that mode {allowed:04o} does \
+                 not allow",
+                path.display()
+            ),
+            RegionError::InvalidPermissions { mode } => write!(
+                f,
+                "mode {mode:04o} is not a region's: permission bits only, the owner reads and \
+                 writes, the world does not write"
+            ),
             RegionError::NotARegion => write!(f, "the file is not a ringgroup region"),
             RegionError::Version { found, expected } => write!(
                 f,

@@ -32,8 +32,18 @@
 //!   killed anywhere leaves either a named entry (reaped and taken over by the next build), an
 //!   unnamed one with a dead member (cleared by the next claim, its group cursors freed), or a
 //!   tagged cursor no named entry records, which every claim and delete sweeps away.
+//!
+//! # Trust
+//!
+//! Every process of the topic can write the registry, so each word is checked where it is
+//! read (`Entry`'s accessors), against the range its writers use: a name length is at most
+//! [`MAX_GROUP_NAME`], a recorded reader slot is one of the ring's slots, a plan names a member
+//! slot or nobody. A word out of range is a [`Corruption`], which poisons the region for this
+//! process (see `shm::trust`). Other words (counts, tags, times, generations) may hold any
+//! value without harm and are used as found.
 
 use super::process::{OwnerWord, ProcessId};
+use super::trust::{Corruption, Poison};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 /// Longest group name a shared-memory topic records.
@@ -78,6 +88,10 @@ pub(crate) fn entry_stride(partitions: u32) -> usize {
 
 /// One entry: its header and per-partition words, in the mapping.
 pub(crate) struct Entry<'r> {
+    /// The region's poison, raised by an accessor that reads a word out of range.
+    poison: &'r Poison,
+    /// The reader slots of each ring: a recorded slot is below it.
+    readers: u32,
     header: &'r EntryHeader,
     slots: &'r [AtomicU32],
     plans: &'r [AtomicU32],
@@ -131,16 +145,36 @@ pub(crate) enum ClaimError {
     NameTooLong,
     /// The group has [`MAX_GROUP_PROCESSES`] live members.
     TooManyMembers,
+    /// A registry word is out of range.
+    Corrupt(Corruption),
+}
+
+impl From<Corruption> for ClaimError {
+    fn from(corruption: Corruption) -> Self {
+        ClaimError::Corrupt(corruption)
+    }
+}
+
+/// Why a group could not be deleted.
+#[derive(Debug)]
+pub(crate) enum DeleteError {
+    /// A live process is a member.
+    HeldBy(ProcessId),
+    /// A registry word is out of range.
+    Corrupt(Corruption),
 }
 
 impl<'r> Registry<'r> {
     /// Takes the registry lock (waiting while a live holder has it; breaking a dead one's).
+    /// Reader slots recorded in it are below `count` (each ring has a slot per group entry);
+    /// words found out of range raise `poison`.
     ///
     /// # Safety
     /// `base` points at `count` entries of `entry_stride(partitions)` bytes in a mapping that
     /// outlives `'r`, laid out by [`initialise`].
     pub(crate) unsafe fn lock(
         lock: &'r OwnerWord,
+        poison: &'r Poison,
         base: *const u8,
         count: usize,
         partitions: u32,
@@ -148,7 +182,7 @@ impl<'r> Registry<'r> {
         lock.take_waiting();
         let entries = (0..count)
             // SAFETY: the caller's contract, passed on.
-            .map(|i| unsafe { Entry::at(base, i, partitions) })
+            .map(|i| unsafe { Entry::at(poison, base, i, count, partitions) })
             .collect();
         Registry { lock, entries }
     }
@@ -161,24 +195,19 @@ impl<'r> Registry<'r> {
             return Err(ClaimError::NameTooLong);
         }
         for entry in &self.entries {
-            if entry.name().is_none() && entry.reap() && !entry.has_members() {
+            if entry.name()?.is_none() && entry.reap()? && !entry.has_members() {
                 entry.clear();
             }
         }
-        if let Some((index, entry)) = self
-            .entries
-            .iter()
-            .enumerate()
-            .find(|(_, e)| e.name().as_deref() == Some(name))
-        {
-            if entry.reap() {
+        if let Some((index, entry)) = self.find(name)? {
+            if entry.reap()? {
                 entry.bump();
             }
             let live = entry.has_members();
-            let member = entry.join().ok_or(ClaimError::TooManyMembers)?;
             let slots = (0..entry.slots.len())
                 .map(|p| entry.slot(p as u32))
-                .collect();
+                .collect::<Result<_, _>>()?;
+            let member = entry.join()?.ok_or(ClaimError::TooManyMembers)?;
             return Ok(if live {
                 Claim::Joined {
                     entry: index,
@@ -194,8 +223,8 @@ impl<'r> Registry<'r> {
             });
         }
         for (index, entry) in self.entries.iter().enumerate() {
-            if entry.name().is_none() && !entry.has_members() {
-                if let Some(member) = entry.join() {
+            if entry.name()?.is_none() && !entry.has_members() {
+                if let Some(member) = entry.join()? {
                     entry.clear();
                     entry.write_name(name);
                     return Ok(Claim::New {
@@ -208,20 +237,25 @@ impl<'r> Registry<'r> {
         Err(ClaimError::Full)
     }
 
+    /// The entry named `name`, with its index.
+    fn find(&self, name: &[u8]) -> Result<Option<(usize, &Entry<'r>)>, Corruption> {
+        for (index, entry) in self.entries.iter().enumerate() {
+            if entry.name()?.as_deref() == Some(name) {
+                return Ok(Some((index, entry)));
+            }
+        }
+        Ok(None)
+    }
+
     /// Deletes the entry of `name` if no live process is a member (the caller's sweep then
     /// frees its cursors): true if there was one, `Err` with a member while one lives.
-    pub(crate) fn delete(&self, name: &str) -> Result<bool, ProcessId> {
-        let name = name.as_bytes();
-        let Some(entry) = self
-            .entries
-            .iter()
-            .find(|e| e.name().as_deref() == Some(name))
-        else {
+    pub(crate) fn delete(&self, name: &str) -> Result<bool, DeleteError> {
+        let Some((_, entry)) = self.find(name.as_bytes()).map_err(DeleteError::Corrupt)? else {
             return Ok(false);
         };
-        entry.reap();
+        entry.reap().map_err(DeleteError::Corrupt)?;
         if let Some(member) = entry.header.members.iter().find_map(OwnerWord::holder) {
-            return Err(member);
+            return Err(DeleteError::HeldBy(member));
         }
         entry.header.name_len.store(0, Ordering::Relaxed);
         entry.clear();
@@ -229,9 +263,17 @@ impl<'r> Registry<'r> {
     }
 
     /// The slot entry `entry` records on `partition`, if the entry is named (a group's).
-    pub(crate) fn recorded_slot(&self, entry: usize, partition: u32) -> Option<u32> {
-        let entry = self.entries.get(entry)?;
-        entry.name()?;
+    pub(crate) fn recorded_slot(
+        &self,
+        entry: usize,
+        partition: u32,
+    ) -> Result<Option<u32>, Corruption> {
+        let Some(entry) = self.entries.get(entry) else {
+            return Ok(None);
+        };
+        if entry.name()?.is_none() {
+            return Ok(None);
+        }
         entry.slot(partition)
     }
 
@@ -260,10 +302,11 @@ impl<'r> Registry<'r> {
     /// goes back to no owner (the caller plans it again; its static consumers' partitions
     /// wait for them for its session timeout, as Kafka keeps a static member's), and its slot
     /// is freed.
-    pub(crate) fn leave(&self, entry: usize, member: usize) {
+    pub(crate) fn leave(&self, entry: usize, member: usize) -> Result<(), Corruption> {
         let entry = &self.entries[entry];
-        entry.forget(member);
+        let forgotten = entry.forget(member);
         entry.header.members[member].release();
+        forgotten
     }
 
     /// The last member gives entry `entry` up: its cursors are freed by the caller before.
@@ -275,7 +318,7 @@ impl<'r> Registry<'r> {
     }
 
     /// Frees the member slots of dead processes in entry `entry`: true if there were any.
-    pub(crate) fn reap(&self, entry: usize) -> bool {
+    pub(crate) fn reap(&self, entry: usize) -> Result<bool, Corruption> {
         self.entries[entry].reap()
     }
 
@@ -298,7 +341,11 @@ impl<'r> Registry<'r> {
     }
 
     /// Partition `partition`'s owner in entry `entry` and where it is asked to go (0: nobody).
-    pub(crate) fn plan(&self, entry: usize, partition: u32) -> (MemberProcess, MemberProcess) {
+    pub(crate) fn plan(
+        &self,
+        entry: usize,
+        partition: u32,
+    ) -> Result<(MemberProcess, MemberProcess), Corruption> {
         self.entries[entry].plan(partition)
     }
 
@@ -369,11 +416,17 @@ impl Drop for Registry<'_> {
 }
 
 impl<'r> Entry<'r> {
-    /// Entry `index` of the registry at `base`.
+    /// Entry `index` of the registry at `base`, of a region whose rings have `readers` slots.
     ///
     /// # Safety
     /// As [`Registry::lock`].
-    unsafe fn at(base: *const u8, index: usize, partitions: u32) -> Self {
+    unsafe fn at(
+        poison: &'r Poison,
+        base: *const u8,
+        index: usize,
+        readers: usize,
+        partitions: u32,
+    ) -> Self {
         let header_size = std::mem::size_of::<EntryHeader>();
         let count = partitions as usize;
         // SAFETY: entry `index` lies inside the mapping (the caller's contract), aligned to 64
@@ -385,6 +438,8 @@ impl<'r> Entry<'r> {
             // partition are aligned.
             let tags = slots.add(2 * count) as *const AtomicU64;
             Entry {
+                poison,
+                readers: u32::try_from(readers).unwrap_or(u32::MAX),
                 header: &*(at as *const EntryHeader),
                 slots: std::slice::from_raw_parts(slots, count),
                 plans: std::slice::from_raw_parts(slots.add(count), count),
@@ -394,12 +449,21 @@ impl<'r> Entry<'r> {
         }
     }
 
+    /// A word of this entry holds `found`, which cannot be true: poisons the region.
+    #[cold]
+    fn violated(&self, word: &'static str, partition: Option<u32>, found: u64) -> Corruption {
+        self.poison.raise(Corruption::new(partition, word, found))
+    }
+
     /// The recorded name, if any. Relaxed loads throughout: entries are read and written only
     /// under the registry lock, whose Acquire/AcqRel take orders them.
-    fn name(&self) -> Option<Vec<u8>> {
-        let len = self.header.name_len.load(Ordering::Relaxed) as usize;
-        if len == 0 || len > MAX_GROUP_NAME {
-            return None;
+    fn name(&self) -> Result<Option<Vec<u8>>, Corruption> {
+        let len = self.header.name_len.load(Ordering::Relaxed);
+        if len == 0 {
+            return Ok(None);
+        }
+        if len > MAX_GROUP_NAME as u64 {
+            return Err(self.violated("group name length", None, len));
         }
         let mut bytes: Vec<u8> = self
             .header
@@ -407,8 +471,8 @@ impl<'r> Entry<'r> {
             .iter()
             .flat_map(|word| word.load(Ordering::Relaxed).to_le_bytes())
             .collect();
-        bytes.truncate(len);
-        Some(bytes)
+        bytes.truncate(len as usize);
+        Ok(Some(bytes))
     }
 
     /// Records `name` (at most [`MAX_GROUP_NAME`] bytes): bytes first, length last.
@@ -423,14 +487,25 @@ impl<'r> Entry<'r> {
             .store(name.len() as u64, Ordering::Relaxed);
     }
 
-    fn slot(&self, partition: u32) -> Option<u32> {
+    /// The reader slot recorded for the group's cursor on `partition`: one of the ring's.
+    fn slot(&self, partition: u32) -> Result<Option<u32>, Corruption> {
         let slot = self.slots[partition as usize].load(Ordering::Relaxed);
-        (slot != NO_SLOT).then_some(slot)
+        match slot {
+            NO_SLOT => Ok(None),
+            slot if slot < self.readers => Ok(Some(slot)),
+            slot => Err(self.violated("group slot", Some(partition), u64::from(slot))),
+        }
     }
 
-    fn plan(&self, partition: u32) -> (MemberProcess, MemberProcess) {
+    /// `partition`'s owner and where it is asked to go: member slots plus one, or 0.
+    fn plan(&self, partition: u32) -> Result<(MemberProcess, MemberProcess), Corruption> {
         let word = self.plans[partition as usize].load(Ordering::Relaxed);
-        (word as MemberProcess, (word >> 16) as MemberProcess)
+        let (owner, want) = (word as MemberProcess, (word >> 16) as MemberProcess);
+        let max = MAX_GROUP_PROCESSES as MemberProcess;
+        if owner > max || want > max {
+            return Err(self.violated("plan", Some(partition), u64::from(word)));
+        }
+        Ok((owner, want))
     }
 
     fn set_plan(&self, partition: u32, owner: MemberProcess, want: MemberProcess) {
@@ -451,41 +526,51 @@ impl<'r> Entry<'r> {
 
     /// Takes a free member slot for this process (or one whose process died since the last
     /// reap: forgotten first), if one is left.
-    fn join(&self) -> Option<usize> {
-        let member =
-            (0..MAX_GROUP_PROCESSES).find(|&k| match self.header.members[k].take_over() {
-                Ok(None) => true,
+    fn join(&self) -> Result<Option<usize>, Corruption> {
+        let mut taken = None;
+        for k in 0..MAX_GROUP_PROCESSES {
+            match self.header.members[k].take_over() {
+                Ok(None) => {}
                 Ok(Some(_dead)) => {
-                    self.forget(k);
-                    true
+                    if let Err(corruption) = self.forget(k) {
+                        self.header.members[k].release();
+                        return Err(corruption);
+                    }
                 }
-                Err(_) => false,
-            })?;
+                Err(_) => continue,
+            }
+            taken = Some(k);
+            break;
+        }
+        let Some(member) = taken else {
+            return Ok(None);
+        };
         self.header.consumers[member].store(0, Ordering::Relaxed);
         self.header.sessions[member].store(0, Ordering::Relaxed);
         for instance in &self.header.instances[member] {
             instance.store(0, Ordering::Relaxed);
         }
-        Some(member)
+        Ok(Some(member))
     }
 
     /// Frees the slots of members confirmed dead, and what they owned: true if any.
-    fn reap(&self) -> bool {
+    fn reap(&self) -> Result<bool, Corruption> {
         let mut reaped = false;
         for (k, word) in self.header.members.iter().enumerate() {
             let dead = word.holder().is_some_and(|p| !p.is_alive_low());
             if dead && matches!(word.take_over(), Ok(Some(_))) {
-                self.forget(k);
+                let forgotten = self.forget(k);
                 word.release();
+                forgotten?;
                 reaped = true;
             }
         }
-        reaped
+        Ok(reaped)
     }
 
     /// Takes member `k`'s partitions (owned or on their way to it) back to no owner; those of
     /// its static consumers wait for them for its session timeout.
-    fn forget(&self, k: usize) {
+    fn forget(&self, k: usize) -> Result<(), Corruption> {
         let gone = k as MemberProcess + 1;
         let until = monotonic_ns().saturating_add(self.header.sessions[k].load(Ordering::Relaxed));
         self.header.consumers[k].store(0, Ordering::Relaxed);
@@ -493,7 +578,7 @@ impl<'r> Entry<'r> {
             instance.store(0, Ordering::Relaxed);
         }
         for partition in 0..self.plans.len() as u32 {
-            let (owner, want) = self.plan(partition);
+            let (owner, want) = self.plan(partition)?;
             let want = if want == gone { 0 } else { want };
             if owner == gone {
                 let p = partition as usize;
@@ -507,6 +592,7 @@ impl<'r> Entry<'r> {
                 self.set_plan(partition, owner, want);
             }
         }
+        Ok(())
     }
 
     fn clear(&self) {
@@ -528,9 +614,15 @@ impl<'r> Entry<'r> {
 ///
 /// # Safety
 /// As [`Registry::lock`].
-pub(crate) unsafe fn generation(base: *const u8, entry: usize, partitions: u32) -> u64 {
+pub(crate) unsafe fn generation(
+    poison: &Poison,
+    base: *const u8,
+    entry: usize,
+    count: usize,
+    partitions: u32,
+) -> u64 {
     // SAFETY: the caller's contract.
-    let entry = unsafe { Entry::at(base, entry, partitions) };
+    let entry = unsafe { Entry::at(poison, base, entry, count, partitions) };
     // Acquire: pairs with the Release in `Entry::bump`.
     entry.header.generation.load(Ordering::Acquire)
 }
@@ -566,7 +658,8 @@ pub(crate) fn entry_fields(partitions: u32) -> Vec<super::layout::Field> {
     let base = lines.as_mut_ptr().cast::<u8>();
     // SAFETY: the buffer is one entry long, aligned to 64 bytes and zeroed (atomics are valid
     // at any bit pattern); it outlives every use of `entry`, and nothing writes through it.
-    let entry = unsafe { Entry::at(base, 0, partitions) };
+    let poison = Poison::new();
+    let entry = unsafe { Entry::at(&poison, base, 0, 1, partitions) };
     let at = |word: *const u8| word.addr() - base.addr();
     let header = entry.header;
     let mut fields = Vec::new();

@@ -548,7 +548,7 @@ mod tests {
         assert_eq!(read(&layout, "directory.entry[0].reply_capacity"), 4);
         assert_eq!(read(&layout, "directory.entry[1].state"), 0);
         let incarnation = read(&layout, "directory.entry[0].incarnation");
-        let replies = crate::shm::region::reply_companion(&path, 0, incarnation);
+        let replies = crate::shm::region::reply_companion(&path, 0, incarnation).unwrap();
         let table = describe(&replies).unwrap();
         check_shape(&table);
         assert_eq!(

@@ -17,24 +17,41 @@
 //!
 //! # Creating and opening
 //!
-//! The creator makes the file exclusively, sizes it and reserves its memory with
-//! `posix_fallocate` (so a full `/dev/shm` is an error now, not a `SIGBUS` later), maps it,
-//! writes every ring, then the header's `state`. An opener checks the file's size before it
-//! maps anything past the header, then every header field, and gets a typed error for each
-//! mismatch: another layout version, another message type, other geometry, a file shorter than
-//! its header says, a corrupt header, or a creator that died before finishing.
+//! The creator makes the file exclusively, owner-only (or with the mode it asks for) whatever
+//! the umask (see `access`), sizes it and reserves its memory with `posix_fallocate` (so a full
+//! `/dev/shm` is an error now, not a `SIGBUS` later), maps it, writes every ring, then the
+//! header's `state`. An opener opens the file without following a symbolic link and checks its
+//! kind, owner and mode (see `access`), then its size before it maps anything past the header,
+//! then every header field, and gets a typed error for each mismatch: another layout version,
+//! another message type, other geometry, a file shorter than its header says, a corrupt header,
+//! or a creator that died before finishing. Reply regions (companion files) are created and
+//! opened by the same code, with the mode and the checks of their request region.
+//!
+//! # Truncation
+//!
+//! The size check protects only the open. A region file truncated *while* processes map it
+//! (by `truncate`, or another program writing the file) makes every process touching a page
+//! past the new end fault with `SIGBUS`: no user-space check can catch that. The file's mode
+//! and owner (see `access`) decide who can do it.
+//!
+//! # Removing
+//!
+//! [`remove`] takes a name (checked as every region name is, see `name`) and unlinks only
+//! regular files in [`DEFAULT_DIR`]: the region's file and its reply regions.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use memmap2::{MmapMut, MmapOptions};
 
+use super::access::{self, RegionOptions};
 use super::error::RegionError;
 use super::groups::{self, Registry};
+use super::name;
 use super::process::OwnerWord;
-use super::trust::{Boundary, Poison};
+use super::trust::{Boundary, Corruption, Poison};
 use crate::ring::block::{Block, Geometry};
 use crate::sync::{AtomicU32, Ordering, StdArc};
 
@@ -50,57 +67,75 @@ const INIT_WAIT: Duration = Duration::from_secs(5);
 /// The default directory of named regions.
 pub const DEFAULT_DIR: &str = "/dev/shm";
 
-/// The file of region `name` in [`DEFAULT_DIR`]: `/dev/shm/ringgroup_<name>`.
+/// The file of region `name` in [`DEFAULT_DIR`]: `/dev/shm/ringgroup_<name>`. The name is not
+/// checked here; [`remove`], [`Topic::open`](crate::Topic::open) and
+/// [`TopicBuilder::shared_memory`](crate::TopicBuilder::shared_memory) refuse the names that are
+/// not regions' ([`RegionError::BadName`]).
+///
+/// # Examples
+///
+/// ```
+/// use ringgroup::shm::default_path;
+///
+/// assert_eq!(default_path("orders"), std::path::Path::new("/dev/shm/ringgroup_orders"));
+/// ```
 pub fn default_path(name: &str) -> PathBuf {
-    Path::new(DEFAULT_DIR).join(format!("ringgroup_{name}"))
+    Path::new(DEFAULT_DIR).join(name::file_name(name))
 }
 
-/// Removes shared-memory region `name` (its file under [`DEFAULT_DIR`], and the reply regions
-/// of its producer groups beside it). Processes that have it mapped keep their mapping; new
+/// Removes shared-memory region `name`: its file under [`DEFAULT_DIR`], and the reply regions
+/// of its producer groups beside it. Processes that have it mapped keep their mapping; new
 /// ones can no longer open it.
-pub fn remove(name: &str) -> io::Result<()> {
+///
+/// Only regular files are removed, and only in [`DEFAULT_DIR`]: a name that is not a region's
+/// is [`RegionError::BadName`] and removes nothing; a symbolic link or another kind of file
+/// under the region's name is [`RegionError::Symlink`] or [`RegionError::NotRegularFile`] and is
+/// left, with the reply regions. A region whose file is gone already is
+/// [`RegionError::NotFound`], once any reply regions left behind are removed.
+///
+/// # Examples
+///
+/// ```
+/// use ringgroup::shm::{remove, RegionError};
+///
+/// assert_eq!(remove("x/../../../tmp/victim"), Err(RegionError::BadName));
+/// let name = format!("doc-remove-{}", std::process::id());
+/// assert!(matches!(remove(&name), Err(RegionError::NotFound { .. })));
+/// ```
+pub fn remove(name: &str) -> Result<(), RegionError> {
+    name::check(name)?;
     let path = default_path(name);
-    std::fs::remove_file(&path)?;
-    remove_companions(&path);
-    Ok(())
+    let removed = access::remove_regular(&path);
+    if matches!(removed, Ok(()) | Err(RegionError::NotFound { .. })) {
+        remove_companions(&path);
+    }
+    removed
 }
 
 /// The file of a request region's producer group `index` of incarnation `incarnation` (its reply
-/// region), beside it: `<file>.replies-<index>-<incarnation, 16 hex digits>`.
-pub(crate) fn reply_companion(path: &Path, index: usize, incarnation: u64) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".replies-{index}-{incarnation:016x}"));
-    path.with_file_name(name)
+/// region), beside it: `<file>.replies-<index>-<incarnation, 16 hex digits>`. `BadName` if
+/// that name does not fit the filesystem (a region at a path of the caller's can have any name).
+pub(crate) fn reply_companion(
+    path: &Path,
+    index: usize,
+    incarnation: u64,
+) -> Result<PathBuf, RegionError> {
+    let file = path.file_name().ok_or(RegionError::BadName)?;
+    Ok(path.with_file_name(name::reply_file_name(file, index, incarnation)?))
 }
 
-/// True when `name` is a companion of region file `file` (as [`reply_companion`] names them).
-fn is_companion(file: &str, name: &str) -> bool {
-    let Some(rest) = name
-        .strip_prefix(file)
-        .and_then(|rest| rest.strip_prefix(".replies-"))
-    else {
-        return false;
-    };
-    let Some((index, incarnation)) = rest.split_once('-') else {
-        return false;
-    };
-    !index.is_empty()
-        && index.bytes().all(|b| b.is_ascii_digit())
-        && incarnation.len() == 16
-        && incarnation.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// Removes every companion file of region `path` (best effort).
+/// Removes every companion file of region `path` that is a regular file (best effort).
 fn remove_companions(path: &Path) {
     let (Some(dir), Some(file)) = (path.parent(), path.file_name()) else {
         return;
     };
-    let file = file.to_string_lossy();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
-        if is_companion(&file, &entry.file_name().to_string_lossy()) {
+        // `file_type` does not follow a symbolic link.
+        let regular = entry.file_type().is_ok_and(|kind| kind.is_file());
+        if regular && name::is_reply_file_name(file, &entry.file_name()) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
@@ -168,6 +203,10 @@ pub(crate) struct Region {
     /// This process's verdict on the region: poisoned once any handle finds a word that cannot
     /// be true (see `trust`).
     poison: StdArc<Poison>,
+    /// The mode the region's companions are created with: its file's, owner read-write kept.
+    mode: u32,
+    /// The checks the region's companions are opened with: the ones its own file passed.
+    options: RegionOptions,
 }
 
 impl std::fmt::Debug for Region {
@@ -175,23 +214,9 @@ impl std::fmt::Debug for Region {
         f.debug_struct("Region")
             .field("path", &self.path)
             .field("shape", &self.shape)
+            .field("mode", &format_args!("{:04o}", self.mode))
+            .field("options", &self.options)
             .finish()
-    }
-}
-
-fn io_error(path: &Path, op: &'static str, source: io::Error) -> RegionError {
-    match source.kind() {
-        io::ErrorKind::AlreadyExists => RegionError::AlreadyExists {
-            path: path.to_path_buf(),
-        },
-        io::ErrorKind::NotFound => RegionError::NotFound {
-            path: path.to_path_buf(),
-        },
-        _ => RegionError::Io {
-            path: path.to_path_buf(),
-            op,
-            source: StdArc::new(source),
-        },
     }
 }
 
@@ -229,8 +254,13 @@ fn rings_offset_of(shape: &Shape) -> Option<usize> {
 }
 
 impl Region {
-    /// Creates region `path` for a topic of `T` of `shape`, with every ring initialised.
-    pub(crate) fn create<T>(path: &Path, shape: Shape) -> Result<StdArc<Self>, RegionError> {
+    /// Creates region `path` for a topic of `T` of `shape`, with every ring initialised, its
+    /// file's permissions exactly `mode` (checked by the caller) whatever the umask.
+    pub(crate) fn create<T>(
+        path: &Path,
+        shape: Shape,
+        mode: u32,
+    ) -> Result<StdArc<Self>, RegionError> {
         let geometry = Geometry::of::<T>(shape.capacity, shape.max_groups, shape.multi, true)
             .map_err(RegionError::Ring)?;
         let ring_stride = stride(&geometry);
@@ -239,26 +269,22 @@ impl Region {
             .checked_mul(ring_stride)
             .and_then(|rings| rings.checked_add(rings_offset))
             .ok_or(RegionError::TooLarge)?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .map_err(|e| io_error(path, "create", e))?;
+        let file = access::create_exclusive(path, mode)?;
         // Removed again if anything below fails, so a failed create leaves no half region.
         let cleanup = RemoveOnError(path);
+        access::set_mode(&file, path, mode)?;
         file.set_len(total as u64)
-            .map_err(|e| io_error(path, "size", e))?;
+            .map_err(|e| RegionError::from_io(path, "size", e))?;
         reserve(&file, total).map_err(|e| match e.kind() {
             io::ErrorKind::StorageFull | io::ErrorKind::OutOfMemory => {
                 RegionError::NoSpace { bytes: total }
             }
-            _ => io_error(path, "reserve", e),
+            _ => RegionError::from_io(path, "reserve", e),
         })?;
         // SAFETY: the file is ours, sized to `total`; no one truncates it while mapped (the
         // region's users only ever open it).
         let map = unsafe { MmapOptions::new().len(total).map_mut(&file) }
-            .map_err(|e| io_error(path, "map", e))?;
+            .map_err(|e| RegionError::from_io(path, "map", e))?;
         let region = Region {
             map,
             path: path.to_path_buf(),
@@ -267,6 +293,8 @@ impl Region {
             ring_stride,
             rings_offset,
             poison: StdArc::new(Poison::new()),
+            mode: mode | 0o600,
+            options: RegionOptions::of_creator(mode),
         };
         // SAFETY: the mapping is fresh and zeroed, at least a page long, and page-aligned.
         let header = unsafe { &mut *(region.map.as_ptr() as *mut RegionHeader) };
@@ -317,17 +345,14 @@ impl Region {
         Ok(StdArc::new(region))
     }
 
-    /// Opens region `path`, checking it holds a topic of `T`.
-    pub(crate) fn open<T>(path: &Path) -> Result<StdArc<Self>, RegionError> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(|e| io_error(path, "open", e))?;
-        let size = file
-            .metadata()
-            .map_err(|e| io_error(path, "stat", e))?
-            .len() as usize;
+    /// Opens region `path`, checking its file against `options` and that it holds a topic of
+    /// `T`.
+    pub(crate) fn open<T>(
+        path: &Path,
+        options: &RegionOptions,
+    ) -> Result<StdArc<Self>, RegionError> {
+        let access::Checked { file, size, mode } = access::open_checked(path, options)?;
+        let size = usize::try_from(size).map_err(|_| RegionError::TooLarge)?;
         if size < PAGE {
             return Err(RegionError::Truncated {
                 size,
@@ -337,7 +362,7 @@ impl Region {
         // SAFETY: the file is at least `size` long now; mapping exactly that never reaches past
         // its end (a region's users never truncate it).
         let map = unsafe { MmapOptions::new().len(size).map_mut(&file) }
-            .map_err(|e| io_error(path, "map", e))?;
+            .map_err(|e| RegionError::from_io(path, "map", e))?;
         // SAFETY: the mapping is at least a page long and page-aligned.
         let header = unsafe { &*(map.as_ptr() as *const RegionHeader) };
         if header.magic != MAGIC {
@@ -419,6 +444,8 @@ impl Region {
             ring_stride,
             rings_offset,
             poison: StdArc::new(Poison::new()),
+            mode: mode | 0o600,
+            options: *options,
         }))
     }
 
@@ -436,18 +463,21 @@ impl Region {
         &self.header().producer
     }
 
-    /// The group registry, locked until the returned value is dropped.
-    pub(crate) fn groups(&self) -> Registry<'_> {
+    /// The group registry, locked until the returned value is dropped; `Err` once the region
+    /// is poisoned for this process (see `trust`).
+    pub(crate) fn groups(&self) -> Result<Registry<'_>, Corruption> {
+        self.poison.check()?;
         // SAFETY: `create` laid the registry out at `PAGE`, and `create`/`open` checked that
         // it lies in the mapping, which lives as long as `self`.
-        unsafe {
+        Ok(unsafe {
             Registry::lock(
                 &self.header().groups_lock,
+                &self.poison,
                 self.map.as_ptr().add(PAGE),
                 self.shape.max_groups,
                 self.shape.partitions,
             )
-        }
+        })
     }
 
     /// The extra area: `shape().extra` zeroed (at creation) bytes, page-aligned, in the
@@ -475,14 +505,26 @@ impl Region {
         &self.path
     }
 
+    /// The mode to create the region's companions (reply regions) with.
+    pub(crate) fn mode(&self) -> u32 {
+        self.mode
+    }
+
+    /// The checks to open the region's companions (reply regions) with.
+    pub(crate) fn options(&self) -> &RegionOptions {
+        &self.options
+    }
+
     /// Group entry `entry`'s plan generation, read without the registry lock.
     pub(crate) fn group_generation(&self, entry: usize) -> u64 {
         debug_assert!(entry < self.shape.max_groups);
         // SAFETY: as in `groups`; `entry` is one of the registry's entries.
         unsafe {
             groups::generation(
+                &self.poison,
                 self.map.as_ptr().add(PAGE),
                 entry.min(self.shape.max_groups.saturating_sub(1)),
+                self.shape.max_groups,
                 self.shape.partitions,
             )
         }
@@ -582,10 +624,10 @@ pub(crate) fn inspect(path: &Path) -> Result<Inspected, RegionError> {
     use std::mem::offset_of;
     use std::os::unix::fs::FileExt;
 
-    let file = File::open(path).map_err(|e| io_error(path, "open", e))?;
+    let file = File::open(path).map_err(|e| RegionError::from_io(path, "open", e))?;
     let size = file
         .metadata()
-        .map_err(|e| io_error(path, "stat", e))?
+        .map_err(|e| RegionError::from_io(path, "stat", e))?
         .len() as usize;
     if size < PAGE {
         return Err(RegionError::Truncated {
@@ -595,7 +637,7 @@ pub(crate) fn inspect(path: &Path) -> Result<Inspected, RegionError> {
     }
     let mut page = vec![0_u8; PAGE];
     file.read_exact_at(&mut page, 0)
-        .map_err(|e| io_error(path, "read", e))?;
+        .map_err(|e| RegionError::from_io(path, "read", e))?;
     let bytes = |offset: usize, len: usize| &page[offset..offset + len];
     let word = |offset: usize| {
         let mut word = [0; 8];
@@ -738,7 +780,9 @@ pub(crate) fn header_fields() -> Vec<crate::shm::layout::Field> {
 pub(crate) fn parse_reply_companion(name: &str) -> Option<(usize, u64)> {
     let (file, rest) = name.rsplit_once(".replies-")?;
     let (index, incarnation) = rest.split_once('-')?;
-    if file.is_empty() || !is_companion(file, name) {
+    if file.is_empty()
+        || !name::is_reply_file_name(std::ffi::OsStr::new(file), std::ffi::OsStr::new(name))
+    {
         return None;
     }
     Some((

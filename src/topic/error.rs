@@ -30,6 +30,19 @@ pub enum TopicError {
     },
     /// The name is empty.
     EmptyName,
+    /// The name is longer than [`MAX_TOPIC_NAME_LEN`](crate::topic::MAX_TOPIC_NAME_LEN) bytes.
+    NameTooLong {
+        /// The longest name, in bytes.
+        max: usize,
+    },
+    /// The rings would take more than [`MAX_TOPIC_BYTES`](crate::topic::MAX_TOPIC_BYTES)
+    /// together (partitions × the bytes of one ring).
+    TooLarge {
+        /// What the rings would take (saturated at `u64::MAX`).
+        bytes: u64,
+        /// The most a topic's rings may take.
+        max: u64,
+    },
     /// A partition's ring could not be built (bad capacity or reader count, or no memory).
     Ring(BuildError),
     /// The shared-memory region could not be created or opened.
@@ -57,6 +70,11 @@ impl fmt::Display for TopicError {
                 write!(f, "{requested} partitions exceed the maximum of {max}")
             }
             TopicError::EmptyName => write!(f, "a topic needs a name"),
+            TopicError::NameTooLong { max } => write!(f, "a topic name is at most {max} bytes"),
+            TopicError::TooLarge { bytes, max } => write!(
+                f,
+                "the topic's rings would take {bytes} bytes, above the maximum of {max}"
+            ),
             TopicError::Ring(_) => write!(f, "a partition's ring could not be built"),
             #[cfg(not(ringgroup_loom))]
             TopicError::Region(_) => write!(f, "the shared-memory region is unusable"),

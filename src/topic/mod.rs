@@ -40,6 +40,7 @@ pub use shared_memory::SharedMemoryBuilder;
 pub use shared_producer::SharedProducer;
 
 use crate::partitioner::{Partitioner, Router};
+use crate::ring::block::Geometry;
 use crate::ring::{
     BuildError, MultiProducer, Ring, SharedWriter, SingleProducer, Subscriber, WaitStrategy,
 };
@@ -47,6 +48,47 @@ use crate::sync::{Arc, OnceLock};
 
 /// The most partitions a topic can have.
 pub const MAX_PARTITIONS: u32 = 1 << 16;
+
+/// The longest topic name, in bytes: Kafka's limit. Any other non-empty UTF-8 string is a
+/// valid name (the name is a label, never a file name; a shared-memory region is named apart).
+///
+/// # Examples
+///
+/// ```
+/// use ringgroup::topic::MAX_TOPIC_NAME_LEN;
+/// use ringgroup::{Topic, TopicError};
+///
+/// assert!(Topic::<u8>::builder("x".repeat(MAX_TOPIC_NAME_LEN)).build().is_ok());
+/// // Bytes, not characters: 125 of 'é' are 250 bytes.
+/// assert_eq!(
+///     Topic::<u8>::builder("é".repeat(125)).build().err(),
+///     Some(TopicError::NameTooLong { max: MAX_TOPIC_NAME_LEN })
+/// );
+/// ```
+pub const MAX_TOPIC_NAME_LEN: usize = 249;
+
+/// The most memory, in bytes, a topic's rings may take together (256 GiB): each ring's
+/// control words, reader cursors (`max_groups` cache lines), stamps (multi-producer) and
+/// slots, times the partitions. It refuses absurd products of sizes that are each within
+/// bounds; a topic below it that the machine cannot hold fails with
+/// [`BuildError::AllocationFailed`] instead.
+///
+/// # Examples
+///
+/// ```
+/// use ringgroup::topic::{MAX_PARTITIONS, MAX_TOPIC_BYTES};
+/// use ringgroup::ring::MAX_READERS;
+/// use ringgroup::{Topic, TopicError};
+///
+/// // Every count within its own bound, but 65536 × 65536 reader cursors are 512 GiB.
+/// let err = Topic::<u8>::builder("t")
+///     .partitions(MAX_PARTITIONS)
+///     .max_groups(MAX_READERS)
+///     .build()
+///     .unwrap_err();
+/// assert!(matches!(err, TopicError::TooLarge { max: MAX_TOPIC_BYTES, .. }));
+/// ```
+pub const MAX_TOPIC_BYTES: u64 = 1 << 38;
 
 /// A topic: a name and its partitions. Cheap to clone; consumer groups are made from it with
 /// [`Topic::group`](crate::Topic::group).
@@ -105,7 +147,8 @@ impl<T> std::fmt::Debug for Topic<T> {
 
 impl<T> Topic<T> {
     /// A builder: 1 partition of 4096 slots, [`WaitStrategy::SpinThenPark`], up to 16 groups,
-    /// Kafka's default partitioner.
+    /// Kafka's default partitioner. The name is 1 to [`MAX_TOPIC_NAME_LEN`] bytes (checked by
+    /// `build`).
     ///
     /// The wait strategy defaults to `SpinThenPark` so that an idle consumer does not burn a
     /// core (it spins briefly, yields, then sleeps); choose [`WaitStrategy::BusySpin`] for the
@@ -283,7 +326,9 @@ impl<T, P> TopicBuilder<T, P> {
         self
     }
 
-    /// Slots per partition: a power of two, at most [`MAX_CAPACITY`](crate::ring::MAX_CAPACITY).
+    /// Slots per partition: a power of two, at most [`MAX_CAPACITY`](crate::ring::MAX_CAPACITY)
+    /// (and at most `isize::MAX` bytes of slots). All partitions together take at most
+    /// [`MAX_TOPIC_BYTES`].
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity;
         self
@@ -296,7 +341,8 @@ impl<T, P> TopicBuilder<T, P> {
     }
 
     /// How many consumer groups (and plain readers) may read each partition at once: 1 to
-    /// [`MAX_READERS`](crate::ring::MAX_READERS).
+    /// [`MAX_READERS`](crate::ring::MAX_READERS). Each takes a 128-byte cursor per partition,
+    /// counted in [`MAX_TOPIC_BYTES`].
     pub fn max_groups(mut self, max_groups: usize) -> Self {
         self.max_groups = max_groups;
         self
@@ -316,7 +362,7 @@ impl<T, P> TopicBuilder<T, P> {
         multi_producer: bool,
         mut ring: impl FnMut(crate::ring::RingBuilder<T>) -> Result<(W, Subscriber<T>), BuildError>,
     ) -> Result<(Topic<T>, Vec<W>, Router), TopicError> {
-        self.validate()?;
+        self.validate(multi_producer)?;
         let count = self.partitions as usize;
         let (mut writers, mut subscribers) = (Vec::new(), Vec::new());
         let too_many = |_| BuildError::AllocationFailed {
@@ -347,10 +393,16 @@ impl<T, P> TopicBuilder<T, P> {
         Ok((topic, writers, router))
     }
 
-    /// Checks the sizes a topic's rings are built from.
-    fn validate(&self) -> Result<(), TopicError> {
+    /// Checks the name, and the sizes a topic's rings are built from (`multi_producer`: with
+    /// a stamp per slot), before anything is allocated.
+    fn validate(&self, multi_producer: bool) -> Result<(), TopicError> {
         if self.name.is_empty() {
             return Err(TopicError::EmptyName);
+        }
+        if self.name.len() > MAX_TOPIC_NAME_LEN {
+            return Err(TopicError::NameTooLong {
+                max: MAX_TOPIC_NAME_LEN,
+            });
         }
         if self.partitions == 0 {
             return Err(TopicError::NoPartitions);
@@ -363,6 +415,14 @@ impl<T, P> TopicBuilder<T, P> {
         }
         crate::ring::validate_capacity::<T>(self.capacity)?;
         crate::ring::validate_readers(self.max_groups)?;
+        let ring = Geometry::of::<T>(self.capacity, self.max_groups, multi_producer, false)?;
+        let bytes = u64::from(self.partitions).saturating_mul(ring.size() as u64);
+        if bytes > MAX_TOPIC_BYTES {
+            return Err(TopicError::TooLarge {
+                bytes,
+                max: MAX_TOPIC_BYTES,
+            });
+        }
         Ok(())
     }
 }

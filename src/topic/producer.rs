@@ -154,6 +154,7 @@ impl<T> Producer<T> {
 
     /// Sends `value` to the partition Kafka's default partitioner picks for `key` (murmur2 of
     /// the key bytes, masked positive, modulo the partition count), waiting while it is full.
+    /// Fails only on a shared-memory topic found corrupt ([`SendError::Corrupt`]).
     ///
     /// # Examples
     ///
@@ -161,13 +162,17 @@ impl<T> Producer<T> {
     /// use ringgroup::{partitioner::kafka_partition, Topic};
     ///
     /// let (_topic, mut producer) = Topic::<&str>::builder("t").partitions(4).build()?;
-    /// let sent = producer.send_keyed(b"customer-42", "order #1");
+    /// let sent = producer.send_keyed("customer-42", "order #1")?;
     /// assert_eq!(sent.partition, kafka_partition(b"customer-42", 4));
-    /// # Ok::<(), ringgroup::TopicError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn send_keyed(&mut self, key: &[u8], value: T) -> RecordMetadata {
-        let partition = crate::partitioner::kafka_partition(key, self.partitions());
-        self.publish_waiting(partition, value)
+    pub fn send_keyed(
+        &mut self,
+        key: impl AsRef<[u8]>,
+        value: T,
+    ) -> Result<RecordMetadata, SendError<T>> {
+        let partition = crate::partitioner::kafka_partition(key.as_ref(), self.partitions());
+        self.publish(partition, value, Wait::Forever)
     }
 
     /// Sends `value` to `partition`, waiting while it is full; hands the value back for a
@@ -214,20 +219,12 @@ impl<T> Producer<T> {
         let writer = &mut self.writers[partition as usize];
         let offset = writer.next_offset();
         match wait {
-            Wait::Forever => return Ok(self.publish_waiting(partition, value)),
-            Wait::Never => writer.try_publish(value).map_err(send_error)?,
-            Wait::For(timeout) => writer.publish_timeout(value, timeout).map_err(send_error)?,
+            Wait::Forever => writer.publish_checked(value),
+            Wait::Never => writer.try_publish(value),
+            Wait::For(timeout) => writer.publish_timeout(value, timeout),
         }
+        .map_err(send_error)?;
         Ok(RecordMetadata { partition, offset })
-    }
-
-    /// Publishes on a partition known to exist, waiting for room as long as it takes.
-    #[inline]
-    fn publish_waiting(&mut self, partition: u32, value: T) -> RecordMetadata {
-        let writer = &mut self.writers[partition as usize];
-        let offset = writer.next_offset();
-        writer.publish(value);
-        RecordMetadata { partition, offset }
     }
 
     /// The writer of one partition, for batch publishing and claims.

@@ -7,6 +7,15 @@
 //! reads and subscribes as in one process. Messages must be plain data: [`bytemuck::Pod`], or
 //! more generally [`bytemuck::AnyBitPattern`] (padding allowed: a request's route and value).
 //!
+//! # Who may open it
+//!
+//! The region's file is owner-only (`0600`) whatever the umask, unless the creator widens it
+//! with [`SharedMemoryBuilder::permissions`] for a group of users. [`Topic::open`] accepts only
+//! a regular file (never a symbolic link) that this process's user owns and no one else can
+//! write; [`Topic::open_with`] takes [`RegionOptions`] that accept a group-writable file, or
+//! another owner. A request topic's reply regions get its mode, and every process opens them
+//! with the checks it opened the request topic's region with.
+//!
 //! A single-producer topic's producer belongs to one process (recorded in the region). If that
 //! process dies, another takes the producer over with [`Topic::take_over_producer`] and goes on
 //! at the published end: what the dead producer wrote but had not published was never visible,
@@ -48,7 +57,7 @@ use super::{Topic, TopicBuilder};
 use crate::partitioner::{Partitioner, Router};
 use crate::ring::shared::Shared;
 use crate::ring::{MultiProducer, SharedWriter, SingleProducer, Subscriber, WaitStrategy, Writer};
-use crate::shm::{default_path, Region, RegionError, Shape};
+use crate::shm::{default_path, Region, RegionError, RegionOptions, Shape};
 use crate::sync::{Arc, StdArc};
 
 /// Configures a topic in shared memory; from [`TopicBuilder::shared_memory`]. Set the topic's
@@ -59,44 +68,106 @@ pub struct SharedMemoryBuilder<T, P> {
     builder: TopicBuilder<T, P>,
     path: Result<PathBuf, RegionError>,
     extra: usize,
+    /// The region file's permissions, checked.
+    mode: Result<u32, RegionError>,
 }
 
 impl<T: AnyBitPattern + Send + Sync, P> TopicBuilder<T, P> {
     /// Puts the topic in the shared-memory region `name` (`/dev/shm/ringgroup_<name>`), which
-    /// this build creates and other processes [`Topic::open`].
+    /// this build creates and other processes [`Topic::open`]. A name that is not a region's
+    /// (empty, `.` or `..`, holding `/` or NUL, longer than
+    /// [`MAX_REGION_NAME`](crate::shm::MAX_REGION_NAME)) makes the build fail with
+    /// [`RegionError::BadName`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringgroup::shm::RegionError;
+    /// use ringgroup::{Topic, TopicError};
+    ///
+    /// let built = Topic::<u64>::builder("t").shared_memory("../escape").build();
+    /// assert!(matches!(built, Err(TopicError::Region(RegionError::BadName))));
+    /// ```
     pub fn shared_memory(self, name: &str) -> SharedMemoryBuilder<T, P> {
-        let path = if name.is_empty() || name.contains('/') {
-            Err(RegionError::BadName)
-        } else {
-            Ok(default_path(name))
-        };
+        let path = crate::shm::check_name(name).map(|()| default_path(name));
         SharedMemoryBuilder {
             builder: self,
             path,
             extra: crate::shm::TOPIC_EXTRA,
+            mode: Ok(crate::shm::DEFAULT_PERMISSIONS),
         }
     }
 
     /// Puts the topic in a shared-memory region at `path`.
     pub fn shared_memory_at(self, path: impl Into<PathBuf>) -> SharedMemoryBuilder<T, P> {
-        self.shared_memory_unchecked_at(path.into(), crate::shm::TOPIC_EXTRA)
+        self.shared_memory_unchecked_at(
+            path.into(),
+            crate::shm::TOPIC_EXTRA,
+            crate::shm::DEFAULT_PERMISSIONS,
+        )
     }
 }
 
 impl<T, P> TopicBuilder<T, P> {
-    /// [`shared_memory_at`](Self::shared_memory_at) with an extra area of `extra` bytes, for
-    /// a `T` the caller knows to be plain data (a reply of a request topic's reply type, which
-    /// that topic's region already required to be [`AnyBitPattern`]).
+    /// [`shared_memory_at`](Self::shared_memory_at) with an extra area of `extra` bytes and
+    /// file permissions `mode` (taken as they are: a request region's), for a `T` the caller
+    /// knows to be plain data (a reply of a request topic's reply type, which that topic's
+    /// region already required to be [`AnyBitPattern`]).
     pub(crate) fn shared_memory_unchecked_at(
         self,
         path: PathBuf,
         extra: usize,
+        mode: u32,
     ) -> SharedMemoryBuilder<T, P> {
         SharedMemoryBuilder {
             builder: self,
             path: Ok(path),
             extra,
+            mode: Ok(mode),
         }
+    }
+}
+
+impl<T, P> SharedMemoryBuilder<T, P> {
+    /// The region file's permissions (default [`DEFAULT_PERMISSIONS`](crate::shm::DEFAULT_PERMISSIONS),
+    /// `0o600`: its owner alone), set exactly whatever the umask. Widen them for a group of
+    /// users who share the region (`0o660`: the file's group reads and writes it); they open it
+    /// with [`RegionOptions::permissions`] of the same mode. The mode must be permission bits
+    /// only (`0o777`), keep the owner's read and write, and not let the world write: another
+    /// mode makes the build fail with [`RegionError::InvalidPermissions`]. The reply regions of
+    /// the topic's producer groups get the same mode.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::unix::fs::PermissionsExt;
+    ///
+    /// use ringgroup::shm::{default_path, RegionError};
+    /// use ringgroup::{Topic, TopicError};
+    ///
+    /// let name = format!("doc-permissions-{}", std::process::id());
+    /// let (topic, producer) = Topic::<u64>::builder("t")
+    ///     .shared_memory(&name)
+    ///     .permissions(0o660)
+    ///     .build()?;
+    /// let mode = std::fs::metadata(default_path(&name))?.permissions().mode();
+    /// assert_eq!(mode & 0o777, 0o660);
+    /// # drop((topic, producer));
+    /// ringgroup::shm::remove(&name)?;
+    ///
+    /// let owner_cannot_write = Topic::<u64>::builder("t")
+    ///     .shared_memory(&name)
+    ///     .permissions(0o460)
+    ///     .build();
+    /// assert!(matches!(
+    ///     owner_cannot_write,
+    ///     Err(TopicError::Region(RegionError::InvalidPermissions { mode: 0o460 }))
+    /// ));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn permissions(mut self, mode: u32) -> Self {
+        self.mode = crate::shm::checked_permissions(mode);
+        self
     }
 }
 
@@ -181,8 +252,9 @@ type Created<T> = (Topic<T>, Vec<Arc<Shared<T>>>, Router);
 
 impl<T: Send + Sync, P> SharedMemoryBuilder<T, P> {
     fn create(self, multi: bool) -> Result<Created<T>, TopicError> {
-        self.builder.validate()?;
+        self.builder.validate(multi)?;
         let path = self.path?;
+        let mode = self.mode?;
         let b = self.builder;
         let shape = Shape {
             partitions: b.partitions,
@@ -193,7 +265,7 @@ impl<T: Send + Sync, P> SharedMemoryBuilder<T, P> {
             partitioner: partitioner_code(b.partitioner),
             extra: self.extra,
         };
-        let region = Region::create::<T>(&path, shape)?;
+        let region = Region::create::<T>(&path, shape, mode)?;
         let rings = rings::<T>(&region, b.strategy);
         let (topic, router) = topic_of(b.name, &region, &rings)?;
         Ok((topic, rings, router))
@@ -249,21 +321,96 @@ impl<T: Send + Sync> SharedMemoryBuilder<T, MultiProducer> {
 
 impl<T: AnyBitPattern + Send + Sync> Topic<T> {
     /// Opens the shared-memory topic in region `name` (`/dev/shm/ringgroup_<name>`), made by
-    /// another process (or this one) with [`TopicBuilder::shared_memory`].
+    /// another process (or this one) with [`TopicBuilder::shared_memory`], with the strict
+    /// checks of [`RegionOptions::new`]: the file must be a regular file (a symbolic link is
+    /// never followed) that this process's user owns and no one else can write.
     ///
-    /// Errors are typed, never a crash: no such region, another layout version, another
-    /// message type, other geometry, a truncated or corrupt file, a creator that died before
-    /// finishing it.
+    /// Errors are typed, never a crash: a name that is not a region's, no such region, a link
+    /// or another kind of file, another owner, permissions wider than accepted, another layout
+    /// version, another message type, other geometry, a truncated or corrupt file, a creator
+    /// that died before finishing it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringgroup::Topic;
+    ///
+    /// let name = format!("doc-open-{}", std::process::id());
+    /// let (topic, producer) = Topic::<u64>::builder("t").shared_memory(&name).build()?;
+    /// let opened = Topic::<u64>::open(&name)?;
+    /// assert_eq!(opened.partitions(), topic.partitions());
+    /// # drop((topic, producer, opened));
+    /// ringgroup::shm::remove(&name)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(name: &str) -> Result<Topic<T>, TopicError> {
-        if name.is_empty() || name.contains('/') {
-            return Err(RegionError::BadName.into());
-        }
-        Self::open_at(default_path(name))
+        Self::open_with(name, RegionOptions::new())
     }
 
-    /// Opens the shared-memory topic at `path`.
+    /// [`open`](Self::open), with the checks of `options`: a region shared by a group of users
+    /// (group-writable), or owned by another user.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringgroup::shm::RegionOptions;
+    /// use ringgroup::Topic;
+    ///
+    /// let name = format!("doc-open-with-{}", std::process::id());
+    /// let (topic, producer) = Topic::<u64>::builder("t")
+    ///     .shared_memory(&name)
+    ///     .permissions(0o660)
+    ///     .build()?;
+    /// let opened = Topic::<u64>::open_with(&name, RegionOptions::new().permissions(0o660))?;
+    /// # drop((topic, producer, opened));
+    /// ringgroup::shm::remove(&name)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_with(name: &str, options: RegionOptions) -> Result<Topic<T>, TopicError> {
+        crate::shm::check_name(name)?;
+        Self::open_at_with(default_path(name), options)
+    }
+
+    /// Opens the shared-memory topic at `path`, with the strict checks of [`open`](Self::open).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringgroup::shm::default_path;
+    /// use ringgroup::Topic;
+    ///
+    /// let name = format!("doc-open-at-{}", std::process::id());
+    /// let (topic, producer) = Topic::<u64>::builder("t").shared_memory(&name).build()?;
+    /// let opened = Topic::<u64>::open_at(default_path(&name))?;
+    /// # drop((topic, producer, opened));
+    /// ringgroup::shm::remove(&name)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open_at(path: impl AsRef<Path>) -> Result<Topic<T>, TopicError> {
-        Self::open_unchecked_at(path.as_ref())
+        Self::open_at_with(path, RegionOptions::new())
+    }
+
+    /// Opens the shared-memory topic at `path`, with the checks of `options` (see
+    /// [`open_with`](Self::open_with)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringgroup::shm::{default_path, RegionOptions};
+    /// use ringgroup::Topic;
+    ///
+    /// let name = format!("doc-open-at-with-{}", std::process::id());
+    /// let (topic, producer) = Topic::<u64>::builder("t").shared_memory(&name).build()?;
+    /// let opened = Topic::<u64>::open_at_with(default_path(&name), RegionOptions::new())?;
+    /// # drop((topic, producer, opened));
+    /// ringgroup::shm::remove(&name)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_at_with(
+        path: impl AsRef<Path>,
+        options: RegionOptions,
+    ) -> Result<Topic<T>, TopicError> {
+        Self::open_unchecked_at(path.as_ref(), &options)
     }
 
     /// Takes the producer of a single-producer shared-memory topic whose producing process
@@ -290,25 +437,25 @@ impl<T: AnyBitPattern + Send + Sync> Topic<T> {
             .subscribers()
             .iter()
             .map(|ring| Writer::resume(ring.shared().clone()))
-            .collect();
+            .collect::<Result<_, _>>()
+            .inspect_err(|_| region.producer_owner().release())?;
         Ok(Producer::new(writers, self.inner.router.clone()))
     }
 }
 
 impl<T: Send + Sync> Topic<T> {
-    /// [`open_at`](Self::open_at) for a `T` the caller knows to be plain data (see
+    /// [`open_at_with`](Self::open_at_with) for a `T` the caller knows to be plain data (see
     /// [`TopicBuilder::shared_memory_unchecked_at`]).
-    pub(crate) fn open_unchecked_at(path: &Path) -> Result<Topic<T>, TopicError> {
-        let region = Region::open::<T>(path)?;
+    pub(crate) fn open_unchecked_at(
+        path: &Path,
+        options: &RegionOptions,
+    ) -> Result<Topic<T>, TopicError> {
+        let region = Region::open::<T>(path, options)?;
         let shape = region.shape().clone();
         let rings = rings::<T>(&region, strategy_of(shape.strategy)?);
         let name = path
             .file_name()
-            .map(|n| {
-                n.to_string_lossy()
-                    .trim_start_matches("ringgroup_")
-                    .to_string()
-            })
+            .map(crate::shm::region_name)
             .unwrap_or_default();
         Ok(topic_of(name, &region, &rings)?.0)
     }

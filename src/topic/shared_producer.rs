@@ -92,11 +92,16 @@ impl<T> SharedProducer<T> {
         self.send_inner(record.into(), Wait::For(timeout))
     }
 
-    /// Sends `value` to the partition Kafka's default partitioner picks for `key`.
-    pub fn send_keyed(&self, key: &[u8], value: T) -> RecordMetadata {
-        let partition = crate::partitioner::kafka_partition(key, self.partitions());
-        let offset = self.writers[partition as usize].publish(value);
-        RecordMetadata { partition, offset }
+    /// Sends `value` to the partition Kafka's default partitioner picks for `key`, waiting
+    /// while it is full. Fails only on a shared-memory topic found corrupt
+    /// ([`SendError::Corrupt`]).
+    pub fn send_keyed(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: T,
+    ) -> Result<RecordMetadata, SendError<T>> {
+        let partition = crate::partitioner::kafka_partition(key.as_ref(), self.partitions());
+        self.publish(partition, value, Wait::Forever)
     }
 
     /// Sends `value` to `partition`, waiting while it is full.
@@ -116,16 +121,27 @@ impl<T> SharedProducer<T> {
         } = record;
         // Relaxed: a turn counter; any interleaving of turns is a fair spread.
         let turn = || self.turn.fetch_add(1, Ordering::Relaxed);
-        let partition = match self.router.route_with(key, partition, turn) {
-            Ok(partition) => partition,
-            Err(error) => return Err(unroutable(error, value)),
-        };
+        match self.router.route_with(key, partition, turn) {
+            Ok(partition) => self.publish(partition, value, wait),
+            Err(error) => Err(unroutable(error, value)),
+        }
+    }
+
+    /// Publishes on a partition known to exist.
+    #[inline]
+    fn publish(
+        &self,
+        partition: u32,
+        value: T,
+        wait: Wait,
+    ) -> Result<RecordMetadata, SendError<T>> {
         let writer = &self.writers[partition as usize];
         let offset = match wait {
-            Wait::Forever => writer.publish(value),
-            Wait::Never => writer.try_publish(value).map_err(send_error)?,
-            Wait::For(timeout) => writer.publish_timeout(value, timeout).map_err(send_error)?,
-        };
+            Wait::Forever => writer.publish_checked(value),
+            Wait::Never => writer.try_publish(value),
+            Wait::For(timeout) => writer.publish_timeout(value, timeout),
+        }
+        .map_err(send_error)?;
         Ok(RecordMetadata { partition, offset })
     }
 

@@ -161,13 +161,15 @@ fn time_sink(
         .build()?;
     for n in 0..messages {
         let (key, payload) = record(n, args.payload);
-        producer.send_keyed(
-            &key.clone(),
-            KeyedBytes {
-                key: Some(key),
-                payload,
-            },
-        );
+        producer
+            .send_keyed(
+                key.clone(),
+                KeyedBytes {
+                    key: Some(key),
+                    payload,
+                },
+            )
+            .map_err(|error| error.to_string())?;
     }
     let started = Instant::now();
     let deadline = started + Duration::from_secs(300);
