@@ -656,9 +656,9 @@ pub(crate) fn entry_fields(partitions: u32) -> Vec<super::layout::Field> {
         .map(|_| Line([0; 64]))
         .collect();
     let base = lines.as_mut_ptr().cast::<u8>();
+    let poison = Poison::new();
     // SAFETY: the buffer is one entry long, aligned to 64 bytes and zeroed (atomics are valid
     // at any bit pattern); it outlives every use of `entry`, and nothing writes through it.
-    let poison = Poison::new();
     let entry = unsafe { Entry::at(&poison, base, 0, 1, partitions) };
     let at = |word: *const u8| word.addr() - base.addr();
     let header = entry.header;
