@@ -291,8 +291,17 @@ impl Scene {
         // Warm up: every child that consumes has received something.
         loop {
             if let Some(failed) = scene.ping() {
+                let outcomes: Vec<String> = scene
+                    .procs
+                    .iter_mut()
+                    .map(|proc| {
+                        let outcome = proc.stop();
+                        format!("{}: {outcome}", proc.role)
+                    })
+                    .collect();
                 return Err(format!(
-                    "the scene failed before any corruption: {failed:?}"
+                    "{failed} failed before any corruption: {}",
+                    outcomes.join("; ")
                 ));
             }
             if scene

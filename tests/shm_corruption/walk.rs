@@ -344,8 +344,16 @@ fn summary(ledger: &Ledger, settings: &Settings, elapsed: Duration) -> bool {
     for (kind, count) in &kinds {
         eprintln!("[walk]   typed {count:>5} x {kind}");
     }
-    for broken in &ledger.broken {
+    // A scene that fails before any corruption: a false alarm on a clean region, or a bug of
+    // the walk. The first few, and how many.
+    for broken in ledger.broken.iter().take(3) {
         eprintln!("[walk] FAILURE: a scene did not start: {broken}");
+    }
+    if ledger.broken.len() > 3 {
+        eprintln!(
+            "[walk] FAILURE: ... {} scenes in all did not start",
+            ledger.broken.len()
+        );
     }
     // Failures grouped by word (indices generalized) and symptom.
     let mut groups: BTreeMap<(String, String), Vec<&CaseResult>> = BTreeMap::new();
