@@ -21,11 +21,12 @@
 //!
 //! One word of the layout (`ringgroup::shm::layout::describe`) and one value: 0, 1,
 //! capacity - 1, capacity, capacity + 1, the word's maximum, or a seeded random value. The
-//! parent swaps the value into the word (through its own mapping), starts a late opener (a
+//! parent swaps the value into the word (through its own mapping) and starts a late opener (a
 //! process that opens the topic, reads and, for a request topic, opens the producer group and
-//! its reply region), then pings every child: a child answers once it has run two more
-//! iterations of its work, so each has met the corrupt word. Then the parent puts the old value
-//! back if the word still holds the planted one, so cases stay apart.
+//! its reply region); the workload runs on it for a short dwell, then the parent pings every
+//! child: a child answers once it has run two more iterations of its work, so each has met the
+//! corrupt word. Then the parent puts the old value back if the word still holds the planted
+//! one, so cases stay apart.
 //!
 //! A child's outcome is *normal* (it answered, or exited 0 when stopped), a *typed error* (it
 //! printed an error's Display and Debug and exited [`TYPED`]; a child that makes no progress
@@ -47,27 +48,15 @@
 //!   `RINGGROUP_WALK_SECONDS` (30) from seed `RINGGROUP_WALK_SEED` (fixed);
 //! - `RINGGROUP_WALK=full`: every word of every scene with every value;
 //! - `RINGGROUP_WALK_CASE='<scene>:<region>/<word>=<value>'`: one case on a fresh scene;
-//! - `RINGGROUP_WALK_WORDS=<text>`, `RINGGROUP_WALK_SCENES=single,multi,request`: filters.
+//! - `RINGGROUP_WALK_WORDS=<text>`, `RINGGROUP_WALK_SCENES=single,multi,request`: filters;
+//! - `RINGGROUP_WALK_LOG=<file>`: every case's outcome, one line each.
 //!
 //! A self-check first proves that the classifier fails a child killed by a signal, a panic, a
 //! hang and a reported bad record. A `harness = false` test: `main` runs the walk, or a role.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::fmt::{self, Debug, Display};
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use memmap2::MmapMut;
-use ringgroup::producer_group::{ReplyError, Request, WaitError};
-use ringgroup::shm::layout::{self, Layout, Word};
-use ringgroup::{ConsumeError, PollError, ProducerRecord, SendError, StartAt, Topic, WaitStrategy};
-use ringgroup_testkit::random::next_random;
+use ringgroup::producer_group::Request;
 
 const ROLE: &str = "RINGGROUP_WALK_ROLE";
 const PARTITIONS: u32 = 2;

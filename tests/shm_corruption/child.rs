@@ -1,7 +1,13 @@
 //! A child's side: the parent's orders (ping, stop), the loop that runs a role and
 //! answers pings, and the watchdog that names the call a hung loop is in.
 
-use super::*;
+use std::fmt::{Debug, Display};
+use std::io::BufRead;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::roles;
+use crate::{INVALID, OK, SETUP, STALL, STUCK, TYPED};
 
 /// What the parent asked, and where the loop is (for the watchdog).
 struct Control {
@@ -36,7 +42,8 @@ const PHASES: [&str; 8] = [
     "setup", "open", "send", "poll", "request", "wait", "reply", "drop",
 ];
 
-fn enter(phase: Phase) {
+/// Notes the library call the loop is about to make.
+pub(crate) fn enter(phase: Phase) {
     CONTROL.phase.store(phase as u8, Ordering::Relaxed);
 }
 
@@ -187,8 +194,4 @@ pub(crate) fn setup<T, E: Debug + Display>(result: Result<T, E>, what: &str) -> 
             std::process::exit(SETUP);
         }
     }
-}
-
-pub(crate) fn set(phase: Phase) {
-    enter(phase);
 }

@@ -1,6 +1,15 @@
 //! A child process seen from the parent: its orders, its output, and how it ended.
 
-use super::*;
+use std::collections::VecDeque;
+use std::fmt::{self, Display};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::{DEADLINE, INVALID, OK, ROLE, SETUP, TYPED};
 
 /// How a child ended, or that it is still fine.
 #[derive(Clone, Debug, PartialEq, Eq)]

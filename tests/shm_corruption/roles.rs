@@ -1,8 +1,16 @@
 //! The roles a child plays: producers, consumers, a requester and a worker, late openers,
 //! and the planted failures of the self-check. Every record received is checked.
 
-use super::child::{drive, set, setup, typed, End, Phase, Turn};
-use super::*;
+use std::collections::VecDeque;
+
+use ringgroup::producer_group::{ReplyError, WaitError};
+use ringgroup::{ConsumeError, PollError, ProducerRecord, SendError, StartAt, Topic, WaitStrategy};
+
+use crate::child::{drive, enter, setup, typed, End, Phase, Turn};
+use crate::{
+    answer, Job, Tagged, CAPACITY, INVALID, MAX_BATCH, MAX_GROUPS, OK, OP_TIMEOUT, PARTITIONS,
+    TYPED,
+};
 
 fn check(partition: u32, offset: u64, value: &Tagged, seq_is_offset: bool) -> Result<(), End> {
     if !value.is_valid(u64::from(partition)) {
@@ -47,7 +55,7 @@ pub(crate) fn single_producer(region: &str) -> i32 {
         partition = (partition + 1) % PARTITIONS;
         let seq = next[partition as usize];
         let record = ProducerRecord::new(Tagged::new(seq, u64::from(partition)));
-        set(Phase::Send);
+        enter(Phase::Send);
         match producer.send_timeout(record.partition(partition), OP_TIMEOUT) {
             Ok(sent) if sent.partition != partition || sent.offset != seq => Err(End::Invalid(
                 format!("record {seq} of partition {partition} reported at {sent:?}"),
@@ -85,7 +93,7 @@ pub(crate) fn multi_producer(region: &str, id: u64) -> i32 {
     drive(|| {
         let partition = (next % u64::from(PARTITIONS)) as u32;
         let record = Tagged::new((id << 40) | next, u64::from(partition));
-        set(Phase::Send);
+        enter(Phase::Send);
         match producer.send_timeout(ProducerRecord::new(record).partition(partition), OP_TIMEOUT) {
             Ok(sent) if sent.partition != partition => Err(End::Invalid(format!(
                 "a record for partition {partition} reported at {sent:?}"
@@ -107,7 +115,7 @@ pub(crate) fn member(region: &str, seq_is_offset: bool) -> i32 {
     let member = setup(group.join(), "join");
     println!("ready");
     drive(|| {
-        set(Phase::Poll);
+        enter(Phase::Poll);
         match member.poll(MAX_BATCH, OP_TIMEOUT) {
             Ok(records) => {
                 too_many(records.len())?;
@@ -148,7 +156,7 @@ pub(crate) fn reader(region: &str) -> i32 {
     let mut partition = 0;
     drive(|| {
         partition = (partition + 1) % PARTITIONS as usize;
-        set(Phase::Poll);
+        enter(Phase::Poll);
         match readers[partition].poll_timeout(MAX_BATCH, OP_TIMEOUT / 2) {
             Ok(batch) => {
                 too_many(batch.len())?;
@@ -200,7 +208,7 @@ pub(crate) fn requester(region: &str) -> i32 {
         if pending.len() < 4 {
             let partition = (next % u64::from(PARTITIONS)) as u32;
             let value = Tagged::new(next, u64::from(partition));
-            set(Phase::Request);
+            enter(Phase::Request);
             match requester.request_record(ProducerRecord::new(value).partition(partition)) {
                 Ok(ticket) => {
                     pending.push_back((value, ticket));
@@ -212,7 +220,7 @@ pub(crate) fn requester(region: &str) -> i32 {
         let Some((value, ticket)) = pending.front() else {
             return Ok(Turn::Idle("nothing pending".into()));
         };
-        set(Phase::Wait);
+        enter(Phase::Wait);
         match ticket.wait(OP_TIMEOUT) {
             Ok(reply) if reply != answer(value) => Err(End::Invalid(format!(
                 "reply {reply:?} to request {value:?}"
@@ -234,7 +242,7 @@ pub(crate) fn worker(region: &str) -> i32 {
     let worker = setup(group.join(), "join");
     println!("ready");
     drive(|| {
-        set(Phase::Poll);
+        enter(Phase::Poll);
         let records = match worker.poll(MAX_BATCH, OP_TIMEOUT) {
             Ok(records) => records,
             Err(ConsumeError::Timeout | ConsumeError::Fenced) if worker.assignment().is_empty() => {
@@ -249,7 +257,7 @@ pub(crate) fn worker(region: &str) -> i32 {
         let mut idle = None;
         for record in records.iter() {
             check(record.partition, record.offset, &record.value.value, false)?;
-            set(Phase::Reply);
+            enter(Phase::Reply);
             match records.reply(&record, answer(&record.value.value)) {
                 Ok(()) => {}
                 Err(error @ (ReplyError::Full(_) | ReplyError::NoRoute(_))) => {
@@ -279,7 +287,7 @@ pub(crate) fn opener(region: &str, seq_is_offset: bool) -> i32 {
 }
 
 fn open_and_read(region: &str, seq_is_offset: bool) -> Result<(), End> {
-    set(Phase::Open);
+    enter(Phase::Open);
     let topic = Topic::<Tagged>::open(region).map_err(|e| typed("open", &e))?;
     let subscriber = topic
         .subscriber(0)
@@ -288,7 +296,7 @@ fn open_and_read(region: &str, seq_is_offset: bool) -> Result<(), End> {
         .subscribe(StartAt::Earliest)
         .map_err(|e| typed("subscribe", &e))?;
     for _ in 0..2 {
-        set(Phase::Poll);
+        enter(Phase::Poll);
         match reader.poll_timeout(MAX_BATCH, OP_TIMEOUT) {
             Ok(batch) => {
                 too_many(batch.len())?;
@@ -307,7 +315,7 @@ fn open_and_read(region: &str, seq_is_offset: bool) -> Result<(), End> {
 /// with it the reply region), joins and leaves.
 pub(crate) fn request_opener(region: &str) -> i32 {
     let result = (|| {
-        set(Phase::Open);
+        enter(Phase::Open);
         let topic = Topic::<Job>::open(region).map_err(|e| typed("open", &e))?;
         let subscriber = topic
             .subscriber(0)
@@ -315,7 +323,7 @@ pub(crate) fn request_opener(region: &str) -> i32 {
         let mut reader = subscriber
             .subscribe(StartAt::Earliest)
             .map_err(|e| typed("subscribe", &e))?;
-        set(Phase::Poll);
+        enter(Phase::Poll);
         match reader.poll_timeout(MAX_BATCH, OP_TIMEOUT) {
             Ok(batch) => {
                 too_many(batch.len())?;
@@ -326,7 +334,7 @@ pub(crate) fn request_opener(region: &str) -> i32 {
             Err(PollError::Timeout) => {}
             Err(error) => return Err(typed("poll", &error)),
         }
-        set(Phase::Open);
+        enter(Phase::Open);
         let clients = topic
             .producer_group("clients")
             .max_members(2)

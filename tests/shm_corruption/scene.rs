@@ -1,8 +1,17 @@
 //! A scene (a fresh region and its child processes), the parent's mapping of its files, and
 //! a case (one word, one value) run on it.
 
-use super::*;
+use std::fmt::{self, Display};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use memmap2::MmapMut;
+use ringgroup::shm::layout::{self, Layout, Word};
+use ringgroup_testkit::random::next_random;
+
 use crate::process::{Outcome, Proc};
+use crate::{CAPACITY, DEADLINE, DWELL, START_DEADLINE};
 
 /// The three kinds of scene.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

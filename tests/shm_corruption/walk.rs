@@ -1,8 +1,13 @@
 //! The walk's modes, its ledger of results, the self-check and the summary.
 
-use super::*;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use ringgroup_testkit::random::next_random;
+
 use crate::process::{Outcome, Proc};
 use crate::scene::{parse_u64, values, Case, CaseResult, Kind, Scene};
+use crate::{CASES_PER_SCENE, DEFAULT_SECONDS, DEFAULT_SEED, MAX_RERUNS, STALL, STUCK};
 
 /// Settings from the environment.
 struct Settings {
@@ -12,6 +17,8 @@ struct Settings {
     case: Option<Case>,
     words: Option<String>,
     kinds: Vec<Kind>,
+    /// Where every case's outcome is written, one line each.
+    log: Option<String>,
 }
 
 fn settings() -> Settings {
@@ -28,6 +35,7 @@ fn settings() -> Settings {
             Case::parse(&c).expect("RINGGROUP_WALK_CASE: <scene>:<region>/<word>=<value>")
         }),
         words: env("RINGGROUP_WALK_WORDS"),
+        log: env("RINGGROUP_WALK_LOG"),
         kinds: env("RINGGROUP_WALK_SCENES").map_or(Kind::ALL.to_vec(), |list| {
             list.split(',')
                 .map(|k| Kind::parse(k.trim()).expect("RINGGROUP_WALK_SCENES: scene names"))
@@ -405,6 +413,30 @@ fn summary(ledger: &Ledger, settings: &Settings, elapsed: Duration) -> bool {
     failed == 0 && ledger.broken.is_empty()
 }
 
+/// Writes each case's outcome: the case, its value's class, offset, cases before it on its
+/// scene, whether a failure fails alone, then each child's outcome, tab-separated.
+fn write_log(path: &str, ledger: &Ledger) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut log = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for result in &ledger.results {
+        let alone = match result.alone {
+            Some(true) => "fails-alone",
+            Some(false) => "passes-alone",
+            None => "-",
+        };
+        write!(
+            log,
+            "{}\t{}\t{}\t{}\t{alone}",
+            result.case, result.case.class, result.case.offset, result.after
+        )?;
+        for (role, outcome) in &result.children {
+            write!(log, "\t{role}: {outcome}")?;
+        }
+        writeln!(log)?;
+    }
+    log.flush()
+}
+
 pub(crate) fn run() {
     let settings = settings();
     let started = Instant::now();
@@ -423,6 +455,11 @@ pub(crate) fn run() {
     } else {
         randomized(&settings, &mut ledger);
         rerun_failures(&mut ledger, Duration::from_secs(settings.seconds / 2));
+    }
+    if let Some(path) = &settings.log {
+        if let Err(error) = write_log(path, &ledger) {
+            eprintln!("[walk] cannot write the log {path}: {error}");
+        }
     }
     if !summary(&ledger, &settings, started.elapsed()) {
         eprintln!("[walk] FAILED");
