@@ -45,6 +45,12 @@ impl Kind {
         }
     }
 
+    /// True for a role that may have nothing to do in a healthy scene: a member of a
+    /// two-member group may own no partition.
+    fn may_idle(role: &str) -> bool {
+        role == "member"
+    }
+
     fn opener(self) -> &'static str {
         match self {
             Kind::Single => "opener",
@@ -241,6 +247,8 @@ pub(crate) struct CaseResult {
     pub(crate) children: Vec<(String, Outcome)>,
     /// Cases run on the same scene before this one.
     pub(crate) after: usize,
+    /// The last few of them, latest first.
+    pub(crate) before: Vec<String>,
     /// For a failure: whether it failed again alone on a fresh scene.
     pub(crate) alone: Option<bool>,
     /// The seed of the walk.
@@ -316,7 +324,7 @@ impl Scene {
             if scene
                 .procs
                 .iter()
-                .all(|p| p.progress > 0 || p.role == "member")
+                .all(|p| p.progress > 0 || Kind::may_idle(&p.role))
             {
                 break;
             }
@@ -382,27 +390,31 @@ impl Scene {
         silent
     }
 
-    /// Runs `case` on the scene; `None` in the result's place means the scene goes on.
-    /// Returns the result, and whether the scene still runs.
+    /// Runs `case` on the scene: the result, and whether the scene still runs.
     pub(crate) fn run(&mut self, mut case: Case, seed: u64) -> (CaseResult, bool) {
-        let after = self.history.len();
-        let Some(mapped) = self.mapped.iter().find(|m| m.label == case.region) else {
+        let Some(region) = self.mapped.iter().position(|m| m.label == case.region) else {
             panic!("no region {} in scene {}", case.region, self.kind.name());
         };
-        let Some(word) = mapped.layout.word(&case.word).cloned() else {
+        let Some(word) = self.mapped[region].layout.word(&case.word).cloned() else {
             panic!("no word {} in {}", case.word, case.region);
         };
         case.offset = word.offset;
         case.value &= word.max_value();
+        let before = self
+            .history
+            .iter()
+            .rev()
+            .take(3)
+            .map(Case::to_string)
+            .collect();
+        let after = self.history.len();
         self.history.push(case.clone());
-        let old = mapped.swap(&word, case.value);
+        let old = self.mapped[region].swap(&word, case.value);
         let mut opener = Proc::spawn(self.kind.opener(), &self.region);
         std::thread::sleep(DWELL);
         let silent = self.ping();
         let opened = opener.join();
-        if let Some(mapped) = self.mapped.iter().find(|m| m.label == case.region) {
-            mapped.restore(&word, case.value, old);
-        }
+        self.mapped[region].restore(&word, case.value, old);
         let mut children: Vec<(String, Outcome)> = Vec::new();
         let alive = silent.is_none();
         for proc in &mut self.procs {
@@ -419,6 +431,7 @@ impl Scene {
             case,
             children,
             after,
+            before,
             alone: None,
             seed,
         };

@@ -403,6 +403,9 @@ fn summary(ledger: &Ledger, settings: &Settings, elapsed: Duration) -> bool {
                     None => "not run",
                 }
             );
+            if result.alone == Some(false) {
+                eprintln!("[walk]       after {}", result.before.join(", "));
+            }
             for (role, outcome) in &result.children {
                 if *outcome != Outcome::Normal {
                     eprintln!("[walk]       {role}: {outcome}");
