@@ -412,6 +412,10 @@ fn summary(ledger: &Ledger, settings: &Settings, elapsed: Duration) -> bool {
                 }
             }
         }
+        if cases.len() > 3 {
+            let rest: Vec<String> = cases[3..].iter().map(|r| r.case.to_string()).collect();
+            eprintln!("[walk]     and {}", rest.join(", "));
+        }
     }
     failed == 0 && ledger.broken.is_empty()
 }
