@@ -456,6 +456,7 @@ pub(crate) fn run() {
             }
             ledger.add(result);
         }
+        rerun_failures(&mut ledger, Duration::ZERO);
     } else if settings.full {
         full(&settings, &mut ledger);
         rerun_failures(&mut ledger, Duration::from_secs(600));
