@@ -212,6 +212,7 @@ impl Block {
     /// `base` is aligned for the header and valid for `geometry.size()` bytes while the block
     /// (or `owner`) lives; the memory holds an initialised block of this geometry, or is
     /// initialised with [`initialise`](Self::initialise) before any use.
+    #[cfg_attr(ringgroup_loom, allow(dead_code))] // regions are not built under loom
     pub(crate) unsafe fn mapped(
         base: NonNull<u8>,
         geometry: Geometry,

@@ -149,9 +149,14 @@ impl<T> Shared<T> {
         if next >= head || !self.repair_throttle.due() {
             return false;
         }
+        if self.lapped_at(next).is_some() {
+            // A detached reader the writers lapped: nothing here is a dead claim.
+            return false;
+        }
         if head - next > self.capacity {
-            // Claims never lap an unstamped slot, so the head is at most a lap past a stopped
-            // reader: anything else cannot be true (and would make the loop below endless).
+            // Claims never lap an unstamped slot, so the head is at most a lap past a reader
+            // stopped at one: anything else cannot be true (and would make the loop below all
+            // but endless).
             self.violated("claim head", head);
             return false;
         }

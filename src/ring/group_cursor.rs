@@ -29,6 +29,7 @@ use super::reader::{ReadPosition, StartAt, Subscriber};
 #[cfg(not(ringgroup_loom))]
 use super::shared::FREE;
 use super::shared::{Shared, SOFT};
+#[cfg(not(ringgroup_loom))]
 use crate::shm::Corruption;
 use crate::sync::Arc;
 

@@ -160,7 +160,9 @@ impl<T, P> RingBuilder<T, P> {
         self
     }
 
-    /// Checks the configuration and allocates the ring.
+    /// Checks the configuration and allocates the ring: with holder words when `owned`, and
+    /// then (under loom, where a model stands in for a region) checking its words as a ring
+    /// in a region does, against a poison of its own.
     fn shared(
         &self,
         multi_producer: bool,
@@ -168,13 +170,21 @@ impl<T, P> RingBuilder<T, P> {
     ) -> Result<Arc<shared::Shared<T>>, BuildError> {
         validate_capacity::<T>(self.capacity)?;
         validate_readers(self.max_readers)?;
-        Ok(Arc::new(shared::Shared::new(
+        let shared = shared::Shared::new(
             self.capacity,
             self.max_readers,
             self.strategy,
             multi_producer,
             owned,
-        )?))
+        )?;
+        #[cfg(ringgroup_loom)]
+        let shared = if owned {
+            let poison = crate::sync::StdArc::new(crate::shm::Poison::new());
+            shared.guarded(crate::shm::Boundary::new(poison, 0))
+        } else {
+            shared
+        };
+        Ok(Arc::new(shared))
     }
 }
 

@@ -145,30 +145,23 @@ impl<T> Shared<T> {
     /// One rescan (see [`multi_rescan`](Self::multi_rescan)).
     #[inline(always)]
     fn multi_scan(&self, multi: Multi<'_>, need: u64) -> bool {
+        // In a region the head is another process's word: the sums below saturate rather
+        // than trust it to be far from the top (a claim at such a head fails in
+        // `try_claim_offsets`).
         let head = multi.header.head.load(Ordering::Relaxed);
-        let latest = if self.owners.is_some() {
-            // A ring in a region never claims past a lap beyond its first unstamped offset
-            // (below): a head past that cannot be true.
-            let latest = self.latest();
-            if head > latest.saturating_add(self.capacity) {
-                self.violated("claim head", head);
-                return false;
-            }
-            Some(latest)
-        } else {
-            None
-        };
         let fresh_head = || multi.header.head.load(Ordering::Relaxed);
         let Ok(gates) = self.gates(head, fresh_head) else {
             return false;
         };
-        let soft_limit = gates.soft + self.capacity;
+        let soft_limit = gates.soft.saturating_add(self.capacity);
         let (wanted, slack) = if need <= soft_limit && gates.soft < gates.hard {
             (soft_limit, 0)
         } else {
-            (gates.hard + self.capacity, self.capacity / 4)
+            (gates.hard.saturating_add(self.capacity), self.capacity / 4)
         };
-        let announce = (wanted + slack).min(head + self.capacity);
+        let announce = wanted
+            .saturating_add(slack)
+            .min(head.saturating_add(self.capacity));
         // Relaxed: ordered before the rescan below by the SeqCst fence.
         self.write_limit.fetch_max_relaxed(announce.max(wanted));
         // SeqCst fence: pairs with the fence in `confirm_start` (Dekker): a joining reader sees
@@ -177,8 +170,8 @@ impl<T> Shared<T> {
         let Ok(gates) = self.gates(head, fresh_head) else {
             return false;
         };
-        let mut limit = wanted.min(gates.hard + self.capacity);
-        if latest.is_some() {
+        let mut limit = wanted.min(gates.hard.saturating_add(self.capacity));
+        if self.owners.is_some() {
             // A ring in a region never lets a claim lap a slot whose offset is still unstamped
             // (no hard reader gates it, say): the claim would wait in `lap_ready`, counted in
             // flight, behind a dead producer's claim, and no repair could run (`claimers`).

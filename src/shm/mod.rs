@@ -58,8 +58,8 @@ pub use process::ProcessId;
 pub use region::{default_path, remove, DEFAULT_DIR, LAYOUT_VERSION};
 #[cfg(not(ringgroup_loom))]
 pub(crate) use region::{Region, Shape};
-pub(crate) use trust::Boundary;
 pub use trust::Corruption;
+pub(crate) use trust::{Boundary, Poison};
 
 /// The extra area of every topic region: room for a request topic's producer-group directory
 /// (see `producer_group::shared_memory`).

@@ -51,7 +51,7 @@ use super::error::RegionError;
 use super::groups::{self, Registry};
 use super::name;
 use super::process::OwnerWord;
-use super::trust::{Boundary, Corruption, Poison};
+use super::{Boundary, Corruption, Poison};
 use crate::ring::block::{Block, Geometry};
 use crate::sync::{AtomicU32, Ordering, StdArc};
 
