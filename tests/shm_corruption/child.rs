@@ -63,10 +63,12 @@ pub(crate) enum End {
     Invalid(String),
 }
 
+/// The end on a typed error: where it came from, its Display and its Debug.
 pub(crate) fn typed(context: &str, error: &(impl Display + Debug)) -> End {
     End::Typed(format!("{context}: {error} | {error:?}"))
 }
 
+/// Plays `role` on region `region`; the exit code.
 pub(crate) fn run(role: &str, region: &str) -> i32 {
     listen();
     watch();

@@ -46,10 +46,15 @@ pub(crate) struct Proc {
     child: Child,
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
+    /// The last lines it wrote to stderr, and the thread that reads them (done once the
+    /// child has exited).
     stderr: Arc<Mutex<VecDeque<String>>>,
-    /// The last report line (`typed ...`, `invalid ...`, `setup ...`, `stuck ...`).
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
+    /// The last report line (`typed ...`, `invalid ...` or `setup ...`).
     report: Option<String>,
+    /// The watchdog's line (`stuck <call>`), if the child's loop stopped turning.
     stuck: Option<String>,
+    /// Records moved, as its last answer said.
     pub(crate) progress: u64,
     outcome: Option<Outcome>,
     /// True once its outcome is in a case's result.
@@ -85,7 +90,7 @@ impl Proc {
         let stderr = Arc::new(Mutex::new(VecDeque::new()));
         let tail = stderr.clone();
         let err = BufReader::new(child.stderr.take().unwrap());
-        std::thread::spawn(move || {
+        let stderr_reader = std::thread::spawn(move || {
             for line in err.lines().map_while(Result::ok) {
                 let mut tail = tail.lock().unwrap();
                 if tail.len() == 8 {
@@ -100,6 +105,7 @@ impl Proc {
             child,
             lines,
             stderr,
+            stderr_reader: Some(stderr_reader),
             report: None,
             stuck: None,
             progress: 0,
@@ -136,8 +142,8 @@ impl Proc {
         }
     }
 
-    /// Waits for line `what` (exactly, or as a prefix with `prefix`); false if the child
-    /// exited or fell silent first (then its outcome is set).
+    /// Waits for line `what` (alone, or followed by the child's progress count); false if
+    /// the child exited or fell silent first (then its outcome is set).
     pub(crate) fn await_line(&mut self, what: &str, deadline: Instant) -> bool {
         loop {
             match self.hear(deadline) {
@@ -182,7 +188,8 @@ impl Proc {
         if self.outcome.is_some() {
             return;
         }
-        // Its stdout is closed: it has exited or is about to; wait within the deadline.
+        // Its stdout is closed: it has exited or is about to. (std has no wait with a timeout;
+        // this only collects the status, within the deadline.)
         let status = loop {
             match self.child.try_wait() {
                 Ok(Some(status)) => break Some(status),
@@ -196,6 +203,10 @@ impl Proc {
             self.kill_hung();
             return;
         };
+        // Its stderr is closed too: every line of it is in the tail once the reader ends.
+        if let Some(reader) = self.stderr_reader.take() {
+            let _ = reader.join();
+        }
         // The reports it printed last.
         while let Ok(line) = self.lines.try_recv() {
             if ["typed ", "invalid ", "setup "]

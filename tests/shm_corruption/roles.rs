@@ -1,5 +1,5 @@
-//! The roles a child plays: producers, consumers, a requester and a worker, late openers,
-//! and the planted failures of the self-check. Every record received is checked.
+//! The roles a child plays: producers, consumers, a requester and a worker, and late openers.
+//! Every record received is checked (the self-check's planted failures are in `child`).
 
 use std::collections::VecDeque;
 
