@@ -120,45 +120,15 @@ impl Geometry {
         multi: bool,
         owned: bool,
     ) -> Result<Self, BuildError> {
-        let size = std::mem::size_of::<T>();
-        let pad = if size == 0 {
-            0
-        } else {
-            SLOT_PAD_BYTES.div_ceil(size)
-        };
-        let too_large = || BuildError::AllocationFailed {
-            bytes: capacity.saturating_mul(size.max(1)),
-        };
-        let header = Layout::new::<Header>();
-        let (layout, readers) = header
-            .extend(Layout::array::<Cursor>(max_readers).map_err(|_| too_large())?)
-            .map_err(|_| too_large())?;
-        let owners_len = if owned { max_readers + 1 } else { 0 };
-        let (layout, owners) = layout
-            .extend(Layout::array::<AtomicU64>(owners_len).map_err(|_| too_large())?)
-            .map_err(|_| too_large())?;
-        let stamps_len = if multi { capacity } else { 0 };
-        let (layout, stamps) = layout
-            .extend(Layout::array::<AtomicU64>(stamps_len).map_err(|_| too_large())?)
-            .map_err(|_| too_large())?;
-        let slots_len = capacity.checked_add(2 * pad).ok_or_else(too_large)?;
-        let (layout, slots) = layout
-            .extend(
-                Layout::array::<UnsafeCell<MaybeUninit<T>>>(slots_len).map_err(|_| too_large())?,
-            )
-            .map_err(|_| too_large())?;
-        Ok(Self {
+        type Slot<T> = UnsafeCell<MaybeUninit<T>>;
+        Self::of_raw(
+            std::mem::size_of::<Slot<T>>(),
+            std::mem::align_of::<Slot<T>>(),
             capacity,
             max_readers,
             multi,
             owned,
-            pad,
-            readers,
-            owners,
-            stamps,
-            slots,
-            layout: layout.pad_to_align(),
-        })
+        )
     }
 
     /// Bytes the block takes.
@@ -343,11 +313,10 @@ impl Block {
     }
 }
 
-#[cfg(not(ringgroup_loom))]
 impl Geometry {
-    /// [`of`](Self::of) for a message type known only by its size and alignment, as a region's
-    /// header records them (see `shm::layout`). The same layout: outside loom a slot cell is
-    /// the message's bytes.
+    /// [`of`](Self::of) for a slot cell known only by its size and alignment, as a region's
+    /// header records a message type's (see `shm::layout`; outside loom a slot cell is the
+    /// message's bytes).
     pub(crate) fn of_raw(
         size: usize,
         align: usize,
@@ -392,7 +361,11 @@ impl Geometry {
             layout: layout.pad_to_align(),
         })
     }
+}
 
+/// Where each part starts, for a region's layout description (see `shm::layout`).
+#[cfg(not(ringgroup_loom))]
+impl Geometry {
     /// Where the reader cursors start in the block.
     pub(crate) fn readers_offset(&self) -> usize {
         self.readers

@@ -25,6 +25,19 @@
 //! - registry and directory words stay inside the ranges their writers use (`shm::groups`,
 //!   `producer_group::shared_memory`).
 //!
+//! # What no check can do
+//!
+//! A forged value that could be true cannot be told from a true one. A process that can write
+//! the region can write the slots themselves, and it can also make a producer overwrite slots a
+//! reader still holds: a gating word (a reader's cursor, a holder word, `readers_high`, a
+//! multi-producer claim limit) moved forward within what is possible lets the producer lap the
+//! reader. The records already lent may then change under it; the reader finds itself lapped
+//! at its next poll (more than a lap published past it, or its slot holding a later lap's
+//! stamp), which cannot be true for a reader that gates the producer, and gets `Corrupt`. That
+//! is why region files are owner-only by default (see `shm::access`): the checks keep a
+//! neighbour's bug or malice from reaching memory outside the mapping or stalling a process
+//! for ever, and keep what a poll lends to slots that were written.
+//!
 //! A [`Boundary`] is what a ring in a region carries: the region's poison and the ring's
 //! partition, so a corruption names both. A ring on the heap has none, and its checks compile
 //! to nothing it did not do before.

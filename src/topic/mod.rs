@@ -99,12 +99,12 @@ pub const MAX_TOPIC_BYTES: u64 = 1 << 38;
 /// use ringgroup::Topic;
 ///
 /// let (topic, mut producer) = Topic::<String>::builder("events").partitions(4).build()?;
-/// let sent = producer.send_keyed(b"user-42", "signed up".to_string());
+/// let sent = producer.send_keyed("user-42", "signed up".to_string())?;
 /// assert!(sent.partition < 4);
 /// assert_eq!(sent.offset, 0);
 /// assert_eq!(topic.partitions(), 4);
 /// assert_eq!(topic.latest_offset(sent.partition), Some(1));
-/// # Ok::<(), ringgroup::TopicError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Topic<T> {
     inner: Arc<TopicInner<T>>,
