@@ -16,6 +16,10 @@
 //! Records are tagged (`check = seq ^ K ^ partition`, never all zeros), and a single
 //! producer's `seq` is its offset, so an unwritten slot, a stale lap or garbage shows. Every
 //! child checks every record it gets, and a requester checks each reply against its request.
+//! One allowance, the one `shm::trust` documents ("What no check can do"): a gating word forged
+//! forward lets the producer lap a reader, so a lent batch may hold a later lap's record; the
+//! reader must then get `Corrupt` at its next poll of that partition, and a poll that lends
+//! records there again is a failure.
 //!
 //! # A case
 //!

@@ -390,6 +390,14 @@ impl Scene {
         silent
     }
 
+    /// Stops the children, the producers (created first) last, so that no consumer reads the
+    /// topic closing while it stops.
+    fn stop_all(&mut self) {
+        for proc in self.procs.iter_mut().rev() {
+            proc.stop();
+        }
+    }
+
     /// Runs `case` on the scene: the result, and whether the scene still runs.
     pub(crate) fn run(&mut self, mut case: Case, seed: u64) -> (CaseResult, bool) {
         let Some(region) = self.mapped.iter().position(|m| m.label == case.region) else {
@@ -415,8 +423,11 @@ impl Scene {
         let silent = self.ping();
         let opened = opener.join();
         self.mapped[region].restore(&word, case.value, old);
-        let mut children: Vec<(String, Outcome)> = Vec::new();
         let alive = silent.is_none();
+        if !alive {
+            self.stop_all();
+        }
+        let mut children: Vec<(String, Outcome)> = Vec::new();
         for proc in &mut self.procs {
             let outcome = if alive {
                 Outcome::Normal
@@ -441,6 +452,7 @@ impl Scene {
     /// Stops every child; the outcomes not yet in a case's result (a crash on the way
     /// out is a failure too).
     pub(crate) fn stop(mut self) -> Vec<(String, Outcome)> {
+        self.stop_all();
         self.procs
             .iter_mut()
             .map(|proc| (proc.role.clone(), proc.stop(), proc.recorded))
