@@ -429,3 +429,53 @@ fn a_lapped_lossy_member_of_a_multi_producer_region_is_not_corruption() {
     let values: Vec<u64> = records.iter().map(|record| *record.value).collect();
     assert_eq!(values, [8, 9, 10, 11]);
 }
+
+#[test]
+fn every_fixed_header_word_forged_makes_opening_a_typed_error() {
+    let name = name("header");
+    let _cleanup = Cleanup(name.clone());
+    let (_topic, _producer) = Topic::<u64>::builder("t")
+        .partitions(2)
+        .capacity(8)
+        .multi_producer()
+        .shared_memory(&name)
+        .build()
+        .unwrap();
+    let path = default_path(&name);
+    let layout = layout::describe(&path).unwrap();
+    // The words processes take and give back change while the region lives; every other
+    // header word is written once, by the creator.
+    let taken = [
+        "header.state",
+        "header.creator",
+        "header.producer",
+        "header.groups_lock",
+    ];
+    let fixed: Vec<_> = layout
+        .words
+        .iter()
+        .filter(|w| w.part == layout::Part::Header && !taken.contains(&w.name.as_str()))
+        .collect();
+    assert!(fixed.len() > 20, "{} fixed words", fixed.len());
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    for word in fixed {
+        let mut original = [0; 8];
+        file.read_exact_at(&mut original[..word.size], word.offset)
+            .unwrap();
+        let mut forged = original;
+        forged[0] ^= 1;
+        file.write_all_at(&forged[..word.size], word.offset)
+            .unwrap();
+        match Topic::<u64>::open(&name) {
+            Err(TopicError::Region(_)) => {}
+            other => panic!("{} forged: {other:?}", word.name),
+        }
+        file.write_all_at(&original[..word.size], word.offset)
+            .unwrap();
+    }
+    assert!(Topic::<u64>::open(&name).is_ok());
+}

@@ -192,12 +192,52 @@ where
         self.request_record(ProducerRecord::new(value).key(key))
     }
 
+    /// Like [`request`](Self::request), waiting at most `timeout` while the partition is full
+    /// ([`SendError::Timeout`](crate::SendError::Timeout) inside [`RequestError::Send`] after).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ringgroup::producer_group::{RequestError, Request};
+    /// use ringgroup::{SendError, Topic};
+    ///
+    /// let (topic, _producer) = Topic::<Request<u32, u32>>::builder("rpc")
+    ///     .capacity(1)
+    ///     .multi_producer()
+    ///     .build()?;
+    /// let _workers = topic.group("workers").build()?; // gates the ring; nobody polls it
+    /// let clients = topic.producer_group("clients").build()?;
+    /// let requester = clients.join()?;
+    /// let first = requester.request_timeout(b"k", 1, Duration::from_millis(1))?;
+    /// let second = requester.request_timeout(b"k", 2, Duration::from_millis(1));
+    /// assert!(matches!(second, Err(RequestError::Send(SendError::Timeout(2)))));
+    /// # drop(first);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn request_timeout(
+        &self,
+        key: &[u8],
+        value: Q,
+        timeout: Duration,
+    ) -> Result<PendingReply<'_, Q, R>, RequestError<Q>> {
+        self.request_within(ProducerRecord::new(value).key(key), Some(timeout))
+    }
+
     /// Sends a request (a record, or a bare value routed round-robin) and returns its ticket.
     pub fn request_record<'k>(
         &self,
         record: impl Into<ProducerRecord<'k, Q>>,
     ) -> Result<PendingReply<'_, Q, R>, RequestError<Q>> {
-        let record = record.into();
+        self.request_within(record.into(), None)
+    }
+
+    /// Sends a request, waiting for room at most `timeout` (`None`: as long as it takes).
+    fn request_within(
+        &self,
+        record: ProducerRecord<'_, Q>,
+        timeout: Option<Duration>,
+    ) -> Result<PendingReply<'_, Q, R>, RequestError<Q>> {
         let Some((ticket, sequence)) = self.take_ticket() else {
             return Err(RequestError::TooManyPending(record.value));
         };
@@ -208,7 +248,7 @@ where
             correlation: (u64::from(ticket) << 32) | u64::from(sequence),
             reserved: 0,
         };
-        match self.send_routed(record, reply_to) {
+        match self.send_routed(record, reply_to, timeout) {
             Ok(sent) => Ok(PendingReply {
                 requester: self,
                 ticket,
@@ -227,13 +267,16 @@ where
         &self,
         record: impl Into<ProducerRecord<'k, Q>>,
     ) -> Result<RecordMetadata, crate::topic::SendError<Q>> {
-        self.send_routed(record.into(), ReplyTo::NONE)
+        self.send_routed(record.into(), ReplyTo::NONE, None)
     }
 
+    /// Sends `record` with its reply route, waiting for room at most `timeout` (`None`: as
+    /// long as it takes).
     fn send_routed(
         &self,
         record: ProducerRecord<'_, Q>,
         reply_to: ReplyTo,
+        timeout: Option<Duration>,
     ) -> Result<RecordMetadata, crate::topic::SendError<Q>> {
         let ProducerRecord {
             value,
@@ -245,10 +288,11 @@ where
             key,
             partition,
         };
-        let sent = self
-            .producer
-            .send(record)
-            .map_err(|error| error.map(|request| request.value))?;
+        let sent = match timeout {
+            None => self.producer.send(record),
+            Some(timeout) => self.producer.send_timeout(record, timeout),
+        }
+        .map_err(|error| error.map(|request| request.value))?;
         MemberCounters::bump(&self.words().counters.sent);
         Ok(sent)
     }

@@ -149,6 +149,11 @@ impl<T> Shared<T> {
         if next >= head || !self.repair_throttle.due() {
             return false;
         }
+        if let Some(stamp) = self.stamp_at_odds(next, false) {
+            // A stamp of another slot's offset: a stopped reader waits there for ever.
+            self.violated("stamp", stamp);
+            return false;
+        }
         if self.lapped_at(next).is_some() {
             // A detached reader the writers lapped: nothing here is a dead claim.
             return false;

@@ -440,11 +440,11 @@ impl ReadPosition {
     /// Called when a fresh look at `published` found nothing new. A closed ring is looked at
     /// once more, since the writer may have published just before closing.
     ///
-    /// A multi-producer ring's slot at the read position already holding a later lap's
-    /// offset means the writers lapped a reader that gates them: that cannot be true.
+    /// A multi-producer ring's slot at the read position holding another slot's offset, or a
+    /// later lap's (the writers lapped a reader that gates them), cannot be true.
     #[cold]
     fn nothing_new<T>(&mut self, shared: &Shared<T>, wanted: u64) -> Result<u64, PollError> {
-        if let Some(stamp) = shared.lapped_at(self.next) {
+        if let Some(stamp) = shared.stamp_at_odds(self.next, true) {
             return Err(shared.violated("stamp", stamp).into());
         }
         if !shared.is_closed() {

@@ -265,6 +265,19 @@ impl<T> Shared<T> {
         (stamp & !super::multi::TOMBSTONE > offset.saturating_add(1)).then_some(stamp)
     }
 
+    /// The stamp of `offset`'s slot, for a reader stopped at `offset`, when it cannot be true
+    /// (multi-producer rings): it names an offset of another slot (a stamp is only ever
+    /// written into its own offset's slot), or, for a reader that gates the writers
+    /// (`gating`), a later lap (they never lap it).
+    pub(crate) fn stamp_at_odds(&self, offset: u64, gating: bool) -> Option<u64> {
+        let multi = self.multi()?;
+        // Acquire: pairs with the producer's Release stamp, like `state_of`.
+        let stamp = multi.stamp(offset).load(Ordering::Acquire);
+        let named = (stamp & !super::multi::TOMBSTONE).checked_sub(1)?;
+        let foreign = named & self.mask != offset & self.mask;
+        (foreign || (gating && named > offset)).then_some(stamp)
+    }
+
     /// Makes every offset below `head` visible to readers and wakes parked ones.
     #[inline(always)]
     pub(crate) fn publish(&self, head: u64) {

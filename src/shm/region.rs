@@ -57,7 +57,7 @@ use crate::sync::{AtomicU32, Ordering, StdArc};
 
 const MAGIC: [u8; 8] = *b"RNGGRP\0\x01";
 /// The region layout this build writes and reads.
-pub const LAYOUT_VERSION: u32 = 4;
+pub const LAYOUT_VERSION: u32 = 5;
 const READY: u32 = 1;
 const PAGE: usize = 4096;
 const TYPE_NAME: usize = 128;
@@ -187,6 +187,41 @@ struct RegionHeader {
     extra_len: u64,
     /// A hash (FNV-1a) of the whole type name, which `type_name` may hold only the start of.
     type_name_hash: u64,
+    /// A hash (FNV-1a) of every field above that never changes once the creator wrote it (see
+    /// [`fixed_bytes`]): one forged geometry word cannot pass for another region's.
+    checksum: u64,
+}
+
+/// The header's fields that never change once the creator wrote them, as byte ranges: all but
+/// the words processes take and give back (`state`, `creator`, `producer`, `groups_lock`) and
+/// the checksum itself.
+fn fixed_ranges() -> [std::ops::Range<usize>; 3] {
+    use std::mem::offset_of;
+    [
+        0..offset_of!(RegionHeader, state),
+        offset_of!(RegionHeader, type_size)..offset_of!(RegionHeader, producer),
+        offset_of!(RegionHeader, groups_offset)..offset_of!(RegionHeader, checksum),
+    ]
+}
+
+/// The checksum of a header's fixed fields, read from `bytes` (its page, or a copy of it).
+fn fixed_checksum(bytes: impl Fn(std::ops::Range<usize>) -> Vec<u8>) -> u64 {
+    let fixed: Vec<u8> = fixed_ranges().into_iter().flat_map(bytes).collect();
+    name_hash(&fixed)
+}
+
+/// The checksum of the fixed fields of the header at `header`.
+///
+/// # Safety
+/// `header` points at a region header in a live mapping.
+unsafe fn header_checksum(header: *const RegionHeader) -> u64 {
+    fixed_checksum(|range| {
+        // SAFETY: the range lies inside the header (the caller's contract), and holds only
+        // plain fields that no process writes once the region is ready.
+        unsafe {
+            std::slice::from_raw_parts(header.cast::<u8>().add(range.start), range.len()).to_vec()
+        }
+    })
 }
 
 const _: () = assert!(std::mem::size_of::<RegionHeader>() <= PAGE);
@@ -324,6 +359,8 @@ impl Region {
         header.groups_offset = PAGE as u64;
         header.pid_namespace = pid_namespace();
         header.extra_len = shape.extra as u64;
+        // SAFETY: `header` is the fresh mapping's header, written above.
+        header.checksum = unsafe { header_checksum(header) };
         // SAFETY: the registry's pages lie in the fresh mapping, between the header and the
         // rings; no one else has the region yet.
         unsafe {
@@ -378,6 +415,12 @@ impl Region {
         let here = pid_namespace();
         if header.pid_namespace != 0 && here != 0 && header.pid_namespace != here {
             return Err(RegionError::OtherPidNamespace);
+        }
+        // SAFETY: `header` is the mapping's header, ready.
+        if header.checksum != unsafe { header_checksum(header) } {
+            return Err(RegionError::Corrupt {
+                what: "header checksum",
+            });
         }
         let (size_t, align_t, name_t) = fingerprint::<T>();
         let name_len = (header.type_name_len as usize).min(TYPE_NAME);
@@ -663,6 +706,9 @@ pub(crate) fn inspect(path: &Path) -> Result<Inspected, RegionError> {
         return Err(RegionError::NotReady);
     }
     let corrupt = |what| RegionError::Corrupt { what };
+    if word(offset_of!(RegionHeader, checksum)) != fixed_checksum(|range| page[range].to_vec()) {
+        return Err(corrupt("header checksum"));
+    }
     let type_size = usize::try_from(word(offset_of!(RegionHeader, type_size)))
         .map_err(|_| corrupt("message type"))?;
     let type_align = usize::try_from(word(offset_of!(RegionHeader, type_align)))
@@ -771,6 +817,7 @@ pub(crate) fn header_fields() -> Vec<crate::shm::layout::Field> {
         Field::of::<u64>("pid_namespace", offset_of!(RegionHeader, pid_namespace)),
         Field::of::<u64>("extra_len", offset_of!(RegionHeader, extra_len)),
         Field::of::<u64>("type_name_hash", offset_of!(RegionHeader, type_name_hash)),
+        Field::of::<u64>("checksum", offset_of!(RegionHeader, checksum)),
     ]);
     fields
 }
