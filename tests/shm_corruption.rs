@@ -37,9 +37,9 @@
 //! for [`STALL`] exits so, with its last timeout) or a **failure**: killed by a signal, a
 //! panic, no answer within [`DEADLINE`] (a hang: it is killed), or a record that was not
 //! published ([`INVALID`]). Children use timed waits only (`poll(max, timeout)`,
-//! `send_timeout`, `poll_timeout`, `wait(timeout)`), so a stall is a typed timeout and an
-//! unbounded loop in the library is the parent's deadline. `Requester::request` has no timed
-//! form; a child reports which call it is stuck in.
+//! `send_timeout`, `poll_timeout`, `request_timeout`, `wait(timeout)`), so a stall is a typed
+//! timeout and an unbounded loop in the library is the parent's deadline; a hung child says
+//! which call it is stuck in.
 //!
 //! A scene's processes live on across cases while they answer; once one exits (or hangs) the
 //! scene is stopped, its outcomes recorded, its files removed, and the next case gets a fresh

@@ -38,16 +38,8 @@ pub(crate) enum Phase {
     Drop,
 }
 
-/// The phases' names; `Requester::request` is the one call with no timed form.
 const PHASES: [&str; 8] = [
-    "setup",
-    "open",
-    "send",
-    "poll",
-    "request (which has no timed form)",
-    "wait",
-    "reply",
-    "drop",
+    "setup", "open", "send", "poll", "request", "wait", "reply", "drop",
 ];
 
 /// Notes the library call the loop is about to make.

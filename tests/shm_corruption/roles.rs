@@ -3,7 +3,8 @@
 
 use std::collections::VecDeque;
 
-use ringgroup::producer_group::{ReplyError, WaitError};
+use ringgroup::partitioner::kafka_partition;
+use ringgroup::producer_group::{ReplyError, RequestError, WaitError};
 use ringgroup::{ConsumeError, PollError, ProducerRecord, SendError, StartAt, Topic, WaitStrategy};
 
 use crate::child::{drive, enter, setup, typed, End, Phase, Turn};
@@ -253,15 +254,28 @@ pub(crate) fn requester(region: &str) -> i32 {
     println!("ready");
     let mut pending = VecDeque::new();
     let mut next = 0_u64;
+    // A key for each partition (a timed request is routed by its key).
+    let keys: Vec<String> = (0..PARTITIONS)
+        .map(|p| {
+            (0..)
+                .map(|i| format!("key-{i}"))
+                .find(|key| kafka_partition(key.as_bytes(), PARTITIONS) == p)
+                .expect("some key maps to each partition")
+        })
+        .collect();
     drive(|| {
         if pending.len() < 4 {
             let partition = (next % u64::from(PARTITIONS)) as u32;
             let value = Tagged::new(next, u64::from(partition));
+            let key = keys[partition as usize].as_bytes();
             enter(Phase::Request);
-            match requester.request_record(ProducerRecord::new(value).partition(partition)) {
+            match requester.request_timeout(key, value, OP_TIMEOUT) {
                 Ok(ticket) => {
                     pending.push_back((value, ticket));
                     next += 1;
+                }
+                Err(error @ RequestError::Send(SendError::Timeout(_))) => {
+                    return Ok(Turn::Idle(format!("request: {error}")));
                 }
                 Err(error) => return Err(typed("request", &error)),
             }
