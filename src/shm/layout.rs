@@ -400,7 +400,7 @@ fn ring_fields(found: &Inspected) -> Vec<Field> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashSet;
+    use std::collections::{BTreeMap, HashSet};
     use std::os::unix::fs::FileExt;
     use std::time::Duration;
 
@@ -453,6 +453,28 @@ mod tests {
             }
         }
         assert!(end <= layout.size, "the last word is inside the file");
+        check_dense(layout);
+    }
+
+    /// The region header, each registry entry and the directory are dense structs: their
+    /// words follow one another without a gap, so none of their fields is left out.
+    fn check_dense(layout: &Layout) {
+        let dense = |part: Part| match part {
+            Part::Header | Part::Registry { .. } => true,
+            Part::Extra => layout.extra == ExtraKind::Directory,
+            Part::Ring { .. } => false,
+        };
+        let mut parts: BTreeMap<Part, Vec<&Word>> = BTreeMap::new();
+        for word in layout.words.iter().filter(|word| dense(word.part)) {
+            parts.entry(word.part).or_default().push(word);
+        }
+        assert!(parts.contains_key(&Part::Header));
+        for (part, words) in parts {
+            for pair in words.windows(2) {
+                let end = pair[0].offset + pair[0].size as u64;
+                assert_eq!(end, pair[1].offset, "a gap in {part:?} after {:?}", pair[0]);
+            }
+        }
     }
 
     #[test]
