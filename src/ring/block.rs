@@ -33,7 +33,7 @@ use crossbeam_utils::CachePadded;
 use super::cursor::Cursor;
 use super::error::BuildError;
 use super::wait::Signal;
-use crate::sync::{AtomicBool, AtomicU64, UnsafeCell};
+use crate::sync::{AtomicU32, AtomicU64, UnsafeCell};
 
 /// Bytes of unused slots on each side of the slot array: two adjacent-line prefetch pairs.
 const SLOT_PAD_BYTES: usize = 256;
@@ -49,8 +49,10 @@ pub(crate) struct Header {
     pub(crate) write_limit: Cursor,
     /// One past the highest reader slot ever claimed: writers scan only below it.
     pub(crate) readers_high: CachePadded<AtomicU64>,
-    /// Set once, when the (last) writer is dropped.
-    pub(crate) closed: CachePadded<AtomicBool>,
+    /// Set (to 1) once, when the (last) writer is dropped. A word, not an `AtomicBool`: in a
+    /// region another process may write any byte here, and a `bool` that is neither 0 nor 1
+    /// would be undefined behaviour to load (any value but 0 reads as closed).
+    pub(crate) closed: CachePadded<AtomicU32>,
     /// Readers park here waiting for data.
     pub(crate) data_signal: CachePadded<Signal>,
     /// Writers park here waiting for space.
@@ -80,7 +82,7 @@ impl Header {
             published: Cursor::new(0),
             write_limit: Cursor::new(capacity),
             readers_high: CachePadded::new(AtomicU64::new(0)),
-            closed: CachePadded::new(AtomicBool::new(false)),
+            closed: CachePadded::new(AtomicU32::new(0)),
             data_signal: CachePadded::new(Signal::new()),
             space_signal: CachePadded::new(Signal::new()),
             multi: MultiHeader {
@@ -415,7 +417,7 @@ pub(crate) fn header_fields() -> Vec<crate::shm::layout::Field> {
             "readers_high",
             at(std::ptr::from_ref(&*header.readers_high).cast()),
         ),
-        Field::of::<AtomicBool>("closed", at(std::ptr::from_ref(&*header.closed).cast())),
+        Field::of::<AtomicU32>("closed", at(std::ptr::from_ref(&*header.closed).cast())),
     ];
     for (name, signal) in [
         ("data_signal", &*header.data_signal),

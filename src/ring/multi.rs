@@ -598,7 +598,7 @@ impl<T> Drop for SharedWriter<T> {
         {
             // Release: pairs with the Acquire in `Shared::is_closed`; a reader that sees the
             // ring closed sees every stamp.
-            self.shared.closed.store(true, Ordering::Release);
+            self.shared.closed.store(1, Ordering::Release);
             self.shared.data_signal.notify();
         }
     }

@@ -535,7 +535,7 @@ impl<T> Shared<T> {
     pub(crate) fn is_closed(&self) -> bool {
         // Acquire: pairs with the writer's release store in `Writer::drop`, so every offset it
         // published is visible to a reader that sees the ring closed.
-        self.closed.load(Ordering::Acquire)
+        self.closed.load(Ordering::Acquire) != 0
     }
 
     /// Announces a new write limit; must precede the fence and rescan that validate it.

@@ -418,7 +418,7 @@ impl<T> Drop for Writer<T> {
         self.publish_head();
         // Release: pairs with the acquire in `Shared::is_closed`; a reader that sees the ring
         // closed also sees every published offset.
-        self.shared.closed.store(true, Ordering::Release);
+        self.shared.closed.store(1, Ordering::Release);
         if self.shared.strategy.parks() {
             self.shared.data_signal.notify();
         }

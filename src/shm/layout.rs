@@ -167,7 +167,7 @@ pub struct Word {
     pub name: String,
     /// Its byte offset in the file.
     pub offset: u64,
-    /// Its size in bytes: 8 or 4 (1 for a flag).
+    /// Its size in bytes: 8 or 4.
     pub size: usize,
     /// What it belongs to.
     pub part: Part,
