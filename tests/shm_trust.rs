@@ -518,3 +518,32 @@ fn a_reader_lapped_while_it_holds_a_batch_is_told_at_its_next_poll() {
         }))
     ));
 }
+
+#[test]
+fn a_forged_readers_high_hides_no_reader_from_the_producer() {
+    let name = name("readers-high");
+    let _cleanup = Cleanup(name.clone());
+    let (_topic, mut producer) = Topic::<u64>::builder("t")
+        .capacity(4)
+        .max_groups(4)
+        .shared_memory(&name)
+        .build()
+        .unwrap();
+    let reader_topic = Topic::<u64>::open(&name).unwrap();
+    let subscriber = reader_topic.subscriber(0).unwrap();
+    // Two readers: the second, in slot 1, holds the ring full.
+    let first = subscriber.subscribe(StartAt::Earliest).unwrap();
+    let mut second = subscriber.subscribe(StartAt::Earliest).unwrap();
+    drop(first);
+    for i in 0..4 {
+        producer.send(i).unwrap();
+    }
+    // "No reader past slot 0": a producer that believed it would overwrite what `second` holds.
+    forge(&name, "ring[0].readers_high", 0);
+    assert!(matches!(
+        producer.send_timeout(4, Duration::from_millis(50)),
+        Err(SendError::Timeout(4))
+    ));
+    let batch = second.try_poll(8).unwrap();
+    assert_eq!(batch.iter().copied().collect::<Vec<_>>(), [0, 1, 2, 3]);
+}

@@ -156,12 +156,12 @@ impl<T> GroupCursor<T> {
         self.slot
     }
 
-    /// Ends a batch lent from `first` (a ring in a region looks whether the writers lapped it
-    /// meanwhile: see [`Shared::check_lent`]).
+    /// Ends a batch lent from `first` (a ring in a region looks whether the writers could have
+    /// lapped it meanwhile: see [`Shared::check_lent`]).
     #[inline]
     pub(crate) fn check_lent(&self, first: u64) {
         if self.shared.boundary.is_some() {
-            self.shared.check_lent(first);
+            self.shared.check_lent(self.slot, first);
         }
     }
 

@@ -321,12 +321,12 @@ impl<T> Reader<T> {
     }
 
     /// Moves the read position past `len` messages and releases them to the writer. A ring in
-    /// a region looks first whether the writers lapped the batch while it was lent (see
-    /// [`Shared::check_lent`]).
+    /// a region looks first whether the writers could have lapped the batch while it was lent
+    /// (see [`Shared::check_lent`]).
     #[inline(always)]
     pub(super) fn advance(&mut self, len: u64) {
         if self.shared.boundary.is_some() {
-            self.shared.check_lent(self.local.next);
+            self.shared.check_lent(self.slot, self.local.next);
         }
         self.local.next += len;
         let cursor = self.shared.reader_cursor(self.slot);

@@ -249,21 +249,29 @@ impl<T> Shared<T> {
         end
     }
 
-    /// Called when a reader that gated the writers from offset `first` releases a batch lent
-    /// from there: if the writers passed a lap beyond `first` meanwhile, which cannot be true
-    /// (only a forged gating word lets them: see `shm::trust`), the records lent may have
-    /// changed under the reader, and the region is poisoned, so its next poll says so. A
-    /// best effort: a lap written but not yet published or stamped goes unseen.
+    /// Called when a reader of a ring in a region releases a batch it was lent from `first`
+    /// while its registration `slot` gated the writers: if the registration no longer holds a
+    /// gate at or below `first` (a forged cursor or holder word let the writers pass it), or a
+    /// multi-producer slot at `first` already holds a later lap, the records lent may have
+    /// changed under the reader.
+    /// That cannot be true of honest processes (see `shm::trust`): the region is poisoned, so
+    /// the reader's next poll says so. It reads the reader's own line (and a stamp it just
+    /// read), never the writers': a lap written through a forged `readers_high` is kept from
+    /// happening instead (see [`gates`](Self::gates)), and one through a forged claim limit
+    /// shows in the stamp.
     #[cold]
     #[inline(never)]
-    pub(crate) fn check_lent(&self, first: u64) {
-        let lapped = match self.multi() {
-            None => Some(self.published.load_acquire())
-                .filter(|&end| end > first.saturating_add(self.capacity)),
-            Some(_) => self.lapped_at(first),
-        };
-        if let Some(found) = lapped {
-            self.violated("published", found);
+    pub(crate) fn check_lent(&self, slot: usize, first: u64) {
+        // Relaxed: the reader's own cursor, which only it stores (an honest process never
+        // writes another's); the reader is about to store it anyway. A soft cursor (bit 63)
+        // is past any offset too.
+        let found = self.reader_cursor(slot).load_relaxed();
+        if found > first {
+            self.violated("reader cursor", found);
+        } else if self.stamps.is_some() {
+            if let Some(stamp) = self.lapped_at(first) {
+                self.violated("stamp", stamp);
+            }
         }
     }
 
@@ -376,19 +384,19 @@ impl<T> Shared<T> {
     #[cold]
     pub(crate) fn wait_for_data(&self, next: u64, deadline: Deadline) -> bool {
         #[cfg(not(ringgroup_loom))]
-        if self.owners.is_some() {
+        if self.owners.is_some() && (self.multi().is_some() || self.strategy.parks()) {
             return self.wait_for_data_in_region(next, deadline);
         }
         wait_until(self.strategy, &self.data_signal, deadline, || {
-            self.has_data_at(next) || self.is_closed()
+            self.has_data_at(next) || self.is_closed() || self.is_poisoned()
         })
     }
 
-    /// [`wait_for_data`](Self::wait_for_data) for a ring in a region: waits in steps of the
-    /// dead-claim look's pace, so a reader stopped at a dead producer's claim repairs it (see
-    /// `claimers`) even when no one publishes to wake it, and a wake-up another process fails
-    /// to give (its process died mid-publish, or it wrote the signal's words) is never
-    /// waited for longer than a step.
+    /// [`wait_for_data`](Self::wait_for_data) for a ring in a region that may park, or may
+    /// have a dead producer's claim: waits in steps of the dead-claim look's pace, so a reader
+    /// stopped at a dead producer's claim repairs it (see `claimers`) even when no one
+    /// publishes to wake it, and a wake-up another process fails to give (its process died
+    /// mid-publish, or it wrote the signal's words) is never waited for longer than a step.
     #[cfg(not(ringgroup_loom))]
     #[cold]
     fn wait_for_data_in_region(&self, next: u64, deadline: Deadline) -> bool {
@@ -450,11 +458,16 @@ impl<T> Shared<T> {
         fresh_head: impl FnOnce() -> u64,
     ) -> Result<Gates, Corruption> {
         // Relaxed: a joining reader raises `readers_high` before its SeqCst fence, so any scan
-        // that must see its cursor (one after the matching writer fence) sees this too.
-        let used = self
-            .readers_high
-            .load(Ordering::Relaxed)
-            .min(self.readers().len() as u64) as usize;
+        // that must see its cursor (one after the matching writer fence) sees this too. A ring
+        // in a region scans every slot instead: another process could lower `readers_high`
+        // and hide a reader from the writers.
+        let used = if self.owners.is_some() {
+            self.readers().len()
+        } else {
+            self.readers_high
+                .load(Ordering::Relaxed)
+                .min(self.readers().len() as u64) as usize
+        };
         let (hard, soft, furthest) = self.readers()[..used].iter().fold(
             (head, head, 0),
             |(hard, soft, furthest), cursor| {

@@ -242,6 +242,7 @@ impl<T> Writer<T> {
     /// Like [`publish`](Self::publish), giving up after `timeout` with
     /// [`PublishError::Timeout`] (or at once with [`PublishError::Corrupt`], for a ring in a
     /// shared-memory region found corrupt).
+    #[inline]
     pub fn publish_timeout(&mut self, value: T, timeout: Duration) -> Result<(), PublishError<T>> {
         if self.gate.head >= self.gate.limit
             && !self.wait_for_space(1, Deadline::after(Some(timeout)), true)
@@ -372,7 +373,9 @@ impl<T> Writer<T> {
     /// Waits until `n` slots are free or the deadline passes; false when it passed. With
     /// `fallible`, it gives up (false) once the ring's region is found corrupt; without, it
     /// waits on, for a caller that has no way to say so (see [`publish`](Self::publish)).
+    /// Never inlined: the publishing calls stay small enough to inline into their callers.
     #[cold]
+    #[inline(never)]
     fn wait_for_space(&mut self, n: u64, deadline: Deadline, fallible: bool) -> bool {
         let shared = &*self.shared;
         let gate = &mut self.gate;
@@ -402,6 +405,7 @@ impl<T> Writer<T> {
 /// The error for `value` that found no room: `otherwise` (full, timed out), unless the ring's
 /// region was found corrupt.
 #[cold]
+#[inline(never)]
 pub(super) fn refused<T>(
     shared: &Shared<T>,
     value: T,
