@@ -58,8 +58,8 @@ enum Command {
     Rebalance(rebalance::Args),
     /// Members of unequal speed under each assignor, against T = max(m_i / v_i).
     Balance(balance::Args),
-    /// ringgroup against each peer on spsc, spsc-batch, fanout-3, mpsc, mpmc and ping-pong,
-    /// alternating.
+    /// ringgroup (the bare ring, and the consumer-group API) against each peer on spsc,
+    /// spsc-drain, spsc-batch, fanout-3, mpsc, mpmc and ping-pong, alternating.
     Compare(compare::Args),
     /// Request → consume → reply through producer groups, against crossbeam-channel:
     /// round-trip percentiles and sustained requests/s, alternating.

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use ringgroup_results::names::{chart, figure, scenario, system};
 pub use ringgroup_results::{round, Record};
-use ringgroup_results::{saved_runs, write_run, Machine, SavedRun, FLOOR_TARGET};
+use ringgroup_results::{saved_runs, write_run, Machine, SavedRun, FLOOR_TARGET, GROUP_TARGET};
 use serde_json::Value;
 
 /// Collects the records of one invocation, printing each as it comes when `--json` is set.
@@ -200,6 +200,11 @@ pub fn tables(records: &[Record], markdown: bool) -> String {
             .iter()
             .filter(|r| r.system == system::RINGGROUP)
             .find_map(|r| floor_verdict(r));
+        let group = rows
+            .iter()
+            .filter(|r| r.system == system::RINGGROUP_GROUP)
+            .find_map(|r| group_verdict(r));
+        let verdicts: Vec<String> = floor.into_iter().chain(group).collect();
         if markdown {
             let _ = writeln!(out, "### {scenario}\n");
             let _ = writeln!(out, "| {} |", header.join(" | "));
@@ -208,8 +213,8 @@ pub fn tables(records: &[Record], markdown: bool) -> String {
                 let _ = writeln!(out, "| {} |", row.join(" | "));
             }
             out.push('\n');
-            if let Some(floor) = floor {
-                let _ = writeln!(out, "{floor}\n");
+            for verdict in &verdicts {
+                let _ = writeln!(out, "{verdict}\n");
             }
         } else {
             let widths: Vec<usize> = (0..header.len())
@@ -233,8 +238,8 @@ pub fn tables(records: &[Record], markdown: bool) -> String {
             for row in &body {
                 let _ = writeln!(out, "{}", line(row).trim_end());
             }
-            if let Some(floor) = floor {
-                let _ = writeln!(out, "{floor}");
+            for verdict in &verdicts {
+                let _ = writeln!(out, "{verdict}");
             }
         }
     }
@@ -270,6 +275,42 @@ pub fn floor_verdict(r: &Record) -> Option<String> {
         "Floor: ringgroup's p50 round trip is {}× the floor's{spread}{p99}: {verdict} the \
          {FLOOR_TARGET}× target.",
         format_number(p50)
+    ))
+}
+
+/// For `ringgroup-group`'s `compare/*` record with the bare ring alongside: one sentence saying
+/// what fraction of the ring's speed the group API reached (`ratio_vs_ring`, with its spread
+/// over runs), and whether that meets [`GROUP_TARGET`].
+pub fn group_verdict(r: &Record) -> Option<String> {
+    let key = figure::RATIO_VS_RING;
+    let ratio = r.num(key)?;
+    let spread = match (r.num(&format!("{key}_min")), r.num(&format!("{key}_max"))) {
+        (Some(lo), Some(hi)) if lo != hi => format!(
+            " ({}–{} over {} runs)",
+            format_number(lo),
+            format_number(hi),
+            r.runs
+        ),
+        _ => String::new(),
+    };
+    let what = if r.num("p50_ns").is_some() {
+        "round trip (ring's p50 ÷ the group's)"
+    } else {
+        "rate"
+    };
+    let p99 = r
+        .num(&format!("p99_{key}"))
+        .map(|x| format!("; p99 {}×", format_number(x)))
+        .unwrap_or_default();
+    let verdict = if ratio >= GROUP_TARGET {
+        "meets"
+    } else {
+        "does NOT meet"
+    };
+    Some(format!(
+        "Group API: ringgroup-group's {what} is {}× the bare ring's{spread}{p99}: {verdict} the \
+         {GROUP_TARGET}× target.",
+        format_number(ratio)
     ))
 }
 
@@ -353,6 +394,39 @@ mod tests {
         // Older records, without a floor, print no verdict.
         let old = Record::new("compare/ping-pong", "ringgroup", 5).figure("p50_ns", 160.0);
         assert!(!tables(&[old], true).contains("Floor:"));
+    }
+
+    #[test]
+    fn the_group_verdict_is_printed_under_each_compare_table() {
+        let ring = Record::new("compare/spsc", "ringgroup", 5).summary("mmsgs_per_s", &[100.0]);
+        let group = Record::new("compare/spsc", "ringgroup-group", 5)
+            .summary("mmsgs_per_s", &[85.0])
+            .summary("ratio_vs_ring", &[0.8, 0.85, 0.9]);
+        for markdown in [true, false] {
+            let table = tables(&[ring.clone(), group.clone()], markdown);
+            assert!(
+                table.contains(
+                    "Group API: ringgroup-group's rate is 0.850× the bare ring's (0.800–0.900 \
+                     over 5 runs): meets the 0.8× target."
+                ),
+                "{table}"
+            );
+            // The ratio's column shows its spread.
+            assert!(table.contains("0.850 (0.800–0.900)"), "{table}");
+        }
+        let slow = group.clone().figure("ratio_vs_ring", 0.5);
+        assert!(group_verdict(&slow).unwrap().contains("does NOT meet"));
+        let ping = Record::new("compare/ping-pong", "ringgroup-group", 1)
+            .summary("p50_ns", &[200.0])
+            .summary("ratio_vs_ring", &[0.9])
+            .summary("p99_ratio_vs_ring", &[0.7]);
+        assert_eq!(
+            group_verdict(&ping).unwrap(),
+            "Group API: ringgroup-group's round trip (ring's p50 ÷ the group's) is 0.900× the \
+             bare ring's; p99 0.700×: meets the 0.8× target."
+        );
+        // Without the ring alongside there is no ratio, and no verdict.
+        assert!(group_verdict(&ring).is_none());
     }
 
     #[test]

@@ -28,5 +28,10 @@ pub use run::{newest, parse_run, saved_runs, write_run, SavedRun};
 /// `floor` reference's (`p50_over_floor` at most this).
 pub const FLOOR_TARGET: f64 = 1.2;
 
+/// The project's target for the consumer-group API in `compare`: `ringgroup-group` at least
+/// this fraction of the bare ring's speed in the same invocation (`ratio_vs_ring` at least
+/// this).
+pub const GROUP_TARGET: f64 = 0.8;
+
 /// What a record or machine says when the CPU model is not known.
 pub const UNKNOWN: &str = "unknown";

@@ -47,9 +47,11 @@ pub mod scenario {
     pub const LATENCY_FIXED_RATE: &str = "latency/fixed-rate";
     /// `scale`'s three series, in the order they run.
     pub const SCALE_SERIES: [&str; 3] = ["scale/partitions", "scale/groups", "scale/members"];
-    /// `compare`'s cases, in report order.
-    pub const COMPARE_CASES: [&str; 6] = [
+    /// `compare`'s cases, in report order. `spsc` delivers one message per receive, and
+    /// `spsc-drain` everything ready per receive (see `tools/bench/README.md`).
+    pub const COMPARE_CASES: [&str; 7] = [
         "spsc",
+        "spsc-drain",
         "spsc-batch",
         "fanout-3",
         "mpsc",
@@ -58,7 +60,14 @@ pub mod scenario {
     ];
     /// `compare`'s stream cases (every case but ping-pong), which report `mmsgs_per_s`, in
     /// report order.
-    pub const COMPARE_STREAM_CASES: [&str; 5] = ["spsc", "spsc-batch", "fanout-3", "mpsc", "mpmc"];
+    pub const COMPARE_STREAM_CASES: [&str; 6] = [
+        "spsc",
+        "spsc-drain",
+        "spsc-batch",
+        "fanout-3",
+        "mpsc",
+        "mpmc",
+    ];
     /// `compare`'s cases with two producers, which only multi-producer queues run (not rtrb,
     /// bus or the floor).
     pub const COMPARE_MULTI_PRODUCER: [&str; 2] = ["compare/mpsc", "compare/mpmc"];
@@ -96,10 +105,12 @@ pub mod system {
     /// (`crossbeam_queue::ArrayQueue`) and `bus` (`bus::Bus`), then the reference `floor`
     /// (one cache line each way, no queue: `compare/ping-pong` only), then `iceoryx2`
     /// (`iceoryx2` publish-subscribe between processes: `ipc/*` only), then `librdkafka`
-    /// (its producer and consumer alone: `bridge/*` only). This is the harness's
-    /// order (its `--systems` values) and the charts' (each system keeps its colour on every
-    /// chart). New systems go at the end, so older files keep their colours.
-    pub const ALL: [&str; 9] = [
+    /// (its producer and consumer alone: `bridge/*` only), then `ringgroup-group` (ringgroup's
+    /// consumer-group API, `Topic` / `Producer` / `Consumer`, beside the bare ring that
+    /// `ringgroup` is in `compare/*`: `compare/*` only). This is the charts' order (each system
+    /// keeps its colour on every chart) and the harness's (its `--systems` values) for the
+    /// systems it runs. New systems go at the end, so older files keep their colours.
+    pub const ALL: [&str; 10] = [
         "ringgroup",
         "rtrb",
         "disruptor",
@@ -109,6 +120,7 @@ pub mod system {
         "floor",
         "iceoryx2",
         "librdkafka",
+        "ringgroup-group",
     ];
 
     /// ringgroup itself.
@@ -128,10 +140,17 @@ pub mod system {
     /// The baseline of `bridge`, the only one there, and only there.
     pub const LIBRDKAFKA: &str = ALL[8];
 
+    /// ringgroup's consumer-group API in `compare/*` (a heap `Topic` of one partition, its
+    /// `Producer`, one group per consumer with one member, auto-commit,
+    /// `Consumer::try_poll`), beside `ringgroup`, the bare partition ring. Its records carry
+    /// `ratio_vs_ring` ([`figure::RATIO_VS_RING`](super::figure::RATIO_VS_RING)). It appears
+    /// only in `compare/*`.
+    pub const RINGGROUP_GROUP: &str = ALL[9];
+
     /// The scenarios a system can appear in: the floor only in `compare/ping-pong`; rtrb and
     /// bus (single-producer) not in `compare/mpsc` and `compare/mpmc`; only ringgroup and
     /// crossbeam-channel in `reply/*`; only ringgroup and iceoryx2 in `ipc/*`, and iceoryx2
-    /// nowhere else; the others anywhere.
+    /// nowhere else; ringgroup-group only in `compare/*`; the others anywhere.
     pub fn runs_in(system: &str, scenario: &str) -> bool {
         use super::scenario as s;
         if s::is_of(scenario, s::BRIDGE) {
@@ -145,6 +164,9 @@ pub mod system {
         }
         if system == ICEORYX2 {
             return false;
+        }
+        if system == RINGGROUP_GROUP {
+            return s::is_of(scenario, s::COMPARE);
         }
         if s::is_of(scenario, s::REPLY) {
             return system == RINGGROUP || system == CROSSBEAM_CHANNEL;
@@ -164,6 +186,7 @@ pub mod system {
             CROSSBEAM_CHANNEL => "everywhere but ipc/*",
             ICEORYX2 => "only in ipc/*",
             LIBRDKAFKA => "only in bridge/*",
+            RINGGROUP_GROUP => "only in compare/*",
             _ => "everywhere but reply/* and ipc/*",
         }
     }
@@ -181,6 +204,12 @@ pub mod figure {
     pub const P50_OVER_FLOOR: &str = "p50_over_floor";
     /// The same for p99.
     pub const P99_OVER_FLOOR: &str = "p99_over_floor";
+    /// On `ringgroup-group`'s `compare/*` records: the group API against the bare ring measured
+    /// in the same invocation, per run (median with `_min` and `_max`), above 1 meaning the
+    /// group API did better: the group's rate ÷ the ring's in the stream cases, the ring's p50
+    /// round trip ÷ the group's in `compare/ping-pong` (`p99_ratio_vs_ring` for p99). The
+    /// project's target is at least [`GROUP_TARGET`](crate::GROUP_TARGET).
+    pub const RATIO_VS_RING: &str = "ratio_vs_ring";
 }
 
 /// The charts `ringgroup-plot` draws into a results directory, which the README links.

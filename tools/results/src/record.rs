@@ -418,6 +418,14 @@ mod tests {
             validate(format!("{mpmc}\n{reply}\n{round_trip}\n").as_bytes()),
             Ok(3)
         );
+        let group = ok
+            .replace("compare/spsc", "compare/spsc-drain")
+            .replace("rtrb", "ringgroup-group");
+        let group_mpmc = mpmc.replace("disruptor", "ringgroup-group");
+        assert_eq!(
+            validate(format!("{group}\n{group_mpmc}\n").as_bytes()),
+            Ok(2)
+        );
         let ipc = ok
             .replace("compare/spsc", "ipc/fanout")
             .replace("rtrb", "iceoryx2");
@@ -451,6 +459,10 @@ mod tests {
             (
                 ok.replace("rtrb", "iceoryx2"),
                 "iceoryx2 cannot appear in compare/spsc (it appears only in ipc/*)",
+            ),
+            (
+                round_trip.replace("ringgroup", "ringgroup-group"),
+                "ringgroup-group cannot appear in reply/round-trip (it appears only in compare/*)",
             ),
             (
                 ok.replace("compare/spsc", "ipc/throughput"),

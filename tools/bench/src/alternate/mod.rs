@@ -151,13 +151,13 @@ impl Series {
 }
 
 /// Messages (round trips for ping-pong) per slice of `system` in `case` for a `--messages` of
-/// `base`: `spsc` and `spsc-batch` run `base` (rounded up to whole batches), `fanout-3` a
-/// fifth (each message is delivered three times, on shared cores), `mpsc` and `mpmc` a half
+/// `base`: `spsc`, `spsc-drain` and `spsc-batch` run `base` (rounded up to whole batches in
+/// `spsc-batch`), `fanout-3` a fifth (each message is delivered three times, on shared cores), `mpsc` and `mpmc` a half
 /// (three or four threads on shared cores), `ping-pong` a fiftieth as round trips; bus, an
 /// order of magnitude slower, a tenth of each.
 pub fn messages_for(case: Case, system: System, base: u64, batch: usize) -> u64 {
     let case_divisor = match case {
-        Case::Spsc | Case::SpscBatch => 1,
+        Case::Spsc | Case::SpscDrain | Case::SpscBatch => 1,
         Case::Mpsc | Case::Mpmc => 2,
         Case::Fanout3 => 5,
         Case::PingPong => 50,

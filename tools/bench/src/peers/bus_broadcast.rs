@@ -1,5 +1,5 @@
 //! `bus`: `try_broadcast` / `try_recv`. A broadcast: every reader sees every message. No batch
-//! operation: batches go one by one. Each `Bus` also runs its own idle unparking thread, which
+//! operation: batches go one by one, and a drain takes messages until none is ready. Each `Bus` also runs its own idle unparking thread, which
 //! our try-only use never wakes.
 
 use bus::{Bus, BusReader};

@@ -1,5 +1,7 @@
 //! `crossbeam-channel` (bounded: `try_send` / `try_recv`) and `crossbeam-queue`
-//! (`ArrayQueue`: `push` / `pop`). Neither has a batch operation: batches go one by one. Both
+//! (`ArrayQueue`: `push` / `pop`). Neither has a batch operation: batches go one by one, and a
+//! drain (`spsc-drain`) takes messages one by one until none is ready (the channel through
+//! `try_iter()`, the queue by popping until empty). Both
 //! are multi-producer, multi-consumer work queues: with several producers each has its own
 //! clone of the sender (of the `Arc`), and each message goes to one of the consumers.
 
@@ -46,6 +48,16 @@ impl Rx for ChannelRx {
     #[inline(always)]
     fn try_recv(&mut self) -> Option<u64> {
         self.0.try_recv().ok()
+    }
+
+    #[inline(always)]
+    fn try_drain(&mut self, limit: usize, each: &mut impl FnMut(&[u64])) -> usize {
+        let mut taken = 0;
+        for value in self.0.try_iter().take(limit) {
+            each(&[value]);
+            taken += 1;
+        }
+        taken
     }
 }
 

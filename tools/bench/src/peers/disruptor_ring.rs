@@ -1,13 +1,17 @@
 //! `disruptor`: `try_publish`, and `try_batch_publish(n)` for batches; single-producer
 //! (`build_single_producer`) except in `mpsc` and `mpmc` (`build_multi_producer`).
 //!
-//! - Streams (`spsc`, `spsc-batch`, `fanout-3`): the consumers are the disruptor's own managed
-//!   event-handler threads, its usual form, pinned with the builder's `pin_at_core` to the cores
-//!   of thread slots 1, 2, ... (ids from `--cores`). Our only thread is the producer, which
-//!   times from its first publish until every handler has checked the last message (they count
-//!   down through an atomic). A handler drains everything published before it moves its cursor,
-//!   so its consumer batches even in `spsc`. Handlers wait with [`Pause`], the same pause as
-//!   every other system.
+//! - Streams that drain (`spsc-drain`, `spsc-batch`, `fanout-3`): the consumers are the
+//!   disruptor's own managed event-handler threads, its usual form, pinned with the builder's
+//!   `pin_at_core` to the cores of thread slots 1, 2, ... (ids from `--cores`). Our only thread
+//!   is the producer, which times from its first publish until every handler has checked the
+//!   last message (they count down through an atomic). A handler drains everything published
+//!   before it moves its cursor, so its consumer takes what is ready in one receive whatever
+//!   the producer does. Handlers wait with [`Pause`], the same pause as every other system.
+//! - One per receive (`spsc`): a managed handler cannot take one event per receive, so the
+//!   consumer is the disruptor's event poller (`new_event_poller`) on our own pinned consumer
+//!   thread, taking exactly one event per `take(1)` (its guard, dropped, releases it), driven
+//!   by the generic stream driver like every other queue.
 //! - Multi-producer streams (`mpsc`, `mpmc`): two producer threads of ours (slots 0 and 1),
 //!   each with its own clone of the `MultiProducer`, send tagged messages in chunks taken from a
 //!   shared counter (`multi::Quota`), as every system's producers do; the
@@ -17,6 +21,9 @@
 //! - Ping-pong: a managed handler cannot be the timing thread, so both ends use the disruptor's
 //!   public event-poller API (`new_event_poller`, `take(1)`) on our own pinned threads: two
 //!   disruptors, each with one poller, driven like every other queue.
+//!
+//! (Before `spsc-drain` existed, `spsc` ran the managed handler, a drain: its records say so
+//! in `consumer`.)
 //!
 //! `pin_at_core` checks the core id against the *calling* thread's affinity mask (and panics if
 //! it is missing), so the disruptor is built on the calling thread, which the harness never pins;
@@ -105,8 +112,9 @@ fn build<P>(plan: &Plan, make: impl FnOnce() -> P) -> Result<P, String> {
     })
 }
 
-/// One producer, one managed handler.
-pub fn spsc(batch: Option<usize>, plan: &Plan) -> Result<Throughput, String> {
+/// One producer (one message per publish, or `batch` per publish), one managed handler, which
+/// drains what is published.
+pub fn managed(batch: Option<usize>, plan: &Plan) -> Result<Throughput, String> {
     let finish = Arc::new(Finish::default());
     let before = alloc::allocations();
     let consumer = handler(plan.messages, Arc::clone(&finish));
@@ -411,7 +419,7 @@ pub struct PollerTx(SingleProducer<u64, SingleConsumerBarrier>);
 pub struct PollerRx(EventPoller<u64, SingleProducerBarrier>);
 
 /// A disruptor of `plan.capacity` slots with one event poller.
-fn polled(plan: &Plan) -> (PollerTx, PollerRx) {
+pub fn polled(plan: &Plan) -> (PollerTx, PollerRx) {
     let (poller, builder) =
         build_single_producer(plan.capacity, || 0_u64, Pause(plan.waiting)).new_event_poller();
     (PollerTx(builder.build()), PollerRx(poller))

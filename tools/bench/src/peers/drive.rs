@@ -1,9 +1,10 @@
 //! The generic drivers: a stream (one producer, one or more consumers) and a ping-pong.
 //!
 //! - Stream: the producer (thread slot 0) sends `0..messages`, one at a time or in batches; each
-//!   consumer (slots 1, 2, ...) checks that it receives exactly that sequence. All threads are
-//!   pinned, then meet at a start line; the time runs from the producer leaving the line until
-//!   the last consumer has checked the last message.
+//!   consumer (slots 1, 2, ...) receives one message at a time, up to a batch at a time, or
+//!   everything ready at a time ([`Receive`]), and checks that it receives exactly that
+//!   sequence. All threads are pinned, then meet at a start line; the time runs from the
+//!   producer leaving the line until the last consumer has checked the last message.
 //! - Ping-pong: the pinger (slot 0) sends `i`, waits for it to come back through the second
 //!   queue, checks it, and records the round trip in an hdrhistogram; the echo (slot 1) sends
 //!   back every message it receives until it receives [`STOP`], which the pinger sends after
@@ -72,6 +73,17 @@ impl RoundTrips {
     }
 }
 
+/// How a stream's consumers receive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Receive {
+    /// One message per receive ([`Rx::try_recv`]).
+    One,
+    /// Up to this many per receive ([`Rx::try_recv_batch`]).
+    UpTo(usize),
+    /// Everything ready per receive ([`Rx::try_drain`], at most the queue's capacity).
+    Drain,
+}
+
 /// Sends `0..messages`, singly or in batches of `batch`.
 fn produce<T: Tx>(
     tx: &mut T,
@@ -97,26 +109,38 @@ fn produce<T: Tx>(
     Ok(())
 }
 
-/// Receives and checks `messages` messages, singly or up to `batch` at a time.
+/// Receives and checks `messages` messages, as `receive` says; `capacity` bounds a drain.
 fn consume<R: Rx>(
     rx: &mut R,
     messages: u64,
-    batch: Option<usize>,
+    receive: Receive,
+    capacity: usize,
     waiting: Waiting,
 ) -> Result<(), String> {
     let mut expect = Expect::default();
     let stalled = |e: String, received: u64| format!("{e} after {received} of {messages} messages");
-    match batch {
-        None => {
+    match receive {
+        Receive::One => {
             while expect.next < messages {
                 let value = recv(rx, waiting).map_err(|e| stalled(e, expect.next))?;
                 expect.check(value);
             }
         }
-        Some(batch) => {
+        Receive::UpTo(batch) => {
             let mut idle = Idle::new(waiting);
             while expect.next < messages {
                 if rx.try_recv_batch(batch, &mut |values| expect.check_all(values)) == 0 {
+                    idle.wait().map_err(|e| stalled(e, expect.next))?;
+                } else {
+                    idle.reset();
+                }
+            }
+        }
+        Receive::Drain => {
+            let mut idle = Idle::new(waiting);
+            let limit = capacity.max(1);
+            while expect.next < messages {
+                if rx.try_drain(limit, &mut |values| expect.check_all(values)) == 0 {
                     idle.wait().map_err(|e| stalled(e, expect.next))?;
                 } else {
                     idle.reset();
@@ -131,12 +155,13 @@ fn consume<R: Rx>(
 
 /// Runs one producer sending through `tx` to every reader of `readers`.
 ///
-/// `send_batch`: messages per send (`None`: one at a time); `recv_batch`: at most per receive.
+/// `send_batch`: messages per send (`None`: one at a time); `receive`: how each reader
+/// receives.
 pub fn stream<T: Tx, R: Rx>(
     tx: T,
     readers: Vec<R>,
     send_batch: Option<usize>,
-    recv_batch: Option<usize>,
+    receive: Receive,
     plan: &Plan,
 ) -> Result<Throughput, String> {
     if readers.is_empty() {
@@ -157,7 +182,7 @@ pub fn stream<T: Tx, R: Rx>(
                     plan.cores.pin(1 + i);
                     start_line_with(arrived, threads, || waiting.pause());
                     alloc::count_this_thread();
-                    let result = consume(&mut *rx, messages, recv_batch, waiting);
+                    let result = consume(&mut *rx, messages, receive, plan.capacity, waiting);
                     let end = Instant::now();
                     alloc::stop_counting_this_thread();
                     result.map(|()| end)

@@ -1,14 +1,19 @@
 //! ringgroup's ring and the peer queues behind one small interface, and the drivers that run
 //! them the same way.
 //!
-//! - [`Tx`] / [`Rx`]: non-blocking send and receive of `u64` messages, one at a time or (where
-//!   the system has a batch operation) a batch at a time. Every adapter uses only the system's
-//!   `try_*` operations; all waiting is done here, by [`Idle`], so every system waits the same
-//!   way ([`Waiting`]: spin with the CPU's spin hint, or yield the time slice).
+//! - [`Tx`] / [`Rx`]: non-blocking send and receive of `u64` messages, one at a time, a batch
+//!   at a time (where the system has a batch operation), or, on the receiving side, everything
+//!   ready at once ([`Rx::try_drain`]). Every adapter uses only the system's `try_*`
+//!   operations; all waiting is done here, by [`Idle`], so every system waits the same way
+//!   ([`Waiting`]: spin with the CPU's spin hint, or yield the time slice).
 //! - [`drive`]: the generic stream (one producer, one or more consumers) and ping-pong drivers;
 //!   [`multi`]: the multi-producer streams of `mpsc` and `mpmc`. `disruptor` runs its consumers
-//!   as its own managed threads, so it has its own stream drivers (`disruptor_ring`), with the
-//!   same checks.
+//!   as its own managed threads (except in `spsc` and `ping-pong`, where its event poller runs
+//!   on our threads), so it has its own stream drivers (`disruptor_ring`), with the same checks.
+//! - Two ringgroups: `ringgroup` is the bare partition ring (`ringgroup_ring`), the fair
+//!   counterpart of the peers' queues; `ringgroup-group` is the consumer-group API users call
+//!   (`ringgroup_group`: a topic, its producer, consumer groups with auto-commit), measured
+//!   beside it so that the cost of the group layer shows as `ratio_vs_ring`.
 //! - [`reply`]: the request / reply workloads of the `reply` subcommand (ringgroup's producer
 //!   groups against a crossbeam-channel baseline).
 //! - [`Workload`]: what `alternate` runs, slice after slice: a `compare` [`Case`] or a `reply`
@@ -30,6 +35,7 @@ mod floor;
 pub mod ipc;
 pub mod multi;
 pub mod reply;
+mod ringgroup_group;
 mod ringgroup_ring;
 mod rtrb_ring;
 
@@ -63,11 +69,17 @@ pub enum System {
     /// The reference floor of `ping-pong`: one cache line each way, a store seen by a spinning
     /// load, no queue at all (`peers::floor`). It runs only `ping-pong`.
     Floor,
+    /// ringgroup's consumer-group API: a heap `Topic` of one partition, its `Producer`, a
+    /// consumer group with one member per consumer, auto-commit, `Consumer::try_poll`
+    /// (`peers::ringgroup_group`).
+    RinggroupGroup,
 }
 
 impl System {
-    /// Every system, ringgroup first, in the order of the results schema's `system::ALL`.
-    pub const ALL: [System; 7] = [
+    /// Every system, ringgroup first, in the order of the results schema's `system::ALL` (the
+    /// schema's systems that only other subcommands run left out). This is the default
+    /// `--systems`, so the order in which `compare` alternates them.
+    pub const ALL: [System; 8] = [
         System::Ringgroup,
         System::Rtrb,
         System::Disruptor,
@@ -75,12 +87,22 @@ impl System {
         System::CrossbeamQueue,
         System::Bus,
         System::Floor,
+        System::RinggroupGroup,
     ];
 
-    /// The name used in records: `ringgroup` or the peer crate's name.
+    /// The name used in records: `ringgroup`, the peer crate's name, `floor` or
+    /// `ringgroup-group` (the results schema's `system::ALL`, checked by a test below).
     pub fn name(self) -> &'static str {
-        // The variants are in the schema's order (checked by a test below).
-        system::ALL[self as usize]
+        match self {
+            System::Ringgroup => system::RINGGROUP,
+            System::Rtrb => system::ALL[1],
+            System::Disruptor => system::ALL[2],
+            System::CrossbeamChannel => system::CROSSBEAM_CHANNEL,
+            System::CrossbeamQueue => system::ALL[4],
+            System::Bus => system::ALL[5],
+            System::Floor => system::FLOOR,
+            System::RinggroupGroup => system::RINGGROUP_GROUP,
+        }
     }
 
     /// Whether the system can express `case`: only broadcast queues can fan out, only
@@ -88,28 +110,66 @@ impl System {
     /// takes `&mut self`), and the floor (no queue, one word each way) only carries a ping-pong.
     pub fn can_run(self, case: Case) -> bool {
         match case {
-            Case::Fanout3 => matches!(self, System::Ringgroup | System::Disruptor | System::Bus),
+            Case::Fanout3 => self.broadcasts(),
             Case::Mpsc | Case::Mpmc => matches!(
                 self,
                 System::Ringgroup
+                    | System::RinggroupGroup
                     | System::Disruptor
                     | System::CrossbeamChannel
                     | System::CrossbeamQueue
             ),
-            Case::Spsc | Case::SpscBatch => self != System::Floor,
+            Case::Spsc | Case::SpscDrain | Case::SpscBatch => self != System::Floor,
             Case::PingPong => true,
         }
     }
 
     /// Whether each consumer of the system sees every message (a broadcast: ringgroup's ring,
-    /// disruptor, bus) rather than taking it from the others (crossbeam's queues).
+    /// ringgroup's groups, disruptor, bus) rather than taking it from the others (crossbeam's
+    /// queues).
     pub fn broadcasts(self) -> bool {
-        matches!(self, System::Ringgroup | System::Disruptor | System::Bus)
+        matches!(
+            self,
+            System::Ringgroup | System::RinggroupGroup | System::Disruptor | System::Bus
+        )
     }
 
     /// Whether the system has a batch send and receive (the others send a batch one by one).
     pub fn native_batch(self) -> bool {
-        matches!(self, System::Ringgroup | System::Rtrb | System::Disruptor)
+        matches!(
+            self,
+            System::Ringgroup | System::RinggroupGroup | System::Rtrb | System::Disruptor
+        )
+    }
+
+    /// Whether the system's drain (`spsc-drain`) lends everything ready as one batch and
+    /// releases it at once (ringgroup's ring and groups, rtrb's chunk, the disruptor's
+    /// handler), rather than taking the messages one by one until none is left (crossbeam's
+    /// channel and queue, bus).
+    pub fn native_drain(self) -> bool {
+        self.native_batch()
+    }
+
+    /// What the consumer of `case` calls to receive, for the records of `spsc` and
+    /// `spsc-drain` (the two delivery models; see `scenarios::compare`).
+    pub fn receive(self, case: Case) -> &'static str {
+        match (case, self) {
+            (Case::SpscDrain, System::Ringgroup) => "Reader::try_poll(usize::MAX)",
+            (Case::SpscDrain, System::RinggroupGroup) => "Consumer::try_poll(usize::MAX)",
+            (Case::SpscDrain, System::Rtrb) => "read_chunk(slots())",
+            (Case::SpscDrain, System::Disruptor) => "managed handler",
+            (Case::SpscDrain, System::CrossbeamChannel) => "try_iter() until empty",
+            (Case::SpscDrain, System::CrossbeamQueue) => "pop until empty",
+            (Case::SpscDrain, System::Bus) => "try_recv until empty",
+            (_, System::Ringgroup) => "Reader::try_poll(1)",
+            (_, System::RinggroupGroup) => "Consumer::try_poll(1)",
+            (_, System::Rtrb) => "pop",
+            (_, System::Disruptor) => "EventPoller::take(1)",
+            (_, System::CrossbeamChannel) => "try_recv",
+            (_, System::CrossbeamQueue) => "pop",
+            (_, System::Bus) => "try_recv",
+            (_, System::Floor) => "load",
+        }
     }
 
     /// The system is slow enough that its runs are scaled down to stay short.
@@ -123,6 +183,8 @@ impl System {
 pub enum Case {
     /// One producer, one consumer, one message per send and per receive.
     Spsc,
+    /// One producer, one consumer, one message per send, everything ready per receive.
+    SpscDrain,
     /// One producer, one consumer, batches per send and per receive.
     SpscBatch,
     /// One producer, three consumers each receiving every message.
@@ -139,8 +201,9 @@ pub enum Case {
 
 impl Case {
     /// Every case, in report order.
-    pub const ALL: [Case; 6] = [
+    pub const ALL: [Case; 7] = [
         Case::Spsc,
+        Case::SpscDrain,
         Case::SpscBatch,
         Case::Fanout3,
         Case::Mpsc,
@@ -152,6 +215,7 @@ impl Case {
     pub fn name(self) -> &'static str {
         match self {
             Case::Spsc => "spsc",
+            Case::SpscDrain => "spsc-drain",
             Case::SpscBatch => "spsc-batch",
             Case::Fanout3 => "fanout-3",
             Case::Mpsc => "mpsc",
@@ -164,7 +228,7 @@ impl Case {
     pub fn producers(self) -> usize {
         match self {
             Case::Mpsc | Case::Mpmc => multi::PRODUCERS,
-            Case::Spsc | Case::SpscBatch | Case::Fanout3 | Case::PingPong => 1,
+            Case::Spsc | Case::SpscDrain | Case::SpscBatch | Case::Fanout3 | Case::PingPong => 1,
         }
     }
 
@@ -173,7 +237,7 @@ impl Case {
         match self {
             Case::Fanout3 => 3,
             Case::Mpmc => 2,
-            Case::Spsc | Case::SpscBatch | Case::Mpsc | Case::PingPong => 1,
+            Case::Spsc | Case::SpscDrain | Case::SpscBatch | Case::Mpsc | Case::PingPong => 1,
         }
     }
 
@@ -355,6 +419,25 @@ pub trait Rx: Send {
             }
             None => 0,
         }
+    }
+
+    /// Hands everything ready now to `each`, in order, as one receive (`spsc-drain`), and
+    /// returns how many (0: none ready). Systems that lend what is ready as one batch and
+    /// release it at once override it; the default takes messages one by one until none is
+    /// ready, or `limit` (the queue's capacity: more than it holds at any one time) were taken,
+    /// so that a drain always ends.
+    fn try_drain(&mut self, limit: usize, each: &mut impl FnMut(&[u64])) -> usize {
+        let mut taken = 0;
+        while taken < limit {
+            match self.try_recv() {
+                Some(value) => {
+                    each(&[value]);
+                    taken += 1;
+                }
+                None => break,
+            }
+        }
+        taken
     }
 }
 
@@ -595,53 +678,79 @@ pub fn measure<W: Workload>(system: System, workload: W, plan: &Plan) -> Result<
 /// Runs `case` once on `system`.
 pub fn run(system: System, case: Case, plan: &Plan) -> Result<Sample, String> {
     match case {
-        Case::Spsc | Case::SpscBatch => {
-            let batch = (case == Case::SpscBatch).then_some(plan.batch);
+        Case::Spsc | Case::SpscDrain | Case::SpscBatch => {
+            // One message per send in spsc and spsc-drain, a batch per send in spsc-batch.
+            let (send, receive) = match case {
+                Case::Spsc => (None, drive::Receive::One),
+                Case::SpscDrain => (None, drive::Receive::Drain),
+                _ => (Some(plan.batch), drive::Receive::UpTo(plan.batch)),
+            };
             match system {
                 System::Ringgroup => {
                     let (tx, rx) = ringgroup_ring::broadcast(plan, 1)?;
-                    drive::stream(tx, rx, batch, batch, plan)
+                    drive::stream(tx, rx, send, receive, plan)
+                }
+                System::RinggroupGroup => {
+                    let (tx, rx) = ringgroup_group::broadcast(plan, 1)?;
+                    drive::stream(tx, rx, send, receive, plan)
                 }
                 System::Rtrb => {
                     let (tx, rx) = rtrb_ring::pair(plan);
-                    drive::stream(tx, vec![rx], batch, batch, plan)
+                    drive::stream(tx, vec![rx], send, receive, plan)
                 }
-                System::Disruptor => disruptor_ring::spsc(batch, plan),
+                // One per receive: the event poller on our consumer thread, one event per
+                // `take`. Draining, and batches: the managed handler, which drains.
+                System::Disruptor if case == Case::Spsc => {
+                    let (tx, rx) = disruptor_ring::polled(plan);
+                    drive::stream(tx, vec![rx], send, receive, plan)
+                }
+                System::Disruptor => disruptor_ring::managed(send, plan),
                 System::CrossbeamChannel => {
                     let (tx, rx) = crossbeam::channel(plan);
-                    drive::stream(tx, vec![rx], batch, batch, plan)
+                    drive::stream(tx, vec![rx], send, receive, plan)
                 }
                 System::CrossbeamQueue => {
                     let (tx, rx) = crossbeam::queue(plan);
-                    drive::stream(tx, vec![rx], batch, batch, plan)
+                    drive::stream(tx, vec![rx], send, receive, plan)
                 }
                 System::Bus => {
                     let (tx, rx) = bus_broadcast::broadcast(plan, 1);
-                    drive::stream(tx, rx, batch, batch, plan)
+                    drive::stream(tx, rx, send, receive, plan)
                 }
                 System::Floor => Err(only_ping_pong()),
             }
             .map(drive::Throughput::sample)
         }
-        Case::Fanout3 => match system {
-            System::Ringgroup => {
-                let (tx, rx) = ringgroup_ring::broadcast(plan, 3)?;
-                drive::stream(tx, rx, None, Some(plan.batch), plan)
+        Case::Fanout3 => {
+            let receive = drive::Receive::UpTo(plan.batch);
+            match system {
+                System::Ringgroup => {
+                    let (tx, rx) = ringgroup_ring::broadcast(plan, 3)?;
+                    drive::stream(tx, rx, None, receive, plan)
+                }
+                System::RinggroupGroup => {
+                    let (tx, rx) = ringgroup_group::broadcast(plan, 3)?;
+                    drive::stream(tx, rx, None, receive, plan)
+                }
+                System::Disruptor => disruptor_ring::fanout3(plan),
+                System::Bus => {
+                    let (tx, rx) = bus_broadcast::broadcast(plan, 3);
+                    drive::stream(tx, rx, None, receive, plan)
+                }
+                System::Floor => Err(only_ping_pong()),
+                other => Err(format!("{} cannot broadcast", other.name())),
             }
-            System::Disruptor => disruptor_ring::fanout3(plan),
-            System::Bus => {
-                let (tx, rx) = bus_broadcast::broadcast(plan, 3);
-                drive::stream(tx, rx, None, Some(plan.batch), plan)
-            }
-            System::Floor => Err(only_ping_pong()),
-            other => Err(format!("{} cannot broadcast", other.name())),
+            .map(drive::Throughput::sample)
         }
-        .map(drive::Throughput::sample),
         Case::Mpsc | Case::Mpmc => {
             let consumers = case.consumers();
             match system {
                 System::Ringgroup => {
                     let (txs, rxs) = ringgroup_ring::shared(plan, multi::PRODUCERS, consumers)?;
+                    multi::stream(txs, rxs, multi::Sharing::Broadcast, plan)
+                }
+                System::RinggroupGroup => {
+                    let (txs, rxs) = ringgroup_group::shared(plan, multi::PRODUCERS, consumers)?;
                     multi::stream(txs, rxs, multi::Sharing::Broadcast, plan)
                 }
                 System::Disruptor => disruptor_ring::multi(consumers, plan),
@@ -662,6 +771,12 @@ pub fn run(system: System, case: Case, plan: &Plan) -> Result<Sample, String> {
             System::Ringgroup => {
                 let (ping_tx, mut ping_rx) = ringgroup_ring::broadcast(plan, 1)?;
                 let (pong_tx, mut pong_rx) = ringgroup_ring::broadcast(plan, 1)?;
+                let (ping_rx, pong_rx) = (only(&mut ping_rx)?, only(&mut pong_rx)?);
+                drive::ping_pong((ping_tx, pong_rx), (ping_rx, pong_tx), plan)
+            }
+            System::RinggroupGroup => {
+                let (ping_tx, mut ping_rx) = ringgroup_group::broadcast(plan, 1)?;
+                let (pong_tx, mut pong_rx) = ringgroup_group::broadcast(plan, 1)?;
                 let (ping_rx, pong_rx) = (only(&mut ping_rx)?, only(&mut pong_rx)?);
                 drive::ping_pong((ping_tx, pong_rx), (ping_rx, pong_tx), plan)
             }
@@ -745,7 +860,7 @@ mod tests {
                 assert!(run(single, case, &plan(&cores, 10)).is_err());
             }
         }
-        for case in [Case::Spsc, Case::SpscBatch, Case::Fanout3] {
+        for case in [Case::Spsc, Case::SpscDrain, Case::SpscBatch, Case::Fanout3] {
             assert!(!System::Floor.can_run(case));
             assert!(run(System::Floor, case, &plan(&cores, 10)).is_err());
         }
@@ -791,9 +906,19 @@ mod tests {
     fn a_wrong_message_fails_the_run() {
         let cores = Cores::new(&[]).unwrap();
         let plan = plan(&cores, 1000);
-        for batch in [None, Some(16)] {
+        for (send, receive) in [
+            (None, drive::Receive::One),
+            (None, drive::Receive::Drain),
+            (Some(16), drive::Receive::UpTo(16)),
+        ] {
             let (tx, rx) = ringgroup_ring::broadcast(&plan, 2).unwrap();
-            let err = drive::stream(Corrupting(tx), rx, batch, batch, &plan).err();
+            let err = drive::stream(Corrupting(tx), rx, send, receive, &plan).err();
+            assert!(err.is_some_and(|e| e.contains("received 99 where 5 was expected")));
+            let (tx, rx) = ringgroup_group::broadcast(&plan, 2).unwrap();
+            let err = drive::stream(Corrupting(tx), rx, send, receive, &plan).err();
+            assert!(err.is_some_and(|e| e.contains("received 99 where 5 was expected")));
+            let (tx, rx) = crossbeam::queue(&plan);
+            let err = drive::stream(Corrupting(tx), vec![rx], send, receive, &plan).err();
             assert!(err.is_some_and(|e| e.contains("received 99 where 5 was expected")));
         }
         let ((ping_tx, ping_rx), (pong_tx, pong_rx)) =
@@ -814,10 +939,14 @@ mod tests {
 
     #[test]
     fn names_are_the_results_schemas() {
-        assert_eq!(
-            System::ALL.map(System::name),
-            system::ALL[..System::ALL.len()]
-        );
+        // Every system by its schema name, in the schema's order.
+        let ranks = System::ALL.map(|s| system::rank(s.name()));
+        assert!(ranks.iter().all(|&r| r < system::ALL.len()), "{ranks:?}");
+        assert!(ranks.windows(2).all(|w| w[0] < w[1]), "{ranks:?}");
+        for s in System::ALL {
+            let value = clap::ValueEnum::to_possible_value(&s).unwrap();
+            assert_eq!(value.get_name(), s.name());
+        }
         assert_eq!(
             Case::ALL.map(Case::name),
             ringgroup_results::names::scenario::COMPARE_CASES

@@ -1,5 +1,6 @@
-//! ringgroup's partition ring: `try_publish` / `try_poll(1)`, and `try_claim(n)` /
-//! `try_poll(n)` for batches. One ring with `readers` readers is a broadcast: every reader sees
+//! ringgroup's partition ring: `try_publish` / `try_poll(1)`, `try_claim(n)` / `try_poll(n)`
+//! for batches, and `try_poll(usize::MAX)` to drain everything published under one release (a
+//! batch dropped at once). One ring with `readers` readers is a broadcast: every reader sees
 //! every message. The multi-producer ring (`mpsc`, `mpmc`) gives each producer thread its own
 //! clone of the `SharedWriter`, publishing with `try_publish`.
 
@@ -73,17 +74,29 @@ impl Tx for RingTx {
     }
 
     fn send_batch(&mut self, first: u64, n: usize, waiting: Waiting) -> Result<(), String> {
-        let mut idle = Idle::new(waiting);
-        loop {
-            match self.0.try_claim(n) {
-                Ok(mut claim) => {
-                    claim.extend(first..first + n as u64);
-                    claim.publish();
-                    return Ok(());
-                }
-                Err(ClaimError::Full) => idle.wait()?,
-                Err(e) => return Err(format!("claiming {n} slots: {e}")),
+        publish_batch(&mut self.0, first, n, waiting)
+    }
+}
+
+/// Publishes `first..first + n` on `writer` as one claim (`try_claim(n)`, one publish),
+/// waiting under `waiting` while the ring has no room for all of them.
+#[inline(always)]
+pub fn publish_batch(
+    writer: &mut Writer<u64>,
+    first: u64,
+    n: usize,
+    waiting: Waiting,
+) -> Result<(), String> {
+    let mut idle = Idle::new(waiting);
+    loop {
+        match writer.try_claim(n) {
+            Ok(mut claim) => {
+                claim.extend(first..first + n as u64);
+                claim.publish();
+                return Ok(());
             }
+            Err(ClaimError::Full) => idle.wait()?,
+            Err(e) => return Err(format!("claiming {n} slots: {e}")),
         }
     }
 }
@@ -109,5 +122,11 @@ impl Rx for RingRx {
             each(tail);
         }
         batch.len()
+    }
+
+    #[inline(always)]
+    fn try_drain(&mut self, _limit: usize, each: &mut impl FnMut(&[u64])) -> usize {
+        // Everything published, lent as one batch and released when it is dropped.
+        self.try_recv_batch(usize::MAX, each)
     }
 }

@@ -1,4 +1,5 @@
-//! `rtrb`: `push` / `pop`, and `write_chunk_uninit(n)` / `read_chunk` for batches.
+//! `rtrb`: `push` / `pop`, `write_chunk_uninit(n)` / `read_chunk` for batches, and
+//! `read_chunk(slots())` to drain everything ready as one chunk, committed at once.
 
 use super::{Idle, Plan, Rx, Tx, Waiting};
 
@@ -55,6 +56,26 @@ impl Rx for RtrbRx {
             return 0;
         }
         let Ok(chunk) = self.0.read_chunk(ready.min(max)) else {
+            return 0;
+        };
+        let (head, tail) = chunk.as_slices();
+        each(head);
+        if !tail.is_empty() {
+            each(tail);
+        }
+        let n = chunk.len();
+        chunk.commit_all();
+        n
+    }
+
+    #[inline(always)]
+    fn try_drain(&mut self, _limit: usize, each: &mut impl FnMut(&[u64])) -> usize {
+        // Everything ready now, as one chunk.
+        let ready = self.0.slots();
+        if ready == 0 {
+            return 0;
+        }
+        let Ok(chunk) = self.0.read_chunk(ready) else {
             return 0;
         };
         let (head, tail) = chunk.as_slices();

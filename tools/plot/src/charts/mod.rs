@@ -64,7 +64,7 @@ const PALETTE: [RGBColor; 10] = [
 
 /// The systems in chart order (the results schema's list); each keeps its palette colour on
 /// every chart, except the `floor` reference, drawn in [`FLOOR`].
-pub const SYSTEMS: [&str; 9] = system::ALL;
+pub const SYSTEMS: [&str; 10] = system::ALL;
 
 /// Grey for text that is not data.
 pub const MUTED: RGBColor = RGBColor(90, 90, 90);

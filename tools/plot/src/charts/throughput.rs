@@ -1,5 +1,5 @@
 //! `throughput.svg`: M msg/s per system on each `compare` stream case (`compare/spsc`,
-//! `compare/spsc-batch`, `compare/fanout-3`, `compare/mpsc`, `compare/mpmc`, then any other
+//! `compare/spsc-drain`, `compare/spsc-batch`, `compare/fanout-3`, `compare/mpsc`, `compare/mpmc`, then any other
 //! case that reports `mmsgs_per_s`), as grouped bars on a log scale (bus runs near 10 M msg/s,
 //! batched rings near 500 M), the median with a whisker from `_min` to `_max`. Files recorded
 //! before a case existed simply have no bars for it.
