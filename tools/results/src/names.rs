@@ -22,7 +22,9 @@ pub mod scenario {
     /// producer groups, against a crossbeam-channel baseline.
     pub const REPLY: &str = "reply";
     /// `ipc/throughput`, `ipc/ping-pong` and `ipc/fanout`: a shared-memory topic between
-    /// processes, against iceoryx2's publish-subscribe.
+    /// processes, against iceoryx2's publish-subscribe; `ipc/reply`: request → reply round
+    /// trips through a producer group with the responder in another process, against the same
+    /// in one process.
     pub const IPC: &str = "ipc";
     /// `chaos`: the consumer-group chaos workload.
     pub const CHAOS: &str = "chaos";
@@ -76,7 +78,7 @@ pub mod scenario {
     /// `reply`'s cases, in report order.
     pub const REPLY_CASES: [&str; 2] = ["round-trip", "sustained"];
     /// `ipc`'s cases, in report order.
-    pub const IPC_CASES: [&str; 3] = ["throughput", "ping-pong", "fanout"];
+    pub const IPC_CASES: [&str; 4] = ["throughput", "ping-pong", "fanout", "reply"];
     /// `bridge`'s cases, in report order.
     pub const BRIDGE_CASES: [&str; 2] = ["sink", "source"];
 

@@ -257,7 +257,7 @@ pub fn headline(scenario: &str) -> Option<&'static str> {
         scenario::COMPARE if scenario::COMPARE_STREAM_CASES.contains(&case) => Some("mmsgs_per_s"),
         scenario::REPLY if case == "round-trip" => Some("p50_ns"),
         scenario::REPLY if case == "sustained" => Some("mreqs_per_s"),
-        scenario::IPC if case == "ping-pong" => Some("p50_ns"),
+        scenario::IPC if case == "ping-pong" || case == "reply" => Some("p50_ns"),
         scenario::IPC if scenario::IPC_CASES.contains(&case) => Some("mmsgs_per_s"),
         scenario::BRIDGE if scenario::BRIDGE_CASES.contains(&case) => Some("krecs_per_s"),
         _ => None,
@@ -430,9 +430,10 @@ mod tests {
             .replace("compare/spsc", "ipc/fanout")
             .replace("rtrb", "iceoryx2");
         let ipc_round_trip = round_trip.replace("reply/round-trip", "ipc/ping-pong");
+        let ipc_reply = round_trip.replace("reply/round-trip", "ipc/reply");
         assert_eq!(
-            validate(format!("{ipc}\n{ipc_round_trip}\n").as_bytes()),
-            Ok(2)
+            validate(format!("{ipc}\n{ipc_round_trip}\n{ipc_reply}\n").as_bytes()),
+            Ok(3)
         );
         for (bad, why) in [
             (ok.replace(r#""cpu":"X","#, ""), "no cpu"),

@@ -12,6 +12,12 @@
 //!   `placement: in-process`.
 //! - `ipc/fanout`: one producer process and 1, 4 and 16 consumer processes (`--consumers`), each
 //!   receiving every message; the figure is the producer's rate (`mmsgs_per_s`).
+//! - `ipc/reply`: request → reply round trips through a producer group, the requester in this
+//!   process, the responder (a consumer group's member) in a child process, through a request
+//!   topic in shared memory (`peers::ipc::reply`); hdrhistogram percentiles as in ping-pong.
+//!   The same round trips also run in one process (`reply/round-trip`'s ringgroup run, on the
+//!   heap): a second `ringgroup` record with `placement: in-process`. ringgroup only: iceoryx2's
+//!   request-response is not run here (`--systems iceoryx2` skips the case).
 //!
 //! What each system runs, and how children are started, checked and cleaned up, is in
 //! `peers::ipc`. Every child checks that it received `0, 1, 2, ...` in order, and reports its
@@ -30,15 +36,16 @@
 //! `--wait auto` every process yields instead (`wait` in the params says which).
 //!
 //! `--messages N` (default 1 000 000): `throughput` publishes `N`, `fanout` `N / 2` to each
-//! consumer count's run, `ping-pong` records `N / 20` round trips.
+//! consumer count's run, `ping-pong` and `reply` record `N / 20` round trips.
 //!
 //! # Ratios
 //!
 //! On ringgroup's records, per round and then the median with `_min` and `_max`, above 1
 //! meaning ringgroup did better: `ratio_vs_iceoryx2` = ringgroup's rate / iceoryx2's (streams),
 //! iceoryx2's p50 / ringgroup's (ping-pong; `p99_ratio_vs_iceoryx2` for p99). The
-//! cross-process ping-pong record also has `p50_over_in_process` and `p99_over_in_process`:
-//! ringgroup across processes / ringgroup in one process (1.2 is 20 % slower across processes).
+//! cross-process ping-pong and reply records also have `p50_over_in_process` and
+//! `p99_over_in_process`: ringgroup across processes / ringgroup in one process (1.2 is 20 %
+//! slower across processes).
 
 use std::time::{Duration, Instant};
 
@@ -62,18 +69,32 @@ pub enum IpcCase {
     PingPong,
     /// One producer process, `--consumers` consumer processes.
     Fanout,
+    /// Request → reply round trips, the responder in another process (and the same in one
+    /// process); ringgroup only.
+    Reply,
 }
 
 impl IpcCase {
     /// Every case, in report order.
-    pub const ALL: [IpcCase; 3] = [IpcCase::Throughput, IpcCase::PingPong, IpcCase::Fanout];
+    pub const ALL: [IpcCase; 4] = [
+        IpcCase::Throughput,
+        IpcCase::PingPong,
+        IpcCase::Fanout,
+        IpcCase::Reply,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             IpcCase::Throughput => "throughput",
             IpcCase::PingPong => "ping-pong",
             IpcCase::Fanout => "fanout",
+            IpcCase::Reply => "reply",
         }
+    }
+
+    /// Whether `system` runs this case: iceoryx2 has no part in `reply`.
+    fn runs(self, system: IpcSystem) -> bool {
+        self != IpcCase::Reply || system == IpcSystem::Ringgroup
     }
 }
 
@@ -119,18 +140,38 @@ const MAX_CONSUMERS: usize = 64;
 pub fn run(args: &Args, ctx: &mut Ctx) -> super::Outcome {
     validate(args)?;
     ipc::quiet_iceoryx2();
-    let systems = unique(&args.systems);
+    let all = unique(&args.systems);
     let messages = args.common.messages_or(DEFAULT_MESSAGES);
+    let mut ran = 0;
     for case in unique(&args.cases) {
+        let (systems, skipped): (Vec<IpcSystem>, Vec<IpcSystem>) =
+            all.iter().partition(|&&s| case.runs(s));
+        if !skipped.is_empty() {
+            let names: Vec<_> = skipped.iter().map(|s| s.name()).collect();
+            ctx.progress.step(format!(
+                "ipc/{}: not run for {}: skipped",
+                case.name(),
+                names.join(", ")
+            ));
+        }
+        if systems.is_empty() {
+            continue;
+        }
+        ran += 1;
         match case {
             IpcCase::Throughput => stream_case(case, 1, messages, &systems, args, ctx)?,
-            IpcCase::PingPong => ping_pong_case((messages / 20).max(1), &systems, args, ctx)?,
+            IpcCase::PingPong | IpcCase::Reply => {
+                round_trip_case(case, (messages / 20).max(1), &systems, args, ctx)?
+            }
             IpcCase::Fanout => {
                 for consumers in unique(&args.consumers) {
                     stream_case(case, consumers, (messages / 2).max(1), &systems, args, ctx)?;
                 }
             }
         }
+    }
+    if ran == 0 {
+        return Err("none of --systems runs any of --cases".into());
     }
     Ok(())
 }
@@ -155,7 +196,8 @@ fn validate(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-/// Who runs in a case: a system across processes, or (ping-pong) ringgroup in one process.
+/// Who runs in a case: a system across processes, or (ping-pong, reply) ringgroup in one
+/// process.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Runner {
     Across(IpcSystem),
@@ -183,9 +225,14 @@ fn one_run(case: IpcCase, runner: Runner, plan: &RunPlan) -> Result<(IpcRun, Dur
                 ipc::iceoryx2::ping_pong(plan)
             }
             (IpcCase::PingPong, Runner::InProcess) => ipc::ringgroup::ping_pong_in_process(plan),
+            (IpcCase::Reply, Runner::Across(IpcSystem::Ringgroup)) => ipc::reply::round_trips(plan),
+            (IpcCase::Reply, Runner::InProcess) => ipc::reply::in_process(plan),
+            (IpcCase::Reply, Runner::Across(IpcSystem::Iceoryx2)) => {
+                Err("iceoryx2 takes no part in ipc/reply".into())
+            }
             (_, Runner::Across(IpcSystem::Ringgroup)) => ipc::ringgroup::stream(plan),
             (_, Runner::Across(IpcSystem::Iceoryx2)) => ipc::iceoryx2::stream(plan),
-            (_, Runner::InProcess) => Err("in-process runs are ping-pong only".into()),
+            (_, Runner::InProcess) => Err("in-process runs are ping-pong and reply only".into()),
         })
         .join()
         .unwrap_or_else(|_| Err("the run's thread panicked".into()))
@@ -309,20 +356,21 @@ fn stream_case(
 }
 
 /// `ping-pong`: ringgroup across processes, iceoryx2 across processes, ringgroup in one
-/// process.
-fn ping_pong_case(
+/// process; `reply`: ringgroup across processes and in one process.
+fn round_trip_case(
+    case: IpcCase,
     round_trips: u64,
     systems: &[IpcSystem],
     args: &Args,
     ctx: &mut Ctx,
 ) -> Result<(), String> {
-    let name = scenario::of(scenario::IPC, IpcCase::PingPong.name());
+    let name = scenario::of(scenario::IPC, case.name());
     let plan = plan(args, round_trips, 1, 2, ctx);
     let mut runners: Vec<Runner> = systems.iter().map(|&s| Runner::Across(s)).collect();
     if systems.contains(&IpcSystem::Ringgroup) {
         runners.push(Runner::InProcess);
     }
-    let series = alternate(IpcCase::PingPong, &runners, &plan, args, ctx, &name)?;
+    let series = alternate(case, &runners, &plan, args, ctx, &name)?;
     let samples_of =
         |i: usize| -> Vec<&Sample> { series[i].iter().map(|(r, _)| &r.sample).collect() };
     let across = runners
@@ -345,7 +393,31 @@ fn ping_pong_case(
             )
             .param("round_trips", round_trips)
             .param("warmup_round_trips", plan.warmup_round_trips());
-        record = figures(record, &samples, "mmsgs_per_s", "allocs_per_msg");
+        let allocs = if case == IpcCase::Reply {
+            record = record
+                .param("requesters", 1)
+                .param("responders", 1)
+                .param("partitions", 1)
+                .param("recv_batch", args.batch)
+                .param(
+                    "request",
+                    "Requester::request + PendingReply::wait (producer group)",
+                )
+                .param(
+                    "respond",
+                    "Consumer::try_poll + Records::reply (consumer group)",
+                );
+            if runner == Runner::InProcess {
+                // The requester's and the responder's threads; across processes, the
+                // requester's alone (the responder's allocations are in another process).
+                "allocs_per_request"
+            } else {
+                "requester_allocs_per_request"
+            }
+        } else {
+            "allocs_per_msg"
+        };
+        record = figures(record, &samples, "mmsgs_per_s", allocs);
         if Some(i) == across {
             for (j, &peer) in runners.iter().enumerate() {
                 if let Runner::Across(IpcSystem::Iceoryx2) = peer {

@@ -1,6 +1,7 @@
-//! The processes of `ipc`: a parent (the producer, or the pinger) and child processes (the
-//! consumers, or the echo), for ringgroup's shared-memory topics ([`ringgroup`]) and for
-//! iceoryx2's publish-subscribe ([`iceoryx2`]).
+//! The processes of `ipc`: a parent (the producer, the pinger, or the requester) and child
+//! processes (the consumers, the echo, or the responder), for ringgroup's shared-memory topics
+//! ([`ringgroup`]; request and reply through a producer group: [`reply`]) and for iceoryx2's
+//! publish-subscribe ([`iceoryx2`]).
 //!
 //! # Children
 //!
@@ -9,7 +10,8 @@
 //! parsing any flag. It opens the region (or service) the parent made, subscribes, pins itself
 //! to its core, and writes `ready` on its stdout. Then it receives exactly
 //! [`ChildSpec::messages`] messages and checks them: they must be `0, 1, 2, ...` in order
-//! ([`Expect`]), and it adds them up. Its last line is `done <count> <sum> <cpu_ns>` (the CPU
+//! ([`Expect`]), and it adds them up (a responder: the requests' values, then it answers
+//! each). Its last line is `done <count> <sum> <cpu_ns>` (the CPU
 //! time it used from its first message on), or `fail <why>` (a wrong message, a stall of
 //! [`STALL`], a closed topic), and it exits 0 or 1.
 //! The parent checks every child's report against what it sent ([`check_report`]: the count,
@@ -42,6 +44,7 @@ use crate::cpu::process_cpu_time;
 use crate::stats;
 
 pub mod iceoryx2;
+pub mod reply;
 pub mod ringgroup;
 
 /// Set (to the role's name) in a child's environment: this process is a child of `ipc`.
@@ -87,6 +90,9 @@ pub enum Role {
     Reader,
     /// Sends every message it receives back on a second topic (service) of its own.
     Echo,
+    /// A member of a consumer group of the request topic: answers every request through the
+    /// requester's producer group (ringgroup only).
+    Responder,
 }
 
 /// A child's orders.
@@ -121,6 +127,7 @@ impl ChildSpec {
             match self.role {
                 Role::Reader => "reader",
                 Role::Echo => "echo",
+                Role::Responder => "responder",
             },
             self.name,
             if self.reply.is_empty() {
@@ -152,6 +159,7 @@ impl ChildSpec {
             role: match role {
                 "reader" => Role::Reader,
                 "echo" => Role::Echo,
+                "responder" => Role::Responder,
                 _ => return Err(format!("{SPEC_ENV}: unknown role {role}")),
             },
             name: name.to_owned(),
@@ -200,8 +208,12 @@ pub fn child_main() -> Option<ExitCode> {
             match (spec.system, spec.role) {
                 (IpcSystem::Ringgroup, Role::Reader) => ringgroup::read(&spec, &ready),
                 (IpcSystem::Ringgroup, Role::Echo) => ringgroup::echo(&spec, &ready),
+                (IpcSystem::Ringgroup, Role::Responder) => reply::respond(&spec, &ready),
                 (IpcSystem::Iceoryx2, Role::Reader) => iceoryx2::read(&spec, &ready),
                 (IpcSystem::Iceoryx2, Role::Echo) => iceoryx2::echo(&spec, &ready),
+                (IpcSystem::Iceoryx2, Role::Responder) => {
+                    Err("iceoryx2 has no responder here".into())
+                }
             }
         });
     let (line, code) = match result {
@@ -570,6 +582,21 @@ pub struct RunPlan {
 }
 
 impl RunPlan {
+    /// This run as `compare`'s [`Plan`](super::Plan) (for the in-process runs made by the
+    /// in-process drivers), without a deadline.
+    pub fn in_process(&self) -> super::Plan<'_> {
+        super::Plan {
+            cores: &self.cores,
+            capacity: self.capacity,
+            batch: self.batch,
+            messages: self.messages,
+            waiting: self.waiting,
+            deadline: None,
+        }
+    }
+}
+
+impl RunPlan {
     /// The core id of `slot`, if the OS gives a core list.
     fn core(&self, slot: usize) -> Option<usize> {
         let ids = self.cores.ids();
@@ -612,6 +639,22 @@ impl RunPlan {
                 core: self.core(slot),
             })
             .collect()
+    }
+
+    /// The orders of a reply run's responder (slot 1): it answers every request (warm-up
+    /// included) of request region `requests`.
+    pub fn responder_spec(&self, requests: &str) -> ChildSpec {
+        ChildSpec {
+            system: IpcSystem::Ringgroup,
+            role: Role::Responder,
+            name: requests.to_owned(),
+            reply: String::new(),
+            messages: self.warmup_round_trips() + self.messages,
+            capacity: self.capacity,
+            batch: self.batch,
+            waiting: self.waiting,
+            core: self.core(1),
+        }
     }
 
     /// The orders of a ping-pong run's echo (slot 1).
@@ -703,7 +746,12 @@ mod tests {
             waiting: Waiting::Spin,
             ..spec
         };
-        assert_eq!(ChildSpec::decode(&reader.encode()), Ok(reader));
+        assert_eq!(ChildSpec::decode(&reader.encode()), Ok(reader.clone()));
+        let responder = ChildSpec {
+            role: Role::Responder,
+            ..reader
+        };
+        assert_eq!(ChildSpec::decode(&responder.encode()), Ok(responder));
         assert!(ChildSpec::decode("ringgroup reader x").is_err());
     }
 
