@@ -152,6 +152,19 @@ pub fn refresh_readme(dir: &Path) -> std::io::Result<()> {
     fs::write(dir.join("README.md"), out)
 }
 
+/// Figures that say how a record was measured rather than what: the tables put them last.
+const METHOD_FIGURES: [&str; 9] = [
+    "run_ms",
+    "cpu_share",
+    "line_rtt_ns",
+    "retried_slices",
+    "disturbed_slices",
+    "placement_waits",
+    "moved_slices",
+    "cut_short_slices",
+    "threads_sharing_core",
+];
+
 /// Renders records as one table per scenario: plain text, or markdown.
 pub fn tables(records: &[Record], markdown: bool) -> String {
     let mut order: Vec<&str> = Vec::new();
@@ -182,6 +195,9 @@ pub fn tables(records: &[Record], markdown: bool) -> String {
                 }
             }
         }
+        // What was measured first, how it was measured after (a figure that only some
+        // records have, such as `ratio_vs_ring`, then sits with the other ratios).
+        figures.sort_by_key(|k| METHOD_FIGURES.contains(k));
         let mut header = vec!["system".to_owned()];
         header.extend(params.iter().map(|s| s.to_string()));
         header.extend(figures.iter().map(|s| s.to_string()));
@@ -413,6 +429,14 @@ mod tests {
             );
             // The ratio's column shows its spread.
             assert!(table.contains("0.850 (0.800–0.900)"), "{table}");
+        }
+        // The ratio comes before how the runs went, though only the group's record has it.
+        let ring = ring.clone().summary("run_ms", &[10.0]);
+        let group = group.clone().summary("run_ms", &[10.0]);
+        for markdown in [true, false] {
+            let table = tables(&[ring.clone(), group.clone()], markdown);
+            let at = |key: &str| table.find(key).unwrap_or_else(|| panic!("{key}: {table}"));
+            assert!(at("ratio_vs_ring") < at("run_ms"), "{table}");
         }
         let slow = group.clone().figure("ratio_vs_ring", 0.5);
         assert!(group_verdict(&slow).unwrap().contains("does NOT meet"));
