@@ -1,7 +1,8 @@
 //! `DedupeWindow` allocates only in `new`: a counting global allocator watches a million
 //! `first_time` calls (new ids, duplicates and evictions), `contains` and `clear`.
 //!
-//! This file holds one test so no other test allocates concurrently.
+//! Counting is per thread (`counted` measures the calling thread only), so a parallel test in
+//! this binary could not add to the figure.
 
 use ringgroup::dedupe::{message_id, DedupeWindow};
 use ringgroup_testkit::alloc::{assert_counting, counted, Counting};

@@ -390,3 +390,35 @@ fn a_broken_custom_assignor_falls_back_to_range() {
     let counts: Vec<usize> = members.iter().map(|m| m.assignment().len()).collect();
     assert_eq!(counts, vec![2, 1, 1]);
 }
+
+/// `try_drain` hands every ready record of a partition over in order, commits them with
+/// auto-commit, and says `Empty` when nothing is ready; a manual-commit member's drain commits
+/// nothing.
+#[test]
+fn drain_delivers_and_commits_everything_ready() {
+    let (topic, mut producer) = Topic::<u64>::builder("t").capacity(64).build().unwrap();
+    let auto = topic.group("auto").build().unwrap().join().unwrap();
+    let manual = topic
+        .group("manual")
+        .auto_commit(false)
+        .build()
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(auto.try_drain(|_| ()).err(), Some(ConsumeError::Empty));
+    for value in 0..40 {
+        producer.send(value).unwrap();
+    }
+    for member in [&auto, &manual] {
+        let mut seen = Vec::new();
+        let n = member
+            .try_drain(|r| seen.push((r.partition, r.offset, *r.value)))
+            .unwrap();
+        assert_eq!(n, 40);
+        assert_eq!(seen, (0..40).map(|v| (0, v, v)).collect::<Vec<_>>());
+        assert_eq!(member.position(0), Ok(40));
+    }
+    assert_eq!(auto.committed(0), Some(40));
+    assert_eq!(manual.committed(0), Some(0));
+    assert_eq!(auto.try_drain(|_| ()).err(), Some(ConsumeError::Empty));
+}

@@ -2,15 +2,16 @@
 //! claim, poll and release after construction, on one thread and across two, and the consumer
 //! group's poll and commits, multi-producer sends, and requests with their replies.
 //!
-//! This file holds one test so no other test allocates concurrently; only the threads that run
-//! the hot path are counted.
+//! Counting is per thread: each thread that runs the hot path measures itself with `counted`
+//! (the consumer thread hands its figure back through the join), so nothing else in this
+//! binary, a parallel test or a library thread, can add to a figure.
 
 use std::time::Duration;
 
 use ringgroup::producer_group::Request;
 use ringgroup::ring::{Ring, StartAt, WaitStrategy};
 use ringgroup::topic::Topic;
-use ringgroup_testkit::alloc::{assert_counting, count_this_thread, counted, Counting};
+use ringgroup_testkit::alloc::{assert_counting, counted, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -50,12 +51,13 @@ fn publish_and_poll_allocate_nothing() {
         .unwrap();
     let mut reader = subscriber.subscribe(StartAt::Earliest).unwrap();
     let consumer = std::thread::spawn(move || {
-        count_this_thread();
-        let mut count = 0_u64;
-        while let Ok(batch) = reader.poll(32) {
-            count += batch.len() as u64;
-        }
-        count
+        counted(|| {
+            let mut count = 0_u64;
+            while let Ok(batch) = reader.poll(32) {
+                count += batch.len() as u64;
+            }
+            count
+        })
     });
     let ((), allocations) = counted(|| {
         for value in 0..200_000_u64 {
@@ -63,8 +65,13 @@ fn publish_and_poll_allocate_nothing() {
         }
     });
     drop(writer);
-    assert_eq!(consumer.join().unwrap(), 200_000);
-    assert_eq!(allocations, 0, "cross-thread hot path allocated");
+    let (count, consumer_allocations) = consumer.join().unwrap();
+    assert_eq!(count, 200_000);
+    assert_eq!(allocations, 0, "cross-thread hot path allocated (producer)");
+    assert_eq!(
+        consumer_allocations, 0,
+        "cross-thread hot path allocated (consumer)"
+    );
 
     // Consumer groups: producer send, member poll, auto-commit and explicit commits, after
     // the first poll has synced the assignment (the control path may allocate).

@@ -424,3 +424,61 @@ fn a_forgotten_claim_leaks_nothing_and_is_published_by_the_next_write() {
     drop((reader, subscriber));
     assert_eq!(drops.load(Ordering::Relaxed), 4);
 }
+
+/// Slots go back to the writer in runs of `release_every`, and at once when a poll finds
+/// nothing; a reader that keeps reading a full ring always frees it.
+#[test]
+fn slots_are_released_in_runs_and_when_the_reader_runs_dry() {
+    let (mut writer, subscriber) = Ring::<u64>::builder().capacity(64).build().unwrap();
+    let mut reader = subscriber.subscribe(StartAt::Earliest).unwrap();
+    assert_eq!(writer.publish_batch(0..64), 64);
+    // The default interval is a sixteenth of the ring: 4 messages.
+    for expected in 0..3 {
+        assert_eq!(*reader.try_poll(1).unwrap().get(0).unwrap(), expected);
+        assert!(
+            writer.try_publish(100).is_err(),
+            "released before the run ended"
+        );
+    }
+    assert_eq!(*reader.try_poll(1).unwrap().get(0).unwrap(), 3);
+    for value in 64..68 {
+        writer.try_publish(value).unwrap();
+    }
+    assert!(writer.try_publish(100).is_err());
+    // Read one more, then run dry: the read slot goes back at the empty poll.
+    let mut seen = Vec::new();
+    while let Ok(batch) = reader.try_poll(1) {
+        seen.push(*batch.get(0).unwrap());
+    }
+    assert_eq!(seen, (4..68).collect::<Vec<_>>());
+    assert_eq!(writer.publish_batch(68..132), 64);
+
+    // An interval of 1 releases each batch when it is dropped.
+    reader.set_release_every(1);
+    drop(reader.try_poll(1).unwrap());
+    writer.try_publish(132).unwrap();
+}
+
+/// `try_drain` hands over everything published, in order, under one release; `drain` waits.
+#[test]
+fn drain_hands_over_everything_available() {
+    let (mut writer, subscriber) = Ring::<u64>::builder().capacity(8).build().unwrap();
+    let mut reader = subscriber.subscribe(StartAt::Earliest).unwrap();
+    assert_eq!(reader.try_drain(|_| ()).err(), Some(PollError::Empty));
+    assert_eq!(writer.publish_batch(0..8), 8);
+    let mut seen = Vec::new();
+    assert_eq!(reader.try_drain(|&v| seen.push(v)), Ok(8));
+    assert_eq!(seen, (0..8).collect::<Vec<_>>());
+    // Everything read was released: the ring takes a full lap again.
+    assert_eq!(writer.publish_batch(8..16), 8);
+    let consumer = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        while reader.drain(|&v| seen.push(v)).is_ok() {}
+        seen
+    });
+    for value in 16..1000 {
+        writer.publish(value);
+    }
+    drop(writer);
+    assert_eq!(consumer.join().unwrap(), (8..1000).collect::<Vec<_>>());
+}

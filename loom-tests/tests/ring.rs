@@ -77,6 +77,24 @@ fn wrap_around_never_overwrites_a_borrowed_slot() {
     });
 }
 
+/// Lazy release: the reader hands slots back every second message (`release_every(2)`, capacity
+/// 2, one message per poll), and at once when it runs dry. The writer, wrapping twice, never
+/// overwrites a slot the reader still reads, and nothing is lost.
+#[test]
+fn lazy_release_never_frees_a_slot_still_read() {
+    loom::model(|| {
+        let (mut writer, subscriber) = ring(2, WaitStrategy::BusySpin);
+        let mut reader = subscriber.subscribe(StartAt::Earliest).unwrap();
+        reader.set_release_every(2);
+        let consumer = thread::spawn(move || drain(&mut reader, 1));
+        for value in 0..4 {
+            writer.publish(value);
+        }
+        drop(writer);
+        assert_contiguous(&consumer.join().unwrap(), 0, 4);
+    });
+}
+
 /// A batch published with one release store is seen whole and in order, across a wrap.
 #[test]
 fn batch_publish_is_atomic_per_store() {

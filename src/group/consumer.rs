@@ -36,7 +36,7 @@ use super::builder::Backpressure;
 use super::controller::{GroupInner, Liveness};
 use super::error::{ConsumeError, OwnershipError};
 use super::metrics::{AssignedPartition, PartitionLag};
-use super::records::Records;
+use super::records::{Record, Records};
 use super::table::{PartitionEntry, FENCED, REVOKING};
 use super::{MemberId, RebalanceListener};
 use crate::ring::{PollError, Span, WaitStrategy};
@@ -204,9 +204,14 @@ impl<T> Consumer<T> {
             if idle_rounds % 64 == 0 {
                 self.group.rescue_orphans();
             }
-            let deadline = *deadline.get_or_insert_with(|| Instant::now().checked_add(timeout));
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(ConsumeError::Timeout);
+            // The clock is read when the wait starts and then every 16 looks (a look costs
+            // far less than a clock read), or at every look once the wait sleeps.
+            let sleeping = idle_rounds >= 128 && self.group.strategy == WaitStrategy::SpinThenPark;
+            if deadline.is_none() || idle_rounds % 16 == 0 || sleeping {
+                let deadline = *deadline.get_or_insert_with(|| Instant::now().checked_add(timeout));
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err(ConsumeError::Timeout);
+                }
             }
             idle_rounds = idle_rounds.saturating_add(1);
             backoff(idle_rounds, self.group.strategy);
@@ -223,6 +228,49 @@ impl<T> Consumer<T> {
                 Err(ConsumeError::Empty)
             }
         }
+    }
+
+    /// Hands every record ready now on one of this member's partitions (at most a ring's
+    /// worth) to `f`, in offset order, then ends the batch as dropping [`Records`] does
+    /// (committing it with auto-commit); never waits. Returns how many there were.
+    ///
+    /// The drain form of [`try_poll`](Self::try_poll), with its errors: one lease, one look at
+    /// the partition's end and one commit for everything that was there. If `f` panics, the
+    /// batch is delivered again, as a dropped-while-panicking [`Records`] is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringgroup::Topic;
+    ///
+    /// let (topic, mut producer) = Topic::<u64>::builder("ticks").build()?;
+    /// let member = topic.group("stats").build()?.join()?;
+    /// for value in 1..=4 {
+    ///     producer.send(value)?;
+    /// }
+    /// let mut sum = 0;
+    /// assert_eq!(member.try_drain(|record| sum += record.value)?, 4);
+    /// assert_eq!(sum, 10);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_drain(&self, f: impl FnMut(Record<'_, T>)) -> Result<usize, ConsumeError> {
+        let records = self.try_poll(usize::MAX)?;
+        let len = records.len();
+        records.iter().for_each(f);
+        Ok(len)
+    }
+
+    /// Like [`try_drain`](Self::try_drain), waiting up to `timeout` for a record as
+    /// [`poll`](Self::poll) does.
+    pub fn drain(
+        &self,
+        f: impl FnMut(Record<'_, T>),
+        timeout: Duration,
+    ) -> Result<usize, ConsumeError> {
+        let records = self.poll(usize::MAX, timeout)?;
+        let len = records.len();
+        records.iter().for_each(f);
+        Ok(len)
     }
 
     fn check_can_poll(&self, max_records: usize) -> Result<(), ConsumeError> {
@@ -271,8 +319,18 @@ impl<T> Consumer<T> {
     fn next_batch(&self, max_records: usize) -> Result<Option<Records<'_, T>>, ConsumeError> {
         let mut state = self.state.borrow_mut();
         let count = state.owned.len();
+        // The turn may point past a list that shrank since.
+        let start = if state.next_turn < count {
+            state.next_turn
+        } else {
+            0
+        };
         for step in 0..count {
-            let turn = (state.next_turn + step) % count;
+            // `start + step < 2 * count`: a subtraction, not a division.
+            let mut turn = start + step;
+            if turn >= count {
+                turn -= count;
+            }
             let Owned {
                 partition,
                 epoch,

@@ -158,8 +158,13 @@ impl Liveness {
     /// Counts a sign of life (a poll or a heartbeat).
     #[inline]
     pub(crate) fn beat(&self) {
-        // Relaxed: a progress counter; the supervisor only compares samples.
-        self.polls.fetch_add(1, Ordering::Relaxed);
+        // Relaxed: a progress counter; the supervisor only compares samples. The member's
+        // thread is its only writer (a `Consumer` is not `Sync`), so a load and a store count
+        // without a read-modify-write.
+        self.polls.store(
+            self.polls.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
     }
 
     /// The beats so far.

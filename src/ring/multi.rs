@@ -119,12 +119,17 @@ impl<T> Shared<T> {
             .expect("a shared writer of a single-producer ring")
     }
 
-    /// True when `need` is below the shared write limit, rescanning the readers if it is not.
-    fn multi_refresh(&self, need: u64) -> bool {
-        let multi = self.multi_state();
+    /// The shared write limit when `need` is below it, rescanning the readers if it is not;
+    /// `None` when there is no room for `need` now.
+    #[inline(always)]
+    fn multi_refresh(&self, multi: Multi<'_>, need: u64) -> Option<u64> {
         // Acquire: pairs with the AcqRel `fetch_max` of the producer that validated the limit,
         // which acquired the readers' releases in its scan.
-        need <= multi.header.limit.load(Ordering::Acquire) || self.multi_rescan(multi, need)
+        let limit = multi.header.limit.load(Ordering::Acquire);
+        if need <= limit {
+            return Some(limit);
+        }
+        self.multi_rescan(multi, need)
     }
 
     /// Announce, fence, rescan, as the single writer does; every multi-producer rescan fences
@@ -136,23 +141,35 @@ impl<T> Shared<T> {
     /// A ring in a region found corrupt (see `shm::trust`) has no room any more.
     #[cold]
     #[inline(never)]
-    fn multi_rescan(&self, multi: Multi<'_>, need: u64) -> bool {
-        !self.is_poisoned()
-            && (self.multi_scan(multi, need)
-                || (self.reclaim_when_full() && self.multi_scan(multi, need)))
+    fn multi_rescan(&self, multi: Multi<'_>, need: u64) -> Option<u64> {
+        if self.is_poisoned() {
+            return None;
+        }
+        self.multi_scan(multi, need).or_else(|| {
+            self.reclaim_when_full()
+                .then(|| self.multi_scan(multi, need))
+                .flatten()
+        })
     }
 
-    /// One rescan (see [`multi_rescan`](Self::multi_rescan)).
+    /// One rescan (see [`multi_rescan`](Self::multi_rescan)): the new limit, if `need` is
+    /// below it.
+    ///
+    /// A first look at the readers writes nothing: when even the slowest hard gate leaves no
+    /// room for `need`, the try fails there, and the lines other producers read (`write_limit`,
+    /// `limit`) are left alone. Only a look that finds room announces, fences and looks again.
     #[inline(always)]
-    fn multi_scan(&self, multi: Multi<'_>, need: u64) -> bool {
+    fn multi_scan(&self, multi: Multi<'_>, need: u64) -> Option<u64> {
         // In a region the head is another process's word: the sums below saturate rather
         // than trust it to be far from the top (a claim at such a head fails in
         // `try_claim_offsets`).
         let head = multi.header.head.load(Ordering::Relaxed);
         let fresh_head = || multi.header.head.load(Ordering::Relaxed);
-        let Ok(gates) = self.gates(head, fresh_head) else {
-            return false;
-        };
+        let gates = self.gates(head, fresh_head).ok()?;
+        // Every limit below is at most the hard gate plus a lap.
+        if need > gates.hard.saturating_add(self.capacity) {
+            return None;
+        }
         let soft_limit = gates.soft.saturating_add(self.capacity);
         let (wanted, slack) = if need <= soft_limit && gates.soft < gates.hard {
             (soft_limit, 0)
@@ -167,9 +184,7 @@ impl<T> Shared<T> {
         // SeqCst fence: pairs with the fence in `confirm_start` (Dekker): a joining reader sees
         // this announcement, or the scan below sees its cursor.
         fence(Ordering::SeqCst);
-        let Ok(gates) = self.gates(head, fresh_head) else {
-            return false;
-        };
+        let gates = self.gates(head, fresh_head).ok()?;
         let mut limit = wanted.min(gates.hard.saturating_add(self.capacity));
         if self.owners.is_some() {
             // A ring in a region never lets a claim lap a slot whose offset is still unstamped
@@ -184,7 +199,7 @@ impl<T> Shared<T> {
             .limit
             .fetch_max(limit, Ordering::AcqRel)
             .max(limit);
-        need <= limit
+        (need <= limit).then_some(limit)
     }
 
     /// Claims `n` offsets if they are free now: the first claimed offset. On success the claim
@@ -192,7 +207,16 @@ impl<T> Shared<T> {
     ///
     /// `None` when there is no room now, or the ring's region was found corrupt (a head that
     /// a claim would overflow cannot be true: no ring reaches 2^64 offsets).
-    fn try_claim_offsets(&self, n: u64, activity: Activity<'_>) -> Option<u64> {
+    ///
+    /// `cached_limit` is the claiming handle's copy of the write limit (disruptor's cached
+    /// gating sequence): a claim below it reads no shared limit at all.
+    #[inline(always)]
+    fn try_claim_offsets(
+        &self,
+        n: u64,
+        activity: Activity<'_>,
+        cached_limit: &AtomicU64,
+    ) -> Option<u64> {
         let multi = self.multi_state();
         let mut head = multi.header.head.load(Ordering::Relaxed);
         loop {
@@ -200,8 +224,13 @@ impl<T> Shared<T> {
                 self.violated("claim head", head);
                 return None;
             };
-            if !self.multi_refresh(end) {
-                return None;
+            // Acquire: pairs with the Release store below, made by whichever thread used this
+            // handle last, after it acquired the limit from the shared word; so the readers'
+            // releases below the limit happen-before this claim's writes. (Plain moves on x86.)
+            if end > cached_limit.load(Ordering::Acquire) {
+                let limit = self.multi_refresh(multi, end)?;
+                // Release: pairs with the Acquire load above (a handle shared between threads).
+                cached_limit.store(limit, Ordering::Release);
             }
             // Counted only around the CAS: a producer waiting for room holds no claim, so it
             // never keeps a repair of a dead producer's claim waiting (see `claimers`).
@@ -227,18 +256,20 @@ impl<T> Shared<T> {
     /// Claims `n` offsets, waiting under the wait strategy as `patience` allows. With
     /// `fallible`, it gives up once the ring's region is found corrupt; without, it waits on,
     /// for a caller that has no way to say so (see [`SharedWriter::publish`]).
+    #[inline(always)]
     fn claim_offsets(
         &self,
         n: u64,
         patience: Patience,
         fallible: bool,
         activity: Activity<'_>,
+        cached_limit: &AtomicU64,
     ) -> Option<u64> {
-        let mut claimed = self.try_claim_offsets(n, activity);
+        let mut claimed = self.try_claim_offsets(n, activity, cached_limit);
         if claimed.is_none() {
             let deadline = patience.deadline()?;
             self.wait_for_space(deadline, || {
-                claimed = self.try_claim_offsets(n, activity);
+                claimed = self.try_claim_offsets(n, activity, cached_limit);
                 claimed.is_some() || (fallible && self.is_poisoned())
             });
         }
@@ -246,9 +277,16 @@ impl<T> Shared<T> {
     }
 
     /// Claims `n` offsets (at most the capacity), waiting as long as it takes.
-    fn claim_offsets_waiting(&self, n: u64, activity: Activity<'_>) -> u64 {
+    fn claim_offsets_waiting(
+        &self,
+        n: u64,
+        activity: Activity<'_>,
+        cached_limit: &AtomicU64,
+    ) -> u64 {
         loop {
-            if let Some(first) = self.claim_offsets(n, Patience::Forever, false, activity) {
+            if let Some(first) =
+                self.claim_offsets(n, Patience::Forever, false, activity, cached_limit)
+            {
                 return first;
             }
         }
@@ -375,13 +413,19 @@ pub struct SharedWriter<T> {
     shared: Arc<Shared<T>>,
     /// This process's claimer record, for a ring in a region (see `claimers`).
     claimer: Option<usize>,
+    /// This handle's copy of the shared write limit: claims below it touch no shared limit.
+    limit: AtomicU64,
 }
 
 impl<T> SharedWriter<T> {
     /// The first handle of a new multi-producer ring.
     pub(crate) fn new(shared: Arc<Shared<T>>) -> Self {
         let claimer = shared.claimer();
-        Self { shared, claimer }
+        Self {
+            shared,
+            claimer,
+            limit: AtomicU64::new(0),
+        }
     }
 
     /// The ring (for the loom models' hooks).
@@ -435,8 +479,12 @@ impl<T> SharedWriter<T> {
     /// Publishes one message if there is room now and returns its offset; otherwise hands it
     /// back as [`PublishError::Full`] (or [`PublishError::Corrupt`], for a ring in a
     /// shared-memory region found corrupt: see `shm::trust`).
+    #[inline]
     pub fn try_publish(&self, value: T) -> Result<u64, PublishError<T>> {
-        match self.shared.try_claim_offsets(1, self.activity()) {
+        match self
+            .shared
+            .try_claim_offsets(1, self.activity(), &self.limit)
+        {
             Some(offset) => self.publish_at(offset, value),
             None => Err(refused(&self.shared, value, PublishError::Full)),
         }
@@ -451,7 +499,9 @@ impl<T> SharedWriter<T> {
     /// or [`publish_timeout`](Self::publish_timeout).
     pub fn publish(&self, mut value: T) -> u64 {
         loop {
-            let offset = self.shared.claim_offsets_waiting(1, self.activity());
+            let offset = self
+                .shared
+                .claim_offsets_waiting(1, self.activity(), &self.limit);
             match self.publish_at(offset, value) {
                 Ok(offset) => return offset,
                 // The region is poisoned now: the next claim waits for ever.
@@ -463,10 +513,13 @@ impl<T> SharedWriter<T> {
     /// Like [`publish`](Self::publish), giving up after `timeout` with
     /// [`PublishError::Timeout`] (or at once with [`PublishError::Corrupt`]).
     pub fn publish_timeout(&self, value: T, timeout: Duration) -> Result<u64, PublishError<T>> {
-        match self
-            .shared
-            .claim_offsets(1, Patience::For(timeout), true, self.activity())
-        {
+        match self.shared.claim_offsets(
+            1,
+            Patience::For(timeout),
+            true,
+            self.activity(),
+            &self.limit,
+        ) {
             Some(offset) => self.publish_at(offset, value),
             None => Err(refused(&self.shared, value, PublishError::Timeout)),
         }
@@ -477,7 +530,7 @@ impl<T> SharedWriter<T> {
     pub(crate) fn publish_checked(&self, value: T) -> Result<u64, PublishError<T>> {
         match self
             .shared
-            .claim_offsets(1, Patience::Forever, true, self.activity())
+            .claim_offsets(1, Patience::Forever, true, self.activity(), &self.limit)
         {
             Some(offset) => self.publish_at(offset, value),
             None => Err(refused(&self.shared, value, PublishError::Full)),
@@ -526,7 +579,7 @@ impl<T> SharedWriter<T> {
         }
         match self
             .shared
-            .claim_offsets(n as u64, patience, true, self.activity())
+            .claim_offsets(n as u64, patience, true, self.activity(), &self.limit)
         {
             Some(first) => Ok(SharedClaim {
                 shared: &self.shared,
@@ -555,7 +608,9 @@ impl<T> SharedWriter<T> {
         let mut first = None;
         while messages.len() > 0 {
             let n = messages.len().min(chunk) as u64;
-            let start = self.shared.claim_offsets_waiting(n, self.activity());
+            let start = self
+                .shared
+                .claim_offsets_waiting(n, self.activity(), &self.limit);
             let mut claim = SharedClaim {
                 shared: &self.shared,
                 next: start,
@@ -580,6 +635,7 @@ impl<T> Clone for SharedWriter<T> {
         Self {
             shared: self.shared.clone(),
             claimer: self.claimer,
+            limit: AtomicU64::new(0),
         }
     }
 }

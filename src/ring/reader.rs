@@ -4,16 +4,26 @@
 //!
 //! A [`Reader`] keeps its read position and a cached copy of `published` (rtrb's cached
 //! cursor), so it touches the writer's line only when its cache runs dry. [`Reader::try_poll`]
-//! lends a [`Batch`] of `&T`; releasing the batch stores the new position into the reader's
-//! registration slot with `Release`, which is what lets the writer reuse those slots.
+//! lends a [`Batch`] of `&T`; [`Reader::try_drain`] hands everything available to a closure.
+//!
+//! Releasing is lazy: dropping a batch moves the private read position, and the position is
+//! stored into the reader's registration slot (with `Release`, which is what lets the writer
+//! reuse those slots) only once `release_every` messages (`capacity / 16` by default) were read
+//! since the last store, and at once when a poll finds nothing, before the reader waits, and on
+//! drop. A writer that finds the ring full therefore gains slots in runs instead of one per
+//! batch, and the reader's line moves to the writer once per run instead of once per message.
+//! The writer can never be held by this alone: while the reader holds back fewer than
+//! `release_every` slots of a full ring, the rest are readable, so it keeps reading and
+//! releases at the threshold.
 //!
 //! [`Subscriber::subscribe`] registers a cursor with a CAS on a free slot; `confirm_start` then
 //! fences and checks the writer's announced limit (the joining protocol in the `shared` module).
 //!
 //! # Invariants
 //! - A reader sees offsets in strictly increasing order, with no gap from its start (I2, I4).
-//! - While a [`Batch`] lives, the reader's registered cursor is at most the batch's first
-//!   offset, so none of its slots can be overwritten (I3).
+//! - The registered cursor is at most the read position (it lags by less than
+//!   `release_every`), so while a [`Batch`] lives it is at most the batch's first offset and
+//!   none of its slots can be overwritten (I3).
 //! - Dropping a reader frees its slot, so the writer is never gated on a dead cursor.
 //! - After the writer is dropped, readers drain what is left and then get
 //!   [`PollError::Closed`].
@@ -98,10 +108,11 @@ impl<T> Subscriber<T> {
         Ok(Reader {
             shared: self.shared.clone(),
             slot: registration.slot,
-            local: CachePadded::new(ReadPosition::new(
-                registration.position,
-                registration.latest,
-            )),
+            local: CachePadded::new(ReaderLocal {
+                position: ReadPosition::new(registration.position, registration.latest),
+                released: registration.position,
+                release_every: default_release_every(self.shared.capacity),
+            }),
         })
     }
 
@@ -231,9 +242,24 @@ impl<T> Subscriber<T> {
 pub struct Reader<T> {
     shared: Arc<Shared<T>>,
     slot: usize,
-    /// The next offset to read, and the last value of `published` this reader loaded. Padded:
-    /// written on every poll, and the handle may sit next to the writer's.
-    local: CachePadded<ReadPosition>,
+    /// The read position and what was last released. Padded: written on every poll, and the
+    /// handle may sit next to the writer's.
+    local: CachePadded<ReaderLocal>,
+}
+
+/// A reader's private state.
+struct ReaderLocal {
+    /// The next offset to read, and the last value of `published` this reader loaded.
+    position: ReadPosition,
+    /// The offset last stored into the registration slot (at most `position.next`).
+    released: u64,
+    /// Read this many messages past `released` before storing again (1 to capacity).
+    release_every: u64,
+}
+
+/// The default release interval: a sixteenth of the ring, at least one message.
+fn default_release_every(capacity: u64) -> u64 {
+    (capacity / 16).max(1)
 }
 
 impl<T> Reader<T> {
@@ -270,10 +296,10 @@ impl<T> Reader<T> {
     /// are released at once when nothing follows them, so they never hold the writers back.
     #[inline(always)]
     fn poll_len(&mut self, max: u64) -> Result<u64, PollError> {
-        let before = self.local.next;
-        let result = self.local.poll_len(&self.shared, max);
-        if result.is_err() && self.local.next != before {
-            self.advance(0);
+        let result = self.local.position.poll_len(&self.shared, max);
+        if result.is_err() {
+            // Nothing to read: whatever was read (or skipped) goes back to the writer now.
+            self.release_now();
         }
         result
     }
@@ -284,9 +310,13 @@ impl<T> Reader<T> {
     fn poll_len_waiting(&mut self, max: u64, timeout: Option<Duration>) -> Result<u64, PollError> {
         let mut deadline = None;
         loop {
-            if self.local.available(&self.shared, 1) == 0 {
+            if self.local.position.available(&self.shared, 1) == 0 {
+                self.release_now();
                 let deadline = *deadline.get_or_insert_with(|| Deadline::after(timeout));
-                if !self.shared.wait_for_data(self.local.next, deadline) {
+                if !self
+                    .shared
+                    .wait_for_data(self.local.position.next, deadline)
+                {
                     return Err(PollError::Timeout);
                 }
             }
@@ -301,38 +331,125 @@ impl<T> Reader<T> {
     /// Waits until a poll would find something (or the ring closed) without lending it; false
     /// when `deadline` passed first.
     pub(crate) fn wait_ready(&mut self, deadline: Deadline) -> bool {
-        self.local.available(&self.shared, 1) > 0
-            || self.shared.wait_for_data(self.local.next, deadline)
+        if self.local.position.available(&self.shared, 1) > 0 {
+            return true;
+        }
+        self.release_now();
+        self.shared
+            .wait_for_data(self.local.position.next, deadline)
+    }
+
+    /// Hands every message published now (at most a ring's worth) to `f`, in order, and
+    /// releases them together; never waits. Returns how many there were.
+    ///
+    /// The drain form of [`try_poll`](Self::try_poll): one look at the writer's position, one
+    /// release, and a plain loop over the slots in between. Errors as `try_poll`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringgroup::ring::{Ring, StartAt};
+    ///
+    /// let (mut writer, subscriber) = Ring::<u64>::builder().capacity(8).build()?;
+    /// let mut reader = subscriber.subscribe(StartAt::Earliest)?;
+    /// writer.publish_batch(1..=5);
+    /// let mut sum = 0;
+    /// assert_eq!(reader.try_drain(|value| sum += value)?, 5);
+    /// assert_eq!(sum, 15);
+    /// assert!(reader.try_drain(|_| ()).is_err()); // nothing new: `PollError::Empty`
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn try_drain(&mut self, f: impl FnMut(&T)) -> Result<usize, PollError> {
+        let batch = self.try_poll(usize::MAX)?;
+        let len = batch.len();
+        batch.iter().for_each(f);
+        Ok(len)
+    }
+
+    /// Like [`try_drain`](Self::try_drain), waiting under the ring's wait strategy until a
+    /// message is published. Fails only with [`PollError::Closed`] (or `Corrupt`).
+    #[inline]
+    pub fn drain(&mut self, f: impl FnMut(&T)) -> Result<usize, PollError> {
+        let batch = self.poll(usize::MAX)?;
+        let len = batch.len();
+        batch.iter().for_each(f);
+        Ok(len)
+    }
+
+    /// Sets how many messages this reader reads before it hands their slots back to the
+    /// writer: `capacity / 16` by default, clamped to `1..=capacity`. Slots are handed back
+    /// at once anyway when a poll finds nothing, before the reader waits, and on drop.
+    ///
+    /// 1 hands back every batch when it is dropped (a writer that keeps the ring full then
+    /// gains a slot per message read); a larger value moves the reader's line to the writer
+    /// less often.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringgroup::ring::{Ring, StartAt};
+    ///
+    /// let (mut writer, subscriber) = Ring::<u8>::builder().capacity(2).build()?;
+    /// let mut reader = subscriber.subscribe(StartAt::Earliest)?;
+    /// reader.set_release_every(1);
+    /// writer.publish_batch([1, 2]);
+    /// drop(reader.try_poll(1)?);
+    /// assert!(writer.try_publish(3).is_ok()); // the slot of 1 was handed back
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_release_every(&mut self, messages: usize) {
+        self.local.release_every = (messages as u64).clamp(1, self.shared.capacity);
     }
 
     /// The next offset this reader will see.
     pub fn position(&self) -> u64 {
-        self.local.next
+        self.local.position.next
     }
 
     /// How many published messages this reader has not read yet.
     pub fn lag(&self) -> u64 {
-        self.shared.latest().saturating_sub(self.local.next)
+        self.shared
+            .latest()
+            .saturating_sub(self.local.position.next)
     }
 
     /// Offsets this reader skipped because their multi-producer claim was abandoned.
     pub fn tombstones_skipped(&self) -> u64 {
-        self.local.tombstones
+        self.local.position.tombstones
     }
 
-    /// Moves the read position past `len` messages and releases them to the writer. A ring in
-    /// a region looks first whether the writers could have lapped the batch while it was lent
-    /// (see [`Shared::check_lent`]).
+    /// Moves the read position past `len` messages, releasing them to the writer once
+    /// `release_every` messages were read since the last release. A ring in a region looks
+    /// first whether the writers could have lapped the batch while it was lent (see
+    /// [`Shared::check_lent`]).
     #[inline(always)]
     pub(super) fn advance(&mut self, len: u64) {
         if self.shared.boundary.is_some() {
-            self.shared.check_lent(self.slot, self.local.next);
+            self.shared.check_lent(self.slot, self.local.position.next);
         }
-        self.local.next += len;
-        let cursor = self.shared.reader_cursor(self.slot);
+        self.local.position.next += len;
+        if self.local.position.next - self.local.released >= self.local.release_every {
+            self.release();
+        }
+    }
+
+    /// Releases what was read, if anything is held back.
+    #[inline(always)]
+    fn release_now(&mut self) {
+        if self.local.released != self.local.position.next {
+            self.release();
+        }
+    }
+
+    /// Stores the read position into the registration slot.
+    #[inline]
+    fn release(&mut self) {
+        let next = self.local.position.next;
+        self.local.released = next;
         // Release: pairs with the writer's acquire scan in `Shared::gates`; our reads of
         // the released slots happen-before the writer overwrites them.
-        cursor.store_release(self.local.next);
+        self.shared.reader_cursor(self.slot).store_release(next);
         self.shared.notify_space();
     }
 
@@ -343,8 +460,9 @@ impl<T> Reader<T> {
     #[inline(always)]
     pub(super) unsafe fn span(&self, len: u64) -> Span<'_, T> {
         // SAFETY: the offsets are below an acquired `published` (caller's contract) and at or
-        // above the registered cursor, which only `advance` moves, and it needs `&mut self`.
-        unsafe { Span::new(&self.shared, self.local.next, len) }
+        // above the registered cursor, which only `release` moves (never past the read
+        // position), and it needs `&mut self`.
+        unsafe { Span::new(&self.shared, self.local.position.next, len) }
     }
 }
 
@@ -390,7 +508,7 @@ fn claim_slot<T>(shared: &Shared<T>, position: u64) -> Option<usize> {
 impl<T> std::fmt::Debug for Reader<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reader")
-            .field("position", &self.local.next)
+            .field("position", &self.local.position.next)
             .finish()
     }
 }

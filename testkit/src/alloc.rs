@@ -1,7 +1,7 @@
 //! A counting global allocator: the system allocator, counting the allocations (and
 //! reallocations) made by threads that opted in.
 //!
-//! A binary installs it and marks the threads whose allocations count:
+//! A binary installs it and measures spans of code on the threads that run them:
 //!
 //! ```
 //! use ringgroup_testkit::alloc::{assert_counting, counted, Counting};
@@ -10,23 +10,34 @@
 //! static GLOBAL: Counting = Counting;
 //!
 //! fn main() {
-//!     assert_counting(); // counts this thread, and checks a Box::new is seen
+//!     assert_counting(); // counts this thread, and checks an allocation is seen
 //!     let (sum, allocations) = counted(|| (0..10_u64).sum::<u64>());
 //!     assert_eq!((sum, allocations), (45, 0));
 //! }
 //! ```
 //!
-//! Threads opt in with [`count_this_thread`]: in a test, the threads that run the code under
-//! test; in the harness, its data-path threads after their setup, so building rings, spawning
-//! threads and printing stay out of the figure. Other threads, such as a group's supervisor
-//! starting up, are never counted.
+//! Two figures are kept:
 //!
-//! The count is one global Relaxed counter that only grows. [`counted`] and [`per_message`] take
-//! the difference over a span: read the end after the counted threads were joined (the join
-//! orders their increments before the read) or, for a span on the calling thread alone, at once.
+//! - per thread: [`counted`] counts the calling thread's allocations over a span and nothing
+//!   else, so tests running in parallel in the same binary (the harness's default) cannot add to
+//!   each other's figures. Code under test on another thread measures itself there, with its own
+//!   [`counted`], and hands the figure back through its join;
+//! - across threads: [`allocations`] and [`per_message`] read one global Relaxed counter that only
+//!   grows, fed by every thread that opted in with [`count_this_thread`]. The benchmark harness
+//!   uses it, switching its data-path threads on after their setup so building rings, spawning
+//!   threads and printing stay out of the figure; read the end after the counted threads were
+//!   joined (the join orders their increments before the read).
+//!
+//! Threads that never opt in, such as a group's supervisor starting up, are never counted.
+//!
+//! An allocation the optimiser removes (a `Box` made and dropped unused: LLVM may delete an
+//! allocator call whose result does not escape) is no allocation and is not counted. A probe of
+//! the counter must therefore make its allocation escape, as [`assert_counting`] does with
+//! [`std::hint::black_box`].
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The system allocator, counting allocations made by threads that opted in.
@@ -38,6 +49,10 @@ thread_local! {
     /// Whether this thread's allocations count. Const-initialised, so reading it never
     /// allocates.
     static COUNTING: Cell<bool> = const { Cell::new(false) };
+
+    /// This thread's counted allocations so far; only grows. Const-initialised and without a
+    /// destructor, so touching it never allocates and it is never torn down.
+    static THREAD_ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
 }
 
 #[inline]
@@ -45,11 +60,17 @@ fn note() {
     // `try_with`: a thread-local being torn down counts nothing rather than panicking.
     if COUNTING.try_with(Cell::get).unwrap_or(false) {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        let _ = THREAD_ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
     }
 }
 
-// SAFETY: every method forwards to `System` unchanged; counting touches only a const-initialised
-// thread-local `Cell` and an atomic, neither of which allocates nor touches the memory handed out.
+/// This thread's counted allocations so far.
+fn thread_allocations() -> u64 {
+    THREAD_ALLOCATIONS.with(Cell::get)
+}
+
+// SAFETY: every method forwards to `System` unchanged; counting touches only const-initialised
+// thread-local `Cell`s and an atomic, none of which allocates nor touches the memory handed out.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         note();
@@ -86,7 +107,8 @@ pub fn stop_counting_this_thread() {
     COUNTING.with(|c| c.set(false));
 }
 
-/// Allocations counted so far, across all threads. Read it after joining the counted threads.
+/// Allocations counted so far, across all threads that opted in. Read it after joining the
+/// counted threads.
 pub fn allocations() -> u64 {
     ALLOCATIONS.load(Ordering::Relaxed)
 }
@@ -96,24 +118,40 @@ pub fn per_message(before: u64, messages: u64) -> f64 {
     (allocations() - before) as f64 / messages.max(1) as f64
 }
 
-/// Runs `f` and returns its result with the allocations that counted threads made meanwhile.
+/// Puts this thread's counting switch back as it was, also when the span panics.
+struct Restore(bool);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        COUNTING.with(|c| c.set(self.0));
+    }
+}
+
+/// Runs `f` with this thread counted and returns its result with the allocations this thread
+/// made meanwhile. Only the calling thread's: other threads, including other tests of the same
+/// binary, never add to the figure. To measure code on another thread, call `counted` there.
 pub fn counted<R>(f: impl FnOnce() -> R) -> (R, u64) {
-    let before = allocations();
+    let _restore = Restore(COUNTING.with(|c| c.replace(true)));
+    let before = thread_allocations();
     let result = f();
-    (result, allocations() - before)
+    (result, thread_allocations() - before)
 }
 
 /// Counts this thread from now on and checks that the allocator is installed and sees it: a
 /// `Box::new` must count as one allocation, or a later "allocated nothing" would assert on
 /// nothing.
 ///
+/// The box goes through [`black_box`] on its way in and out, so it escapes: the optimiser
+/// cannot prove it unused and delete the allocation, as it did in release builds when the box
+/// was only made and dropped.
+///
 /// # Panics
 ///
 /// When the allocation was not counted (the binary does not install [`Counting`]).
 pub fn assert_counting() {
     count_this_thread();
-    let (boxed, probe) = counted(|| Box::new(1_u8));
-    drop(boxed);
+    let (boxed, probe) = counted(|| black_box(Box::new(black_box(1_u8))));
+    assert_eq!(*black_box(boxed), 1);
     assert_eq!(
         probe, 1,
         "the counting allocator missed a Box::new: is it the #[global_allocator]?"
