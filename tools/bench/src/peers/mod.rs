@@ -150,6 +150,22 @@ impl System {
         self.native_batch()
     }
 
+    /// When the consumer of `case` hands what it read back to the producer, for the records of
+    /// `spsc` and `spsc-drain`. ringgroup's ring reader releases lazily (the library's
+    /// default since its lazy release: its cursor is stored once `capacity / 16` messages were
+    /// read since the last store, and at once when a poll finds nothing); a group member
+    /// commits every batch it drops (auto-commit).
+    pub fn release(self, case: Case) -> &'static str {
+        match (case, self) {
+            (_, System::Ringgroup) => "lazy: every capacity/16 read, or when a poll finds nothing",
+            (_, System::RinggroupGroup) => "a commit per batch (auto-commit)",
+            (Case::SpscDrain, System::Rtrb) => "per chunk",
+            (Case::SpscDrain, System::Disruptor) => "per drained batch",
+            (_, System::Disruptor) => "per take (its guard dropped)",
+            _ => "per message",
+        }
+    }
+
     /// What the consumer of `case` calls to receive, for the records of `spsc` and
     /// `spsc-drain` (the two delivery models; see `scenarios::compare`).
     pub fn receive(self, case: Case) -> &'static str {

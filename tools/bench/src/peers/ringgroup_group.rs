@@ -3,8 +3,9 @@
 //! a batch through the producer's partition writer, `try_claim(n)`), and per consumer a
 //! consumer group of its own with one member, auto-commit on, receiving with
 //! [`Consumer::try_poll`]: `try_poll(1)` one per receive, `try_poll(n)` up to a batch,
-//! `try_poll(usize::MAX)` everything ready. Dropping the lent [`Records`](ringgroup::Records)
-//! commits them (auto-commit) and releases their slots.
+//! `try_poll(usize::MAX)` everything ready (what `Consumer::try_drain` does, handed on as
+//! slices). Dropping the lent [`Records`](ringgroup::Records) commits them (auto-commit) and
+//! releases their slots.
 //!
 //! Every group sees every message, so several groups are a broadcast, as the bare ring's
 //! readers are (`fanout-3`: three groups; `mpmc`: two groups, consumer `k` taking the offsets

@@ -1,6 +1,8 @@
 //! ringgroup's partition ring: `try_publish` / `try_poll(1)`, `try_claim(n)` / `try_poll(n)`
-//! for batches, and `try_poll(usize::MAX)` to drain everything published under one release (a
-//! batch dropped at once). One ring with `readers` readers is a broadcast: every reader sees
+//! for batches, and `try_poll(usize::MAX)` to drain everything published as one batch (what
+//! `Reader::try_drain` does, handed on as slices rather than one call per message, so that the
+//! consumer's check is the one every system's batch runs). Readers release as the library
+//! does by default (lazily: see `ringgroup::ring`'s reader). One ring with `readers` readers is a broadcast: every reader sees
 //! every message. The multi-producer ring (`mpsc`, `mpmc`) gives each producer thread its own
 //! clone of the `SharedWriter`, publishing with `try_publish`.
 

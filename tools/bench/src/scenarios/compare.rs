@@ -24,20 +24,25 @@
 //! send in both.
 //!
 //! - `compare/spsc`, **one per receive**: one producer sends `0..n` to one consumer, one
-//!   message per send, and the consumer takes exactly one message per receive, releasing it
-//!   before the next: ringgroup `Reader::try_poll(1)` (a poll and a release per message),
-//!   ringgroup-group `Consumer::try_poll(1)` (a poll, and a commit and release, per message),
-//!   rtrb `pop`, disruptor's `EventPoller::take(1)` on our consumer thread, crossbeam-channel
-//!   `try_recv`, crossbeam-queue `pop`, bus `try_recv` (one reader).
+//!   message per send, and the consumer takes exactly one message per receive and is done
+//!   with it before the next: ringgroup `Reader::try_poll(1)` (a poll per message; the ring
+//!   reader releases lazily, as the library does by default: its cursor is stored once
+//!   `capacity / 16` messages were read, and at once when a poll finds nothing),
+//!   ringgroup-group `Consumer::try_poll(1)` (a poll and a commit per message), rtrb `pop`,
+//!   disruptor's `EventPoller::take(1)` on our consumer thread, crossbeam-channel `try_recv`,
+//!   crossbeam-queue `pop`, bus `try_recv` (one reader). Each record's `release` says when
+//!   its consumer hands slots back.
 //! - `compare/spsc-drain`, **everything ready per receive**: the same producer, and the
 //!   consumer takes everything published so far in one receive: ringgroup
-//!   `Reader::try_poll(usize::MAX)` (one batch, one release), ringgroup-group
-//!   `Consumer::try_poll(usize::MAX)` (one batch, one commit), rtrb `read_chunk(slots())` (one
-//!   chunk, one commit), disruptor's managed handler (its usual form: it drains what is
-//!   published before it moves its cursor), crossbeam-channel `try_iter()` until empty,
-//!   crossbeam-queue and bus taking one by one until empty (they have no batch receive:
-//!   `native_drain: false`). A drain one by one stops after `--capacity` messages (more than
-//!   the queue ever holds), so a receive always ends.
+//!   `Reader::try_poll(usize::MAX)` (one batch; the calls `Reader::try_drain` makes, without its
+//!   closure per message, so that the check is the slice check every system's batch runs),
+//!   ringgroup-group `Consumer::try_poll(usize::MAX)` (one batch, one commit; likewise what
+//!   `Consumer::try_drain` does), rtrb `read_chunk(slots())` (one chunk, one commit),
+//!   disruptor's managed handler (its usual form: it drains what is published before it moves
+//!   its cursor), crossbeam-channel `try_iter()` until empty, crossbeam-queue and bus taking
+//!   one by one until empty (they have no batch receive: `native_drain: false`). A drain one by
+//!   one stops after `--capacity` messages (more than the queue ever holds), so a receive
+//!   always ends.
 //! - `compare/spsc-batch`: batches of `--batch` (256) per send and up to that per receive:
 //!   ringgroup `try_claim` / `try_poll(256)`, ringgroup-group the producer's partition writer
 //!   (`Producer::partition_writer(0)`, `try_claim`) / `Consumer::try_poll(256)`, rtrb
@@ -302,12 +307,14 @@ fn run_case(
             Case::Spsc => {
                 record = record
                     .param("delivery", "one per receive")
-                    .param("receive", system.receive(case));
+                    .param("receive", system.receive(case))
+                    .param("release", system.release(case));
             }
             Case::SpscDrain => {
                 record = record
                     .param("delivery", "all ready per receive")
                     .param("receive", system.receive(case))
+                    .param("release", system.release(case))
                     .param("native_drain", system.native_drain());
             }
             _ => {}
