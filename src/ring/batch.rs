@@ -15,8 +15,9 @@
 //! # Invariants
 //! - A span is made only for offsets below a value of `published` loaded with acquire, and
 //!   lives no longer than the cursor that keeps those slots from being overwritten (I3).
-//! - Dropping a [`Batch`] releases its slots to the writer (the reader's cursor moves past
-//!   them); nothing else moves it while the batch lives.
+//! - Dropping a [`Batch`] moves the reader's read position past it (its registered cursor
+//!   follows lazily, never past the read position); nothing moves either while the batch
+//!   lives.
 
 use super::reader::Reader;
 use super::shared::Shared;
@@ -95,7 +96,8 @@ impl<'a, T> Span<'a, T> {
     }
 }
 
-/// Messages lent by a poll. Dropping the batch releases its slots to the writer.
+/// Messages lent by a poll. Dropping the batch moves the reader past them; their slots go back
+/// to the writer with the reader's next release (see [`Reader::set_release_every`]).
 ///
 /// # Examples
 ///

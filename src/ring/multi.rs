@@ -9,6 +9,9 @@
 //!   finds no room hands its value back instead of holding a claim it could neither fill nor
 //!   give back. (A plain atomic add would claim first and wait after; a producer that then timed
 //!   out would hold offsets it can only tombstone once readers make room.)
+//!   Each handle keeps its own copy of the limit (disruptor's cached gating sequence), so a
+//!   claim below it reads no shared limit; and a rescan first looks at the readers with loads
+//!   only, so a try that finds no room writes nothing the other producers read.
 //! - **Publish**: each slot has a *stamp* (the disruptor's availability buffer, with the whole
 //!   offset instead of a lap bit): after writing the message for offset `o` the producer stores
 //!   `o + 1` into the stamp with `Release`. Readers see offset `o` only when its stamp says so
