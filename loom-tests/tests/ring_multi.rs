@@ -197,3 +197,28 @@ fn producers_of_two_laps_never_write_one_slot_at_once() {
         assert_eq!(last, [if mine == 1 { tag(0, 0) } else { tag(1, 0) }]);
     });
 }
+
+/// One handle shared by two threads: the handle's cached write limit, stored by one thread
+/// after its rescan, lets the other claim without reading the shared limit; the slot it then
+/// writes must still come after the reader's read of it (capacity 2, four messages, a lap).
+#[test]
+fn a_handle_shared_by_two_threads_keeps_its_cached_limit_safe() {
+    loom::model(|| {
+        let (a, subscriber) = ring_waiting(2, WaitStrategy::SpinThenPark);
+        let mut reader = subscriber.subscribe(StartAt::Earliest).unwrap();
+        let consumer = thread::spawn(move || drain(&mut reader));
+        let a = loom::sync::Arc::new(a);
+        let b = a.clone();
+        a.publish(tag(0, 0));
+        a.publish(tag(0, 1));
+        let other = thread::spawn(move || {
+            b.publish(tag(1, 0));
+        });
+        a.publish(tag(0, 2));
+        other.join().unwrap();
+        drop(a);
+        let seen = consumer.join().unwrap();
+        assert_eq!(of(&seen, 0), [tag(0, 0), tag(0, 1), tag(0, 2)]);
+        assert_eq!(of(&seen, 1), [tag(1, 0)]);
+    });
+}
