@@ -122,7 +122,16 @@ fn a_requester_that_stops_draining_never_stalls_the_consumers() {
     let client = clients.join().unwrap();
     let pending: Vec<_> = (0..8).map(|i| client.request(b"k", i).unwrap()).collect();
     let started = Instant::now();
-    let outcomes = answer(&worker, 8, |v| v);
+    // Streams: their parts travel in the reply ring (a lone, final reply would land in its
+    // ticket's cell, one per ticket, and never wait).
+    let mut outcomes = Vec::new();
+    while outcomes.len() < 8 && started.elapsed() < PATIENCE {
+        if let Ok(records) = worker.poll(8, Duration::from_millis(10)) {
+            for record in &records {
+                outcomes.push(records.responder(&record).send(record.value.value));
+            }
+        }
+    }
     // Two fit in the reply ring; the rest wait 5 ms each, then are dropped.
     assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 2);
     assert_eq!(
@@ -135,6 +144,62 @@ fn a_requester_that_stops_draining_never_stalls_the_consumers() {
     assert!(started.elapsed() < PATIENCE);
     assert_eq!(clients.metrics().replies_dropped, 6);
     assert_eq!(pending[0].wait(PATIENCE), Ok(0));
+}
+
+#[test]
+fn lone_replies_land_in_their_tickets_and_never_wait() {
+    // A reply ring of 2 and a requester that does not drain: every lone, final reply still
+    // gets in at once (its ticket's cell), with nothing dropped.
+    let (workers, clients) = setup(2, Duration::from_secs(5));
+    let worker = workers.join().unwrap();
+    let client = clients.join().unwrap();
+    let pending: Vec<_> = (0..8).map(|i| client.request(b"k", i).unwrap()).collect();
+    let started = Instant::now();
+    assert!(answer(&worker, 8, |v| v + 100).iter().all(Result::is_ok));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(clients.metrics().replies_dropped, 0);
+    assert_eq!(clients.metrics().replies_sent, 8);
+    // Drained in ticket order, each once.
+    let mut drained = Vec::new();
+    client.drain_replies(|reply| drained.push((reply.correlation, reply.value, reply.last)));
+    let expected: Vec<_> = pending
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.correlation(), i as u64 + 100, true))
+        .collect();
+    drained.sort();
+    let mut expected = expected;
+    expected.sort();
+    assert_eq!(drained, expected);
+    assert!(pending
+        .iter()
+        .all(|p| p.try_recv() == Err(WaitError::Finished)));
+}
+
+#[test]
+fn a_reply_after_its_ticket_was_dropped_is_late() {
+    let (workers, clients) = setup(64, Duration::from_millis(1));
+    let worker = workers.join().unwrap();
+    let client = clients.join().unwrap();
+    let dropped = client.request(b"k", 1).unwrap();
+    // Answered before the ticket goes: the reply sits in the cell, then the ticket is dropped.
+    assert!(answer(&worker, 1, |v| v).iter().all(Result::is_ok));
+    drop(dropped);
+    assert_eq!(clients.metrics().members[0].late, 1);
+    // Answered after: the cell is no longer armed; the reply takes the ring, and is late.
+    let gone = client.request(b"k", 2).unwrap();
+    let correlation = gone.correlation();
+    drop(gone);
+    assert!(answer(&worker, 1, |v| v).iter().all(Result::is_ok));
+    let mut delivered = 0;
+    client.drain_replies(|_| delivered += 1);
+    assert_eq!(delivered, 0);
+    assert_eq!(clients.metrics().members[0].late, 2);
+    // The ticket is reused with a new sequence, and its next reply arrives.
+    let again = client.request(b"k", 3).unwrap();
+    assert_ne!(again.correlation(), correlation);
+    assert!(answer(&worker, 1, |v| v * 3).iter().all(Result::is_ok));
+    assert_eq!(again.wait(PATIENCE), Ok(9));
 }
 
 #[test]

@@ -177,14 +177,17 @@ where
     }
 
     /// Replies each member's reply ring holds (default 1024): a power of two, at most
-    /// [`MAX_CAPACITY`](crate::ring::MAX_CAPACITY).
+    /// [`MAX_CAPACITY`](crate::ring::MAX_CAPACITY). The ring carries the parts of streams,
+    /// duplicates and every reply of a group in shared memory; in a heap group a lone, final
+    /// reply lands in its ticket's own cell instead (one per pending request, never full).
     pub fn reply_capacity(mut self, capacity: usize) -> Self {
         self.reply_capacity = capacity;
         self
     }
 
     /// Requests a member may have waiting for replies at once: the bound of its correlation
-    /// table (default 1024), 1 to [`MAX_PENDING_PER_MEMBER`].
+    /// table (default 1024), 1 to [`MAX_PENDING_PER_MEMBER`]. In a heap group, each member slot
+    /// gets a reply cell per ticket at its first join (see [`reply_capacity`](Self::reply_capacity)).
     pub fn max_pending(mut self, max: usize) -> Self {
         self.max_pending = max;
         self
@@ -357,7 +360,7 @@ impl<Q, R> ProducerGroup<Q, R> {
         let group = table.group();
         ProducerGroupMetrics {
             members,
-            replies_sent: MemberCounters::read(&group.replies_sent),
+            replies_sent: self.shared.replies_sent(),
             replies_to_gone: MemberCounters::read(&group.replies_to_gone),
             replies_dropped: MemberCounters::read(&group.replies_dropped),
         }

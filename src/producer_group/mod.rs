@@ -11,13 +11,16 @@
 //!   runtime. Each has an id, counters, a bounded correlation table, and a reply ring: a
 //!   multi-producer ring, since many consumers answer one requester.
 //! - A consumer answers with the record in hand ([`Records::reply`](crate::Records), or a
-//!   [`Responder`] for a stream); the reply is routed to the requester's ring, carrying the
-//!   correlation id.
+//!   [`Responder`] for a stream); the reply is routed to the requester, carrying the
+//!   correlation id: in a heap group a lone, final reply lands in the request's own ticket
+//!   cell (one CAS and one store, see `cell`); a stream's parts, a duplicate and every reply
+//!   of a group in shared memory go through the requester's reply ring.
 //! - Failure rules: a request redelivered after a rebalance may be answered twice: the
 //!   requester keeps the first and counts the duplicate. A reply to a member that has left is
 //!   dropped and counted on the consumer side, never blocks, never reaches another member. A
-//!   requester that stops draining its replies gets the overflow dropped and counted after the
-//!   group's bounded `reply_wait`, so it never stalls the consumers.
+//!   requester that stops draining its replies gets the overflow of its reply ring dropped
+//!   and counted after the group's bounded `reply_wait`, so it never stalls the consumers (a
+//!   ticket's cell holds one reply and never waits).
 //! - Across processes: on a request topic in shared memory, the groups are recorded in the
 //!   region (a directory of names), and each group's reply rings and member slots are a
 //!   region of their own beside it, so requesters and consumers in any process share one group
@@ -30,7 +33,9 @@
 //! routes in an opaque extension slot, so neither it nor the group layer knows this module.
 
 mod builder;
+mod cell;
 mod error;
+mod lanes;
 mod message;
 mod registry;
 mod reply;
@@ -50,3 +55,10 @@ pub use reply::Responder;
 pub use requester::{Delivered, PendingReply, Requester};
 #[cfg(not(ringgroup_loom))]
 pub use shared_memory::{MAX_SHARED_PRODUCER_GROUPS, MAX_SHARED_PRODUCER_GROUP_NAME};
+
+/// The reply protocol's parts the loom models drive (`loom-tests/tests/reply_cell.rs`).
+#[cfg(ringgroup_loom)]
+#[doc(hidden)]
+pub mod model {
+    pub use super::cell::{tag, ReplyCell, Wakeup};
+}

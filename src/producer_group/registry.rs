@@ -35,6 +35,9 @@
 
 use std::time::Duration;
 
+use crossbeam_utils::CachePadded;
+
+use super::cell::{tag, ReplyCell, Wakeup};
 use super::error::{ProducerGroupError, ReplyError};
 use super::message::{Reply, ReplyTo};
 use crate::ring::{PublishError, Reader, Ring, SharedWriter, StartAt, Subscriber, WaitStrategy};
@@ -174,7 +177,10 @@ impl<R: Send + Sync> ReplyRegistry<R> {
         group
     }
 
-    /// Publishes a reply part to the member `to` names, if it is still there.
+    /// Publishes a reply part to the member `to` names, if it is still there: a lone, final
+    /// reply into its ticket's cell when the ticket waits there (see `producer_group::cell`),
+    /// anything else into its reply ring.
+    #[inline]
     pub(crate) fn send(
         &self,
         to: ReplyTo,
@@ -194,11 +200,39 @@ impl<R: Send + Sync> ReplyRegistry<R> {
         ) else {
             return Err(ReplyError::NoRoute(value));
         };
-        let counters = group.table.group();
         if !words.is_held_by(to.generation) {
-            MemberCounters::bump(&counters.replies_to_gone);
+            MemberCounters::bump_shared(&group.table.group().replies_to_gone);
             return Err(ReplyError::RequesterGone(value));
         }
+        let value = if part == 0 && last {
+            let ticket = (to.correlation >> 32) as usize;
+            match slot.cells.get().and_then(|cells| cells.get(ticket)) {
+                Some(cell) => match cell.fill(tag(to.generation, to.correlation as u32), value) {
+                    Ok(()) => {
+                        group.delivered(slot);
+                        return Ok(());
+                    }
+                    Err(value) => value,
+                },
+                None => value,
+            }
+        } else {
+            value
+        };
+        self.publish(group, slot, to, part, last, value)
+    }
+
+    /// [`send`](Self::send) through the reply ring.
+    fn publish(
+        &self,
+        group: &GroupShared<R>,
+        slot: &MemberSlot<R>,
+        to: ReplyTo,
+        part: u32,
+        last: bool,
+        value: R,
+    ) -> Result<(), ReplyError<R>> {
+        let counters = group.table.group();
         let reply = Reply::new(to, part, last, value);
         let reclaimed = slot.ring.shared().reclaimed();
         let published = if group.reply_wait.is_zero() {
@@ -208,7 +242,7 @@ impl<R: Send + Sync> ReplyRegistry<R> {
         };
         match published {
             Ok(_) => {
-                MemberCounters::bump(&counters.replies_sent);
+                group.delivered(slot);
                 // The full ring took a dead reader back: if it was the requester's, its slot
                 // goes too, and later replies to it are dropped.
                 if slot.ring.shared().reclaimed() != reclaimed {
@@ -223,10 +257,10 @@ impl<R: Send + Sync> ReplyRegistry<R> {
                 let value = error.into_inner().value;
                 // A full ring of a requester process that died: free its slot.
                 if group.table.free_if_dead(to.slot as usize, to.generation) {
-                    MemberCounters::bump(&counters.replies_to_gone);
+                    MemberCounters::bump_shared(&counters.replies_to_gone);
                     return Err(ReplyError::RequesterGone(value));
                 }
-                MemberCounters::bump(&counters.replies_dropped);
+                MemberCounters::bump_shared(&counters.replies_dropped);
                 Err(ReplyError::Full(value))
             }
         }
@@ -240,6 +274,25 @@ pub(crate) struct Settings {
     pub(crate) reply_capacity: usize,
     pub(crate) reply_wait: Duration,
     pub(crate) strategy: WaitStrategy,
+}
+
+/// What only a heap group has: the wait strategy its members' waits follow (their tickets'
+/// cells and wake-up live in this process), and a `replies_sent` lane per responder thread.
+pub(crate) struct Local {
+    pub(crate) strategy: WaitStrategy,
+    sent: Box<[CachePadded<AtomicU64>]>,
+}
+
+impl Local {
+    fn new(strategy: WaitStrategy) -> Result<Self, crate::ring::BuildError> {
+        let mut sent = Vec::new();
+        reserve_exact(&mut sent, super::lanes::LANES)?;
+        sent.resize_with(super::lanes::LANES, CachePadded::default);
+        Ok(Self {
+            strategy,
+            sent: sent.into_boxed_slice(),
+        })
+    }
 }
 
 impl Settings {
@@ -277,6 +330,8 @@ pub(crate) struct GroupShared<R> {
     /// Each member slot's words and the group's counters.
     pub(crate) table: Table,
     pub(crate) reply_wait: Duration,
+    /// A heap group's own parts (`None` in shared memory).
+    pub(crate) local: Option<Local>,
 }
 
 impl<R> GroupShared<R> {
@@ -294,7 +349,41 @@ impl<R> GroupShared<R> {
             slots: slots.into_boxed_slice(),
             table: Table::heap(settings.max_members)?,
             reply_wait: settings.reply_wait,
+            local: Some(Local::new(settings.strategy)?),
         })
+    }
+
+    /// Counts a reply delivered to `slot` and wakes its member if it may be parked.
+    #[inline]
+    fn delivered(&self, slot: &MemberSlot<R>) {
+        match (&self.local, super::lanes::current()) {
+            (Some(local), Some(lane)) => {
+                if let Some(count) = local.sent.get(lane) {
+                    // This thread's lane: one writer.
+                    MemberCounters::bump(count);
+                }
+            }
+            _ => MemberCounters::bump_shared(&self.table.group().replies_sent),
+        }
+        if self
+            .local
+            .as_ref()
+            .is_some_and(|local| local.strategy.parks())
+        {
+            slot.wakeup.notify();
+        }
+    }
+
+    /// Replies published to the group's members, every lane summed.
+    pub(crate) fn replies_sent(&self) -> u64 {
+        let lanes = self.local.as_ref().map_or(0, |local| {
+            local
+                .sent
+                .iter()
+                .map(|count| MemberCounters::read(count))
+                .sum()
+        });
+        MemberCounters::read(&self.table.group().replies_sent).wrapping_add(lanes)
     }
 
     /// Each reply ring's capacity.
@@ -304,7 +393,8 @@ impl<R> GroupShared<R> {
 
     /// Takes a slot for a new member: frees the slots of dead holders, picks a free one, gives
     /// the member an id, subscribes its reply ring from the latest reply, and marks it held.
-    pub(crate) fn join(&self) -> Result<Joined<R>, ProducerGroupError> {
+    /// A heap group's slot gets a cell per ticket (`pending`) at its first join.
+    pub(crate) fn join(&self, pending: usize) -> Result<Joined<R>, ProducerGroupError> {
         let max = self.slots.len();
         let _lock = self.table.lock();
         self.table.free_dead();
@@ -320,6 +410,17 @@ impl<R> GroupShared<R> {
             self.slots[slot].ring.shared().reclaim_dead();
         }
         // Read only what arrives from now on: earlier replies were for earlier members.
+        if self.local.is_some() && self.slots[slot].cells.get().is_none() {
+            let mut cells = Vec::new();
+            cells
+                .try_reserve_exact(pending)
+                .map_err(|_| ProducerGroupError::AllocationFailed {
+                    bytes: pending.saturating_mul(size_of::<ReplyCell<R>>()),
+                })?;
+            cells.resize_with(pending, ReplyCell::new);
+            // Under the join lock: no one else sets it.
+            let _ = self.slots[slot].cells.set(cells.into_boxed_slice());
+        }
         let replies = self.slots[slot]
             .ring
             .subscribe(StartAt::Latest)
@@ -360,10 +461,15 @@ pub(crate) struct Joined<R> {
     pub(crate) replies: Reader<Reply<R>>,
 }
 
-/// A member slot's reply ring.
+/// A member slot's reply ring; in a heap group, its tickets' cells and its wake-up too.
 pub(crate) struct MemberSlot<R> {
     pub(crate) writer: SharedWriter<Reply<R>>,
     pub(crate) ring: Subscriber<Reply<R>>,
+    /// One per ticket of the slot's members (heap groups; set at the slot's first join, sized
+    /// by that member's `max_pending`; a later member's tickets past it take the ring).
+    pub(crate) cells: OnceLock<Box<[ReplyCell<R>]>>,
+    /// Notified after every reply when the group's members may park.
+    pub(crate) wakeup: Wakeup,
 }
 
 impl<R> MemberSlot<R> {
@@ -376,7 +482,12 @@ impl<R> MemberSlot<R> {
             .wait_strategy(strategy)
             .multi_producer()
             .build()?;
-        Ok(Self { writer, ring })
+        Ok(Self {
+            writer,
+            ring,
+            cells: OnceLock::new(),
+            wakeup: Wakeup::new(),
+        })
     }
 
     /// The slot over a ring built elsewhere (a partition of a reply region); `None` if the
@@ -386,6 +497,8 @@ impl<R> MemberSlot<R> {
         Some(Self {
             writer: SharedWriter::attach(ring.shared())?,
             ring,
+            cells: OnceLock::new(),
+            wakeup: Wakeup::new(),
         })
     }
 }
@@ -591,7 +704,8 @@ impl Table {
     }
 }
 
-/// A member's counters (relaxed atomics, read by metrics).
+/// A member's counters (relaxed atomics, read by metrics). Each has one writer: the member
+/// holding the slot (the slot's generation hands it from one holder to the next).
 #[repr(C, align(128))]
 #[derive(Debug, Default)]
 pub(crate) struct MemberCounters {
@@ -604,8 +718,18 @@ pub(crate) struct MemberCounters {
 }
 
 impl MemberCounters {
-    /// One more of `counter`.
+    /// One more of `counter`, which only the calling thread writes: a plain load and store.
+    #[inline(always)]
     pub(crate) fn bump(counter: &AtomicU64) {
+        // Relaxed: a statistic with one writer; readers see some recent count.
+        counter.store(
+            counter.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// One more of `counter`, which several threads (or processes) write.
+    pub(crate) fn bump_shared(counter: &AtomicU64) {
         // Relaxed: a statistic.
         counter.fetch_add(1, Ordering::Relaxed);
     }

@@ -5,29 +5,44 @@
 //!
 //! A request takes a ticket from the member's bounded correlation table; its correlation id is
 //! the ticket's index and a sequence number that changes every time the ticket is reused, so a
-//! late reply to an earlier use is recognised. Replies arrive in the member's reply ring, in
-//! arrival order; whoever reads the ring (a waiting ticket, or [`Requester::drain_replies`])
-//! routes each reply: to the ticket it answers, or into a bounded FIFO of replies for tickets
-//! not waited on right now. A reply to a part the ticket already had is a duplicate (a request
+//! late reply to an earlier use is recognised. In a heap group, taking a ticket arms its cell
+//! (see `producer_group::cell`), and a lone, final reply lands there with one CAS and one
+//! store. Every other reply (a stream's parts, a duplicate, a reply to a group in shared
+//! memory) arrives in the member's reply ring, in arrival order; whoever reads the ring (a
+//! waiting ticket, or [`Requester::drain_replies`]) routes each reply: to the ticket it
+//! answers, or into a bounded FIFO of replies for tickets not waited on right now. A reply to a part the ticket already had is a duplicate (a request
 //! redelivered after a rebalance and answered twice): counted and dropped. A reply to a ticket
 //! no longer pending, or from an earlier holder of the member's slot, is late: counted and
 //! dropped. Nothing reaches the caller twice.
 //!
+//! A wait first spins (under `BusySpin` and `SpinThenPark`) without reading the clock; it
+//! fixes its deadline only once the spin budget is spent and it is about to yield or park.
+//!
 //! # Invariants
-//! - No allocation per request or reply: the table and the FIFO are sized at join.
+//! - No allocation per request or reply: the table, the FIFO and the cells are sized at join.
 //! - A reply is handed to the caller at most once, and only to the member that asked.
+//! - The member's counters have one writer, the member: plain loads and stores.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use super::cell::{tag, ReplyCell, SEQUENCE_MASK};
 use super::error::{ProducerGroupError, RequestError, WaitError};
 use super::message::{Reply, ReplyTo, Request};
 use super::registry::{GroupShared, Joined, MemberCounters, SlotWords};
 use crate::group::MemberId;
-use crate::ring::{PollError, Reader};
+use crate::ring::{PollError, Reader, WaitStrategy};
 use crate::shm::Corruption;
 use crate::sync::{Deadline, StdArc};
+
+/// Looks at the ticket (cell, ring) a wait makes before it reads the clock, spinning between
+/// them (`BusySpin`, `SpinThenPark`; `Yield` yields from the first look on).
+const SPINS_BEFORE_CLOCK: u32 = 256;
+/// Spin rounds between two looks at the clock once the deadline is fixed (`BusySpin`).
+const SPINS_PER_CLOCK_READ: u32 = 32;
+/// Yields before a `SpinThenPark` wait parks.
+const YIELDS_BEFORE_PARK: u32 = 16;
 use crate::topic::{ProducerRecord, RecordMetadata, SharedProducer};
 
 /// A member of a producer group: a producer with an id, its own counters and reply ring. Use it
@@ -104,9 +119,10 @@ impl<R> State<R> {
 }
 
 /// The bytes a member's correlation table takes for `pending` tickets (a ticket, its place in
-/// the free list, room for a parked reply), or `None` past `usize::MAX`.
+/// the free list, room for a parked reply, its cell), or `None` past `usize::MAX`.
 pub(super) fn table_bytes<R>(pending: usize) -> Option<usize> {
-    let per_ticket = size_of::<Ticket>() + size_of::<u32>() + size_of::<Parked<R>>();
+    let per_ticket =
+        size_of::<Ticket>() + size_of::<u32>() + size_of::<Parked<R>>() + size_of::<ReplyCell<R>>();
     pending.checked_mul(per_ticket)
 }
 
@@ -164,7 +180,7 @@ where
             id,
             generation,
             replies,
-        } = group.join()?;
+        } = group.join(pending)?;
         state.replies = Some(replies);
         Ok(Self {
             slot,
@@ -297,8 +313,10 @@ where
         Ok(sent)
     }
 
-    /// Hands every reply that has arrived, in arrival order, to `each`, and returns how many.
-    /// Replies taken here are not delivered to their [`PendingReply`] again.
+    /// Hands every reply that has arrived to `each`, and returns how many: those of the reply
+    /// ring (and set aside from it) in arrival order, then the lone, final replies waiting in
+    /// their tickets' cells (heap groups), in ticket order. A request's parts always come in
+    /// order. Replies taken here are not delivered to their [`PendingReply`] again.
     pub fn drain_replies(&self, mut each: impl FnMut(Delivered<R>)) -> usize {
         let mut count = 0;
         loop {
@@ -321,6 +339,10 @@ where
                         }
                     }),
             };
+            let taken = match taken {
+                Some(taken) => Some(taken),
+                None => self.take_any_cell(&mut state),
+            };
             drop(state);
             match taken {
                 Some(delivered) => {
@@ -330,6 +352,28 @@ where
                 None => return count,
             }
         }
+    }
+
+    /// A reply some pending ticket's cell holds (in ticket order), as delivered.
+    fn take_any_cell(&self, state: &mut State<R>) -> Option<Delivered<R>> {
+        let cells = self.cells()?;
+        for (ticket, cell) in cells.iter().enumerate().take(state.tickets.len()) {
+            let entry = state.tickets[ticket];
+            if !entry.pending {
+                continue;
+            }
+            let Some(value) = cell.take(tag(self.generation, entry.sequence)) else {
+                continue;
+            };
+            if self.accept_part(state, ticket as u32, 0, true).is_some() {
+                return Some(Delivered {
+                    correlation: ((ticket as u64) << 32) | u64::from(entry.sequence),
+                    value,
+                    last: true,
+                });
+            }
+        }
+        None
     }
 
     fn deliver_parked(&self, state: &mut State<R>, parked: Parked<R>) -> Delivered<R> {
@@ -345,11 +389,23 @@ where
         }
     }
 
-    /// The next reply for `ticket`, from the parked ones or the ring; `None` if none is here.
+    /// The next reply for `ticket`, from its cell, the parked ones or the ring; `None` if none
+    /// is here.
+    #[inline]
     fn next_for(&self, ticket: u32) -> Result<Option<R>, WaitError> {
         let mut state = self.state.borrow_mut();
-        if let Some(at) = state.parked.iter().position(|p| p.ticket == ticket) {
-            return Ok(state.parked.remove(at).map(|p| p.value));
+        if let Some(cell) = self.cell(ticket) {
+            let sequence = state.tickets[ticket as usize].sequence;
+            if let Some(value) = cell.take(tag(self.generation, sequence)) {
+                if self.accept_part(&mut state, ticket, 0, true).is_some() {
+                    return Ok(Some(value));
+                }
+            }
+        }
+        if !state.parked.is_empty() {
+            if let Some(at) = state.parked.iter().position(|p| p.ticket == ticket) {
+                return Ok(state.parked.remove(at).map(|p| p.value));
+            }
         }
         while let Some((for_ticket, value)) = self.read_one(&mut state, Some(ticket))? {
             if for_ticket == ticket {
@@ -403,64 +459,164 @@ where
     /// Checks a reply against the member and its ticket; the ticket it answers, or `None`
     /// (counted) for a late reply or a duplicate.
     fn accept(&self, state: &mut State<R>, reply: &Reply<R>) -> Option<u32> {
-        let counters = &self.words().counters;
         let ticket = (reply.correlation >> 32) as u32;
         let sequence = reply.correlation as u32;
-        let entry = state.tickets.get_mut(ticket as usize);
-        let Some(entry) = entry
-            .filter(|t| reply.generation == self.generation && t.pending && t.sequence == sequence)
-        else {
-            MemberCounters::bump(&counters.late);
+        let current = state.tickets.get(ticket as usize).is_some_and(|t| {
+            reply.generation == self.generation && t.pending && t.sequence == sequence
+        });
+        if !current {
+            MemberCounters::bump(&self.words().counters.late);
             return None;
-        };
-        if reply.part < entry.next_part || entry.finished {
+        }
+        self.accept_part(state, ticket, reply.part, reply.is_last())
+    }
+
+    /// Checks part `part` (`last` or not) of a reply to the pending `ticket`: the ticket, or
+    /// `None` (counted) for a duplicate.
+    #[inline]
+    fn accept_part(&self, state: &mut State<R>, ticket: u32, part: u32, last: bool) -> Option<u32> {
+        let counters = &self.words().counters;
+        let entry = state.tickets.get_mut(ticket as usize)?;
+        if part < entry.next_part || entry.finished {
             MemberCounters::bump(&counters.duplicates);
             return None;
         }
         // Any part number is taken as found (another process wrote it): one at the very end
         // leaves every later part counted as a duplicate, never an overflow.
-        entry.next_part = reply.part.saturating_add(1);
-        entry.finished = reply.is_last();
+        entry.next_part = part.saturating_add(1);
+        entry.finished = last;
         MemberCounters::bump(&counters.received);
         Some(ticket)
     }
 
+    #[inline]
     fn take_ticket(&self) -> Option<(u32, u32)> {
         let mut state = self.state.borrow_mut();
         let ticket = state.free.pop()?;
         let entry = &mut state.tickets[ticket as usize];
-        entry.sequence = entry.sequence.wrapping_add(1);
+        // Within the bits a cell's stamp keeps.
+        entry.sequence = entry.sequence.wrapping_add(1) & SEQUENCE_MASK;
         entry.pending = true;
         entry.next_part = 0;
         entry.finished = false;
-        Some((ticket, entry.sequence))
+        let sequence = entry.sequence;
+        if let Some(cell) = self.cell(ticket) {
+            cell.arm(tag(self.generation, sequence));
+        }
+        Some((ticket, sequence))
     }
 
+    #[inline]
     fn free_ticket(&self, ticket: u32) {
         let mut state = self.state.borrow_mut();
-        state.tickets[ticket as usize].pending = false;
+        let entry = &mut state.tickets[ticket as usize];
+        entry.pending = false;
+        let sequence = entry.sequence;
         if !state.parked.is_empty() {
             state.parked.retain(|p| p.ticket != ticket);
         }
         state.free.push(ticket);
+        drop(state);
+        // A reply that got into the cell before the ticket went: late, as in the ring.
+        let late = self
+            .cell(ticket)
+            .and_then(|cell| cell.disarm(tag(self.generation, sequence)));
+        if late.is_some() {
+            MemberCounters::bump(&self.words().counters.late);
+        }
     }
 
     fn words(&self) -> &SlotWords {
         &self.group.table.slots()[self.slot as usize]
     }
 
-    /// Waits for news in the reply ring until `deadline`; false when it passed.
-    fn wait_for_replies(&self, deadline: Deadline) -> bool {
-        self.state
-            .borrow_mut()
-            .replies
-            .as_mut()
-            .is_some_and(|replies| replies.wait_ready(deadline))
+    /// The strategy waits follow before they park: the group's (heap groups, whose members
+    /// park on their slot's wake-up), else `None` (the reply ring's wait).
+    #[inline]
+    fn strategy(&self) -> Option<WaitStrategy> {
+        self.group.local.as_ref().map(|local| local.strategy)
+    }
+
+    /// True when `ticket`'s cell holds its reply or the reply ring has news.
+    fn has_news(&self, ticket: u32) -> bool {
+        let state = self.state.borrow();
+        let sequence = state.tickets[ticket as usize].sequence;
+        self.cell(ticket)
+            .is_some_and(|cell| cell.is_full(tag(self.generation, sequence)))
+            || state
+                .replies
+                .as_ref()
+                .is_some_and(|replies| replies.lag() > 0)
+    }
+
+    /// Waits for news for `ticket` (its cell or the reply ring) until `deadline`, for one step
+    /// of `strategy` (`round` counts the steps since the deadline was fixed); false when the
+    /// deadline passed.
+    fn wait_for_replies(&self, ticket: u32, deadline: Deadline, round: u32) -> bool {
+        match self.strategy() {
+            Some(WaitStrategy::BusySpin) => {
+                for _ in 0..SPINS_PER_CLOCK_READ {
+                    if self.has_news(ticket) {
+                        return true;
+                    }
+                    crate::sync::spin_hint();
+                }
+                !deadline.passed()
+            }
+            Some(WaitStrategy::Yield) => {
+                crate::sync::thread::yield_now();
+                !deadline.passed()
+            }
+            Some(WaitStrategy::SpinThenPark) if round < YIELDS_BEFORE_PARK => {
+                crate::sync::thread::yield_now();
+                !deadline.passed()
+            }
+            Some(WaitStrategy::SpinThenPark) => {
+                let slot = &self.group.slots[self.slot as usize];
+                slot.wakeup.park_until(deadline, || self.has_news(ticket))
+            }
+            // A group in shared memory: its reply ring's wait, which another process's
+            // publish wakes.
+            None => self
+                .state
+                .borrow_mut()
+                .replies
+                .as_mut()
+                .is_some_and(|replies| replies.wait_ready(deadline)),
+        }
+    }
+}
+
+impl<Q, R> Requester<Q, R> {
+    /// This member's tickets' cells (heap groups).
+    #[inline]
+    fn cells(&self) -> Option<&[ReplyCell<R>]> {
+        self.group
+            .slots
+            .get(self.slot as usize)
+            .and_then(|slot| slot.cells.get())
+            .map(|cells| &cells[..])
+    }
+
+    /// The cell of `ticket`, if it has one.
+    #[inline]
+    fn cell(&self, ticket: u32) -> Option<&ReplyCell<R>> {
+        self.cells().and_then(|cells| cells.get(ticket as usize))
     }
 }
 
 impl<Q, R> Drop for Requester<Q, R> {
     fn drop(&mut self) {
+        // A ticket still pending here was forgotten (`mem::forget` of its `PendingReply`):
+        // no reply gets into its cell any more.
+        if let Some(cells) = self.cells() {
+            let state = self.state.borrow();
+            for (entry, cell) in state.tickets.iter().zip(cells) {
+                if entry.pending {
+                    drop(cell.disarm(tag(self.generation, entry.sequence)));
+                }
+            }
+        }
         // The reader first: the slot's next member then finds its registration free.
         self.state.get_mut().replies = None;
         self.group.leave(self.slot, self.generation);
@@ -513,17 +669,35 @@ where
     /// Waits up to `timeout` for the next reply ([`WaitError::Timeout`], counted, when none
     /// came; [`WaitError::Finished`] once the last reply was taken).
     pub fn wait(&self, timeout: Duration) -> Result<R, WaitError> {
-        // Fixed only once there is something to wait for: a reply already here costs no clock read.
-        let mut deadline = None;
-        loop {
-            if let Some(value) = self.requester.next_for(self.ticket)? {
-                return Ok(value);
+        let requester = self.requester;
+        if let Some(value) = requester.next_for(self.ticket)? {
+            return Ok(value);
+        }
+        // Spin first, without the clock: a reply on its way costs no clock read.
+        if !timeout.is_zero() && requester.strategy() != Some(WaitStrategy::Yield) {
+            for _ in 0..SPINS_BEFORE_CLOCK {
+                crate::sync::spin_hint();
+                if let Some(value) = requester.next_for(self.ticket)? {
+                    return Ok(value);
+                }
             }
-            let deadline = *deadline.get_or_insert_with(|| Deadline::after(Some(timeout)));
-            if !self.requester.wait_for_replies(deadline) {
-                MemberCounters::bump(&self.requester.words().counters.timed_out);
+        }
+        // The spin budget is spent: fix the deadline, then yield or park.
+        let deadline = Deadline::after(Some(timeout));
+        let mut round = 0_u32;
+        loop {
+            if !requester.wait_for_replies(self.ticket, deadline, round) {
+                // A last look: the reply may have come as the deadline passed.
+                if let Some(value) = requester.next_for(self.ticket)? {
+                    return Ok(value);
+                }
+                MemberCounters::bump(&requester.words().counters.timed_out);
                 return Err(WaitError::Timeout);
             }
+            if let Some(value) = requester.next_for(self.ticket)? {
+                return Ok(value);
+            }
+            round = round.saturating_add(1);
         }
     }
 }

@@ -471,6 +471,7 @@ fn open_group<R: Send + Sync>(
         slots: slots.into_boxed_slice(),
         table: Table::Mapped(table),
         reply_wait,
+        local: None,
     })
 }
 
