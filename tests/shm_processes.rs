@@ -107,6 +107,9 @@ fn read_then_wait(region: &str, first: u64, total: u64) {
         .unwrap()
         .subscribe(StartAt::Offset(0))
         .unwrap();
+    // Hand back each message as it is read, so the registered cursor is exactly where the
+    // reading stopped (by default a reader hands slots back in runs).
+    reader.set_release_every(1);
     println!("ready");
     std::io::stdout().flush().unwrap();
     let mut next = 0;
