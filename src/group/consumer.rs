@@ -82,6 +82,8 @@ pub struct Consumer<T> {
     listener: RefCell<Option<Box<dyn RebalanceListener<T>>>>,
     /// True while a listener callback runs.
     in_callback: Cell<bool>,
+    /// `try_poll`s that found nothing, to pace their look for orphaned partitions.
+    empty_polls: Cell<u32>,
     /// The batch lent now, whose partition's lease the member holds.
     pub(super) outstanding: Cell<Option<Outstanding>>,
 }
@@ -159,6 +161,7 @@ impl<T> Consumer<T> {
             }),
             listener: RefCell::new(listener),
             in_callback: Cell::new(false),
+            empty_polls: Cell::new(0),
             outstanding: Cell::new(None),
         }
     }
@@ -224,7 +227,13 @@ impl<T> Consumer<T> {
         match self.poll_once(max_records)? {
             Some(records) => Ok(records),
             None => {
-                self.group.rescue_orphans();
+                // Every 64th empty look, as `poll` does while it waits: an empty try costs a
+                // few loads, not a scan of the table.
+                let empty = self.empty_polls.get();
+                self.empty_polls.set(empty.wrapping_add(1));
+                if empty % 64 == 0 {
+                    self.group.rescue_orphans();
+                }
                 Err(ConsumeError::Empty)
             }
         }
