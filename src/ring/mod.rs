@@ -13,10 +13,11 @@
 //!   `Acquire`. A batch or [`Claim`] costs one store.
 //! - Gating: the writer may write offset `o` only while `o < gate + capacity`, where `gate` is the
 //!   lowest registered reader cursor. It caches that bound and rescans only when it would wrap.
-//! - Releasing: a reader stores its cursor lazily, once `capacity / 16` messages were read since
-//!   its last store ([`Reader::set_release_every`]), and at once when a poll finds nothing,
-//!   before it waits and on drop; so a writer on a full ring gains slots in runs, and the
-//!   reader's line moves to it once per run. [`Reader::try_drain`] takes everything ready
+//! - Releasing: a reader close behind the writer stores its cursor at once (it has read all it
+//!   knew to be published); one further behind stores it once `capacity / 16` messages were
+//!   read since its last store ([`Reader::set_release_every`]), and at once when a poll finds
+//!   nothing, before it waits and on drop; so a writer on a full ring gains slots in runs, and
+//!   the reader's line moves to it once per run. [`Reader::try_drain`] takes everything ready
 //!   under one release.
 //! - Joining at runtime: announce, fence, rescan on the writer; register, fence, check on the
 //!   reader (see the `shared` module).

@@ -6,12 +6,14 @@
 //! cursor), so it touches the writer's line only when its cache runs dry. [`Reader::try_poll`]
 //! lends a [`Batch`] of `&T`; [`Reader::try_drain`] hands everything available to a closure.
 //!
-//! Releasing is lazy: dropping a batch moves the private read position, and the position is
-//! stored into the reader's registration slot (with `Release`, which is what lets the writer
-//! reuse those slots) only once `release_every` messages (`capacity / 16` by default) were read
-//! since the last store, and at once when a poll finds nothing, before the reader waits, and on
-//! drop. A writer that finds the ring full therefore gains slots in runs instead of one per
-//! batch, and the reader's line moves to the writer once per run instead of once per message.
+//! Releasing follows the reader's distance from the writer. Dropping a batch moves the private
+//! read position; the position is stored into the reader's registration slot (with `Release`,
+//! which is what lets the writer reuse those slots) at once when the reader has read all it
+//! knew to be published (it is close behind the writer, which has room and does not look), and
+//! otherwise once `release_every` messages (`capacity / 16` by default) were read since the
+//! last store; also when a poll finds nothing, before the reader waits, and on drop. A writer
+//! that finds the ring full (the reader far behind) therefore gains slots in runs instead of
+//! one per batch, and the reader's line moves to it once per run instead of once per message.
 //! The writer can never be held by this alone: while the reader holds back fewer than
 //! `release_every` slots of a full ring, the rest are readable, so it keeps reading and
 //! releases at the threshold.
@@ -377,9 +379,10 @@ impl<T> Reader<T> {
         Ok(len)
     }
 
-    /// Sets how many messages this reader reads before it hands their slots back to the
-    /// writer: `capacity / 16` by default, clamped to `1..=capacity`. Slots are handed back
-    /// at once anyway when a poll finds nothing, before the reader waits, and on drop.
+    /// Sets how many messages this reader reads, while it is behind the writer, before it
+    /// hands their slots back: `capacity / 16` by default, clamped to `1..=capacity`. Slots are
+    /// handed back at once anyway when the reader has read all it knew to be published, when
+    /// a poll finds nothing, before the reader waits, and on drop.
     ///
     /// 1 hands back every batch when it is dropped (a writer that keeps the ring full then
     /// gains a slot per message read); a larger value moves the reader's line to the writer
@@ -428,8 +431,13 @@ impl<T> Reader<T> {
         if self.shared.boundary.is_some() {
             self.shared.check_lent(self.slot, self.local.position.next);
         }
-        self.local.position.next += len;
-        if self.local.position.next - self.local.released >= self.local.release_every {
+        let position = &mut self.local.position;
+        position.next += len;
+        // Caught up with what it knew was published: the writer has room, so the store
+        // costs it nothing, and a reader close behind its writer hands back at once.
+        if position.next == position.cached_published
+            || position.next - self.local.released >= self.local.release_every
+        {
             self.release();
         }
     }
