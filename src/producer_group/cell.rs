@@ -22,9 +22,9 @@
 //! duplicate or late, as before. Streams (every part but a lone, final one) take the ring too,
 //! so their parts stay in order.
 //!
-//! [`Wakeup`] is an event count for a requester that parks (`SpinThenPark`): its waiter count
-//! and a `SeqCst` fence on both sides (the Dekker pattern of `ring::wait`), a mutex and a
-//! condvar to sleep on. A responder notifies it after every reply to a parking group, cell or
+//! [`Wakeup`] is an event count for a requester that parks (`SpinThenPark`): the ring's
+//! `Signal` (a waiter count and a `SeqCst` fence on both sides, the Dekker pattern of
+//! `ring::wait`, and a futex word to sleep on). A responder notifies it after every reply to a parking group, cell or
 //! ring, so the requester parks on one event whichever way its reply comes.
 //!
 //! # Invariants
@@ -37,7 +37,8 @@
 
 use std::mem::MaybeUninit;
 
-use crate::sync::{fence, AtomicU32, AtomicU64, Condvar, Deadline, Mutex, Ordering, UnsafeCell};
+use crate::ring::wait::Signal;
+use crate::sync::{AtomicU64, Deadline, Ordering, UnsafeCell};
 
 /// The stamp's state bits.
 const STATE: u64 = 0b11;
@@ -226,14 +227,12 @@ impl<R> std::fmt::Debug for ReplyCell<R> {
     }
 }
 
-/// An event count a requester parks on until a reply comes (cell or ring).
+/// An event count a requester parks on until a reply comes (cell or ring): the ring's own
+/// [`Signal`] (waiter count, `SeqCst` fences on both sides, a futex word), behind the names the
+/// reply layer and its loom model use.
 #[doc(hidden)]
 #[derive(Debug)]
-pub struct Wakeup {
-    waiters: AtomicU32,
-    lock: Mutex<()>,
-    wake: Condvar,
-}
+pub struct Wakeup(Signal);
 
 impl Default for Wakeup {
     fn default() -> Self {
@@ -244,31 +243,13 @@ impl Default for Wakeup {
 impl Wakeup {
     /// No one parked.
     pub fn new() -> Self {
-        Self {
-            waiters: AtomicU32::new(0),
-            lock: Mutex::new(()),
-            wake: Condvar::new(),
-        }
+        Self(Signal::new())
     }
 
     /// Wakes every parked waiter; call it after making a waiter's condition true.
     #[inline]
     pub fn notify(&self) {
-        // SeqCst fence: pairs with the fence in `park_until`: orders the caller's store (the
-        // reply) before the load of `waiters` (Dekker, P3).
-        fence(Ordering::SeqCst);
-        // Relaxed: ordered by the fences.
-        if self.waiters.load(Ordering::Relaxed) != 0 {
-            self.notify_slow();
-        }
-    }
-
-    #[cold]
-    fn notify_slow(&self) {
-        // Under the lock: a waiter is either not yet checking its condition (it will see the
-        // reply under the lock) or already asleep (it gets this notification).
-        let _guard = self.lock.lock();
-        self.wake.notify_all();
+        self.0.notify();
     }
 
     /// Parks until `ready()` (a loom model's view of [`park_until`](Self::park_until), which
@@ -280,26 +261,7 @@ impl Wakeup {
 
     /// Parks until `ready()` or `deadline`; returns the last value of `ready()`.
     #[cold]
-    pub(crate) fn park_until(&self, deadline: Deadline, mut ready: impl FnMut() -> bool) -> bool {
-        // Relaxed: ordered by the fence below.
-        self.waiters.fetch_add(1, Ordering::Relaxed);
-        // SeqCst fence: pairs with the fence in `notify`: orders the waiter count before the
-        // condition checks below (Dekker, P3).
-        fence(Ordering::SeqCst);
-        let mut guard = self.lock.lock();
-        let ready_now = loop {
-            if ready() {
-                break true;
-            }
-            guard = match deadline.remaining() {
-                None => self.wake.wait(guard),
-                Some(left) if left.is_zero() => break false,
-                Some(left) => self.wake.wait_timeout(guard, left),
-            };
-        };
-        drop(guard);
-        // Relaxed: a stale count only costs a notifier a needless lock.
-        self.waiters.fetch_sub(1, Ordering::Relaxed);
-        ready_now
+    pub(crate) fn park_until(&self, deadline: Deadline, ready: impl FnMut() -> bool) -> bool {
+        self.0.park_until(deadline, ready)
     }
 }

@@ -68,7 +68,7 @@ mod multi;
 pub(crate) mod owners;
 mod reader;
 pub(crate) mod shared;
-mod wait;
+pub(crate) mod wait;
 mod writer;
 
 pub(crate) use batch::Span;

@@ -209,7 +209,7 @@ impl Signal {
     /// Parks until `ready()` or the deadline. Returns the last value of `ready()`.
     #[cold]
     #[cfg(not(ringgroup_loom))]
-    fn park_until(&self, deadline: Deadline, mut ready: impl FnMut() -> bool) -> bool {
+    pub(crate) fn park_until(&self, deadline: Deadline, mut ready: impl FnMut() -> bool) -> bool {
         self.waiters.fetch_add(1, Ordering::Relaxed);
         // SeqCst fence: pairs with the fence in `notify`. Orders the waiter count before the
         // condition checks below (Dekker).
@@ -244,7 +244,7 @@ impl Signal {
     /// Parks until `ready()` or the deadline. Returns the last value of `ready()`.
     #[cold]
     #[cfg(ringgroup_loom)]
-    fn park_until(&self, deadline: Deadline, mut ready: impl FnMut() -> bool) -> bool {
+    pub(crate) fn park_until(&self, deadline: Deadline, mut ready: impl FnMut() -> bool) -> bool {
         self.waiters.fetch_add(1, Ordering::Relaxed);
         // SeqCst fence: pairs with the fence in `notify`. Orders the waiter count before the
         // condition check below (Dekker).
