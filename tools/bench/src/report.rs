@@ -262,14 +262,9 @@ pub fn tables(records: &[Record], markdown: bool) -> String {
     out
 }
 
-/// For ringgroup's `compare/ping-pong` record with a `floor` alongside: one sentence saying how
-/// many times the floor its p50 is, and whether that meets [`FLOOR_TARGET`].
-pub fn floor_verdict(r: &Record) -> Option<String> {
-    let p50 = r.num(figure::P50_OVER_FLOOR)?;
-    let spread = match (
-        r.num(&format!("{}_min", figure::P50_OVER_FLOOR)),
-        r.num(&format!("{}_max", figure::P50_OVER_FLOOR)),
-    ) {
+/// " (min–max over N runs)" for figure `key` of `r`, or nothing when its runs agree.
+fn spread_over_runs(r: &Record, key: &str) -> String {
+    match (r.num(&format!("{key}_min")), r.num(&format!("{key}_max"))) {
         (Some(lo), Some(hi)) if lo != hi => format!(
             " ({}–{} over {} runs)",
             format_number(lo),
@@ -277,7 +272,14 @@ pub fn floor_verdict(r: &Record) -> Option<String> {
             r.runs
         ),
         _ => String::new(),
-    };
+    }
+}
+
+/// For ringgroup's `compare/ping-pong` record with a `floor` alongside: one sentence saying how
+/// many times the floor its p50 is, and whether that meets [`FLOOR_TARGET`].
+pub fn floor_verdict(r: &Record) -> Option<String> {
+    let p50 = r.num(figure::P50_OVER_FLOOR)?;
+    let spread = spread_over_runs(r, figure::P50_OVER_FLOOR);
     let p99 = r
         .num(figure::P99_OVER_FLOOR)
         .map(|x| format!("; p99 {}×", format_number(x)))
@@ -300,15 +302,7 @@ pub fn floor_verdict(r: &Record) -> Option<String> {
 pub fn group_verdict(r: &Record) -> Option<String> {
     let key = figure::RATIO_VS_RING;
     let ratio = r.num(key)?;
-    let spread = match (r.num(&format!("{key}_min")), r.num(&format!("{key}_max"))) {
-        (Some(lo), Some(hi)) if lo != hi => format!(
-            " ({}–{} over {} runs)",
-            format_number(lo),
-            format_number(hi),
-            r.runs
-        ),
-        _ => String::new(),
-    };
+    let spread = spread_over_runs(r, key);
     let what = if r.num("p50_ns").is_some() {
         "round trip (ring's p50 ÷ the group's)"
     } else {

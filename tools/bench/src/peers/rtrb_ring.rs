@@ -52,30 +52,25 @@ impl Rx for RtrbRx {
         if ready < max {
             ready = self.0.slots();
         }
-        if ready == 0 {
-            return 0;
-        }
-        let Ok(chunk) = self.0.read_chunk(ready.min(max)) else {
-            return 0;
-        };
-        let (head, tail) = chunk.as_slices();
-        each(head);
-        if !tail.is_empty() {
-            each(tail);
-        }
-        let n = chunk.len();
-        chunk.commit_all();
-        n
+        self.read(ready.min(max), each)
     }
 
     #[inline(always)]
     fn try_drain(&mut self, _limit: usize, each: &mut impl FnMut(&[u64])) -> usize {
         // Everything ready now, as one chunk.
         let ready = self.0.slots();
-        if ready == 0 {
+        self.read(ready, each)
+    }
+}
+
+impl RtrbRx {
+    /// Reads `n` ready messages as one chunk, hands them on as slices and commits them.
+    #[inline(always)]
+    fn read(&mut self, n: usize, each: &mut impl FnMut(&[u64])) -> usize {
+        if n == 0 {
             return 0;
         }
-        let Ok(chunk) = self.0.read_chunk(ready) else {
+        let Ok(chunk) = self.0.read_chunk(n) else {
             return 0;
         };
         let (head, tail) = chunk.as_slices();
