@@ -209,8 +209,10 @@ impl<T> Consumer<T> {
             }
             // The clock is read when the wait starts and then every 16 looks (a look costs
             // far less than a clock read), or at every look once the wait sleeps.
-            let sleeping = idle_rounds >= 128 && self.group.strategy == WaitStrategy::SpinThenPark;
-            if deadline.is_none() || idle_rounds % 16 == 0 || sleeping {
+            if deadline.is_none()
+                || idle_rounds % 16 == 0
+                || backoff_sleeps(idle_rounds, self.group.strategy)
+            {
                 let deadline = *deadline.get_or_insert_with(|| Instant::now().checked_add(timeout));
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     return Err(ConsumeError::Timeout);
@@ -676,10 +678,17 @@ fn backoff(round: u32, strategy: WaitStrategy) {
     match strategy {
         WaitStrategy::BusySpin => crate::sync::spin_hint(),
         WaitStrategy::Yield => crate::sync::thread::yield_now(),
+        _ if backoff_sleeps(round, strategy) => {
+            crate::sync::thread::sleep(Duration::from_micros(50))
+        }
         WaitStrategy::SpinThenPark if round < 64 => crate::sync::spin_hint(),
-        WaitStrategy::SpinThenPark if round < 128 => crate::sync::thread::yield_now(),
-        WaitStrategy::SpinThenPark => crate::sync::thread::sleep(Duration::from_micros(50)),
+        WaitStrategy::SpinThenPark => crate::sync::thread::yield_now(),
     }
+}
+
+/// True once [`backoff`] sleeps at `round` (`SpinThenPark`, past its spin and yield phases).
+fn backoff_sleeps(round: u32, strategy: WaitStrategy) -> bool {
+    strategy == WaitStrategy::SpinThenPark && round >= 128
 }
 
 impl<T> Drop for Consumer<T> {
