@@ -68,17 +68,18 @@ mod multi;
 pub(crate) mod owners;
 mod reader;
 pub(crate) mod shared;
+mod shared_writer;
 pub(crate) mod wait;
 mod writer;
 
 pub(crate) use batch::Span;
 pub use batch::{Batch, BatchIter};
 pub use error::{BuildError, ClaimError, PollError, PublishError, SubscribeError};
-pub use multi::{SharedClaim, SharedWriter};
 #[cfg(ringgroup_loom)]
 #[doc(hidden)]
 pub use owners::model;
 pub use reader::{Reader, StartAt, Subscriber};
+pub use shared_writer::{SharedClaim, SharedWriter};
 pub use wait::WaitStrategy;
 #[cfg(ringgroup_loom)]
 #[doc(hidden)]
